@@ -1,0 +1,65 @@
+# auditor: make demo (a real audit of a throw-away lab fleet) · make test
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTHON ?= python3
+DEBIAN_PACKAGES := nmap openssh-server openssh-client iproute2 sudo net-tools busybox procps
+STAMP := $(VENV)/.installed
+
+.PHONY: install system-packages test unit lint demo lab-up lab-down lab-status bench clean
+
+install: system-packages $(STAMP)
+
+# Debian packages the lab and the sweeps need; installed only when missing and root.
+system-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "note: missing Debian packages:$$missing (run 'sudo make install' to add them; lab tests will be skipped)"; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test]'
+	@touch $(STAMP)
+
+test: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q
+
+unit: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests/unit
+
+lint: install
+	$(VENV)/bin/ruff check auditor tests bench
+	$(VENV)/bin/ruff format --check auditor
+	$(VENV)/bin/mypy
+
+lab-up: install
+	@if [ "$$(id -u)" != 0 ]; then echo "the lab needs root: network namespaces, a bridge and one sshd per host (try: sudo make lab-up)"; exit 2; fi
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m auditor.lab up
+
+lab-down:
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m auditor.lab down
+
+lab-status:
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m auditor.lab status
+
+demo: lab-up
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditor audit --config inventories/lab/audit.toml --out reports/demo --fail-on critical || test $$? = 1
+	@echo
+	@echo "Demo report: $(CURDIR)/reports/demo/index.html  (and report.json beside it)"
+	@echo "The lab stays up for exploring; remove it with: make lab-down"
+
+bench: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/probe.py
+
+clean: lab-down
+	rm -rf $(VENV) build dist *.egg-info reports/demo

@@ -1,0 +1,182 @@
+"""Command line: parse arguments, build objects, call the library, map the outcome to an
+exit code. No audit logic lives here.
+
+Exit codes (auditor audit / discover): 0 clean, 1 findings at or above --fail-on,
+2 usage or config error, 3 the run itself failed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from auditor.errors import AuditorError, ConfigError, TargetError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"auditor: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _guard(func: Callable[[], int]) -> NoReturn:
+    """Run a command body, mapping library errors and Ctrl-C to exit codes."""
+    try:
+        code = func()
+    except (ConfigError, TargetError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except AuditorError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        click.echo("auditor: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="auditor")
+def main() -> None:
+    """auditor: find unknown servers and infrastructure drift, agentlessly.
+
+    Sweeps networks (nmap), reads AWS, Ansible inventories and Terraform state, compares
+    them to flag unmanaged hosts, stale inventory entries and hand-made cloud hosts, probes
+    hosts over SSH (nothing installed on them), and writes HTML/JSON reports.
+
+    Start with `auditor init` to write a starter audit.toml.
+    """
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="audit.toml")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: Path, force: bool) -> None:
+    """Write a commented starter config to PATH (default: ./audit.toml)."""
+    from auditor.starter import STARTER_CONFIG
+
+    if path.exists() and not force:
+        _fail(f"{path} exists; use --force to overwrite", EXIT_USAGE)
+    path.write_text(STARTER_CONFIG, encoding="utf-8")
+    click.echo(
+        f"wrote {path}: edit the [[network]] targets and inventories, then run\n"
+        f"  auditor audit --config {path}"
+    )
+
+
+def _config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--config", "-c", "config_path", required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The audit.toml to run (see `auditor init`).",
+    )(func)  # fmt: skip
+
+
+def _out_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Report folder (default: [audit] reports in the config).",
+    )(func)  # fmt: skip
+
+
+def _fail_on_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--fail-on", type=click.Choice(SEVERITIES, case_sensitive=False), default=None,
+        help="Exit 1 when a finding has this severity or worse (default: [audit] fail_on).",
+    )(func)  # fmt: skip
+
+
+def _quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (for cron).")(
+        func
+    )
+
+
+@main.command()
+@_config_option
+@_out_option
+@_fail_on_option
+@_quiet_option
+@click.option("--no-probe", is_flag=True, help="Skip the SSH probe (same as `discover`).")
+def audit(
+    config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool, no_probe: bool
+) -> NoReturn:
+    """Run a full audit: sources, reconcile, SSH probe, findings, reports."""
+    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, probe=not no_probe))
+
+
+@main.command()
+@_config_option
+@_out_option
+@_fail_on_option
+@_quiet_option
+def discover(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool) -> NoReturn:
+    """Run the sources and reconcile only (no SSH); writes the same report format."""
+    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, probe=False))
+
+
+def _run(
+    config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool, *, probe: bool
+) -> int:
+    from auditor.config import load_config
+    from auditor.model import Severity
+    from auditor.pipeline import audit as run_audit
+    from auditor.report import write_reports
+    from auditor.terminal import TerminalUI
+
+    config = load_config(config_path)
+    ui = TerminalUI(quiet=quiet)
+    prober = None
+    if probe:
+        from auditor.probing import probe_hosts
+
+        prober = ui.wrap_prober(probe_hosts)
+    run = run_audit(config, prober=prober, observer=ui.on_source)
+    written = write_reports(run, out_dir or config.audit.reports)
+    ui.summary(run, written)
+    threshold = Severity.parse(fail_on) if fail_on else config.audit.fail_on
+    if any(not s.ok and s.count == 0 for s in run.sources) and not run.hosts:
+        return EXIT_FAILED
+    return EXIT_FINDINGS if any(f.severity.rank >= threshold.rank for f in run.findings) else 0
+
+
+# --------------------------------------------------------------------------- lab
+
+
+@main.group()
+def lab() -> None:
+    """The demo/test fleet: network namespaces with real sshd hosts (needs root)."""
+
+
+@lab.command("up")
+@click.option("--hosts", "extra_hosts", type=int, default=0, help="Extra filler hosts.")
+def lab_up_cmd(extra_hosts: int) -> NoReturn:
+    """Build the lab (idempotent)."""
+    from auditor.lab.cli import main as lab_main
+
+    sys.exit(lab_main(["up", "--hosts", str(extra_hosts)]))
+
+
+@lab.command("down")
+def lab_down_cmd() -> NoReturn:
+    """Remove everything the lab created."""
+    from auditor.lab.cli import main as lab_main
+
+    sys.exit(lab_main(["down"]))
+
+
+@lab.command("status")
+def lab_status_cmd() -> NoReturn:
+    """Show the lab's hosts and whether their sshd answers."""
+    from auditor.lab.cli import main as lab_main
+
+    sys.exit(lab_main(["status"]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

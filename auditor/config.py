@@ -1,0 +1,466 @@
+"""TOML config -> frozen dataclasses.
+
+Every error names the file, the key and what was expected; unknown keys are errors (a typo
+must not silently disable a check). Relative paths resolve against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import ConfigError
+from auditor.model import Severity
+
+DEFAULT_PORTS: tuple[int, ...] = (
+    22, 80, 443, 2222, 3306, 5432, 6379, 8080, 8443, 9200, 27017, 3389, 5900, 11211,
+)  # fmt: skip
+HOST_KEY_POLICIES = ("strict", "tofu")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    name: str = "audit"
+    store: Path | None = None  # SQLite history; None: no history
+    reports: Path = Path("reports")
+    fail_on: Severity = Severity.HIGH
+    uptime_days: int = 365  # longer uptime than this is a finding (unpatched kernel)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    name: str
+    targets: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    ports: tuple[int, ...] = DEFAULT_PORTS
+    service_detection: bool = False
+    nmap_xml: tuple[Path, ...] = ()  # scans made elsewhere, imported instead of / besides sweeping
+    host_timeout: int = 120  # seconds nmap may spend on one host
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    name: str
+    profile: str | None = None
+    regions: tuple[str, ...] = ()  # empty: every enabled region
+    endpoint_url: str | None = None
+    assume_role: tuple[str, ...] = ()  # role ARNs, one account each
+    page_size: int | None = None
+
+
+@dataclass(frozen=True)
+class AnsibleConfig:
+    name: str
+    inventory: tuple[Path, ...] = ()
+    resolve_timeout: float = 2.0
+
+
+@dataclass(frozen=True)
+class TerraformConfig:
+    name: str
+    state: tuple[str, ...] = ()  # files, folders, globs or s3://bucket/key
+    config: tuple[Path, ...] = ()  # .tf folders, for intent-vs-live drift
+
+
+@dataclass(frozen=True)
+class SshSettings:
+    enabled: bool = True
+    user: str | None = None
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    host_key_policy: str = "strict"
+    ports: tuple[int, ...] = (22,)
+    concurrency: int = 16
+    timeout: float = 10.0  # connect / auth timeout
+    deadline: float = 90.0  # whole probe of one host
+    sudo: bool = False
+    jump_host: str | None = None
+    legacy_algorithms: tuple[str, ...] = ()  # host patterns allowed to use CentOS 5-era algorithms
+    use_ssh_config: bool = True
+    log_days: int = 7  # window for access-log and login activity
+
+
+@dataclass(frozen=True)
+class OwnerRule:
+    match: str  # CIDR, address, or hostname pattern
+    team: str
+
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        try:
+            return ipaddress.ip_network(self.match, strict=False)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class OwnershipRule:
+    """Hosts carrying this tag belong to a system we don't read (an ASG, a node pool)."""
+
+    tag: str  # "key" or "key=value"
+    system: str
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    match: str  # address, CIDR, instance id, or name pattern
+    reason: str
+    expires: date | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    network: tuple[NetworkConfig, ...] = ()
+    aws: tuple[AwsConfig, ...] = ()
+    ansible: tuple[AnsibleConfig, ...] = ()
+    terraform: tuple[TerraformConfig, ...] = ()
+    ssh: SshSettings = field(default_factory=SshSettings)
+    owners: tuple[OwnerRule, ...] = ()
+    ownership: tuple[OwnershipRule, ...] = ()
+    ignore: tuple[IgnoreRule, ...] = ()
+
+    def owner_of(self, address: str | None, names: tuple[str, ...] = ()) -> str | None:
+        """The team owning an address (most specific CIDR wins) or, failing that, a name."""
+        import fnmatch
+
+        best: tuple[int, str] | None = None
+        if address:
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                ip = None
+            for rule in self.owners:
+                net = rule.network()
+                if (
+                    ip is not None
+                    and net is not None
+                    and ip.version == net.version
+                    and ip in net
+                    and (best is None or net.prefixlen > best[0])
+                ):
+                    best = (net.prefixlen, rule.team)
+        if best:
+            return best[1]
+        for rule in self.owners:
+            if rule.network() is None and any(fnmatch.fnmatch(n, rule.match) for n in names):
+                return rule.team
+        return None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Table:
+    """Typed, error-naming access to one TOML table; `finish` rejects unknown keys."""
+
+    def __init__(self, file: Path, where: str, data: Any, base: Path) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file}: {where} must be a table, got {_type_name(data)}")
+        self.file, self.where, self.data, self.base = file, where, data, base
+        self.used: set[str] = set()
+
+    def _err(self, key: str, expected: str, value: Any) -> ConfigError:
+        return ConfigError(
+            f"{self.file}: {self.where} key '{key}': expected {expected}, "
+            f"got {_type_name(value)} {value!r}"
+        )
+
+    def _get(self, key: str) -> Any:
+        self.used.add(key)
+        return self.data.get(key)
+
+    def get_str(self, key: str, default: str | None = None) -> str | None:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self._err(key, "a non-empty string", value)
+        return value
+
+    def get_choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get_str(key, default) or default
+        if value not in choices:
+            raise self._err(key, "one of " + ", ".join(choices), value)
+        return value
+
+    def get_bool(self, key: str, default: bool) -> bool:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._err(key, "true or false", value)
+        return value
+
+    def get_int(self, key: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._err(key, "an integer", value)
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum else f">= {minimum}"
+            raise self._err(key, f"an integer {bound}", value)
+        return value
+
+    def get_float(self, key: str, default: float, minimum: float = 0.0) -> float:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= minimum:
+            raise self._err(key, f"a number > {minimum:g}", value)
+        return float(value)
+
+    def get_strs(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self._err(key, "a string or a list of non-empty strings", value)
+        return tuple(value)
+
+    def get_ports(self, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise self._err(key, "a non-empty list of TCP ports (1-65535)", value)
+        for port in value:
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise self._err(key, "a list of TCP ports (1-65535)", port)
+        return tuple(dict.fromkeys(value))
+
+    def get_path(self, key: str, default: Path | None = None) -> Path | None:
+        value = self.get_str(key)
+        if value is None:
+            return default
+        return self.resolve(value)
+
+    def get_paths(self, key: str) -> tuple[Path, ...]:
+        return tuple(self.resolve(v) for v in self.get_strs(key))
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base / path)
+
+    def get_date(self, key: str) -> date | None:
+        value = self._get(key)
+        if value is None:
+            return None
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise self._err(key, "a date (YYYY-MM-DD)", value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            raise ConfigError(
+                f"{self.file}: {self.where}: unknown key '{unknown[0]}' (known keys: {known})"
+            )
+
+
+def _type_name(value: Any) -> str:
+    return {
+        str: "string", int: "integer", float: "number", bool: "boolean",
+        list: "list", dict: "table",
+    }.get(type(value), type(value).__name__)  # fmt: skip
+
+
+def _array_of_tables(file: Path, data: Mapping[str, Any], key: str, base: Path) -> list[_Table]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"{file}: [[{key}]] must be an array of tables, got {_type_name(value)}")
+    return [_Table(file, f"[[{key}]] #{i + 1}", item, base) for i, item in enumerate(value)]
+
+
+KNOWN_SECTIONS = (
+    "audit", "network", "aws", "ansible", "terraform", "ssh", "owners", "ownership", "ignore",
+)  # fmt: skip
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file. Raises ConfigError naming the file and key."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse_config(data, path)
+
+
+def parse_config(data: Mapping[str, Any], path: Path) -> Config:
+    base = path.resolve().parent
+    for key in data:
+        if key not in KNOWN_SECTIONS:
+            raise ConfigError(
+                f"{path}: unknown section '{key}' (known: {', '.join(KNOWN_SECTIONS)})"
+            )
+
+    t = _Table(path, "[audit]", data.get("audit", {}), base)
+    fail_on_text = t.get_str("fail_on", "high") or "high"
+    try:
+        fail_on = Severity.parse(fail_on_text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [audit] key 'fail_on': {exc}") from None
+    audit = AuditSettings(
+        name=t.get_str("name", "audit") or "audit",
+        store=t.get_path("store"),
+        reports=t.get_path("reports") or base / "reports",
+        fail_on=fail_on,
+        uptime_days=t.get_int("uptime_days", 365, minimum=1),
+    )
+    t.finish()
+
+    networks = []
+    for i, t in enumerate(_array_of_tables(path, data, "network", base)):
+        net = NetworkConfig(
+            name=t.get_str("name") or f"network-{i + 1}",
+            targets=t.get_strs("targets"),
+            exclude=t.get_strs("exclude"),
+            ports=t.get_ports("ports", DEFAULT_PORTS),
+            service_detection=t.get_bool("service_detection", False),
+            nmap_xml=t.get_paths("nmap_xml"),
+            host_timeout=t.get_int("host_timeout", 120, minimum=1),
+        )
+        t.finish()
+        if not net.targets and not net.nmap_xml:
+            raise ConfigError(f"{path}: {t.where}: needs 'targets' or 'nmap_xml'")
+        networks.append(net)
+
+    aws = []
+    for i, t in enumerate(_array_of_tables(path, data, "aws", base)):
+        page_size = t.get_int("page_size", 0, minimum=0, maximum=1000)
+        aws.append(
+            AwsConfig(
+                name=t.get_str("name") or f"aws-{i + 1}",
+                profile=t.get_str("profile"),
+                regions=t.get_strs("regions"),
+                endpoint_url=t.get_str("endpoint_url"),
+                assume_role=t.get_strs("assume_role"),
+                page_size=page_size or None,
+            )
+        )
+        t.finish()
+
+    ansible = []
+    for i, t in enumerate(_array_of_tables(path, data, "ansible", base)):
+        src = AnsibleConfig(
+            name=t.get_str("name") or f"ansible-{i + 1}",
+            inventory=t.get_paths("inventory"),
+            resolve_timeout=t.get_float("resolve_timeout", 2.0),
+        )
+        t.finish()
+        if not src.inventory:
+            raise ConfigError(f"{path}: {t.where}: key 'inventory' is required")
+        ansible.append(src)
+
+    terraform = []
+    for i, t in enumerate(_array_of_tables(path, data, "terraform", base)):
+        states = tuple(
+            s if s.startswith("s3://") else str(t.resolve(s)) for s in t.get_strs("state")
+        )
+        tf = TerraformConfig(
+            name=t.get_str("name") or f"terraform-{i + 1}",
+            state=states,
+            config=t.get_paths("config"),
+        )
+        t.finish()
+        if not tf.state and not tf.config:
+            raise ConfigError(f"{path}: {t.where}: needs 'state' or 'config'")
+        terraform.append(tf)
+
+    t = _Table(path, "[ssh]", data.get("ssh", {}), base)
+    ssh = SshSettings(
+        enabled=t.get_bool("enabled", True),
+        user=t.get_str("user"),
+        key_file=t.get_path("key_file"),
+        known_hosts=t.get_path("known_hosts"),
+        host_key_policy=t.get_choice("host_key_policy", HOST_KEY_POLICIES, "strict"),
+        ports=t.get_ports("ports", (22,)) if "ports" in t.data else t.get_ports("port", (22,)),
+        concurrency=t.get_int("concurrency", 16, minimum=1, maximum=512),
+        timeout=t.get_float("timeout", 10.0),
+        deadline=t.get_float("deadline", 90.0),
+        sudo=t.get_bool("sudo", False),
+        jump_host=t.get_str("jump_host"),
+        legacy_algorithms=t.get_strs("legacy_algorithms"),
+        use_ssh_config=t.get_bool("use_ssh_config", True),
+        log_days=t.get_int("log_days", 7, minimum=1, maximum=3650),
+    )
+    t.used.update({"port", "ports"})
+    t.finish()
+
+    owners_table = data.get("owners", {})
+    if not isinstance(owners_table, dict):
+        raise ConfigError(f'{path}: [owners] must be a table of "CIDR or host" = "team"')
+    owners = []
+    for match, team in owners_table.items():
+        if not isinstance(team, str) or not team:
+            raise ConfigError(
+                f"{path}: [owners] key '{match}': expected a team name (string), "
+                f"got {_type_name(team)} {team!r}"
+            )
+        if "/" in match:
+            try:
+                ipaddress.ip_network(match, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{path}: [owners] key '{match}': not a valid CIDR (e.g. 10.20.0.0/16)"
+                ) from None
+        owners.append(OwnerRule(match=match, team=team))
+
+    ownership = []
+    for t in _array_of_tables(path, data, "ownership", base):
+        tag, system = t.get_str("tag"), t.get_str("system")
+        t.finish()
+        if not tag or not system:
+            raise ConfigError(f"{path}: {t.where}: keys 'tag' and 'system' are required")
+        ownership.append(OwnershipRule(tag=tag, system=system))
+
+    ignore = []
+    for t in _array_of_tables(path, data, "ignore", base):
+        match, reason, expires = t.get_str("match"), t.get_str("reason"), t.get_date("expires")
+        t.finish()
+        if not match or not reason:
+            raise ConfigError(
+                f"{path}: {t.where}: keys 'match' and 'reason' are required "
+                "(say why the host is ignored)"
+            )
+        ignore.append(IgnoreRule(match=match, reason=reason, expires=expires))
+
+    return Config(
+        path=path,
+        audit=audit,
+        network=tuple(networks),
+        aws=tuple(aws),
+        ansible=tuple(ansible),
+        terraform=tuple(terraform),
+        ssh=ssh,
+        owners=tuple(owners),
+        ownership=tuple(ownership),
+        ignore=tuple(ignore),
+    )

@@ -1,0 +1,301 @@
+"""The data that flows between stages: observations, hosts, facts, findings, runs.
+
+Every type is a frozen dataclass; collections are tuples (sorted where order carries no
+meaning) so values compare and serialise deterministically. Change a value with
+`dataclasses.replace`. JSON conversion lives in `auditor.report.json_report`, not here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_ORDER.index(self)
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls(text.lower())
+        except ValueError:
+            allowed = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of: {allowed})") from None
+
+
+_SEVERITY_ORDER = list(Severity)
+
+
+class SourceKind(enum.StrEnum):
+    NETWORK = "network"
+    AWS = "aws"
+    ANSIBLE = "ansible"
+    TERRAFORM = "terraform"
+
+
+class HostStatus(enum.StrEnum):
+    MANAGED = "managed"  # in an inventory or IaC and alive
+    UNMANAGED = "unmanaged"  # alive on the network, in no inventory and no IaC: the orphan
+    CLOUD_UNMANAGED = "cloud-unmanaged"  # in the cloud, in no inventory and no state
+    STALE = "stale"  # in an inventory, not seen alive anywhere
+    MISSING = "missing"  # in Terraform state, gone from the cloud
+    IGNORED = "ignored"  # hidden by an [[ignore]] rule (reason says which)
+    UNVERIFIED = "unverified"  # listed, not seen alive, and nothing we read could have seen it
+
+
+# Identifier prefixes. An identifier is "kind:value", e.g. "ip:10.0.0.5", "aws:i-0abc".
+ID_IP = "ip"
+ID_DNS = "dns"  # a resolvable DNS name
+ID_NAME = "name"  # an inventory or tag name that is not necessarily resolvable
+ID_AWS = "aws"  # EC2 instance id
+ID_MAC = "mac"
+ID_TF = "tf"  # terraform resource address
+
+
+def ident(kind: str, value: str) -> str:
+    return f"{kind}:{value}"
+
+
+def split_ident(identifier: str) -> tuple[str, str]:
+    kind, _, value = identifier.partition(":")
+    return kind, value
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One source's sighting of one machine.
+
+    `alive` is this source's own word on whether the machine is up (nmap saw it up, EC2 says
+    running); None when the source cannot tell (an inventory only lists names).
+    `attributes` are source-specific (open ports, tags, groups, state ...) and JSON-serialisable.
+    """
+
+    source: SourceKind
+    source_name: str
+    identifiers: tuple[str, ...]
+    observed_at: datetime
+    alive: bool | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def values(self, kind: str) -> tuple[str, ...]:
+        return tuple(v for k, v in map(split_ident, self.identifiers) if k == kind)
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """What one configured source produced in a run: its observations, or why it failed.
+
+    A source that failed part-way keeps what it collected (`ok` False, `error` says why).
+    `errors` lists partial problems (a denied region, an unresolvable inventory name).
+    """
+
+    kind: SourceKind
+    name: str
+    ok: bool
+    observations: tuple[Observation, ...] = ()
+    error: str | None = None
+    errors: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def count(self) -> int:
+        return len(self.observations)
+
+
+@dataclass(frozen=True)
+class Host:
+    """A reconciled machine: every identifier and observation of it, and its verdict."""
+
+    id: str
+    addresses: tuple[str, ...]
+    hostnames: tuple[str, ...]
+    identifiers: tuple[str, ...]
+    sources: tuple[SourceKind, ...]
+    status: HostStatus
+    status_reason: str
+    observations: tuple[Observation, ...] = ()
+    open_ports: tuple[int, ...] = ()
+    owner: str | None = None
+    cloud: Mapping[str, Any] | None = field(default=None, compare=False)
+    ssh_port: int | None = None  # from an inventory's ansible_port, when it gave one
+
+    @property
+    def alive(self) -> bool:
+        return any(o.alive for o in self.observations)
+
+    @property
+    def primary_address(self) -> str | None:
+        return self.addresses[0] if self.addresses else None
+
+    @property
+    def label(self) -> str:
+        return self.hostnames[0] if self.hostnames else (self.primary_address or self.id)
+
+
+# --------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True)
+class EolStatus:
+    product: str | None  # endoflife.date slug, None when unknown
+    cycle: str | None
+    status: str  # supported | security-only | extended-support | eol | unknown
+    date: str | None  # ISO date of end of life, when known
+    days_past: int | None  # days since EOL as of the audit date (negative: days left)
+    source: str  # "embedded 2026-08-22" or "refreshed 2026-11-28"
+    seen: str | None = None  # the identity or version string we mapped from
+
+
+@dataclass(frozen=True)
+class OsIdentity:
+    id: str | None  # os-release style: centos, rhel, ubuntu, debian, amzn, sles, alpine ...
+    version: str | None
+    name: str | None
+    pretty_name: str | None
+    source: str | None  # which file said so, e.g. /etc/redhat-release
+    raw: str | None = None  # the line that identified it (evidence)
+    eol: EolStatus | None = None
+
+
+@dataclass(frozen=True)
+class Listener:
+    proto: str  # tcp | udp (tcp6/udp6 folded into tcp/udp; the address tells the family)
+    address: str
+    port: int
+    pid: int | None = None
+    process: str | None = None
+    user: str | None = None
+    exe: str | None = None
+    cwd: str | None = None
+    cmdline: str | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    port: int  # our listening port
+    peer: str  # peer address
+
+
+@dataclass(frozen=True)
+class LogFile:
+    path: str
+    size: int
+    mtime: datetime
+
+
+@dataclass(frozen=True)
+class LogActivity:
+    latest_write: datetime | None
+    files: tuple[LogFile, ...]
+
+
+@dataclass(frozen=True)
+class ClientUse:
+    address: str
+    requests: int
+    last_seen: datetime | None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class PathCount:
+    path: str
+    requests: int
+
+
+@dataclass(frozen=True)
+class WebLog:
+    path: str
+    requests: int  # in the window
+    clients: int  # distinct clients in the window
+    top_paths: tuple[PathCount, ...]
+    admin_paths: tuple[PathCount, ...]
+    top_clients: tuple[ClientUse, ...] = ()
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Login:
+    user: str
+    source: str | None  # "from": remote address or tty
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class Software:
+    name: str  # httpd, nginx, java, php, mysqld, postgres ...
+    version: str
+    raw: str | None = None  # the version output line (evidence)
+    eol: EolStatus | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the SSH probe learned about one host. A fact that could not be read is None
+    and has an entry in `errors` (fact name -> reason); never silently empty."""
+
+    collected_at: datetime
+    hostname: str | None = None
+    fqdn: str | None = None
+    kernel: str | None = None
+    arch: str | None = None
+    os: OsIdentity | None = None
+    uptime_seconds: float | None = None
+    boot_time: datetime | None = None
+    listeners: tuple[Listener, ...] | None = None
+    connections: tuple[Connection, ...] | None = None
+    log_activity: LogActivity | None = None
+    web_logs: tuple[WebLog, ...] | None = None
+    clients: tuple[ClientUse, ...] | None = None
+    logins: tuple[Login, ...] | None = None
+    sessions: tuple[Login, ...] | None = None
+    cron: tuple[str, ...] | None = None
+    software: tuple[Software, ...] | None = None
+    errors: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class SshOutcome:
+    """How the probe went for one host. state: ok | skipped | not-attempted."""
+
+    state: str
+    reason: str | None = None
+    address: str | None = None
+    port: int | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    host: str | None  # Host.id, None for run-level findings
+    title: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    id: str
+    started_at: datetime
+    finished_at: datetime
+    config_path: str | None
+    sources: tuple[SourceResult, ...]
+    hosts: tuple[Host, ...]
+    ssh: Mapping[str, SshOutcome] = field(default_factory=dict, compare=False)
+    facts: Mapping[str, Facts] = field(default_factory=dict, compare=False)
+    findings: tuple[Finding, ...] = ()
+    changes: Mapping[str, Any] | None = field(default=None, compare=False)
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)

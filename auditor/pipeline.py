@@ -1,0 +1,133 @@
+"""The library API the CLI calls: build sources from config, discover, probe, judge.
+
+discover(config)  sources -> reconcile            (no SSH)
+audit(config)     discover -> probe -> rules      (everything)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.config import Config
+from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult, SshOutcome
+from auditor.reconcile import reconcile
+from auditor.rules import RuleContext, evaluate
+from auditor.sources import Source
+
+
+def build_sources(config: Config) -> list[Source]:
+    from auditor.sources.ansible import AnsibleInventorySource
+    from auditor.sources.network import NmapSource
+
+    sources: list[Source] = [NmapSource(c) for c in config.network]
+    if config.aws:
+        from auditor.sources.aws import Ec2Source
+
+        sources += [Ec2Source(c) for c in config.aws]
+    sources += [AnsibleInventorySource(c) for c in config.ansible]
+    if config.terraform:
+        from auditor.sources.terraform import TerraformStateSource
+
+        sources += [TerraformStateSource(c) for c in config.terraform if c.state]
+    return sources
+
+
+SourceObserver = Callable[[Source, SourceResult | None], None]
+
+
+def collect_sources(
+    sources: Sequence[Source], now: datetime, observer: SourceObserver | None = None
+) -> tuple[SourceResult, ...]:
+    results = []
+    for source in sources:
+        if observer:
+            observer(source, None)
+        try:
+            result = source.collect(now)
+        except Exception as exc:  # a source must not take the run down with it
+            result = SourceResult(
+                source.kind, source.name, ok=False, error=f"{type(exc).__name__}: {exc}"
+            )
+        results.append(result)
+        if observer:
+            observer(source, result)
+    return tuple(results)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    started_at: datetime
+    sources: tuple[SourceResult, ...]
+    hosts: tuple[Host, ...]
+
+
+def discover(
+    config: Config,
+    *,
+    now: datetime | None = None,
+    sources: Sequence[Source] | None = None,
+    observer: SourceObserver | None = None,
+) -> Discovery:
+    started = now or datetime.now(UTC)
+    results = collect_sources(
+        sources if sources is not None else build_sources(config), started, observer
+    )
+    hosts = reconcile(results, config, started.date())
+    return Discovery(started, results, hosts)
+
+
+@dataclass(frozen=True)
+class ProbeResults:
+    ssh: dict[str, SshOutcome] = field(default_factory=dict)
+    facts: dict[str, Facts] = field(default_factory=dict)
+
+
+Prober = Callable[[Config, tuple[Host, ...]], ProbeResults]
+
+
+def new_run_id(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def build_run(
+    config: Config,
+    discovery: Discovery,
+    probe: ProbeResults | None = None,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> AuditRun:
+    probe = probe or ProbeResults()
+    finished = datetime.now(UTC)
+    ctx = RuleContext(config, finished, discovery.hosts, probe.ssh, probe.facts)
+    return AuditRun(
+        id=new_run_id(discovery.started_at),
+        started_at=discovery.started_at,
+        finished_at=finished,
+        config_path=str(config.path) if config.path else None,
+        sources=discovery.sources,
+        hosts=discovery.hosts,
+        ssh=probe.ssh,
+        facts=probe.facts,
+        findings=evaluate(ctx),
+        extra=extra or {},
+    )
+
+
+def audit(
+    config: Config,
+    *,
+    prober: Prober | None = None,
+    observer: SourceObserver | None = None,
+) -> AuditRun:
+    """Discover, probe the hosts (when a prober is given and SSH is enabled), judge."""
+    discovery = discover(config, observer=observer)
+    probe = prober(config, discovery.hosts) if prober and config.ssh.enabled else None
+    return build_run(config, discovery, probe)
+
+
+def source_kinds(results: Sequence[SourceResult]) -> set[SourceKind]:
+    return {r.kind for r in results}

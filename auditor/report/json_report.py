@@ -1,0 +1,145 @@
+"""report.json: the contract users and other tools rely on (schema `auditor/report@1`).
+
+The field names here are public API: add fields freely, never rename. The JSON Schema that
+describes them ships beside this module (report.schema.json) and tests validate against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections import Counter
+from collections.abc import Mapping
+from datetime import date, datetime
+from importlib import resources
+from typing import Any
+
+from auditor.model import AuditRun, Facts, Host, HostStatus, Severity, SshOutcome
+
+SCHEMA_ID = "auditor/report@1"
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, enums, dates and mappings -> plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def facts_to_dict(facts: Facts) -> dict[str, Any]:
+    data: dict[str, Any] = jsonable(facts)
+    # "from" is the documented key for a login's origin; the dataclass can't use a keyword.
+    for key in ("logins", "sessions"):
+        if data.get(key) is not None:
+            data[key] = [{"user": x["user"], "from": x["source"], "at": x["at"]} for x in data[key]]
+    return data
+
+
+def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dict[str, Any]:
+    return {
+        "id": host.id,
+        "label": host.label,
+        "addresses": list(host.addresses),
+        "hostnames": list(host.hostnames),
+        "identifiers": list(host.identifiers),
+        "sources": [s.value for s in host.sources],
+        "status": host.status.value,
+        "status_reason": host.status_reason,
+        "owner": host.owner,
+        "open_ports": list(host.open_ports),
+        "cloud": jsonable(host.cloud) if host.cloud is not None else None,
+        "ssh": jsonable(ssh) if ssh else {"state": "not-attempted", "reason": "probe not run"},
+        "facts": facts_to_dict(facts) if facts is not None else None,
+        "observations": [
+            {
+                "source": o.source.value,
+                "source_name": o.source_name,
+                "identifiers": list(o.identifiers),
+                "alive": o.alive,
+                "observed_at": o.observed_at.isoformat(),
+                "attributes": jsonable(o.attributes),
+            }
+            for o in host.observations
+        ],
+    }
+
+
+def summarize(run: AuditRun) -> dict[str, Any]:
+    statuses = Counter(h.status.value for h in run.hosts)
+    severities = Counter(f.severity.value for f in run.findings)
+    ssh_states = Counter(o.state for o in run.ssh.values())
+    return {
+        "hosts": len(run.hosts),
+        "by_status": {s.value: statuses.get(s.value, 0) for s in HostStatus},
+        "findings": len(run.findings),
+        "findings_by_severity": {s.value: severities.get(s.value, 0) for s in Severity},
+        "probed": ssh_states.get("ok", 0),
+        "skipped": ssh_states.get("skipped", 0),
+        "sources_failed": sum(1 for s in run.sources if not s.ok),
+    }
+
+
+def run_to_dict(run: AuditRun) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "schema": SCHEMA_ID,
+        "run": {
+            "id": run.id,
+            "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat(),
+            "config": run.config_path,
+            "sources": [
+                {
+                    "kind": s.kind.value,
+                    "name": s.name,
+                    "ok": s.ok,
+                    "error": s.error,
+                    "errors": list(s.errors),
+                    "count": s.count,
+                    "details": jsonable(s.details),
+                }
+                for s in run.sources
+            ],
+        },
+        "summary": summarize(run),
+        "hosts": [host_to_dict(h, run.ssh.get(h.id), run.facts.get(h.id)) for h in run.hosts],
+        "findings": [
+            {
+                "rule": f.rule,
+                "severity": f.severity.value,
+                "host": f.host,
+                "title": f.title,
+                "evidence": list(f.evidence),
+            }
+            for f in run.findings
+        ],
+        "changes": jsonable(run.changes) if run.changes is not None else None,
+    }
+    for key, value in run.extra.items():
+        data.setdefault(key, jsonable(value))
+    return data
+
+
+def render_json(run: AuditRun) -> str:
+    return json.dumps(run_to_dict(run), indent=2, sort_keys=False) + "\n"
+
+
+def load_schema() -> dict[str, Any]:
+    text = resources.files("auditor.report").joinpath("report.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_report(data: Mapping[str, Any]) -> None:
+    """Raise jsonschema.ValidationError when `data` breaks the published schema."""
+    import jsonschema
+
+    jsonschema.validate(instance=data, schema=load_schema())

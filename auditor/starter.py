@@ -1,0 +1,65 @@
+"""The commented starter config that `auditor init` writes."""
+
+STARTER_CONFIG = """\
+# auditor config. Relative paths are relative to this file.
+# Run:  auditor audit --config audit.toml      (or `auditor discover` for no SSH)
+
+[audit]
+name = "nightly"
+reports = "reports"            # folder for index.html, report.json, ...
+# store = "auditor.sqlite"     # run history (first/last seen, changes between runs)
+fail_on = "high"               # exit 1 when a finding is this severe or worse
+uptime_days = 365              # longer uptime than this is a finding (unpatched kernel)
+
+# One [[network]] per segment to sweep with nmap. Targets: CIDRs, addresses,
+# nmap octet ranges (10.0.0.1-50) or DNS names. Nothing else is accepted.
+[[network]]
+name = "office"
+targets = ["192.168.10.0/24"]
+exclude = ["192.168.10.1"]
+# ports = [22, 80, 443, 3306, 5432, 8080]   # default: common server ports
+# service_detection = true                  # nmap -sV: SSH/HTTP banners
+# nmap_xml = ["scans/dmz.xml"]              # import scans made elsewhere
+
+# [[aws]]
+# name = "prod"
+# profile = "prod-readonly"                 # or the usual env / SSO credential chain
+# regions = ["eu-west-1", "us-east-1"]      # empty: every enabled region
+# assume_role = ["arn:aws:iam::111111111111:role/auditor-readonly"]
+# endpoint_url = "http://127.0.0.1:5000"    # moto or a compatible endpoint
+
+[[ansible]]
+inventory = ["inventory/hosts.ini"]         # anything ansible-inventory accepts
+
+# [[terraform]]
+# state = ["terraform/*.tfstate", "s3://tf-state/prod/terraform.tfstate"]
+# config = ["terraform/"]                   # .tf code, for ignore_changes drift
+
+[ssh]
+user = "auditor"
+# key_file = "~/.ssh/auditor_ed25519"
+# known_hosts = "~/.ssh/known_hosts"
+host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first-seen keys
+# ports = [22]
+# concurrency = 16
+# timeout = 10                 # seconds to connect and authenticate
+# sudo = false                 # true: `sudo -n` for socket owners and logs
+# jump_host = "auditor@bastion.example.com:22"
+# legacy_algorithms = ["10.0.5.*"]   # allow CentOS 5-era kex/ciphers for these hosts only
+
+# Owning teams, by client or host address (most specific CIDR wins) or host name pattern.
+[owners]
+# "10.20.0.0/16" = "team-payments"
+# "db-*" = "team-data"
+
+# Hosts owned by systems we don't read (autoscaling groups, node pools) are not orphans.
+# [[ownership]]
+# tag = "aws:autoscaling:groupName"
+# system = "autoscaling"
+
+# Known exceptions: hidden from verdicts until they expire.
+# [[ignore]]
+# match = "192.168.10.250"
+# reason = "printer, owned by facilities"
+# expires = 2027-06-30
+"""

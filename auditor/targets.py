@@ -1,0 +1,82 @@
+"""nmap targets: validation (the gate before nmap sees anything) and membership. Pure."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from auditor.errors import TargetError
+
+_OCTET_RANGE = re.compile(r"^(\*|\d{1,3}(-\d{1,3})?(,\d{1,3}(-\d{1,3})?)*)$")
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def validate_target(target: str) -> str:
+    """Return the target unchanged if nmap may see it; raise TargetError naming the problem."""
+    text = target.strip()
+    if not text:
+        raise TargetError("empty nmap target")
+    if text != target or any(c.isspace() for c in text):
+        raise TargetError(f"nmap target {target!r} contains white space")
+    if text.startswith("-"):
+        raise TargetError(f"nmap target {target!r} looks like an option; refused")
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return text
+    except ValueError:
+        pass
+    parts = text.split(".")
+    if len(parts) == 4 and all(_OCTET_RANGE.match(p) for p in parts):
+        for part in parts:
+            for chunk in part.split(","):
+                if chunk == "*":
+                    continue
+                low, _, high = chunk.partition("-")
+                lo, hi = int(low), int(high or low)
+                if lo > 255 or hi > 255 or lo > hi:
+                    raise TargetError(f"nmap target {target!r}: octet range {chunk!r} is invalid")
+        return text
+    if "/" in text or ":" in text:
+        raise TargetError(f"nmap target {target!r} is not a valid CIDR or address")
+    labels = text.rstrip(".").split(".")
+    if len(text) <= 253 and all(_DNS_LABEL.match(label) for label in labels):
+        if all(label.isdigit() for label in labels):
+            raise TargetError(f"nmap target {target!r} is not a valid address")
+        return text
+    raise TargetError(
+        f"nmap target {target!r} is not a CIDR, an address, an nmap octet range "
+        "(10.0.0.1-50) or a DNS name"
+    )
+
+
+def target_contains(target: str, address: str) -> bool:
+    """Whether an nmap target (CIDR, address, octet range, name) includes `address`."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return target.lower() == address.lower()
+    try:
+        net = ipaddress.ip_network(target, strict=False)
+        return ip.version == net.version and ip in net
+    except ValueError:
+        pass
+    parts = target.split(".")
+    if len(parts) != 4 or ip.version != 4:
+        return False
+    try:
+        return all(
+            _octet_matches(part, int(octet))
+            for part, octet in zip(parts, str(ip).split("."), strict=True)
+        )
+    except ValueError:
+        return False
+
+
+def _octet_matches(part: str, value: int) -> bool:
+    if part == "*":
+        return True
+    for chunk in part.split(","):
+        low, _, high = chunk.partition("-")
+        if int(low) <= value <= int(high or low):
+            return True
+    return False
