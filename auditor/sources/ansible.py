@@ -28,17 +28,17 @@ Resolver = Callable[[str], tuple[str, ...]]
 
 
 def _ansible_env() -> dict[str, str]:
-    # ansible-runner execs `ansible-inventory`; when auditor runs from a venv that is not
-    # activated, the venv's bin/ is not on PATH, so put it there.
-    path = os.environ.get("PATH", "")
+    # ansible-runner looks up `ansible-inventory` with shutil.which on this process's PATH.
+    # When auditor runs from a venv that is not activated, its bin/ is not on PATH: add it
+    # (once, at the end, so a user's own ansible still wins).
     venv_bin = str(Path(sys.executable).parent)
     if (
         shutil.which("ansible-inventory") is None
         and (Path(venv_bin) / "ansible-inventory").exists()
     ):
-        path = venv_bin + os.pathsep + path
+        os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + venv_bin
     return {
-        "PATH": path,
+        "PATH": os.environ.get("PATH", ""),
         # Without these ansible-inventory only warns about a file it can't parse.
         "ANSIBLE_INVENTORY_UNPARSED_FAILED": "True",
         "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "True",
