@@ -1,0 +1,55 @@
+"""The CLI as a user runs it: a subprocess, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def auditor(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize("command", [[], ["audit"], ["discover"], ["init"], ["lab"]])
+def test_help_is_clear(command: list[str]) -> None:
+    result = auditor(*command, "--help")
+    assert result.returncode == 0
+    assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 4
+
+
+def test_init_writes_a_loadable_config_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    assert auditor("init", str(tmp_path / "audit.toml")).returncode == 0
+    again = auditor("init", str(tmp_path / "audit.toml"))
+    assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_config_error_exits_2_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "audit.toml"
+    config.write_text("[ssh]\ntimout = 3\n")
+    result = auditor("discover", "--config", str(config))
+    assert result.returncode == 2
+    assert "timout" in result.stderr and str(config) in result.stderr
+
+
+def test_discover_from_imported_scan_writes_reports(tmp_path: Path) -> None:
+    config = tmp_path / "audit.toml"
+    config.write_text(
+        f'[[network]]\nnmap_xml = ["{FIXTURES / "nmap" / "loopback-syn.xml"}"]\n'
+        '[audit]\nfail_on = "critical"\n'
+    )
+    result = auditor("discover", "--config", str(config), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [h["status"] for h in report["hosts"]] == ["unmanaged"]
+    assert (tmp_path / "out" / "index.html").exists()
+    high = auditor("discover", "-c", str(config), "-o", str(tmp_path / "o2"), "--fail-on", "high")
+    assert high.returncode == 1  # the unmanaged host is a high finding
+    quiet = auditor("discover", "-c", str(config), "-o", str(tmp_path / "o3"), "-q")
+    assert quiet.stdout == "" and quiet.stderr == ""
