@@ -97,17 +97,31 @@ def _quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )
 
 
+def _nmap_xml_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--nmap-xml", "nmap_xml", multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Import an nmap XML scan made elsewhere (repeatable); adds to [[network]].",
+    )(func)  # fmt: skip
+
+
 @main.command()
 @_config_option
 @_out_option
 @_fail_on_option
 @_quiet_option
+@_nmap_xml_option
 @click.option("--no-probe", is_flag=True, help="Skip the SSH probe (same as `discover`).")
 def audit(
-    config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool, no_probe: bool
+    config_path: Path,
+    out_dir: Path | None,
+    fail_on: str | None,
+    quiet: bool,
+    nmap_xml: tuple[Path, ...],
+    no_probe: bool,
 ) -> NoReturn:
     """Run a full audit: sources, reconcile, SSH probe, findings, reports."""
-    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, probe=not no_probe))
+    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, nmap_xml, probe=not no_probe))
 
 
 @main.command()
@@ -115,13 +129,26 @@ def audit(
 @_out_option
 @_fail_on_option
 @_quiet_option
-def discover(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool) -> NoReturn:
+@_nmap_xml_option
+def discover(
+    config_path: Path,
+    out_dir: Path | None,
+    fail_on: str | None,
+    quiet: bool,
+    nmap_xml: tuple[Path, ...],
+) -> NoReturn:
     """Run the sources and reconcile only (no SSH); writes the same report format."""
-    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, probe=False))
+    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, nmap_xml, probe=False))
 
 
 def _run(
-    config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool, *, probe: bool
+    config_path: Path,
+    out_dir: Path | None,
+    fail_on: str | None,
+    quiet: bool,
+    nmap_xml: tuple[Path, ...],
+    *,
+    probe: bool,
 ) -> int:
     from auditor.config import load_config
     from auditor.model import Severity
@@ -130,6 +157,13 @@ def _run(
     from auditor.terminal import TerminalUI
 
     config = load_config(config_path)
+    if nmap_xml:
+        from dataclasses import replace
+
+        from auditor.config import NetworkConfig
+
+        imported = NetworkConfig(name="nmap-xml", nmap_xml=tuple(p.resolve() for p in nmap_xml))
+        config = replace(config, network=(*config.network, imported))
     ui = TerminalUI(quiet=quiet)
     prober = None
     if probe:

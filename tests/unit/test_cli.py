@@ -53,3 +53,14 @@ def test_discover_from_imported_scan_writes_reports(tmp_path: Path) -> None:
     assert high.returncode == 1  # the unmanaged host is a high finding
     quiet = auditor("discover", "-c", str(config), "-o", str(tmp_path / "o3"), "-q")
     assert quiet.stdout == "" and quiet.stderr == ""
+
+
+def test_nmap_xml_flag_imports_a_scan(tmp_path: Path) -> None:
+    config = tmp_path / "audit.toml"
+    config.write_text("[audit]\nfail_on = 'critical'\n")
+    result = auditor("discover", "-c", str(config), "-o", str(tmp_path / "out"),
+                     "--nmap-xml", str(FIXTURES / "nmap" / "loopback-syn.xml"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["hosts"][0]["addresses"] == ["127.0.0.1"]
+    assert report["run"]["sources"][0]["name"] == "nmap-xml"
