@@ -212,5 +212,51 @@ def lab_status_cmd() -> NoReturn:
     sys.exit(lab_main(["status"]))
 
 
+# --------------------------------------------------------------------------- eol
+
+
+@main.group()
+def eol() -> None:
+    """End-of-life data (endoflife.date, embedded; refreshable)."""
+
+
+@eol.command("show")
+@click.argument("product")
+@click.argument("cycle", required=False)
+def eol_show(product: str, cycle: str | None) -> NoReturn:
+    """Print what the data says about PRODUCT (e.g. centos, rhel, nginx) [CYCLE]."""
+    from datetime import date
+
+    from auditor.eol import describe, load_eol_data, render_show
+    from auditor.errors import EolDataError
+
+    def body() -> int:
+        try:
+            report = describe(product, cycle, on=date.today(), data=load_eol_data())
+        except EolDataError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        click.echo(render_show(report))
+        return EXIT_OK
+
+    _guard(body)
+
+
+@eol.command("update")
+@click.option("--url", default=None, help="API base (default: the endoflife.date API v1).")
+def eol_update(url: str | None) -> NoReturn:
+    """Refresh the data from the endoflife.date API into the user cache."""
+    from auditor.eol import DEFAULT_API_BASE, update_eol_data
+
+    def body() -> int:
+        result = update_eol_data(url or DEFAULT_API_BASE)
+        click.echo(
+            f"refreshed {len(result.products)} products ({result.cycles} cycles) from "
+            f"{result.base_url} into {result.path}; replaces {result.replaced} data"
+        )
+        return EXIT_OK
+
+    _guard(body)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -64,3 +64,27 @@ def test_nmap_xml_flag_imports_a_scan(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["hosts"][0]["addresses"] == ["127.0.0.1"]
     assert report["run"]["sources"][0]["name"] == "nmap-xml"
+
+
+def test_eol_show_and_errors() -> None:
+    shown = auditor("eol", "show", "centos", "5")
+    assert shown.returncode == 0 and "2017-03-31" in shown.stdout
+    typo = auditor("eol", "show", "centoss")
+    assert typo.returncode == 2 and "did you mean centos" in typo.stderr
+
+
+def test_eol_update_unreachable_is_a_clear_failure(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "auditor", "eol", "update", "--url", f"http://127.0.0.1:{port}/api/v1"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert result.returncode == 3
+    assert f"127.0.0.1:{port}" in result.stderr and "nothing was written" in result.stderr
