@@ -30,6 +30,12 @@ class AuditSettings:
     reports: Path = Path("reports")
     fail_on: Severity = Severity.HIGH
     uptime_days: int = 365  # longer uptime than this is a finding (unpatched kernel)
+    gone_after_days: int = 7  # a host unseen this long is reported "gone" (once)
+    silent_days: int = 30  # no log written for this long: the host is "silent"
+    expected_ports: tuple[int, ...] = (22,)  # listeners on these ports are never "unexpected"
+    expected_ports_by_group: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    notify: str | None = None  # webhook URL posted when a run has new findings
+    notify_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class TerraformConfig:
     name: str
     state: tuple[str, ...] = ()  # files, folders, globs or s3://bucket/key
     config: tuple[Path, ...] = ()  # .tf folders, for intent-vs-live drift
+    s3_endpoint_url: str | None = None  # for s3:// state on moto or S3-compatible stores
+    s3_profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +300,19 @@ def _array_of_tables(file: Path, data: Mapping[str, Any], key: str, base: Path) 
     return [_Table(file, f"[[{key}]] #{i + 1}", item, base) for i, item in enumerate(value)]
 
 
+def _group_ports(t: _Table, key: str) -> dict[str, tuple[int, ...]]:
+    """A table of inventory group -> list of ports, e.g. `{ web = [80, 443] }`."""
+    value = t._get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise t._err(key, "a table of group = [ports]", value)
+    sub = _Table(t.file, f"{t.where} {key}", value, t.base)
+    out = {group: sub.get_ports(group, ()) for group in value}
+    sub.finish()
+    return out
+
+
 KNOWN_SECTIONS = (
     "audit", "network", "aws", "ansible", "terraform", "ssh", "owners", "ownership", "ignore",
 )  # fmt: skip
@@ -333,7 +354,15 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         reports=t.get_path("reports") or base / "reports",
         fail_on=fail_on,
         uptime_days=t.get_int("uptime_days", 365, minimum=1),
+        gone_after_days=t.get_int("gone_after_days", 7, minimum=0),
+        silent_days=t.get_int("silent_days", 30, minimum=1),
+        expected_ports=t.get_ports("expected_ports", (22,)),
+        expected_ports_by_group=_group_ports(t, "expected_ports_by_group"),
+        notify=t.get_str("notify"),
+        notify_timeout=t.get_float("notify_timeout", 10.0),
     )
+    if audit.notify and not audit.notify.startswith(("http://", "https://")):
+        raise t._err("notify", "an http:// or https:// URL", audit.notify)
     t.finish()
 
     networks = []

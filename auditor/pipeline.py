@@ -32,7 +32,11 @@ def build_sources(config: Config) -> list[Source]:
     if config.terraform:
         from auditor.sources.terraform import TerraformStateSource
 
-        sources += [TerraformStateSource(c) for c in config.terraform if c.state]
+        sources += [
+            TerraformStateSource(c, s3_endpoint_url=c.s3_endpoint_url, s3_profile=c.s3_profile)
+            for c in config.terraform
+            if c.state
+        ]
     return sources
 
 

@@ -50,8 +50,10 @@ class Coverage:
     """What the run could have seen: which networks were swept and which clouds were read."""
 
     swept: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]  # (name, targets, exclude)
-    cloud_read: bool  # at least one cloud source read without a fatal error
+    cloud_read: bool  # at least one cloud source read completely
     failed_sources: tuple[str, ...]
+    # (account, region) pairs some cloud source read completely, even when others failed
+    cloud_scopes: frozenset[tuple[str | None, str | None]] = frozenset()
 
     @classmethod
     def from_results(cls, results: Sequence[SourceResult]) -> Coverage:
@@ -61,8 +63,23 @@ class Coverage:
             if r.kind == SourceKind.NETWORK and r.ok
         )
         cloud_read = any(r.kind == SourceKind.AWS and r.error is None for r in results)
+        scopes = frozenset(
+            (entry.get("account"), entry.get("region"))
+            for r in results
+            if r.kind == SourceKind.AWS
+            for entry in (r.details.get("scope") or {}).get("read", ())
+        )
         failed = tuple(f"{r.kind}:{r.name}" for r in results if not r.ok)
-        return cls(swept, cloud_read, failed)
+        return cls(swept, cloud_read, failed, scopes)
+
+    def cloud_covers(self, account: str | None, region: str | None) -> bool:
+        """Whether the cloud was read where a state's instance lives, so that its absence
+        means something. Unknown account or region: only a complete cloud read counts."""
+        if self.cloud_read:
+            return True
+        if account is None or region is None:
+            return False
+        return (account, region) in self.cloud_scopes
 
     def sweeping(self, address: str) -> str | None:
         """The name of a successful sweep whose targets include `address`, if any."""
@@ -270,7 +287,10 @@ def _verdict(
         if cloud_live:
             state = cloud_live[0].attributes.get("state", "unknown")
             return HostStatus.MANAGED, f"{listed}; cloud instance is {state}" + expired_note
-        if terraform and coverage.cloud_read and _state_has_instances(terraform):
+        if terraform and _state_has_instances(terraform) and all(
+            coverage.cloud_covers(o.attributes.get("account"), o.attributes.get("region"))
+            for o in terraform
+        ):
             gone = ", ".join(sorted({i for o in terraform for i in o.values(ID_AWS)}))
             why = "terminated" if cloud else "not found"
             return HostStatus.MISSING, (

@@ -181,3 +181,13 @@ def test_ansible_port_is_kept_for_ssh() -> None:
                                                                         ansible_port=2222))]
     (host,) = reconcile(results, Config(path=None), TODAY)
     assert host.ssh_port == 2222 and host.status is HostStatus.MANAGED
+
+
+def test_missing_with_a_partial_cloud_read_only_where_it_was_read() -> None:
+    east = obs(SourceKind.TERRAFORM, "tf:aws_instance.e", "aws:i-e", account="1", region="us-east-1")
+    west = obs(SourceKind.TERRAFORM, "tf:aws_instance.w", "aws:i-w", account="1", region="eu-west-1")
+    cloud = SourceResult(SourceKind.AWS, "aws", False, (), error="1 of 2 reads failed",
+                         details={"scope": {"read": [{"account": "1", "region": "us-east-1"}],
+                                            "failed": [{"account": "1", "region": "eu-west-1"}]}})
+    got = statuses([src(SourceKind.TERRAFORM, east, west), cloud])
+    assert got == {"aws:i-e": "missing", "aws:i-w": "unverified"}
