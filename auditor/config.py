@@ -417,6 +417,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             name=t.get_str("name") or f"terraform-{i + 1}",
             state=states,
             config=t.get_paths("config"),
+            s3_endpoint_url=t.get_str("s3_endpoint_url"),
+            s3_profile=t.get_str("s3_profile"),
         )
         t.finish()
         if not tf.state and not tf.config:
