@@ -173,6 +173,8 @@ def _run(
     run = run_audit(config, prober=prober, observer=ui.on_source)
     written = write_reports(run, out_dir or config.audit.reports)
     ui.summary(run, written)
+    if run.extra.get("interrupted"):
+        return EXIT_INTERRUPTED
     threshold = Severity.parse(fail_on) if fail_on else config.audit.fail_on
     if any(not s.ok and s.count == 0 for s in run.sources) and not run.hosts:
         return EXIT_FAILED

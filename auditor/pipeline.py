@@ -88,6 +88,7 @@ def discover(
 class ProbeResults:
     ssh: dict[str, SshOutcome] = field(default_factory=dict)
     facts: dict[str, Facts] = field(default_factory=dict)
+    interrupted: bool = False  # Ctrl-C during the probe: these are the hosts that finished
 
 
 Prober = Callable[[Config, tuple[Host, ...]], ProbeResults]
@@ -117,7 +118,7 @@ def build_run(
         ssh=probe.ssh,
         facts=probe.facts,
         findings=evaluate(ctx),
-        extra=extra or {},
+        extra={**(extra or {}), **({"interrupted": True} if probe.interrupted else {})},
     )
 
 

@@ -1,0 +1,122 @@
+"""The probe stage of a run: the probe script over `collect`'s fan-out, then EOL status.
+
+This module only glues: `auditor.probe` builds and parses the script, `auditor.collect`
+connects and fans out, `auditor.eol` judges support status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from auditor.collect import CollectInterrupted, collect
+from auditor.config import Config
+from auditor.eol import EolData, load_eol_data, with_os_eol, with_software_eol
+from auditor.errors import ProbeError
+from auditor.model import Facts, Host, SshOutcome
+from auditor.pipeline import ProbeResults
+from auditor.probe import ProbeOptions, build_script, parse_probe_output
+from auditor.remote.session import Connector, RemoteSession
+
+# What one host may send back. The script summarises logs on the host, so real output is
+# tens of kilobytes; the cap only guards against a host that floods us.
+MAX_PROBE_OUTPUT = 8 * 1024 * 1024
+
+
+def add_eol(facts: Facts, on: date, data: EolData) -> Facts:
+    """Facts with `os.eol` and each `software[].eol` filled in."""
+    os_identity = with_os_eol(facts.os, on, data) if facts.os is not None else None
+    software = (
+        tuple(with_software_eol(s, on, data) for s in facts.software)
+        if facts.software is not None
+        else None
+    )
+    return replace(facts, os=os_identity, software=software)
+
+
+def make_probe(config: Config, eol_data: EolData | None) -> Any:
+    """The per-host callable `collect` runs on each connected session."""
+
+    def probe(session: RemoteSession, host: Host) -> Facts:
+        options = ProbeOptions.from_settings(config.ssh)  # a fresh nonce per host
+        result = session.run(
+            build_script(options), timeout=config.ssh.deadline, max_output=MAX_PROBE_OUTPUT
+        )
+        stdout = result.stdout.decode("utf-8", errors="replace")
+        if not stdout.strip():
+            stderr = result.stderr.decode("utf-8", errors="replace").strip()[:300]
+            raise ProbeError(
+                f"the probe script printed nothing (exit status {result.exit_status}"
+                + (f"; stderr: {stderr}" if stderr else "")
+                + ")"
+            )
+        now = datetime.now(UTC)
+        facts = parse_probe_output(
+            stdout,
+            options.nonce,
+            collected_at=now,
+            log_days=config.ssh.log_days,
+            owner_of=lambda address: config.owner_of(address),
+        )
+        if result.stdout_truncated:
+            facts = replace(
+                facts,
+                errors={**facts.errors, "output": f"output cut at {MAX_PROBE_OUTPUT} bytes"},
+            )
+        return add_eol(facts, now.date(), eol_data) if eol_data is not None else facts
+
+    return probe
+
+
+class _Progress:
+    """A rich progress bar as collect's observer (only on a terminal)."""
+
+    def __init__(self, console: Any, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.progress = Progress(
+            TextColumn("probing"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"), console=console, transient=True,
+        )  # fmt: skip
+        self.task = self.progress.add_task("", total=total)
+
+    def on_start(self, host: Host) -> None:
+        from rich.markup import escape
+
+        self.progress.update(self.task, description=escape(host.label))
+
+    def on_done(self, host: Host, outcome: SshOutcome) -> None:
+        self.progress.advance(self.task)
+
+
+def probe_hosts(
+    config: Config,
+    hosts: Sequence[Host],
+    *,
+    console: Any = None,
+    connector: Connector | None = None,
+) -> ProbeResults:
+    """Probe every host that can be probed; every host gets an SshOutcome."""
+    try:
+        eol_data: EolData | None = load_eol_data()
+    except Exception:  # EOL status is an enrichment: without data, facts still count
+        eol_data = None
+    probe = make_probe(config, eol_data)
+    on_terminal = console is not None and console.is_terminal
+    progress = _Progress(console, len(hosts)) if on_terminal else None
+    try:
+        if progress:
+            with progress.progress:
+                results = collect(hosts, config.ssh, probe, connector=connector, observer=progress)
+        else:
+            results = collect(hosts, config.ssh, probe, connector=connector)
+    except CollectInterrupted as interrupted:
+        # Keep what finished: the report is written, then the CLI exits 130.
+        results, was_interrupted = interrupted.results, True
+    else:
+        was_interrupted = False
+    ssh = {host_id: outcome for host_id, (outcome, _) in results.items()}
+    facts = {host_id: f for host_id, (_, f) in results.items() if f is not None}
+    return ProbeResults(ssh=ssh, facts=facts, interrupted=was_interrupted)
