@@ -1,13 +1,42 @@
-"""index.html: one self-contained file (inline CSS, no external assets), autoescaped."""
+"""index.html: one self-contained file (inline CSS, inline SVG charts, one small inline
+script), autoescaped everywhere.
+
+It works offline and as a mail attachment: nothing is loaded from anywhere. The Content
+Security Policy allows no source at all except inline styles, data: images and the one
+script whose sha256 hash it names; an injected `<script>` (should escaping ever fail) or an
+inline event handler would not run.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from auditor.model import AuditRun
 from auditor.report.json_report import run_to_dict
+from auditor.report.view import (
+    EOL_STATUSES,
+    SEVERITIES,
+    STATUSES,
+    change_counts,
+    eol_by_os,
+    eol_host_count,
+    host_rows,
+    human_duration,
+    labels,
+    listener_text,
+    severity_counts,
+    short_time,
+    status_counts,
+    uptime_histogram,
+)
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("auditor.report", "templates"),
@@ -17,8 +46,118 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_ENV.filters["dur"] = human_duration
+_ENV.filters["t"] = short_time
+_ENV.filters["listener"] = listener_text
+
+SCRIPT = resources.files("auditor.report").joinpath("templates/report.js").read_text("utf-8")
+SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode()
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    f"script-src '{SCRIPT_HASH}'; base-uri 'none'; form-action 'none'"
+)
+
+
+# --------------------------------------------------------------------------- charts
+# Geometry is computed here (numbers only); every label is escaped by the template.
+
+
+def donut(parts: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Segments of a donut drawn with stroke-dasharray on a circle of circumference 100."""
+    total = sum(n for _, n in parts) or 1
+    out, offset = [], 25.0  # start at 12 o'clock
+    for name, n in parts:
+        if not n:
+            continue
+        share = 100.0 * n / total
+        out.append({"name": name, "n": n, "dash": f"{share:.3f} {100 - share:.3f}",
+                    "offset": f"{offset:.3f}", "pct": round(share)})  # fmt: skip
+        offset = (offset - share) % 100
+    return out
+
+
+def stacked_bars(
+    rows: Sequence[tuple[str, Mapping[str, int]]], keys: Sequence[str], width: float = 240.0
+) -> list[dict[str, Any]]:
+    biggest = max((sum(r.values()) for _, r in rows), default=0) or 1
+    out = []
+    for label, counts in rows:
+        x, segments = 0.0, []
+        for key in keys:
+            n = counts.get(key, 0)
+            if n:
+                w = width * n / biggest
+                segments.append({"key": key, "n": n, "x": f"{x:.1f}", "w": f"{max(w, 1.5):.1f}"})
+                x += w
+        out.append({"label": label, "total": sum(counts.values()), "segments": segments,
+                    "end": f"{x + 6:.1f}"})  # fmt: skip
+    return out
+
+
+def histogram(buckets: Sequence[tuple[str, int]], height: float = 110.0) -> list[dict[str, Any]]:
+    biggest = max((n for _, n in buckets), default=0) or 1
+    out = []
+    for i, (label, n) in enumerate(buckets):
+        h = height * n / biggest if n else 0.0
+        out.append({"label": label, "n": n, "x": i * 42 + 4, "h": f"{h:.1f}",
+                    "y": f"{height - h + 14:.1f}"})  # fmt: skip
+    return out
+
+
+def _cards(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    summary = report.get("summary") or {}
+    by_status = dict(status_counts(report))
+    sev = dict(severity_counts(report))
+    cards = [
+        {"n": summary.get("hosts", 0), "label": "hosts", "cls": "", "key": ""},
+        {"n": by_status["unmanaged"], "label": "unmanaged", "cls": "c-crit",
+         "key": "status=unmanaged"},
+        {"n": by_status["cloud-unmanaged"], "label": "cloud-unmanaged", "cls": "c-high",
+         "key": "status=cloud-unmanaged"},
+        {"n": by_status["stale"] + by_status["missing"], "label": "stale / missing",
+         "cls": "c-stale", "key": ""},
+        {"n": sev["critical"], "label": "critical findings", "cls": "c-crit",
+         "key": "sev=critical"},
+        {"n": sev["high"], "label": "high findings", "cls": "c-high", "key": "sev=high"},
+        {"n": eol_host_count(report), "label": "hosts on an EOL OS", "cls": "c-eol", "key": ""},
+        {"n": f"{summary.get('probed', 0)}/{summary.get('hosts', 0)}", "label": "probed over SSH",
+         "cls": "c-ok", "key": ""},
+    ]  # fmt: skip
+    return cards
+
+
+def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
+    changes = report.get("changes")
+    eol_rows = eol_by_os(report)[:8]
+    rows = host_rows(report)
+    statuses = status_counts(report)
+    return {
+        "csp": CSP,
+        "script": Markup(SCRIPT),  # our own file, hashed into the CSP
+        "cards": _cards(report),
+        "status_donut": donut(statuses),
+        "statuses": [s for s, n in statuses if n],
+        "all_statuses": STATUSES,
+        "severities": SEVERITIES,
+        "severity_counts": severity_counts(report),
+        "eol_statuses": EOL_STATUSES,
+        "eol_bars": stacked_bars(eol_rows, EOL_STATUSES),
+        "eol_height": 22 * len(eol_rows) + 8,
+        "uptime": histogram(uptime_histogram(report)),
+        "rows": rows,
+        "anchors": {r.id: r.anchor for r in rows},
+        "status_of": {r.id: r.data["status"] for r in rows},
+        "labels": labels(report),
+        "changes": changes,
+        "change_counts": change_counts(changes),
+        "sqrt": math.sqrt,
+    }
+
+
+def render_html_data(report: Mapping[str, Any]) -> str:
+    """index.html from report.json data (a fresh run or a stored one)."""
+    return _ENV.get_template("index.html.j2").render(report=report, view=build_view(report))
 
 
 def render_html(run: AuditRun, data: dict[str, Any] | None = None) -> str:
-    report = data if data is not None else run_to_dict(run)
-    return _ENV.get_template("index.html.j2").render(report=report)
+    return render_html_data(data if data is not None else run_to_dict(run))

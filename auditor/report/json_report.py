@@ -54,6 +54,7 @@ def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dic
         "sources": [s.value for s in host.sources],
         "status": host.status.value,
         "status_reason": host.status_reason,
+        "alive": host.alive or (ssh is not None and ssh.state == "ok"),
         "owner": host.owner,
         "open_ports": list(host.open_ports),
         "cloud": jsonable(host.cloud) if host.cloud is not None else None,
@@ -77,11 +78,13 @@ def summarize(run: AuditRun) -> dict[str, Any]:
     statuses = Counter(h.status.value for h in run.hosts)
     severities = Counter(f.severity.value for f in run.findings)
     ssh_states = Counter(o.state for o in run.ssh.values())
+    worst = max((f.severity for f in run.findings), key=lambda s: s.rank, default=None)
     return {
         "hosts": len(run.hosts),
         "by_status": {s.value: statuses.get(s.value, 0) for s in HostStatus},
         "findings": len(run.findings),
         "findings_by_severity": {s.value: severities.get(s.value, 0) for s in Severity},
+        "worst_severity": worst.value if worst else None,
         "probed": ssh_states.get("ok", 0),
         "skipped": ssh_states.get("skipped", 0),
         "sources_failed": sum(1 for s in run.sources if not s.ok),

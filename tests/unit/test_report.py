@@ -23,6 +23,7 @@ from auditor.model import (
 )
 from auditor.pipeline import Discovery, ProbeResults, build_run
 from auditor.report import write_atomic, write_reports
+from auditor.report.html_report import SCRIPT, SCRIPT_HASH
 from auditor.report.json_report import run_to_dict, validate_report
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -77,13 +78,22 @@ class _Collector(HTMLParser):
         self.tags: list[str] = []
         self.attrs: list[str] = []
         self.text: list[str] = []
+        self.scripts: list[str] = []
+        self._in_script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         self.attrs += [name for name, _ in attrs]
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
 
     def handle_data(self, data: str) -> None:
-        self.text.append(data)
+        if self._in_script:
+            self.scripts.append(data)
+        else:
+            self.text.append(data)
 
 
 def test_html_is_self_contained_and_hostile_strings_stay_inert(tmp_path: Path) -> None:
@@ -91,8 +101,10 @@ def test_html_is_self_contained_and_hostile_strings_stay_inert(tmp_path: Path) -
     html = written["html"].read_text()
     parser = _Collector()
     parser.feed(html)
-    assert "script" not in parser.tags and "img" not in parser.tags
+    # exactly one script: ours, allowed by its hash in the CSP; nothing injected
+    assert parser.tags.count("script") == 1 and "img" not in parser.tags
     assert "onerror" not in parser.attrs
+    assert SCRIPT_HASH in html and parser.scripts == [SCRIPT]
     assert any(HOSTILE in chunk for chunk in parser.text)  # shown, as text
     assert "http://" not in html and "https://" not in html.replace(
         "https://json-schema.org", "")  # no external assets
@@ -113,3 +125,133 @@ def test_atomic_write_keeps_previous_file_on_failure(
         write_atomic(target, "new, half written")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left
+
+
+# --------------------------------------------------------------------------- more formats
+
+from auditor.report.csv_report import COLUMNS, render_csv, safe_cell  # noqa: E402
+from auditor.report.markdown_report import MAX_CHARS, render_markdown  # noqa: E402
+from tests.unit.test_report_fleet import HOSTILE_LOG, fleet_with_changes  # noqa: E402
+
+ALLOWED_TAGS = {
+    "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "span", "nav",
+    "a", "main", "section", "div", "b", "svg", "circle", "text", "ul", "li", "i", "g",
+    "rect", "p", "table", "thead", "tbody", "tr", "th", "td", "input", "select", "option",
+    "button", "details", "summary", "dl", "dt", "dd", "code", "s", "footer", "script",
+}  # fmt: skip
+
+
+def test_fleet_html_has_only_our_elements_and_attributes() -> None:
+    from auditor.report.html_report import render_html
+
+    html = render_html(fleet_with_changes())
+    parser = _Collector()
+    parser.feed(html)
+    assert set(parser.tags) <= ALLOWED_TAGS, set(parser.tags) - ALLOWED_TAGS
+    assert not [a for a in parser.attrs if a.startswith("on")]  # no event handler anywhere
+    assert parser.tags.count("script") == 1 and parser.scripts == [SCRIPT]
+    assert "iframe" not in parser.tags and "svg" in parser.tags  # our charts only
+    assert any(HOSTILE_LOG in t for t in parser.text)
+    import html as htmllib
+
+    csp = htmllib.unescape(
+        html.split('http-equiv="Content-Security-Policy" content="')[1].split('"')[0])
+    assert "default-src 'none'" in csp and f"script-src '{SCRIPT_HASH}'" in csp
+    assert "unsafe-eval" not in csp and "script-src 'unsafe-inline'" not in csp
+
+
+def test_html_renders_without_history_and_without_facts() -> None:
+    from auditor.report.html_report import render_html
+
+    run = sample_run()
+    html = render_html(run)
+    assert "No history store is configured" in html
+    from dataclasses import replace
+
+    bare = replace(run, facts={}, ssh={}, changes={"previous_run": None, "new_hosts": [],
+                                                    "gone_hosts": [], "status_changed": [],
+                                                    "fact_changes": []})
+    html = render_html(bare)
+    assert "First run in this history" in html and "No OS facts yet" in html
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+    ("+1", "'+1"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"),
+    ("\rx", "'\rx"), ("web01", "web01"), ("a=b", "a=b"), (None, ""), (7, "7"),
+])
+def test_csv_cells_cannot_be_formulas(value: object, expected: str) -> None:
+    assert safe_cell(value) == expected
+
+
+def test_csv_has_stable_columns_and_escapes_hostile_names() -> None:
+    import csv
+    import io
+    from dataclasses import replace
+
+    run = fleet_with_changes()
+    evil = replace(run.hosts[0], hostnames=("=cmd|' /C calc'!A0",), owner="@team",
+                   status_reason='-1, "quoted"\nnewline')
+    data = run_to_dict(replace(run, hosts=(evil, *run.hosts[1:])))
+    text = render_csv(data)
+    rows = list(csv.reader(io.StringIO(text)))
+    assert tuple(rows[0]) == COLUMNS and COLUMNS[:3] == ("id", "label", "status")
+    assert len(rows) == 1 + len(run.hosts)
+    first = dict(zip(COLUMNS, rows[1], strict=True))
+    assert first["label"] == "'=cmd|' /C calc'!A0" and first["owner"] == "'@team"
+    assert first["status_reason"] == "'-1, \"quoted\"\nnewline"
+    assert first["os_eol_status"] == "eol" and first["worst_severity"] == "critical"
+    for row in rows[1:]:
+        assert not any(cell[:1] in ("=", "+", "-", "@") for cell in row)
+
+
+def test_markdown_is_short_and_inert() -> None:
+    data = run_to_dict(fleet_with_changes())
+    text = render_markdown(data)
+    assert len(text) <= MAX_CHARS and len(text.splitlines()) <= 35
+    assert "<script>" not in text and "\\<script\\>" in text
+    assert "Since run `" in text and "**Top findings**" in text
+
+
+def test_markdown_stays_short_for_a_huge_fleet() -> None:
+    from dataclasses import replace
+
+    from auditor.model import Finding, Severity
+
+    run = fleet_with_changes()
+    many = tuple(Finding("unmanaged-host", Severity.HIGH, f"ip:10.{i}", "x" * 500)
+                 for i in range(3000))
+    assert run.changes is not None
+    changes = dict(run.changes)
+    changes["new_hosts"] = [{"host": f"h{i}", "label": "y" * 300, "status": "unmanaged"}
+                            for i in range(2000)]
+    text = render_markdown(run_to_dict(replace(run, findings=many, changes=changes)))
+    assert len(text) <= MAX_CHARS
+    assert "and 2992 more in index.html" in text
+    small = render_markdown(run_to_dict(replace(run, findings=many)), max_chars=600)
+    assert len(small) <= 600
+
+
+def test_terminal_summary_prints_markup_literally() -> None:
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from auditor.report.terminal import render_terminal_summary
+
+    run = fleet_with_changes()
+    evil = replace(run.hosts[0], hostnames=("[bold red]pwn[/]",))
+    console = Console(record=True, width=160, color_system=None)
+    render_terminal_summary(replace(run, hosts=(evil, *run.hosts[1:])), console)
+    out = console.export_text()
+    assert "[bold red]pwn[/]" in out
+    assert "critical" in out and "since 20261121T093000Z-aaaaaa" in out
+    assert "managed → unmanaged" in out or "managed -> unmanaged" in out
+
+
+def test_write_reports_writes_every_format_atomically(tmp_path: Path) -> None:
+    written = write_reports(sample_run(), tmp_path)
+    assert set(written) == {"json", "html", "csv", "md"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "report.json", "index.html", "hosts.csv", "summary.md"}
+    assert all(oct(p.stat().st_mode)[-3:] == "644" for p in written.values())

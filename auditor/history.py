@@ -1,0 +1,342 @@
+"""What changed between two runs. Pure: snapshots and sightings in, a `changes` dict out.
+
+A `RunSnapshot` is what one run knew, read from its report.json data (so a run stored
+months ago compares the same way as the one just made). `Sighting`s come from the store:
+when each host was first seen, and last seen alive, across every run.
+
+`compute_changes` returns the `changes` object of report.json:
+
+    previous_run       id of the run compared against (null: no history yet, a baseline)
+    previous_started_at
+    new_hosts          [{host, label, status}]     never seen in any earlier run
+    gone_hosts         [{host, label, last_seen}]  not seen alive for longer than the grace
+                                                   period; reported once, in the run where
+                                                   the grace ran out
+    returned_hosts     [{host, label, last_seen}]  reported gone before, alive again
+    status_changed     [{host, label, from, to}]
+    fact_changes       [{host, label, fact, before, after}]   facts: boot (rebooted), os,
+                       kernel, listener, client_team, software; only compared when both
+                       runs probed the host, so a failed probe is not "everything vanished"
+    new_findings       [{rule, severity, host, title}]  not in the previous run, or worse
+    resolved_findings  [{rule, severity, host, title}]  in the previous run, not now
+    first_seen         {host id: ISO time}              for every host of this run
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from auditor.model import AuditRun
+
+SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+REBOOT_TOLERANCE = timedelta(minutes=5)  # boot times derived from uptime jitter a little
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    id: str
+    label: str
+    status: str
+    alive: bool
+    facts: Mapping[str, Any] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    run_id: str
+    started_at: datetime
+    hosts: Mapping[str, HostSnapshot]
+    findings: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def from_report(cls, data: Mapping[str, Any]) -> RunSnapshot:
+        hosts = {}
+        for h in data.get("hosts", ()):
+            hosts[h["id"]] = HostSnapshot(
+                id=h["id"],
+                label=h.get("label") or h["id"],
+                status=h["status"],
+                alive=host_alive(h),
+                facts=h.get("facts"),
+            )
+        return cls(
+            run_id=data["run"]["id"],
+            started_at=parse_time(data["run"]["started_at"]) or datetime.min,
+            hosts=hosts,
+            findings=tuple(data.get("findings", ())),
+        )
+
+    @classmethod
+    def from_run(cls, run: AuditRun) -> RunSnapshot:
+        from auditor.report.json_report import run_to_dict
+
+        return cls.from_report(run_to_dict(run))
+
+
+@dataclass(frozen=True)
+class Sighting:
+    host_id: str
+    label: str
+    first_seen: datetime
+    last_present: datetime  # last run that listed the host at all
+    last_seen: datetime | None  # last run that saw it alive; None: never
+    gone_at: datetime | None = None  # when it was reported gone; cleared when seen again
+
+
+def host_alive(host: Mapping[str, Any]) -> bool:
+    """Alive: a source saw it up, or we logged in to it."""
+    if "alive" in host:
+        return bool(host["alive"])
+    ssh = host.get("ssh") or {}
+    return ssh.get("state") == "ok" or any(o.get("alive") for o in host.get("observations", ()))
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def finding_key(finding: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Findings are the same across runs when rule, host and title are (titles are kept
+    stable on purpose; counts and durations live in evidence)."""
+    return (str(finding["rule"]), str(finding.get("host") or ""), str(finding["title"]))
+
+
+def _brief(finding: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "rule": finding["rule"],
+        "severity": finding["severity"],
+        "host": finding.get("host"),
+        "title": finding["title"],
+    }
+
+
+def diff_findings(
+    previous: Iterable[Mapping[str, Any]] | None, current: Iterable[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(new, resolved). New: not in `previous`, or more severe than it was there. With no
+    previous run (None) every finding is new."""
+    current = list(current)
+    if previous is None:
+        return [_brief(f) for f in current], []
+    before = {finding_key(f): f for f in previous}
+    now_keys = {finding_key(f) for f in current}
+    new = []
+    for f in current:
+        old = before.get(finding_key(f))
+        if old is None or SEVERITY_RANK.get(f["severity"], 0) > SEVERITY_RANK.get(
+            old["severity"], 0
+        ):
+            new.append(_brief(f))
+    resolved = [_brief(f) for k, f in before.items() if k not in now_keys]
+    return new, resolved
+
+
+# --------------------------------------------------------------------------- facts
+
+
+def _os_text(facts: Mapping[str, Any]) -> str | None:
+    os = facts.get("os")
+    if not isinstance(os, Mapping):
+        return None
+    parts = [os.get("name") or os.get("id"), os.get("version")]
+    text = os.get("pretty_name") or " ".join(str(p) for p in parts if p)
+    return str(text) if text else None
+
+
+def _boot(facts: Mapping[str, Any]) -> datetime | None:
+    boot = parse_time(facts.get("boot_time"))
+    if boot is not None:
+        return boot
+    collected, uptime = parse_time(facts.get("collected_at")), facts.get("uptime_seconds")
+    if collected is not None and isinstance(uptime, int | float):
+        return collected - timedelta(seconds=float(uptime))
+    return None
+
+
+def rebooted(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Booted again between the two probes: the boot time moved forward (beyond jitter),
+    or, with no times to go by, the uptime went down."""
+    b0, b1 = _boot(before), _boot(after)
+    if b0 is not None and b1 is not None:
+        return b1 - b0 > REBOOT_TOLERANCE
+    u0, u1 = before.get("uptime_seconds"), after.get("uptime_seconds")
+    if isinstance(u0, int | float) and isinstance(u1, int | float):
+        return u1 < u0
+    return False
+
+
+def _listener_key(listener: Mapping[str, Any]) -> tuple[str, str, int]:
+    return (str(listener["proto"]), str(listener["address"]), int(listener["port"]))
+
+
+def listener_text(listener: Mapping[str, Any]) -> str:
+    address = str(listener["address"])
+    if ":" in address:
+        address = f"[{address}]"
+    text = f"{listener['proto']} {address}:{listener['port']}"
+    return text + (f" {listener['process']}" if listener.get("process") else "")
+
+
+def _teams(facts: Mapping[str, Any]) -> set[str]:
+    clients = list(facts.get("clients") or ())
+    for web in facts.get("web_logs") or ():
+        clients += list(web.get("top_clients") or ())
+    return {str(c["owner"]) for c in clients if c.get("owner")}
+
+
+def _software(facts: Mapping[str, Any]) -> dict[str, str]:
+    return {str(s["name"]): str(s["version"]) for s in facts.get("software") or ()}
+
+
+def fact_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """[{fact, before, after}] between two probes of one host (report.json facts dicts)."""
+    out: list[dict[str, Any]] = []
+
+    def add(fact: str, old: Any, new: Any) -> None:
+        out.append({"fact": fact, "before": old, "after": new})
+
+    if rebooted(before, after):
+        add("boot", iso(_boot(before)), iso(_boot(after)))
+    os0, os1 = _os_text(before), _os_text(after)
+    if os0 and os1 and os0 != os1:
+        add("os", os0, os1)
+    k0, k1 = before.get("kernel"), after.get("kernel")
+    if k0 and k1 and k0 != k1:
+        add("kernel", k0, k1)
+    if before.get("listeners") is not None and after.get("listeners") is not None:
+        l0 = {_listener_key(x): x for x in before["listeners"]}
+        l1 = {_listener_key(x): x for x in after["listeners"]}
+        for key in sorted(l1.keys() - l0.keys()):
+            add("listener", None, listener_text(l1[key]))
+        for key in sorted(l0.keys() - l1.keys()):
+            add("listener", listener_text(l0[key]), None)
+    if before.get("clients") is not None and after.get("clients") is not None:
+        t0, t1 = _teams(before), _teams(after)
+        for team in sorted(t1 - t0):
+            add("client_team", None, team)
+        for team in sorted(t0 - t1):
+            add("client_team", team, None)
+    if before.get("software") is not None and after.get("software") is not None:
+        s0, s1 = _software(before), _software(after)
+        for name in sorted(s0.keys() | s1.keys()):
+            v0, v1 = s0.get(name), s1.get(name)
+            if v0 != v1:
+                add("software", f"{name} {v0}" if v0 else None, f"{name} {v1}" if v1 else None)
+    return out
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def compute_changes(
+    previous: RunSnapshot | None,
+    current: RunSnapshot | AuditRun,
+    *,
+    now: datetime | None = None,
+    grace: timedelta = timedelta(days=7),
+    sightings: Mapping[str, Sighting] | None = None,
+) -> dict[str, Any]:
+    """The `changes` of `current` against `previous` (see the module docstring).
+
+    `sightings` (from the store, before `current` is saved) decide new and gone hosts over
+    the whole history; without them (comparing two stored runs) a host is new when
+    `previous` did not list it and gone when `previous` saw it alive and `current` does
+    not, once `grace` has passed since `previous`. `now` defaults to the current run's start.
+    """
+    cur = current if isinstance(current, RunSnapshot) else RunSnapshot.from_run(current)
+    now = now or cur.started_at
+    changes: dict[str, Any] = {
+        "previous_run": previous.run_id if previous else None,
+        "previous_started_at": iso(previous.started_at) if previous else None,
+        "new_hosts": [],
+        "gone_hosts": [],
+        "returned_hosts": [],
+        "status_changed": [],
+        "fact_changes": [],
+        "new_findings": [],
+        "resolved_findings": [],
+        "first_seen": {},
+    }
+    for host in _sorted(cur.hosts.values()):
+        seen = sightings.get(host.id) if sightings is not None else None
+        changes["first_seen"][host.id] = iso(seen.first_seen if seen else cur.started_at)
+
+    if previous is not None:
+        _host_changes(changes, previous, cur, now, grace, sightings)
+        new, resolved = diff_findings(previous.findings, cur.findings)
+        changes["new_findings"], changes["resolved_findings"] = new, resolved
+    return changes
+
+
+def _host_changes(
+    changes: dict[str, Any],
+    previous: RunSnapshot,
+    cur: RunSnapshot,
+    now: datetime,
+    grace: timedelta,
+    sightings: Mapping[str, Sighting] | None,
+) -> None:
+    for host in _sorted(cur.hosts.values()):
+        known = host.id in sightings if sightings is not None else host.id in previous.hosts
+        if not known:
+            changes["new_hosts"].append(
+                {"host": host.id, "label": host.label, "status": host.status}
+            )
+        before = previous.hosts.get(host.id)
+        if before is not None and before.status != host.status:
+            changes["status_changed"].append(
+                {"host": host.id, "label": host.label, "from": before.status, "to": host.status}
+            )
+        if before is not None and before.facts and host.facts:
+            for change in fact_changes(before.facts, host.facts):
+                changes["fact_changes"].append({"host": host.id, "label": host.label, **change})
+
+    if sightings is not None:
+        for s in sorted(sightings.values(), key=lambda s: s.host_id):
+            alive = cur.hosts.get(s.host_id)
+            if alive is not None and alive.alive:
+                if s.gone_at is not None:
+                    changes["returned_hosts"].append(
+                        {"host": s.host_id, "label": s.label, "last_seen": iso(s.last_seen)}
+                    )
+                continue
+            if s.gone_at is None and s.last_seen is not None and now - s.last_seen >= grace:
+                changes["gone_hosts"].append(
+                    {"host": s.host_id, "label": s.label, "last_seen": iso(s.last_seen)}
+                )
+    elif now - previous.started_at >= grace:
+        for before in _sorted(previous.hosts.values()):
+            after = cur.hosts.get(before.id)
+            if before.alive and (after is None or not after.alive):
+                changes["gone_hosts"].append(
+                    {
+                        "host": before.id,
+                        "label": before.label,
+                        "last_seen": iso(previous.started_at),
+                    }
+                )
+
+
+def _sorted(hosts: Iterable[HostSnapshot]) -> Sequence[HostSnapshot]:
+    return sorted(hosts, key=lambda h: h.id)
+
+
+def gone_host_ids(changes: Mapping[str, Any] | None) -> list[str]:
+    if not changes:
+        return []
+    return [str(g["host"]) for g in changes.get("gone_hosts", ())]

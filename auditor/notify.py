@@ -1,0 +1,130 @@
+"""Post a JSON summary to a webhook when a run has NEW findings (for cron).
+
+The body is Slack-compatible (`text`, markdown-ish) and carries structured fields for
+anything else (a Teams/Mattermost relay, a ticket bot):
+
+    {"text": "...", "run": "<id>", "started_at": "...", "hosts": 12,
+     "findings": 30, "new_findings": [{rule, severity, host, label, title}], "resolved": 2,
+     "by_severity": {"critical": 1, ...}, "changes": {new_hosts: 1, ...}}
+
+Nothing new, nothing sent. A webhook that cannot be reached is a warning (the return value
+says why), never a failed run: the reports are written either way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.history import diff_findings
+from auditor.model import AuditRun, Finding
+from auditor.report.view import change_counts
+
+log = logging.getLogger(__name__)
+
+MAX_LISTED = 10
+
+
+@dataclass(frozen=True)
+class NotifyResult:
+    sent: bool
+    new_findings: int
+    status: int | None = None  # HTTP status when sent
+    warning: str | None = None  # why it was not delivered
+
+
+def _as_dict(finding: Finding | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(finding, Finding):
+        return {
+            "rule": finding.rule,
+            "severity": finding.severity.value,
+            "host": finding.host,
+            "title": finding.title,
+        }
+    return finding
+
+
+def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
+    labels = {h.id: h.label for h in run.hosts}
+    by_severity: dict[str, int] = {}
+    for f in run.findings:
+        by_severity[f.severity.value] = by_severity.get(f.severity.value, 0) + 1
+    lines = [
+        f"*auditor*: {len(new)} new finding{'s' if len(new) != 1 else ''} in run {run.id} "
+        f"({len(run.hosts)} hosts, {len(run.findings)} findings in all)"
+    ]
+    for item in new[:MAX_LISTED]:
+        lines.append(f"• [{str(item['severity']).upper()}] {_plain(str(item['title']))}")
+    if len(new) > MAX_LISTED:
+        lines.append(f"• … and {len(new) - MAX_LISTED} more")
+    changes = run.changes or {}
+    return {
+        "text": "\n".join(lines),
+        "run": run.id,
+        "started_at": run.started_at.isoformat(),
+        "hosts": len(run.hosts),
+        "findings": len(run.findings),
+        "by_severity": by_severity,
+        "new_findings": [
+            {**f, "label": labels.get(str(f.get("host")), f.get("host"))} for f in new
+        ],
+        "resolved": len(changes.get("resolved_findings") or ()),
+        "changes": change_counts(changes) if changes else None,
+    }
+
+
+def _plain(text: str) -> str:
+    """Slack reads <...> as links and mentions (<!channel>); & starts entities."""
+    flat = " ".join(text.split())[:200]
+    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def notify_if_new(
+    url: str | None,
+    run: AuditRun,
+    previous_findings: Iterable[Finding | Mapping[str, Any]] | None,
+    timeout: float = 10.0,
+) -> NotifyResult:
+    """POST a summary to `url` when `run` has findings that `previous_findings` (the last
+    stored run's; None when there is no history) did not have, or had at a lower severity.
+    Returns what happened; never raises for network trouble."""
+    previous = None if previous_findings is None else [_as_dict(f) for f in previous_findings]
+    new, _ = diff_findings(previous, [_as_dict(f) for f in run.findings])
+    if not new or not url:
+        return NotifyResult(sent=False, new_findings=len(new))
+    if not url.startswith(("http://", "https://")):  # urllib would also open file:// URLs
+        return NotifyResult(False, len(new), None, f"webhook URL must be http(s): {url[:40]!r}")
+    body = json.dumps(build_payload(run, new)).encode("utf-8")
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "auditor-notify"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status = int(response.status)
+    except urllib.error.HTTPError as exc:
+        warning = f"webhook {_redact(url)} answered HTTP {exc.code} {exc.reason}"
+        log.warning(warning)
+        return NotifyResult(False, len(new), exc.code, warning)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        warning = f"webhook {_redact(url)} not reached: {reason}"
+        log.warning(warning)
+        return NotifyResult(False, len(new), None, warning)
+    return NotifyResult(True, len(new), status)
+
+
+def _redact(url: str) -> str:
+    """Webhook URLs carry their secret in the path: show scheme and host only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}/…"

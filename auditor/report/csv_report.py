@@ -1,0 +1,79 @@
+"""hosts.csv: one row per host, stable columns (append new ones at the end, never reorder).
+
+Spreadsheet-safe: a cell that starts with = + - @ (or a tab / carriage return) would run as
+a formula in Excel or LibreOffice, so it gets a leading apostrophe. Host data is hostile.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from auditor.report.view import HostRow, client_teams, host_rows
+
+COLUMNS: tuple[str, ...] = (
+    "id", "label", "status", "status_reason", "addresses", "hostnames", "sources", "owner",
+    "open_ports", "ssh_state", "ssh_reason", "os", "os_eol_status", "os_eol_date",
+    "kernel", "uptime_days", "boot_time", "listeners", "client_teams", "latest_log_write",
+    "findings", "worst_severity", "first_seen", "changes",
+)  # fmt: skip
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell that no spreadsheet runs as a formula."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _row(r: HostRow) -> dict[str, Any]:
+    h, facts = r.data, r.facts or {}
+    ssh = h.get("ssh") or {}
+    eol = r.eol or {}
+    days = r.uptime_days
+    log = facts.get("log_activity") or {}
+    listeners = sorted(
+        {f"{x.get('proto')}/{x.get('port')}" for x in facts.get("listeners") or ()},
+        key=lambda t: (t.split("/")[0], int(t.split("/")[1]) if t.split("/")[1].isdigit() else 0),
+    )
+    return {
+        "id": h["id"],
+        "label": r.label,
+        "status": h["status"],
+        "status_reason": h.get("status_reason"),
+        "addresses": " ".join(h.get("addresses", ())),
+        "hostnames": " ".join(h.get("hostnames", ())),
+        "sources": " ".join(h.get("sources", ())),
+        "owner": h.get("owner"),
+        "open_ports": " ".join(str(p) for p in h.get("open_ports", ())),
+        "ssh_state": ssh.get("state"),
+        "ssh_reason": ssh.get("reason"),
+        "os": r.os,
+        "os_eol_status": eol.get("status"),
+        "os_eol_date": eol.get("date"),
+        "kernel": facts.get("kernel"),
+        "uptime_days": f"{days:.1f}" if days is not None else "",
+        "boot_time": facts.get("boot_time"),
+        "listeners": " ".join(listeners),
+        "client_teams": " ".join(client_teams(facts)),
+        "latest_log_write": log.get("latest_write"),
+        "findings": len(r.findings),
+        "worst_severity": r.worst,
+        "first_seen": r.first_seen,
+        "changes": " ".join(r.changes),
+    }
+
+
+def render_csv(report: Mapping[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for r in host_rows(report):
+        row = _row(r)
+        writer.writerow([safe_cell(row[c]) for c in COLUMNS])
+    return out.getvalue()

@@ -1,0 +1,99 @@
+"""summary.md: short enough to paste in a ticket or a chat message (at most `MAX_CHARS`).
+
+Host strings are escaped so a hostname cannot bold, link or break the message, and each
+line is cut at `MAX_ITEM` characters; the full story is in index.html.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from auditor.report.view import change_counts, labels, severity_counts, short_time, status_counts
+
+MAX_CHARS = 3500  # below Slack's 4000-character message limit, with room for a link
+MAX_ITEM = 160
+TOP_FINDINGS = 8
+TOP_CHANGES = 6
+
+# Every line we write starts with our own text ("- **HIGH** ..."), so only characters that
+# act mid-line need escaping: emphasis, code, links, HTML, tables, strike-through, entities.
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+
+
+def md_escape(text: Any, limit: int = MAX_ITEM) -> str:
+    flat = " ".join(str(text).split())  # no newlines: one item stays one line
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return _SPECIAL.sub(r"\\\1", flat)
+
+
+def _code(text: Any) -> str:
+    """Inside a code span nothing is markup, but a backtick would end it."""
+    return " ".join(str(text).replace("`", "'").split())[:MAX_ITEM]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> str:
+    run, summary = report["run"], report.get("summary") or {}
+    findings = list(report.get("findings", ()))
+    names = labels(report)
+    severities = ", ".join(f"{n} {s}" for s, n in severity_counts(report) if n)
+    lines = [
+        f"### auditor: {_plural(int(summary.get('hosts', 0)), 'host')}, "
+        f"{_plural(len(findings), 'finding')}" + (f" ({severities})" if severities else ""),
+        "",
+        f"Run `{_code(run['id'])}` at {short_time(run.get('started_at'))} UTC. "
+        + " · ".join(f"{s} **{n}**" for s, n in status_counts(report) if n),
+    ]
+    if report.get("interrupted"):
+        lines.append("Interrupted: only hosts probed before Ctrl-C have facts.")
+    failed = [s for s in run.get("sources", ()) if not s.get("ok")]
+    if failed:
+        lines.append(
+            "Sources failed: "
+            + ", ".join(f"{md_escape(s['kind'])} '{md_escape(s.get('name', ''))}'" for s in failed)
+        )
+    if findings:
+        lines += ["", "**Top findings**"]
+        for f in findings[:TOP_FINDINGS]:
+            lines.append(f"- **{f['severity'].upper()}** {md_escape(f['title'])}")
+        if len(findings) > TOP_FINDINGS:
+            lines.append(f"- … and {len(findings) - TOP_FINDINGS} more in index.html")
+    changes = report.get("changes")
+    if changes and changes.get("previous_run"):
+        counts = change_counts(changes)
+        parts = [
+            _plural(counts["new_hosts"], "new host"),
+            f"{counts['gone_hosts']} gone",
+            _plural(counts["status_changed"], "status change"),
+            _plural(counts["fact_changes"], "fact change"),
+            f"{counts['new_findings']} new / {counts['resolved_findings']} resolved findings",
+        ]
+        lines += ["", f"**Since run `{_code(changes['previous_run'])}`**: " + ", ".join(parts)]
+        items: list[str] = []
+        items += [f"- new: {md_escape(h['label'])} ({h['status']})" for h in changes["new_hosts"]]
+        items += [f"- gone: {md_escape(h['label'])}" for h in changes["gone_hosts"]]
+        items += [
+            f"- {md_escape(c.get('label') or names.get(c['host'], c['host']))}: "
+            f"{c['from']} → {c['to']}"
+            for c in changes["status_changed"]
+        ]
+        items += [
+            f"- new finding: **{f['severity'].upper()}** {md_escape(f['title'])}"
+            for f in changes.get("new_findings", ())
+        ]
+        lines += items[:TOP_CHANGES]
+        if len(items) > TOP_CHANGES:
+            lines.append(f"- … and {len(items) - TOP_CHANGES} more")
+    elif changes is not None:
+        lines += ["", "First run in this history: the next run will show what changed."]
+    text = "\n".join(lines) + "\n"
+    while len(text) > max_chars and len(lines) > 3:  # never cut a line in half
+        lines = [*lines[:-2], "- …"]
+        text = "\n".join(lines) + "\n"
+    return text

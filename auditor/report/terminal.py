@@ -1,0 +1,100 @@
+"""The run summary for a terminal (rich): status counts, findings, changes since last run.
+
+Host strings go in as `rich.text.Text`, never as markup, so '[bold]x' prints as itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from auditor.model import AuditRun
+from auditor.report.view import change_counts, labels, severity_counts, status_counts
+
+STATUS_STYLE = {
+    "managed": "green", "unmanaged": "bold red", "cloud-unmanaged": "red",
+    "stale": "yellow", "missing": "magenta", "ignored": "dim", "unverified": "dim",
+}  # fmt: skip
+SEVERITY_STYLE = {
+    "critical": "bold white on red", "high": "bold red", "medium": "yellow",
+    "low": "cyan", "info": "dim",
+}  # fmt: skip
+
+
+def render_terminal_summary(run: AuditRun, console: Console, *, top: int = 15) -> None:
+    """Print the summary of `run` to `console`."""
+    from auditor.report.json_report import run_to_dict
+
+    render_terminal_data(run_to_dict(run), console, top=top)
+
+
+def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: int = 15) -> None:
+    """The same summary from report.json data (a stored run)."""
+    run, summary = report["run"], report.get("summary") or {}
+    head = Text.assemble(
+        ("auditor ", "bold"), (str(run["id"]), "bold cyan"),
+        f"  {summary.get('hosts', 0)} hosts, {len(report.get('findings', ()))} findings",
+    )  # fmt: skip
+    console.print(head)
+    counts = Text()
+    for status, n in status_counts(report):
+        if n:
+            counts.append(f" {status} ", style=STATUS_STYLE.get(status, ""))
+            counts.append(f"{n}  ")
+    sev = Text()
+    for severity, n in severity_counts(report):
+        if n:
+            sev.append(f" {severity} ", style=SEVERITY_STYLE.get(severity, ""))
+            sev.append(f"{n}  ")
+    console.print(counts)
+    if sev:
+        console.print(sev)
+    for source in run.get("sources", ()):
+        if not source.get("ok"):
+            console.print(
+                Text.assemble(
+                    ("source failed: ", "red"),
+                    f"{source['kind']} '{source.get('name', '')}': {source.get('error') or ''}",
+                )
+            )
+
+    findings = list(report.get("findings", ()))
+    if findings:
+        names = labels(report)
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("host", overflow="fold", max_width=28)
+        table.add_column("finding", overflow="fold")
+        for f in findings[:top]:
+            table.add_row(
+                Text(f["severity"], style=SEVERITY_STYLE.get(f["severity"], "")),
+                Text(names.get(f.get("host") or "", f.get("host") or "-")),
+                Text(f["title"]),
+            )
+        console.print(table)
+        if len(findings) > top:
+            console.print(Text(f"... and {len(findings) - top} more findings", style="dim"))
+
+    changes = report.get("changes")
+    if changes and changes.get("previous_run"):
+        c = change_counts(changes)
+        console.print(
+            Text(
+                f"since {changes['previous_run']}: {c['new_hosts']} new hosts, "
+                f"{c['gone_hosts']} gone, {c['status_changed']} status changes, "
+                f"{c['fact_changes']} fact changes, {c['new_findings']} new and "
+                f"{c['resolved_findings']} resolved findings"
+            )
+        )
+        for item in changes.get("status_changed", ())[:5]:
+            console.print(
+                Text.assemble(
+                    "  ", str(item.get("label") or item["host"]), ": ",
+                    (str(item["from"]), STATUS_STYLE.get(item["from"], "")), " -> ",
+                    (str(item["to"]), STATUS_STYLE.get(item["to"], "")),
+                )
+            )  # fmt: skip

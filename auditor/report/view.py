@@ -1,0 +1,234 @@
+"""Read-side helpers over report.json data, shared by the HTML, CSV, Markdown and terminal
+renderers. Every renderer works from the report dict (never from the live run), so a run
+stored in the history renders exactly like a fresh one."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")  # worst first
+SEVERITY_RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
+STATUSES = (
+    "managed", "unmanaged", "cloud-unmanaged", "stale", "missing", "ignored", "unverified",
+)  # fmt: skip
+EOL_STATUSES = ("eol", "extended-support", "security-only", "supported", "unknown")
+UPTIME_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("<1w", 7),
+    ("1-4w", 30),
+    ("1-3m", 91),
+    ("3-6m", 182),
+    ("6-12m", 365),
+    ("1-2y", 730),
+    ("2-5y", 1826),
+    (">5y", float("inf")),
+)
+
+
+def os_text(facts: Mapping[str, Any] | None) -> str:
+    if not facts or not isinstance(facts.get("os"), Mapping):
+        return ""
+    os = facts["os"]
+    text = os.get("pretty_name") or " ".join(
+        str(p) for p in (os.get("name") or os.get("id"), os.get("version")) if p
+    )
+    return str(text or "")
+
+
+def os_family(facts: Mapping[str, Any] | None) -> str:
+    """OS name and major version, to group the EOL chart: 'CentOS 5', 'Ubuntu 22.04'."""
+    if not facts or not isinstance(facts.get("os"), Mapping):
+        return "unknown"
+    os = facts["os"]
+    eol = os.get("eol") or {}
+    name = os.get("name") or os.get("id") or eol.get("product") or "unknown"
+    cycle = eol.get("cycle") or (str(os.get("version") or "").split(".")[0] or None)
+    return f"{name} {cycle}" if cycle else str(name)
+
+
+def eol_of(facts: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if not facts or not isinstance(facts.get("os"), Mapping):
+        return None
+    eol = facts["os"].get("eol")
+    return eol if isinstance(eol, Mapping) else None
+
+
+def uptime_days(facts: Mapping[str, Any] | None) -> float | None:
+    if not facts or not isinstance(facts.get("uptime_seconds"), int | float):
+        return None
+    return float(facts["uptime_seconds"]) / 86400
+
+
+def human_duration(days: float | None) -> str:
+    if days is None:
+        return ""
+    if days < 1:
+        return f"{days * 24:.0f} h"
+    if days < 365 * 2:
+        return f"{days:.0f} d"
+    return f"{days / 365.25:.1f} y"
+
+
+def short_time(text: str | None) -> str:
+    """'2026-11-28T12:00:00+00:00' -> '2026-11-28 12:00'."""
+    if not text:
+        return ""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return str(text)
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def listener_text(listener: Mapping[str, Any]) -> str:
+    address = str(listener.get("address", ""))
+    if ":" in address:
+        address = f"[{address}]"
+    return f"{listener.get('proto', 'tcp')} {address}:{listener.get('port')}"
+
+
+def client_teams(facts: Mapping[str, Any] | None) -> list[str]:
+    if not facts:
+        return []
+    clients = list(facts.get("clients") or ())
+    return sorted({str(c["owner"]) for c in clients if c.get("owner")})
+
+
+@dataclass(frozen=True)
+class HostRow:
+    """One host, flattened for tables (HTML, CSV, terminal)."""
+
+    index: int
+    data: Mapping[str, Any]
+    findings: Sequence[Mapping[str, Any]]
+    first_seen: str | None
+    changes: Sequence[str] = field(default_factory=tuple)
+
+    @property
+    def facts(self) -> Mapping[str, Any] | None:
+        facts = self.data.get("facts")
+        return facts if isinstance(facts, Mapping) else None
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def label(self) -> str:
+        return str(self.data.get("label") or self.data["id"])
+
+    @property
+    def anchor(self) -> str:
+        return f"h{self.index}"  # ids from hosts are hostile: anchors are ours
+
+    @property
+    def worst(self) -> str | None:
+        ranks = [f["severity"] for f in self.findings]
+        return max(ranks, key=lambda s: SEVERITY_RANK.get(s, 0), default=None)
+
+    @property
+    def findings_key(self) -> int:
+        """Sorts by worst severity, then by how many findings."""
+        return SEVERITY_RANK.get(self.worst or "", 0) * 100000 + len(self.findings)
+
+    @property
+    def os(self) -> str:
+        return os_text(self.facts)
+
+    @property
+    def eol(self) -> Mapping[str, Any] | None:
+        return eol_of(self.facts)
+
+    @property
+    def uptime_days(self) -> float | None:
+        return uptime_days(self.facts)
+
+    @property
+    def ssh_state(self) -> str:
+        return str((self.data.get("ssh") or {}).get("state") or "not-attempted")
+
+
+def host_rows(report: Mapping[str, Any]) -> list[HostRow]:
+    by_host: dict[str, list[Mapping[str, Any]]] = {}
+    for finding in report.get("findings", ()):
+        by_host.setdefault(str(finding.get("host")), []).append(finding)
+    changes = report.get("changes") or {}
+    first_seen = changes.get("first_seen") or {}
+    notes: dict[str, list[str]] = {}
+    for item in changes.get("new_hosts", ()):
+        notes.setdefault(item["host"], []).append("new")
+    for item in changes.get("returned_hosts", ()):
+        notes.setdefault(item["host"], []).append("back")
+    for item in changes.get("status_changed", ()):
+        notes.setdefault(item["host"], []).append(f"was {item['from']}")
+    for item in changes.get("fact_changes", ()):
+        notes.setdefault(item["host"], []).append(item["fact"])
+    return [
+        HostRow(
+            index=i,
+            data=h,
+            findings=by_host.get(h["id"], []),
+            first_seen=first_seen.get(h["id"]),
+            changes=tuple(dict.fromkeys(notes.get(h["id"], []))),
+        )
+        for i, h in enumerate(report.get("hosts", ()), start=1)
+    ]
+
+
+def status_counts(report: Mapping[str, Any]) -> list[tuple[str, int]]:
+    by_status = (report.get("summary") or {}).get("by_status") or {}
+    return [(s, int(by_status.get(s, 0))) for s in STATUSES]
+
+
+def severity_counts(report: Mapping[str, Any]) -> list[tuple[str, int]]:
+    counts = Counter(f["severity"] for f in report.get("findings", ()))
+    return [(s, counts.get(s, 0)) for s in SEVERITIES]
+
+
+def eol_by_os(report: Mapping[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    """[(os family, {eol status: hosts})], the families with the most hosts first."""
+    table: dict[str, Counter[str]] = {}
+    for h in report.get("hosts", ()):
+        facts = h.get("facts")
+        if not facts or not facts.get("os"):
+            continue
+        eol = eol_of(facts)
+        status = str(eol.get("status")) if eol else "unknown"
+        table.setdefault(os_family(facts), Counter())[status] += 1
+    ordered = sorted(table.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    return [(name, {s: c.get(s, 0) for s in EOL_STATUSES}) for name, c in ordered]
+
+
+def uptime_histogram(report: Mapping[str, Any]) -> list[tuple[str, int]]:
+    counts = [0] * len(UPTIME_BUCKETS)
+    for h in report.get("hosts", ()):
+        days = uptime_days(h.get("facts"))
+        if days is None:
+            continue
+        for i, (_, limit) in enumerate(UPTIME_BUCKETS):
+            if days < limit:
+                counts[i] += 1
+                break
+    return [(label, counts[i]) for i, (label, _) in enumerate(UPTIME_BUCKETS)]
+
+
+def eol_host_count(report: Mapping[str, Any]) -> int:
+    return sum(
+        1
+        for h in report.get("hosts", ())
+        if (eol_of(h.get("facts")) or {}).get("status") in ("eol", "extended-support")
+    )
+
+
+def labels(report: Mapping[str, Any]) -> dict[str, str]:
+    return {h["id"]: str(h.get("label") or h["id"]) for h in report.get("hosts", ())}
+
+
+def change_counts(changes: Mapping[str, Any] | None) -> dict[str, int]:
+    changes = changes or {}
+    keys = ("new_hosts", "gone_hosts", "returned_hosts", "status_changed", "fact_changes",
+            "new_findings", "resolved_findings")  # fmt: skip
+    return {k: len(changes.get(k) or ()) for k in keys}

@@ -1,0 +1,73 @@
+"""Findings from how the SSH probe went.
+
+The outcome's reason text is what the remote layer wrote (auditor/remote/errors.py); its
+wording is matched here because SshOutcome carries no machine-readable kind yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from auditor.model import Finding, Severity, SshOutcome
+from auditor.rules.common import RuleContext, when
+
+
+def ssh_failure(outcome: SshOutcome) -> str:
+    """changed-host-key | unknown-host-key | auth | unreachable, from a skipped outcome."""
+    kind = getattr(outcome, "kind", None)  # forward-compatible with a structured kind
+    reason = (outcome.reason or "").lower()
+    if kind == "changed-host-key" or (
+        "host key" in reason and ("changed" in reason or "revoked" in reason)
+    ):
+        return "changed-host-key"
+    if kind == "unknown-host-key" or "unknown host key" in reason:
+        return "unknown-host-key"
+    if kind in ("auth", "key-file") or "authentication" in reason:
+        return "auth"
+    return "unreachable"
+
+
+def ssh_findings(ctx: RuleContext) -> Iterable[Finding]:
+    """ssh-host-key-changed (critical: a man in the middle, or a reinstalled host nobody
+    announced), ssh-auth-refused (medium: we cannot see inside), ssh-host-key-unknown
+    (low: strict policy, key not recorded yet), ssh-unreachable (low)."""
+    for host, _ in ctx.judged():
+        outcome = ctx.ssh.get(host.id)
+        if outcome is None or outcome.state != "skipped":
+            continue
+        reason = outcome.reason or "unknown reason"
+        where = f"{outcome.address or host.primary_address or '?'}:{outcome.port or 22}"
+        evidence = (reason, f"SSH to {where}, {when(ctx.now)}")
+        failure = ssh_failure(outcome)
+        if failure == "changed-host-key":
+            yield Finding(
+                "ssh-host-key-changed",
+                Severity.CRITICAL,
+                host.id,
+                f"SSH host key of {host.label} changed",
+                evidence,
+            )
+        elif failure == "unknown-host-key":
+            yield Finding(
+                "ssh-host-key-unknown",
+                Severity.LOW,
+                host.id,
+                f"SSH host key of {host.label} is not in known_hosts",
+                evidence,
+            )
+        elif failure == "auth":
+            yield Finding(
+                "ssh-auth-refused",
+                Severity.MEDIUM,
+                host.id,
+                f"SSH authentication to {host.label} was refused",
+                evidence,
+            )
+        else:
+            yield Finding(
+                "ssh-unreachable",
+                Severity.LOW,
+                host.id,
+                f"Could not probe {host.label} over SSH",
+                evidence,
+            )

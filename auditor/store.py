@@ -1,0 +1,530 @@
+"""SQLite history: runs, host sightings (first seen, last seen), facts, findings.
+
+    with open_store(path) as store:            # takes the lock; migrates an older store
+        recorded = record_run(store, run, grace=timedelta(days=7))
+    recorded.run.changes                       # what changed since the previous run
+    recorded.previous                          # the previous StoredRun, or None
+
+Each run's full report.json data is kept (zlib-compressed), so any run can be rendered again
+in every format (`auditor report --run ID`) and compared with any other (`auditor diff`).
+Facts are kept per host and run as JSON text (queryable with SQLite's json_extract).
+
+One writer at a time: `open_store` takes an exclusive lock on `<store>.lock` (flock, so a
+crashed audit never leaves it held) and writes who holds it there; a second audit gets a
+StoreError naming the holder. `readonly=True` (history, diff, report) takes no lock.
+
+The schema version is SQLite's `PRAGMA user_version`; `MIGRATIONS[i]` brings a store from
+version i to i + 1. A store whose version is newer than this auditor knows is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sqlite3
+import sys
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import StoreError
+from auditor.history import RunSnapshot, Sighting, compute_changes, gone_host_ids, host_alive
+from auditor.model import AuditRun
+
+
+class UnknownRunError(StoreError):
+    """A run reference that names no stored run (or several): a usage error."""
+
+
+def _auditor_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("auditor")
+    except Exception:  # not installed (a source checkout): still usable
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    conn.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            config TEXT,
+            hosts INTEGER NOT NULL,
+            findings INTEGER NOT NULL,
+            report BLOB NOT NULL
+        );
+        CREATE TABLE sightings (
+            host_id TEXT PRIMARY KEY,
+            label TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            first_run TEXT NOT NULL,
+            last_present TEXT NOT NULL,
+            last_run TEXT NOT NULL,
+            last_seen TEXT
+        );
+        CREATE TABLE findings (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            rule TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            host TEXT,
+            title TEXT NOT NULL,
+            evidence TEXT NOT NULL
+        );
+        CREATE INDEX findings_run ON findings(run_id);
+        """
+    )
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Per-host rows (status, alive, facts) and the gone marker; back-filled from reports."""
+    conn.executescript(
+        """
+        ALTER TABLE sightings ADD COLUMN gone_at TEXT;
+        CREATE TABLE host_runs (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            host_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            status TEXT NOT NULL,
+            alive INTEGER NOT NULL,
+            facts TEXT,
+            PRIMARY KEY (run_id, host_id)
+        );
+        CREATE INDEX host_runs_host ON host_runs(host_id);
+        CREATE INDEX runs_started ON runs(started_at);
+        """
+    )
+    for run_id, blob in conn.execute("SELECT id, report FROM runs").fetchall():
+        _insert_host_rows(conn, run_id, _decode(blob))
+
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: str
+    started_at: datetime
+    finished_at: datetime
+    config: str | None
+    hosts: int
+    findings: int
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    id: str
+    started_at: datetime
+    finished_at: datetime
+    report: Mapping[str, Any]  # the run's report.json data, as written
+
+    @property
+    def findings(self) -> list[Mapping[str, Any]]:
+        return list(self.report.get("findings", ()))
+
+    def snapshot(self) -> RunSnapshot:
+        return RunSnapshot.from_report(self.report)
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    run: AuditRun  # with `changes` filled in
+    previous: StoredRun | None
+
+
+def _encode(data: Mapping[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
+
+
+def _decode(blob: bytes) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(zlib.decompress(blob).decode("utf-8"))
+    except (zlib.error, ValueError) as exc:
+        raise StoreError(f"a stored report is damaged: {exc}") from exc
+    return data
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _insert_host_rows(conn: sqlite3.Connection, run_id: str, report: Mapping[str, Any]) -> None:
+    conn.executemany(
+        "INSERT OR REPLACE INTO host_runs (run_id, host_id, label, status, alive, facts) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (
+                run_id,
+                h["id"],
+                h.get("label") or h["id"],
+                h["status"],
+                int(host_alive(h)),
+                json.dumps(h["facts"]) if h.get("facts") is not None else None,
+            )
+            for h in report.get("hosts", ())
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- lock
+
+
+class _Lock:
+    """An exclusive flock on `<store>.lock`, holding a line that says who holds it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot create lock file {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(
+                f"history store {self.path.with_suffix('')} is in use by another audit "
+                f"({holder}); wait for it to finish, or use another [audit] store"
+            ) from None
+        holder = (
+            f"pid {os.getpid()} on {socket.gethostname()}, "
+            f"'{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:3]))}', "
+            f"since {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}"
+        )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode("utf-8") + b"\n", 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+# --------------------------------------------------------------------------- store
+
+
+class Store:
+    """An open history store. Make one with `open_store`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: _Lock | None) -> None:
+        self.path = path
+        self.conn = conn
+        self._lock = lock
+
+    # ------------------------------------------------------------------ reading
+
+    def runs(self, limit: int | None = None) -> list[RunSummary]:
+        """Runs, newest first."""
+        sql = (
+            "SELECT id, started_at, finished_at, config, hosts, findings FROM runs "
+            "ORDER BY started_at DESC, id DESC"
+        )
+        rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
+        return [
+            RunSummary(r[0], datetime.fromisoformat(r[1]), datetime.fromisoformat(r[2]), *r[3:])
+            for r in rows
+        ]
+
+    def latest_run(self) -> StoredRun | None:
+        row = self.conn.execute(
+            "SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return self.get_run(row[0]) if row else None
+
+    def get_run(self, ref: str) -> StoredRun:
+        """A run by id, unique id prefix, `latest`, or `latest~N` (N runs before latest)."""
+        run_id = self.resolve(ref)
+        row = self.conn.execute(
+            "SELECT id, started_at, finished_at, report FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        return StoredRun(
+            row[0], datetime.fromisoformat(row[1]), datetime.fromisoformat(row[2]), _decode(row[3])
+        )
+
+    def resolve(self, ref: str) -> str:
+        if ref == "latest" or ref.startswith("latest~"):
+            back = ref.partition("~")[2]
+            if back and not back.isdigit():
+                raise UnknownRunError(f"bad run reference {ref!r} (use latest, latest~1, ...)")
+            offset = int(back or 0)
+            row = self.conn.execute(
+                "SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?",
+                (offset,),
+            ).fetchone()
+            if row is None:
+                count = self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                raise UnknownRunError(f"no run {ref!r}: the store at {self.path} has {count} runs")
+            return str(row[0])
+        escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.conn.execute(
+            "SELECT id FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 3",
+            (ref, escaped + "%"),
+        ).fetchall()
+        ids = [r[0] for r in rows]
+        if ref in ids:
+            return ref
+        if len(ids) == 1:
+            return str(ids[0])
+        if not ids:
+            raise UnknownRunError(f"no run {ref!r} in {self.path} (see `auditor history`)")
+        raise UnknownRunError(f"run id prefix {ref!r} is ambiguous: {', '.join(ids)} ...")
+
+    def sightings(self) -> dict[str, Sighting]:
+        rows = self.conn.execute(
+            "SELECT host_id, label, first_seen, last_present, last_seen, gone_at FROM sightings"
+        )
+        out = {}
+        for host_id, label, first, present, seen, gone in rows:
+            out[host_id] = Sighting(
+                host_id,
+                label,
+                datetime.fromisoformat(first),
+                datetime.fromisoformat(present),
+                _time(seen),
+                _time(gone),
+            )
+        return out
+
+    def host_history(self, host_id: str) -> list[tuple[str, str, bool]]:
+        """(run id, status, alive) for one host, oldest first."""
+        rows = self.conn.execute(
+            "SELECT h.run_id, h.status, h.alive FROM host_runs h JOIN runs r ON r.id = h.run_id "
+            "WHERE h.host_id = ? ORDER BY r.started_at, r.id",
+            (host_id,),
+        )
+        return [(r[0], r[1], bool(r[2])) for r in rows]
+
+    def facts_of(self, run_id: str, host_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT facts FROM host_runs WHERE run_id = ? AND host_id = ?", (run_id, host_id)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        facts: dict[str, Any] = json.loads(row[0])
+        return facts
+
+    # ------------------------------------------------------------------ writing
+
+    def save_run(self, run: AuditRun) -> None:
+        """Store `run` (with its changes) and update sightings, in one transaction."""
+        from auditor.report.json_report import run_to_dict
+
+        self.save_report(run_to_dict(run))
+
+    def save_report(self, report: Mapping[str, Any]) -> None:
+        """Store one run given as report.json data (what `save_run` does after converting)."""
+        if self._lock is None:
+            raise StoreError(f"the store at {self.path} was opened read-only")
+        info = report["run"]
+        started = info["started_at"]
+        try:
+            with self.conn:
+                self.conn.execute(
+                    "INSERT INTO runs (id, started_at, finished_at, config, hosts, findings, "
+                    "report) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        info["id"],
+                        started,
+                        info["finished_at"],
+                        info.get("config"),
+                        len(report.get("hosts", ())),
+                        len(report.get("findings", ())),
+                        _encode(report),
+                    ),
+                )
+                _insert_host_rows(self.conn, info["id"], report)
+                self.conn.executemany(
+                    "INSERT INTO findings (run_id, rule, severity, host, title, evidence) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            info["id"],
+                            f["rule"],
+                            f["severity"],
+                            f.get("host"),
+                            f["title"],
+                            json.dumps(list(f.get("evidence", ()))),
+                        )
+                        for f in report.get("findings", ())
+                    ],
+                )
+                for h in report.get("hosts", ()):
+                    alive = host_alive(h)
+                    self.conn.execute(
+                        "INSERT INTO sightings (host_id, label, first_seen, first_run, "
+                        "last_present, last_run, last_seen, gone_at) "
+                        "VALUES (?1, ?2, ?3, ?4, ?3, ?4, ?5, NULL) "
+                        "ON CONFLICT(host_id) DO UPDATE SET label = ?2, last_present = ?3, "
+                        "last_run = ?4, last_seen = COALESCE(?5, last_seen), "
+                        "gone_at = CASE WHEN ?5 IS NULL THEN gone_at ELSE NULL END",
+                        (h["id"], h.get("label") or h["id"], started, info["id"],
+                         started if alive else None),
+                    )  # fmt: skip
+                for host_id in gone_host_ids(report.get("changes")):
+                    self.conn.execute(
+                        "UPDATE sightings SET gone_at = ? WHERE host_id = ?", (started, host_id)
+                    )
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"run {info['id']} is already in {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to history store {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    path: Path,
+    migrations: Sequence[Migration] = MIGRATIONS,
+) -> int:
+    """Bring the store to the newest schema; return the version it had. Refuses a store
+    written by a newer auditor (its data would be misread or damaged)."""
+    version = schema_version(conn)
+    target = len(migrations)
+    if version > target:
+        written_by = ""
+        with contextlib.suppress(sqlite3.Error):
+            row = conn.execute("SELECT value FROM meta WHERE key = 'written_by'").fetchone()
+            written_by = f" (auditor {row[0]})" if row else ""
+        raise StoreError(
+            f"history store {path} has schema version {version}, written by a newer "
+            f"auditor{written_by}; this auditor ({_auditor_version()}) knows versions up to "
+            f"{target}. Upgrade auditor, or point [audit] store at another file."
+        )
+    for index in range(version, target):
+        try:
+            with conn:
+                migrations[index](conn)
+                conn.execute(f"PRAGMA user_version = {index + 1}")
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot migrate history store {path} from version {index} to {index + 1}: {exc}"
+            ) from exc
+    if version < target:
+        with conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('written_by', ?)",
+                (_auditor_version(),),
+            )
+    return version
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(path, timeout=10.0, isolation_level="DEFERRED")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        return conn
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a usable SQLite history store: {exc}") from exc
+
+
+def open_store(path: Path, *, readonly: bool = False) -> Store:
+    """Open (creating and migrating as needed) the history store at `path`.
+
+    Writable (the default) takes the lock for as long as the store is open: open it before
+    the audit starts so a second audit on the same store fails fast. `readonly` takes no
+    lock and never creates the file (it migrates an older store under the lock first)."""
+    path = Path(path)
+    if readonly and not path.exists():
+        raise StoreError(f"no history store at {path} (a run with [audit] store set makes one)")
+    lock = _Lock(path.with_name(path.name + ".lock"))
+    if not readonly:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create folder for history store {path}: {exc}") from exc
+    if not readonly:
+        lock.acquire()
+    try:
+        conn = _connect(path)
+        try:
+            if readonly:
+                version = schema_version(conn)
+                if version < SCHEMA_VERSION:
+                    conn.close()
+                    open_store(path).close()  # migrate under the lock
+                    conn = _connect(path)
+                migrate(conn, path)  # refuses a newer store
+                conn.execute("PRAGMA query_only = ON")
+            else:
+                migrate(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+    except sqlite3.DatabaseError as exc:
+        lock.release()
+        raise StoreError(f"{path} is not a usable SQLite history store: {exc}") from exc
+    except BaseException:
+        lock.release()
+        raise
+    return Store(path, conn, None if readonly else lock)
+
+
+# --------------------------------------------------------------------------- the pipeline's call
+
+
+def record_run(store: Store, run: AuditRun, *, grace: timedelta) -> RecordedRun:
+    """Compare `run` with the latest stored run, fill in its `changes`, save it."""
+    previous = store.latest_run()
+    changes = compute_changes(
+        previous.snapshot() if previous else None,
+        RunSnapshot.from_run(run),
+        now=run.started_at,
+        grace=grace,
+        sightings=store.sightings(),
+    )
+    run = replace(run, changes=changes)
+    store.save_run(run)
+    return RecordedRun(run, previous)
+
+
+@contextlib.contextmanager
+def maybe_store(path: Path | None) -> Iterator[Store | None]:
+    """`open_store(path)` when a path is configured, else None: for `with` in the pipeline."""
+    if path is None:
+        yield None
+        return
+    with open_store(path) as store:
+        yield store

@@ -1,0 +1,99 @@
+"""`auditor history`, `auditor diff`, `auditor report` on a real store (click's runner)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.commands import diff, history, report
+from auditor.report import run_to_dict
+from auditor.report.json_report import validate_report
+from auditor.store import open_store, record_run
+from tests.unit.test_report_fleet import HOSTILE, fleet
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = tmp_path / "history.sqlite"
+    with open_store(path) as store:
+        record_run(store, fleet(previous=True), grace=timedelta(days=3))
+        record_run(store, fleet(), grace=timedelta(days=3))
+    return path
+
+
+def invoke(command: object, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(command, list(args))  # type: ignore[arg-type]
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_history_lists_runs_newest_first(store_path: Path) -> None:
+    code, out, _ = invoke(history, "--store", str(store_path), "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["id"][-6:] for r in rows] == ["bbbbbb", "aaaaaa"]
+    assert rows[0]["new_hosts"] == 2 and rows[0]["gone_hosts"] == 1
+    assert rows[0]["status_changed"] == 1 and rows[1]["new_hosts"] == 0
+    code, out, _ = invoke(history, "--store", str(store_path))
+    assert code == 0 and "bbbbbb" in out and "aaaaaa" in out
+    code, out, _ = invoke(history, "--store", str(store_path), "-n", "1", "--json")
+    assert len(json.loads(out)) == 1
+
+
+def test_history_of_one_host(store_path: Path) -> None:
+    code, out, _ = invoke(history, "--store", str(store_path), "--host", "ip:10.250.77.13",
+                          "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [r["status"] for r in data["runs"]] == ["managed", "unmanaged"]
+    code, out, err = invoke(history, "--store", str(store_path), "--host", "ip:1.2.3.4")
+    assert code == 2 and "in no stored run" in err
+
+
+def test_diff_defaults_to_the_last_two_runs(store_path: Path) -> None:
+    code, out, _ = invoke(diff, "--store", str(store_path), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["from"].endswith("aaaaaa") and data["to"].endswith("bbbbbb")
+    assert {h["label"] for h in data["new_hosts"]} == {"edge-proxy", HOSTILE}
+    assert [h["label"] for h in data["gone_hosts"]] == ["tmp-test"]
+    code, out, _ = invoke(diff, "latest", "latest~1", "--store", str(store_path))
+    assert code == 0 and "gone" in out and HOSTILE in out  # printed as text, not markup
+    code, out, _ = invoke(diff, "latest", "latest", "--store", str(store_path))
+    assert code == 0 and "no changes" in out
+
+
+def test_report_rerenders_a_stored_run(store_path: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "again"
+    code, out, _ = invoke(report, "--run", "latest~1", "--store", str(store_path),
+                          "-o", str(out_dir))
+    assert code == 0 and "html report" in out
+    assert {p.name for p in out_dir.iterdir()} == {
+        "report.json", "index.html", "hosts.csv", "summary.md"}
+    data = json.loads((out_dir / "report.json").read_text())
+    validate_report(data)
+    assert data["run"]["id"].endswith("aaaaaa")
+    # the stored data is what the run wrote (plus the changes the store computed)
+    original = json.loads(json.dumps(run_to_dict(fleet(previous=True))))
+    assert {k: v for k, v in data.items() if k != "changes"} == {
+        k: v for k, v in original.items() if k != "changes"}
+
+
+def test_store_from_config_and_usage_errors(store_path: Path, tmp_path: Path) -> None:
+    config = tmp_path / "audit.toml"
+    config.write_text(f'[audit]\nstore = "{store_path}"\nreports = "{tmp_path / "rep"}"\n')
+    code, _, _ = invoke(report, "-c", str(config), "-q")
+    assert code == 0 and (tmp_path / "rep" / "index.html").exists()
+    code, _, err = invoke(history)
+    assert code == 2 and "--store PATH or --config FILE" in err
+    code, _, err = invoke(diff, "nope", "--store", str(store_path))
+    assert code == 2 and "no run 'nope'" in err
+    code, _, err = invoke(history, "--store", str(tmp_path / "missing.sqlite"))
+    assert code == 3 and "no history store" in err
+    bare = tmp_path / "bare.toml"
+    bare.write_text("[audit]\n")
+    code, _, err = invoke(history, "-c", str(bare))
+    assert code == 2 and "has no 'store'" in err
