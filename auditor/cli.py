@@ -97,6 +97,13 @@ def _quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )
 
 
+def _notify_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--notify", "notify_url", metavar="URL",
+        help="POST a JSON summary (Slack-compatible) when the run has new findings.",
+    )(func)  # fmt: skip
+
+
 def _nmap_xml_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--nmap-xml", "nmap_xml", multiple=True,
@@ -111,6 +118,7 @@ def _nmap_xml_option(func: Callable[..., Any]) -> Callable[..., Any]:
 @_fail_on_option
 @_quiet_option
 @_nmap_xml_option
+@_notify_option
 @click.option("--no-probe", is_flag=True, help="Skip the SSH probe (same as `discover`).")
 def audit(
     config_path: Path,
@@ -118,10 +126,13 @@ def audit(
     fail_on: str | None,
     quiet: bool,
     nmap_xml: tuple[Path, ...],
+    notify_url: str | None,
     no_probe: bool,
 ) -> NoReturn:
-    """Run a full audit: sources, reconcile, SSH probe, findings, reports."""
-    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, nmap_xml, probe=not no_probe))
+    """Run a full audit: sources, reconcile, SSH probe, findings, history, reports."""
+    _guard(
+        lambda: _run(config_path, out_dir, fail_on, quiet, nmap_xml, notify_url, probe=not no_probe)
+    )
 
 
 @main.command()
@@ -130,15 +141,17 @@ def audit(
 @_fail_on_option
 @_quiet_option
 @_nmap_xml_option
+@_notify_option
 def discover(
     config_path: Path,
     out_dir: Path | None,
     fail_on: str | None,
     quiet: bool,
     nmap_xml: tuple[Path, ...],
+    notify_url: str | None,
 ) -> NoReturn:
     """Run the sources and reconcile only (no SSH); writes the same report format."""
-    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, nmap_xml, probe=False))
+    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, nmap_xml, notify_url, probe=False))
 
 
 def _run(
@@ -147,13 +160,13 @@ def _run(
     fail_on: str | None,
     quiet: bool,
     nmap_xml: tuple[Path, ...],
+    notify_url: str | None,
     *,
     probe: bool,
 ) -> int:
     from auditor.config import load_config
     from auditor.model import Severity
-    from auditor.pipeline import audit as run_audit
-    from auditor.report import write_reports
+    from auditor.pipeline import execute
     from auditor.terminal import TerminalUI
 
     config = load_config(config_path)
@@ -170,15 +183,32 @@ def _run(
         from auditor.probing import probe_hosts
 
         prober = ui.wrap_prober(probe_hosts)
-    run = run_audit(config, prober=prober, observer=ui.on_source)
-    written = write_reports(run, out_dir or config.audit.reports)
-    ui.summary(run, written)
+    outcome = execute(
+        config, out_dir=out_dir, notify_url=notify_url, prober=prober, observer=ui.on_source
+    )
+    run = outcome.run
+    if outcome.notify_warning:
+        click.echo(f"auditor: warning: {outcome.notify_warning}", err=True)  # even when quiet
+    ui.summary(run, outcome.written)
     if run.extra.get("interrupted"):
         return EXIT_INTERRUPTED
     threshold = Severity.parse(fail_on) if fail_on else config.audit.fail_on
     if any(not s.ok and s.count == 0 for s in run.sources) and not run.hosts:
         return EXIT_FAILED
     return EXIT_FINDINGS if any(f.severity.rank >= threshold.rank for f in run.findings) else 0
+
+
+# --------------------------------------------------------------------------- history
+
+
+def _register_history_commands() -> None:
+    from auditor.commands import diff, history, report
+
+    for command in (history, diff, report):
+        main.add_command(command)
+
+
+_register_history_commands()
 
 
 # --------------------------------------------------------------------------- lab

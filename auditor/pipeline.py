@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from auditor.config import Config
@@ -107,7 +108,7 @@ def build_run(
 ) -> AuditRun:
     probe = probe or ProbeResults()
     finished = datetime.now(UTC)
-    ctx = RuleContext(config, finished, discovery.hosts, probe.ssh, probe.facts)
+    ctx = RuleContext(config, finished, discovery.hosts, probe.ssh, probe.facts, discovery.sources)
     return AuditRun(
         id=new_run_id(discovery.started_at),
         started_at=discovery.started_at,
@@ -136,3 +137,48 @@ def audit(
 
 def source_kinds(results: Sequence[SourceResult]) -> set[SourceKind]:
     return {r.kind for r in results}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished, recorded and reported run."""
+
+    run: AuditRun
+    written: dict[str, Path]
+    notify_warning: str | None = None
+    notified: bool = False
+
+
+def execute(
+    config: Config,
+    *,
+    out_dir: Path | None = None,
+    notify_url: str | None = None,
+    prober: Prober | None = None,
+    observer: SourceObserver | None = None,
+) -> Outcome:
+    """The whole job: audit, compare with and save to history, write reports, notify.
+
+    The history store is opened (and locked) before anything runs, so a second audit on
+    the same store fails at once instead of interleaving with this one.
+    """
+    from datetime import timedelta
+
+    from auditor.notify import notify_if_new
+    from auditor.report import write_reports
+    from auditor.store import maybe_store, record_run
+
+    with maybe_store(config.audit.store) as store:
+        run = audit(config, prober=prober, observer=observer)
+        previous = None
+        if store is not None:
+            recorded = record_run(store, run, grace=timedelta(days=config.audit.gone_after_days))
+            run, previous = recorded.run, recorded.previous
+    written = write_reports(run, out_dir or config.audit.reports)
+    url = notify_url or config.audit.notify
+    if not url:
+        return Outcome(run, written)
+    result = notify_if_new(
+        url, run, previous.findings if previous else None, config.audit.notify_timeout
+    )
+    return Outcome(run, written, result.warning, result.sent)

@@ -7,18 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from auditor.model import AuditRun, SourceResult
 from auditor.sources import Source
-
-_STATUS_STYLE = {
-    "managed": "green", "unmanaged": "bold red", "cloud-unmanaged": "red",
-    "stale": "yellow", "missing": "magenta", "ignored": "dim", "unverified": "dim",
-}  # fmt: skip
-_SEVERITY_STYLE = {
-    "critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim",
-}  # fmt: skip
 
 
 class TerminalUI:
@@ -46,25 +37,11 @@ class TerminalUI:
     def summary(self, run: AuditRun, written: Mapping[str, Path]) -> None:
         if self.quiet:
             return
-        table = Table(title=f"auditor run {run.id}", show_lines=False)
-        for column in ("host", "addresses", "status", "owner", "ssh", "reason"):
-            table.add_column(column)
-        for host in run.hosts:
-            ssh = run.ssh.get(host.id)
-            style = _STATUS_STYLE.get(host.status.value, "")
-            table.add_row(
-                _plain(host.label), ", ".join(host.addresses),
-                f"[{style}]{host.status.value}[/]", _plain(host.owner or ""),
-                ssh.state if ssh else "-", _plain(host.status_reason),
-            )  # fmt: skip
-        self.console.print(table)
-        for finding in run.findings[:20]:
-            style = _SEVERITY_STYLE.get(finding.severity.value, "")
-            self.console.print(f"[{style}]{finding.severity.value:>8}[/] {_plain(finding.title)}")
-        if len(run.findings) > 20:
-            self.console.print(f"... and {len(run.findings) - 20} more findings")
+        from auditor.report.terminal import render_terminal_summary
+
+        render_terminal_summary(run, self.console)
         for kind, path in written.items():
-            self.console.print(f"{kind} report: {path}")
+            self.console.print(f"{kind} report: {_plain(str(path))}")
 
 
 def _plain(text: str) -> str:

@@ -88,3 +88,47 @@ def test_eol_update_unreachable_is_a_clear_failure(tmp_path: Path) -> None:
     )
     assert result.returncode == 3
     assert f"127.0.0.1:{port}" in result.stderr and "nothing was written" in result.stderr
+
+
+def test_history_changes_and_notify_through_the_cli(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    posts: list[dict] = []  # type: ignore[type-arg]
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    config = tmp_path / "audit.toml"
+    scans = FIXTURES / "nmap"
+
+    def run(*xml: str) -> subprocess.CompletedProcess[str]:
+        config.write_text(
+            "[audit]\nstore = 'history.sqlite'\nfail_on = 'critical'\n[[network]]\n"
+            f"nmap_xml = {json.dumps([str(scans / x) for x in xml])}\n"
+        )
+        return auditor("discover", "-c", str(config), "-o", str(tmp_path / "out"), "-q",
+                       "--notify", url)
+
+    try:
+        assert run("loopback-syn.xml").returncode == 0
+        assert len(posts) == 1 and "text" in posts[0]  # first run: every finding is new
+        assert run("loopback-syn.xml").returncode == 0
+        assert len(posts) == 1  # nothing new: no post
+        assert run("loopback-syn.xml", "loopback2-syn.xml").returncode == 0
+        assert len(posts) == 2  # a new unmanaged host
+    finally:
+        server.shutdown()
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [h["host"] for h in report["changes"]["new_hosts"]] == ["ip:127.0.0.2"]
+    listing = auditor("history", "-c", str(config))
+    assert listing.returncode == 0 and listing.stdout.count("\n") >= 3
