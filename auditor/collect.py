@@ -1,0 +1,375 @@
+"""The one fan-out point: probe many hosts over SSH with a bounded thread pool.
+
+`collect` connects to each host (trying its ports in order), hands the session to the
+`probe` callable, and returns one `SshOutcome` per host, with the `Facts` when it worked.
+A host that cannot be probed is data (`skipped` with a reason, or `not-attempted`), never an
+exception that stops the run. Each host has a deadline for connect + probe; progress goes to
+an observer; Ctrl-C cancels what has not started and returns what finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from auditor.config import SshSettings
+from auditor.errors import ProbeError
+from auditor.model import Facts, Host, HostStatus, SshOutcome
+from auditor.remote.errors import FailureKind, RemoteError, failure_kind
+from auditor.remote.session import CommandResult, Connector, RemoteSession
+
+log = logging.getLogger(__name__)
+
+OK = "ok"
+SKIPPED = "skipped"
+NOT_ATTEMPTED = "not-attempted"
+
+Probe = Callable[[RemoteSession, Host], Facts]
+"""Runs the probe on one connected host. Raises ProbeError when the output is unusable."""
+
+CollectResults = dict[str, tuple[SshOutcome, Facts | None]]
+"""Host.id -> (how the probe went, the facts when it went well), in input order."""
+
+_MAX_WAKEUP = 0.25  # how often the main thread looks for hosts past their deadline
+
+
+class CollectObserver(Protocol):
+    """Progress callbacks. `on_start` when a host's attempt begins, `on_done` exactly once
+    per host (also for not-attempted hosts, which get no `on_start`). Calls come from several
+    threads but never at the same time, so implementations need no locking."""
+
+    def on_start(self, host: Host) -> None: ...
+
+    def on_done(self, host: Host, outcome: SshOutcome) -> None: ...
+
+
+class CollectInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `collect`. `results` has every host: the finished ones as they ended,
+    the others skipped or not-attempted with reason "interrupted". Being a
+    KeyboardInterrupt, it still ends the program (exit 130) if nobody catches it."""
+
+    def __init__(self, results: CollectResults) -> None:
+        super().__init__("interrupted")
+        self.results = results
+
+
+def not_attempted_reason(host: Host, settings: SshSettings) -> str | None:
+    """Why `collect` would not even try this host, or None when it would.
+
+    A host is tried when a source saw it alive, or when no source can tell (an inventory
+    only lists names: the SSH connect is then the liveness test). It is not tried when
+    sources looked and saw it down, or reconcile judged it stale or missing.
+    """
+    if not settings.enabled:
+        return "SSH probing is disabled ([ssh] enabled = false)"
+    if host.primary_address is None:
+        return "no address known for this host"
+    if host.alive:
+        return None
+    if host.status in (HostStatus.STALE, HostStatus.MISSING):
+        return f"not alive ({host.status.value}: {host.status_reason})"
+    if any(o.alive is False for o in host.observations):
+        return "not seen alive by any source"
+    return None
+
+
+def collect(
+    hosts: Sequence[Host],
+    settings: SshSettings,
+    probe: Probe,
+    *,
+    connector: Connector | None = None,
+    observer: CollectObserver | None = None,
+) -> CollectResults:
+    """Probe every host; return an outcome for each (see module docstring).
+
+    At most `settings.concurrency` hosts are in flight. A host still running after
+    `settings.deadline` seconds is skipped ("deadline exceeded after Ns") and its connection
+    closed. Without a `connector`, a ParamikoConnector is made and closed here.
+    Raises CollectInterrupted on Ctrl-C.
+    """
+    notify = _Notifier(observer)
+    results: CollectResults = {}
+    attempts: list[_Attempt] = []
+    for host in hosts:
+        reason = not_attempted_reason(host, settings)
+        if reason is None:
+            attempts.append(_Attempt(host, host.primary_address or "", settings.deadline))
+        else:
+            outcome = SshOutcome(state=NOT_ATTEMPTED, reason=reason, address=host.primary_address)
+            results[host.id] = (outcome, None)
+            notify.done(host, outcome)
+    if not attempts:
+        return _in_order(hosts, results)
+
+    owned = None
+    if connector is None:
+        from auditor.remote.paramiko_connector import ParamikoConnector
+
+        connector = owned = ParamikoConnector()
+    worker = _Worker(connector, settings, probe, notify)
+    pool = ThreadPoolExecutor(
+        max_workers=min(settings.concurrency, len(attempts)), thread_name_prefix="auditor-ssh"
+    )
+
+    def finish(attempt: _Attempt, outcome: SshOutcome, facts: Facts | None) -> None:
+        attempt.final = True
+        results[attempt.host.id] = (outcome, facts)
+        notify.done(attempt.host, outcome)
+
+    try:
+        futures: dict[Future[tuple[SshOutcome, Facts | None]], _Attempt] = {
+            pool.submit(worker.run, attempt): attempt for attempt in attempts
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(
+                pending, timeout=_next_wakeup(attempts), return_when=FIRST_COMPLETED
+            )
+            for future in done:
+                attempt = futures[future]
+                if not attempt.final:
+                    finish(attempt, *future.result())
+            now = time.monotonic()
+            for future in pending:
+                attempt = futures[future]
+                if not attempt.final and attempt.past_deadline(now):
+                    # The worker may be blocked in a socket call: closing its session wakes
+                    # it; either way its late result is ignored.
+                    attempt.abort()
+                    finish(attempt, _deadline_outcome(attempt, settings), None)
+            pending = {f for f in pending if not futures[f].final}
+    except KeyboardInterrupt as interrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for attempt in attempts:
+            if not attempt.final:
+                attempt.abort()
+                state = SKIPPED if attempt.started is not None else NOT_ATTEMPTED
+                outcome = SshOutcome(state=state, reason="interrupted", address=attempt.address)
+                results[attempt.host.id] = (outcome, None)
+                attempt.final = True
+        raise CollectInterrupted(_in_order(hosts, results)) from interrupt
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        if owned is not None:
+            owned.close()
+    return _in_order(hosts, results)
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _in_order(hosts: Sequence[Host], results: CollectResults) -> CollectResults:
+    return {h.id: results[h.id] for h in hosts if h.id in results}
+
+
+def _next_wakeup(attempts: Sequence[_Attempt]) -> float:
+    now = time.monotonic()
+    ends = [a.deadline_at - now for a in attempts if not a.final and a.started is not None]
+    return max(0.01, min([_MAX_WAKEUP, *ends]))
+
+
+def _deadline_outcome(attempt: _Attempt, settings: SshSettings) -> SshOutcome:
+    return SshOutcome(
+        state=SKIPPED,
+        reason=f"deadline exceeded after {settings.deadline:g}s",
+        address=attempt.address,
+        port=attempt.port,
+        duration_s=attempt.elapsed(),
+    )
+
+
+class _Notifier:
+    """Serialises observer calls; an observer bug is logged, never allowed to stop a run."""
+
+    def __init__(self, observer: CollectObserver | None) -> None:
+        self._observer = observer
+        self._lock = threading.Lock()
+
+    def start(self, host: Host) -> None:
+        if self._observer is not None:
+            with self._lock:
+                try:
+                    self._observer.on_start(host)
+                except Exception:
+                    log.exception("progress observer failed in on_start")
+
+    def done(self, host: Host, outcome: SshOutcome) -> None:
+        if self._observer is not None:
+            with self._lock:
+                try:
+                    self._observer.on_done(host, outcome)
+                except Exception:
+                    log.exception("progress observer failed in on_done")
+
+
+class _Attempt:
+    """One host's probe, shared by its worker thread and the main thread."""
+
+    def __init__(self, host: Host, address: str, deadline: float) -> None:
+        self.host = host
+        self.address = address
+        self.deadline = deadline
+        self.started: float | None = None  # set by the worker when it picks the host up
+        self.port: int | None = None
+        self.final = False  # main thread only: the outcome is decided
+        self.deadline_hit = False
+        self._lock = threading.Lock()
+        self._session: RemoteSession | None = None
+        self._aborted = False
+
+    @property
+    def deadline_at(self) -> float:
+        return (self.started or time.monotonic()) + self.deadline
+
+    def begin(self) -> None:
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started if self.started is not None else 0.0
+
+    def remaining(self) -> float:
+        return self.deadline_at - time.monotonic()
+
+    def past_deadline(self, now: float) -> bool:
+        return self.started is not None and now >= self.deadline_at
+
+    def attach(self, session: RemoteSession) -> bool:
+        """Remember the session so `abort` can close it; False if already aborted."""
+        with self._lock:
+            if self._aborted:
+                return False
+            self._session = session
+            return True
+
+    def detach(self) -> None:
+        with self._lock:
+            self._session = None
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+            session = self._session
+        if session is not None:
+            try:
+                session.close()
+            except Exception:  # closing is best effort; the host is already skipped
+                log.debug("closing session of %s failed", self.host.label, exc_info=True)
+
+
+class _DeadlineExceeded(RemoteError):
+    kind = FailureKind.DEADLINE
+
+
+@dataclass(frozen=True)
+class _DeadlineSession:
+    """Clamps every run's timeout to what is left of the host's deadline, so a probe that
+    asks for more time than the host has cannot overrun it."""
+
+    inner: RemoteSession
+    attempt: _Attempt
+
+    @property
+    def description(self) -> str:
+        return self.inner.description
+
+    def run(self, script: str, *, timeout: float, max_output: int) -> CommandResult:
+        remaining = self.attempt.remaining()
+        if remaining <= 0:
+            self.attempt.deadline_hit = True
+            raise _DeadlineExceeded("deadline exceeded before the script ran")
+        result = self.inner.run(script, timeout=min(timeout, remaining), max_output=max_output)
+        if result.timed_out and remaining <= timeout:
+            self.attempt.deadline_hit = True
+        return result
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _Worker:
+    def __init__(
+        self,
+        connector: Connector,
+        settings: SshSettings,
+        probe: Probe,
+        notify: _Notifier,
+    ) -> None:
+        self.connector = connector
+        self.settings = settings
+        self.probe = probe
+        self.notify = notify
+
+    def run(self, attempt: _Attempt) -> tuple[SshOutcome, Facts | None]:
+        attempt.begin()
+        self.notify.start(attempt.host)
+        try:
+            return self._probe(attempt)
+        except ProbeError as exc:
+            if attempt.deadline_hit or failure_kind(exc) is FailureKind.DEADLINE:
+                return _deadline_outcome(attempt, self.settings), None
+            return self._skipped(attempt, str(exc)), None
+        except Exception as exc:
+            # A bug (in a parser, say) must cost one host, not the run; the traceback is
+            # logged for whoever fixes it.
+            log.exception("probing %s failed unexpectedly", attempt.host.label)
+            reason = f"internal error while probing: {type(exc).__name__}: {exc}"
+            return self._skipped(attempt, reason), None
+
+    def _skipped(self, attempt: _Attempt, reason: str) -> SshOutcome:
+        return SshOutcome(
+            state=SKIPPED,
+            reason=reason,
+            address=attempt.address,
+            port=attempt.port,
+            duration_s=attempt.elapsed(),
+        )
+
+    def _probe(self, attempt: _Attempt) -> tuple[SshOutcome, Facts | None]:
+        host, address = attempt.host, attempt.address
+        ports = self.connector.ports_for(host, address, self.settings)
+        port_failures: list[str] = []
+        for index, port in enumerate(ports):
+            remaining = attempt.remaining()
+            if remaining <= 0 or attempt.aborted:
+                return _deadline_outcome(attempt, self.settings), None
+            attempt.port = port
+            # Each connect phase gets at most what is left of the deadline.
+            settings = replace(self.settings, timeout=min(self.settings.timeout, remaining))
+            with ExitStack() as stack:
+                try:
+                    session = stack.enter_context(
+                        self.connector.connect(address, port, settings, host.label)
+                    )
+                except ProbeError as exc:
+                    last = index == len(ports) - 1
+                    if getattr(exc, "another_port_may_help", False) and not last:
+                        port_failures.append(str(exc))
+                        continue
+                    if port_failures and getattr(exc, "another_port_may_help", False):
+                        joined = "; ".join([*port_failures, str(exc)])
+                        raise RemoteError(joined, kind=failure_kind(exc)) from exc
+                    raise
+                if not attempt.attach(session):
+                    return _deadline_outcome(attempt, self.settings), None
+                try:
+                    facts = self.probe(_DeadlineSession(session, attempt), host)
+                finally:
+                    attempt.detach()
+                if attempt.deadline_hit:
+                    return _deadline_outcome(attempt, self.settings), None
+                outcome = SshOutcome(
+                    state=OK, address=address, port=port, duration_s=attempt.elapsed()
+                )
+                return outcome, facts
+        raise RemoteError("no SSH port to try (ssh.ports is empty)")

@@ -1,0 +1,64 @@
+"""The SSH connection layer: sessions that run one sh script per channel, and connectors.
+
+- `RemoteSession`, `CommandResult`, `Connector`: the contract (`session.py`).
+- `ParamikoConnector`: real SSH with jump hosts, host key policy, legacy algorithms.
+- `LocalShellConnector`: local `/bin/sh`, for `--dry-run` and tests.
+- `ScriptedConnector`: canned answers, for tests (`scripted.py`).
+- `HostKeyPolicy`: strict / tofu known_hosts checking (`hostkeys.py`).
+- Failures: `auditor.remote.errors` (all ProbeError subclasses, each with a `kind`).
+"""
+
+from auditor.remote.errors import (
+    AuthError,
+    ChangedHostKeyError,
+    ConnectError,
+    FailureKind,
+    JumpHostError,
+    KeyFileError,
+    RemoteError,
+    SessionError,
+    SshProtocolError,
+    UnknownHostKeyError,
+    failure_kind,
+)
+from auditor.remote.hostkeys import HostKeyPolicy, default_tofu_file, fingerprint
+from auditor.remote.local import LocalShellConnector, LocalShellSession
+from auditor.remote.paramiko_connector import ParamikoConnector, ParamikoSession
+from auditor.remote.scripted import Fail, Reply, ScriptedConnector, ScriptedSession
+from auditor.remote.session import (
+    DEFAULT_MAX_OUTPUT,
+    CommandResult,
+    Connector,
+    RemoteSession,
+    default_ports,
+)
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT",
+    "AuthError",
+    "ChangedHostKeyError",
+    "CommandResult",
+    "ConnectError",
+    "Connector",
+    "Fail",
+    "FailureKind",
+    "HostKeyPolicy",
+    "JumpHostError",
+    "KeyFileError",
+    "LocalShellConnector",
+    "LocalShellSession",
+    "ParamikoConnector",
+    "ParamikoSession",
+    "RemoteError",
+    "RemoteSession",
+    "Reply",
+    "ScriptedConnector",
+    "ScriptedSession",
+    "SessionError",
+    "SshProtocolError",
+    "UnknownHostKeyError",
+    "default_ports",
+    "default_tofu_file",
+    "failure_kind",
+    "fingerprint",
+]

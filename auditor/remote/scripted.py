@@ -1,0 +1,180 @@
+"""The fake, shipped with the real thing: canned SSH answers for tests (design habit 8).
+
+    connector = ScriptedConnector({
+        "10.0.0.5": Reply(stdout=golden_output),                 # any port
+        "10.0.0.6:22": ConnectError("connection refused ...", kind=FailureKind.REFUSED),
+        "10.0.0.6:2222": lambda script: Reply(stdout=run_it_somehow(script)),
+        "10.0.0.7": Fail(ConnectError("timed out", kind=FailureKind.CONNECT_TIMEOUT), after=0.5),
+        "10.0.0.8": Reply(stdout="late", delay=5.0),              # slow remote: timeouts
+    })
+
+Keys are "address:port" or "address" (any port). It honours the RemoteSession contract
+(cap, truncated flags, timeout, close from another thread) and records what happened:
+`calls` (every script run), `connects` (every attempt) and `max_active` (the most sessions
+open at once, to check a concurrency bound).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+from auditor.config import SshSettings
+from auditor.model import Host
+from auditor.remote.errors import ConnectError, FailureKind, SessionError
+from auditor.remote.session import CommandResult, default_ports
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the scripted remote answers to any script. `delay` is how long the remote
+    takes to answer: a run whose timeout is shorter times out. `connect_delay` is spent
+    in connect (slow handshake), before the session exists."""
+
+    stdout: bytes | str = b""
+    stderr: bytes | str = b""
+    exit_status: int | None = 0
+    delay: float = 0.0
+    connect_delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Raise `error` from connect, after `after` seconds (e.g. a connect timeout)."""
+
+    error: BaseException
+    after: float = 0.0
+
+
+Responder = Callable[[str], "Reply | CommandResult"]
+Behaviour = Reply | Fail | BaseException | Responder
+
+
+@dataclass(frozen=True)
+class ScriptedCall:
+    address: str
+    port: int
+    label: str
+    script: str
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+class ScriptedSession:
+    """A session whose remote side is a Reply or a function of the script."""
+
+    def __init__(
+        self,
+        connector: ScriptedConnector,
+        address: str,
+        port: int,
+        label: str,
+        behaviour: Behaviour,
+    ) -> None:
+        self._connector = connector
+        self._address, self._port, self._label = address, port, label
+        self._behaviour = behaviour
+        self._closed = threading.Event()
+
+    @property
+    def description(self) -> str:
+        return f"scripted {self._address}:{self._port}"
+
+    def run(self, script: str, *, timeout: float, max_output: int) -> CommandResult:
+        if self._closed.is_set():
+            raise SessionError(f"{self.description}: session already closed")
+        self._connector._record(ScriptedCall(self._address, self._port, self._label, script))
+        started = time.monotonic()
+        behaviour = self._behaviour
+        answer = behaviour if isinstance(behaviour, Reply) else None
+        if answer is None and callable(behaviour):
+            produced = behaviour(script)
+            if isinstance(produced, CommandResult):
+                return produced
+            answer = produced
+        if answer is None:
+            raise SessionError(f"{self.description}: no scripted reply")
+        if answer.delay > 0:
+            # Event.wait, not sleep: close() from another thread must interrupt it.
+            if self._closed.wait(min(answer.delay, timeout)):
+                raise SessionError(f"{self.description}: session closed while the script ran")
+            if answer.delay > timeout:
+                return CommandResult(
+                    b"", b"", None, timed_out=True, duration_s=time.monotonic() - started
+                )
+        stdout, stderr = _bytes(answer.stdout), _bytes(answer.stderr)
+        return CommandResult(
+            stdout=stdout[:max_output],
+            stderr=stderr[:max_output],
+            exit_status=answer.exit_status,
+            stdout_truncated=len(stdout) > max_output,
+            stderr_truncated=len(stderr) > max_output,
+            duration_s=time.monotonic() - started,
+        )
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+class ScriptedConnector:
+    """A Connector over a table of canned behaviours (see module docstring)."""
+
+    def __init__(
+        self,
+        hosts: Mapping[str, Behaviour],
+        *,
+        default: Behaviour | None = None,
+    ) -> None:
+        self._hosts = dict(hosts)
+        self._default = default
+        self._lock = threading.Lock()
+        self._active = 0
+        self.max_active = 0
+        self.calls: list[ScriptedCall] = []
+        self.connects: list[tuple[str, int]] = []
+
+    def ports_for(self, host: Host, address: str, settings: SshSettings) -> tuple[int, ...]:
+        return default_ports(host, settings)
+
+    def connect(
+        self, address: str, port: int, settings: SshSettings, host_label: str
+    ) -> AbstractContextManager[ScriptedSession]:
+        return self._connect(address, port, host_label)
+
+    @contextmanager
+    def _connect(self, address: str, port: int, label: str) -> Iterator[ScriptedSession]:
+        with self._lock:
+            self.connects.append((address, port))
+        behaviour = self._hosts.get(f"{address}:{port}", self._hosts.get(address, self._default))
+        if behaviour is None:
+            raise ConnectError(
+                f"connection refused on {address}:{port} (nothing scripted there)",
+                kind=FailureKind.REFUSED,
+            )
+        if isinstance(behaviour, BaseException):
+            behaviour = Fail(behaviour)
+        if isinstance(behaviour, Fail):
+            if behaviour.after > 0:
+                time.sleep(behaviour.after)
+            raise behaviour.error
+        if isinstance(behaviour, Reply) and behaviour.connect_delay > 0:
+            time.sleep(behaviour.connect_delay)
+        session = ScriptedSession(self, address, port, label, behaviour)
+        with self._lock:
+            self._active += 1
+            self.max_active = max(self.max_active, self._active)
+        try:
+            yield session
+        finally:
+            session.close()
+            with self._lock:
+                self._active -= 1
+
+    def _record(self, call: ScriptedCall) -> None:
+        with self._lock:
+            self.calls.append(call)

@@ -1,0 +1,364 @@
+"""collect: the fan-out, driven by the ScriptedConnector (no network)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from auditor.collect import CollectInterrupted, collect, not_attempted_reason
+from auditor.config import SshSettings
+from auditor.errors import ProbeError
+from auditor.model import Facts, Host, HostStatus, Observation, SourceKind, SshOutcome
+from auditor.remote import (
+    AuthError,
+    ChangedHostKeyError,
+    CommandResult,
+    ConnectError,
+    Fail,
+    FailureKind,
+    RemoteSession,
+    Reply,
+    ScriptedConnector,
+    SessionError,
+    UnknownHostKeyError,
+)
+from auditor.remote.scripted import Behaviour
+
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
+SETTINGS = SshSettings(ports=(22,), concurrency=4, timeout=2.0, deadline=5.0)
+
+
+def make_host(
+    name: str,
+    address: str | None = "10.0.0.1",
+    *,
+    alive: bool | None = True,
+    ssh_port: int | None = None,
+    status: HostStatus = HostStatus.MANAGED,
+) -> Host:
+    observation = Observation(
+        source=SourceKind.NETWORK,
+        source_name="scan",
+        identifiers=(f"ip:{address}",) if address else (f"name:{name}",),
+        observed_at=NOW,
+        alive=alive,
+    )
+    return Host(
+        id=name,
+        addresses=(address,) if address else (),
+        hostnames=(name,),
+        identifiers=observation.identifiers,
+        sources=(SourceKind.NETWORK,),
+        status=status,
+        status_reason="test",
+        observations=(observation,),
+        ssh_port=ssh_port,
+    )
+
+
+def hostname_probe(session: RemoteSession, host: Host) -> Facts:
+    result = session.run("uname -n", timeout=10, max_output=1024)
+    if result.timed_out:
+        raise ProbeError("probe timed out")
+    return Facts(collected_at=NOW, hostname=result.stdout_text().strip())
+
+
+def raising(error: Exception) -> Callable[[str], Reply]:
+    """A scripted remote whose run fails with `error` (the probe sees it raised)."""
+
+    def respond(script: str) -> Reply:
+        raise error
+
+    return respond
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.done: list[tuple[str, str]] = []
+
+    def on_start(self, host: Host) -> None:
+        self.started.append(host.id)
+
+    def on_done(self, host: Host, outcome: SshOutcome) -> None:
+        self.done.append((host.id, outcome.state))
+
+
+def test_every_host_gets_a_result_in_input_order() -> None:
+    hosts = [make_host(f"h{i}", f"10.0.0.{i}") for i in range(1, 8)]
+    connector = ScriptedConnector({h.addresses[0]: Reply(stdout=f"{h.id}\n") for h in hosts})
+    results = collect(hosts, SETTINGS, hostname_probe, connector=connector)
+    assert list(results) == [h.id for h in hosts]
+    for host in hosts:
+        outcome, facts = results[host.id]
+        assert outcome.state == "ok" and outcome.port == 22
+        assert outcome.address == host.addresses[0]
+        assert outcome.duration_s is not None and outcome.duration_s >= 0
+        assert facts is not None and facts.hostname == host.id
+    assert [c.script for c in connector.calls] == ["uname -n"] * len(hosts)
+
+
+def test_concurrency_bound_is_respected() -> None:
+    hosts = [make_host(f"h{i}", f"10.0.1.{i}") for i in range(20)]
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    def slow(script: str) -> Reply:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return Reply(stdout="x")
+
+    connector = ScriptedConnector({}, default=slow)
+    results = collect(hosts, replace(SETTINGS, concurrency=3), hostname_probe, connector=connector)
+    assert len(results) == 20
+    assert most == 3  # reached, never exceeded
+    assert connector.max_active == 3
+
+
+def test_a_slow_host_is_skipped_at_its_deadline_and_the_rest_go_on() -> None:
+    hosts = [make_host("slow", "10.0.0.1"), make_host("fast", "10.0.0.2")]
+    connector = ScriptedConnector(
+        {"10.0.0.1": Reply(stdout="late", delay=30), "10.0.0.2": Reply(stdout="fast")}
+    )
+    started = time.monotonic()
+    results = collect(hosts, replace(SETTINGS, deadline=0.3), hostname_probe, connector=connector)
+    assert time.monotonic() - started < 3
+    slow, _ = results["slow"]
+    assert slow.state == "skipped" and slow.reason == "deadline exceeded after 0.3s"
+    assert results["fast"][0].state == "ok"
+
+
+def test_a_connect_stuck_past_the_deadline_does_not_hold_the_run() -> None:
+    stuck = Fail(ConnectError("late", kind=FailureKind.CONNECT_TIMEOUT), after=1.5)
+    connector = ScriptedConnector({"10.0.0.1": stuck})
+    started = time.monotonic()
+    results = collect(
+        [make_host("stuck")], replace(SETTINGS, deadline=0.2), hostname_probe, connector=connector
+    )
+    assert time.monotonic() - started < 1.0
+    assert results["stuck"][0].reason == "deadline exceeded after 0.2s"
+
+
+def test_the_probe_cannot_ask_for_more_time_than_the_deadline_leaves() -> None:
+    seen: list[CommandResult] = []
+
+    def patient_probe(session: RemoteSession, host: Host) -> Facts:
+        seen.append(session.run("x", timeout=600, max_output=10))
+        return Facts(collected_at=NOW)
+
+    connector = ScriptedConnector({"10.0.0.1": Reply(delay=2)})
+    results = collect(
+        [make_host("h")], replace(SETTINGS, deadline=0.3), patient_probe, connector=connector
+    )
+    assert results["h"][0].reason == "deadline exceeded after 0.3s"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        (
+            ConnectError("connection refused on 10.0.0.1:22 (no SSH server listening)"),
+            "connection refused on 10.0.0.1:22",
+        ),
+        (
+            ConnectError(
+                "connection to 10.0.0.1:22 timed out after 2s", kind=FailureKind.CONNECT_TIMEOUT
+            ),
+            "timed out after 2s",
+        ),
+        (
+            ConnectError(
+                "cannot resolve nowhere.invalid: Name or service not known", kind=FailureKind.DNS
+            ),
+            "cannot resolve nowhere.invalid",
+        ),
+        (
+            AuthError("authentication failed for root@10.0.0.1:22: server refused every key"),
+            "authentication failed",
+        ),
+        (
+            UnknownHostKeyError(
+                "unknown host key for 10.0.0.1: ssh-ed25519 SHA256:abc is not in known_hosts",
+                host="10.0.0.1",
+                key_type="ssh-ed25519",
+                fingerprint="SHA256:abc",
+            ),
+            "unknown host key",
+        ),
+        (
+            ChangedHostKeyError(
+                "host key CHANGED for 10.0.0.1: known SHA256:old, offered SHA256:new",
+                host="10.0.0.1",
+                key_type="ssh-ed25519",
+                known_fingerprint="SHA256:old",
+                offered_fingerprint="SHA256:new",
+                known_at="known_hosts:1",
+            ),
+            "host key CHANGED",
+        ),
+        (raising(SessionError("channel closed")), "channel closed"),
+        (Reply(stdout="", delay=5), "probe timed out"),
+        (raising(ValueError("parser bug")), "internal error"),
+    ],
+)
+def test_each_failure_is_a_skipped_host_with_its_reason(
+    behaviour: Behaviour, expected: str
+) -> None:
+    connector = ScriptedConnector({"10.0.0.1": behaviour, "10.0.0.2": Reply(stdout="ok")})
+    hosts = [make_host("bad", "10.0.0.1"), make_host("good", "10.0.0.2")]
+    settings = replace(SETTINGS, timeout=0.2) if isinstance(behaviour, Reply) else SETTINGS
+
+    def probe(session: RemoteSession, host: Host) -> Facts:
+        result = session.run("x", timeout=settings.timeout, max_output=100)
+        if result.timed_out:
+            raise ProbeError("probe timed out")
+        return Facts(collected_at=NOW)
+
+    results = collect(hosts, settings, probe, connector=connector)
+    outcome, facts = results["bad"]
+    assert outcome.state == "skipped" and facts is None
+    assert outcome.reason is not None and expected in outcome.reason
+    assert results["good"][0].state == "ok"
+
+
+def test_ports_are_tried_in_order_host_port_first() -> None:
+    connector = ScriptedConnector(
+        {
+            "10.0.0.1:2200": ConnectError("connection refused on 10.0.0.1:2200"),
+            "10.0.0.1:22": ConnectError("connection refused on 10.0.0.1:22"),
+            "10.0.0.1:2222": Reply(stdout="h"),
+        }
+    )
+    host = make_host("h", ssh_port=2200)
+    results = collect(
+        [host], replace(SETTINGS, ports=(22, 2222)), hostname_probe, connector=connector
+    )
+    assert connector.connects == [("10.0.0.1", 2200), ("10.0.0.1", 22), ("10.0.0.1", 2222)]
+    assert results["h"][0].state == "ok" and results["h"][0].port == 2222
+
+
+def test_all_ports_failing_lists_each_port() -> None:
+    connector = ScriptedConnector({})  # nothing listens anywhere
+    results = collect(
+        [make_host("h")], replace(SETTINGS, ports=(22, 2222)), hostname_probe, connector=connector
+    )
+    reason = results["h"][0].reason
+    assert reason is not None
+    assert "10.0.0.1:22 " in reason and "10.0.0.1:2222 " in reason
+
+
+def test_auth_failure_does_not_try_other_ports() -> None:
+    connector = ScriptedConnector({"10.0.0.1": AuthError("authentication failed")})
+    collect(
+        [make_host("h")], replace(SETTINGS, ports=(22, 2222)), hostname_probe, connector=connector
+    )
+    assert connector.connects == [("10.0.0.1", 22)]
+
+
+def test_hosts_that_cannot_be_tried_are_not_attempted() -> None:
+    hosts = [
+        make_host("no-address", None),
+        make_host("down", "10.0.0.2", alive=False),
+        make_host("stale", "10.0.0.3", alive=None, status=HostStatus.STALE),
+        make_host("unknown-liveness", "10.0.0.4", alive=None),
+    ]
+    connector = ScriptedConnector({}, default=Reply(stdout="x"))
+    recorder = Recorder()
+    results = collect(hosts, SETTINGS, hostname_probe, connector=connector, observer=recorder)
+    assert results["no-address"][0] == SshOutcome(
+        state="not-attempted", reason="no address known for this host"
+    )
+    assert results["down"][0].state == "not-attempted"
+    assert results["down"][0].reason == "not seen alive by any source"
+    assert results["stale"][0].state == "not-attempted"
+    # An inventory-only host: no source can tell, so the SSH connect is the liveness test.
+    assert results["unknown-liveness"][0].state == "ok"
+    assert connector.connects == [("10.0.0.4", 22)]
+    assert recorder.started == ["unknown-liveness"]
+    assert sorted(recorder.done) == sorted(
+        [
+            ("no-address", "not-attempted"),
+            ("down", "not-attempted"),
+            ("stale", "not-attempted"),
+            ("unknown-liveness", "ok"),
+        ]
+    )
+
+
+def test_ssh_disabled_attempts_nothing() -> None:
+    host = make_host("h")
+    assert not_attempted_reason(host, replace(SETTINGS, enabled=False)) is not None
+    connector = ScriptedConnector({}, default=Reply())
+    results = collect([host], replace(SETTINGS, enabled=False), hostname_probe, connector=connector)
+    assert results["h"][0].state == "not-attempted" and connector.connects == []
+
+
+def test_observer_sees_each_host_start_and_finish_once() -> None:
+    hosts = [make_host(f"h{i}", f"10.0.2.{i}") for i in range(10)]
+    connector = ScriptedConnector({"10.0.2.3": AuthError("no")}, default=Reply(stdout="x"))
+    recorder = Recorder()
+    collect(hosts, SETTINGS, hostname_probe, connector=connector, observer=recorder)
+    assert sorted(recorder.started) == sorted(h.id for h in hosts)
+    assert sorted(recorder.done) == sorted(
+        (h.id, "skipped" if h.id == "h3" else "ok") for h in hosts
+    )
+
+
+def test_a_broken_observer_does_not_stop_the_run() -> None:
+    class Broken:
+        def on_start(self, host: Host) -> None:
+            raise RuntimeError("progress bar bug")
+
+        def on_done(self, host: Host, outcome: SshOutcome) -> None:
+            raise RuntimeError("progress bar bug")
+
+    connector = ScriptedConnector({}, default=Reply(stdout="x"))
+    results = collect(
+        [make_host("h")], SETTINGS, hostname_probe, connector=connector, observer=Broken()
+    )
+    assert results["h"][0].state == "ok"
+
+
+def test_ctrl_c_returns_what_finished() -> None:
+    hosts = [make_host("quick", "10.0.0.1")] + [
+        make_host(f"slow{i}", f"10.0.3.{i}") for i in range(6)
+    ]
+    connector = ScriptedConnector({"10.0.0.1": Reply(stdout="q")}, default=Reply(delay=30))
+    timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(CollectInterrupted) as caught:
+            collect(
+                hosts,
+                replace(SETTINGS, concurrency=2, deadline=60),
+                hostname_probe,
+                connector=connector,
+            )
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 5
+    results = caught.value.results
+    assert list(results) == [h.id for h in hosts]
+    assert results["quick"][0].state == "ok"
+    states = [results[h.id][0] for h in hosts[1:]]
+    assert all(o.reason == "interrupted" for o in states)
+    assert {o.state for o in states} == {"skipped", "not-attempted"}  # running vs queued
+    assert isinstance(caught.value, KeyboardInterrupt)
+
+
+def test_no_hosts_no_work() -> None:
+    assert collect([], SETTINGS, hostname_probe, connector=ScriptedConnector({})) == {}
