@@ -318,7 +318,8 @@ class _Worker:
         except ProbeError as exc:
             if attempt.deadline_hit or failure_kind(exc) is FailureKind.DEADLINE:
                 return _deadline_outcome(attempt, self.settings), None
-            return self._skipped(attempt, str(exc)), None
+            kind = failure_kind(exc)
+            return self._skipped(attempt, str(exc), kind.value if kind else None), None
         except Exception as exc:
             # A bug (in a parser, say) must cost one host, not the run; the traceback is
             # logged for whoever fixes it.
@@ -326,13 +327,14 @@ class _Worker:
             reason = f"internal error while probing: {type(exc).__name__}: {exc}"
             return self._skipped(attempt, reason), None
 
-    def _skipped(self, attempt: _Attempt, reason: str) -> SshOutcome:
+    def _skipped(self, attempt: _Attempt, reason: str, kind: str | None = None) -> SshOutcome:
         return SshOutcome(
             state=SKIPPED,
             reason=reason,
             address=attempt.address,
             port=attempt.port,
             duration_s=attempt.elapsed(),
+            kind=kind,
         )
 
     def _probe(self, attempt: _Attempt) -> tuple[SshOutcome, Facts | None]:

@@ -268,13 +268,16 @@ class Facts:
 
 @dataclass(frozen=True)
 class SshOutcome:
-    """How the probe went for one host. state: ok | skipped | not-attempted."""
+    """How the probe went for one host. state: ok | skipped | not-attempted.
+    `kind` classifies a skip for rules and reports (auditor.remote.errors.FailureKind values:
+    changed-host-key, unknown-host-key, auth, key-file, connect, deadline ...)."""
 
     state: str
     reason: str | None = None
     address: str | None = None
     port: int | None = None
     duration_s: float | None = None
+    kind: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Findings from how the SSH probe went.
 
-The outcome's reason text is what the remote layer wrote (auditor/remote/errors.py); its
-wording is matched here because SshOutcome carries no machine-readable kind yet.
+`SshOutcome.kind` (auditor.remote.errors.FailureKind) decides; the reason's wording is only
+matched for outcomes without a kind (older stored runs, other connectors).
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from auditor.rules.common import RuleContext, when
 
 def ssh_failure(outcome: SshOutcome) -> str:
     """changed-host-key | unknown-host-key | auth | unreachable, from a skipped outcome."""
-    kind = getattr(outcome, "kind", None)  # forward-compatible with a structured kind
+    kind = outcome.kind
+    if kind is not None:
+        if kind in ("changed-host-key", "unknown-host-key"):
+            return kind
+        return "auth" if kind in ("auth", "key-file") else "unreachable"
     reason = (outcome.reason or "").lower()
     if kind == "changed-host-key" or (
         "host key" in reason and ("changed" in reason or "revoked" in reason)

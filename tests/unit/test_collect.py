@@ -262,10 +262,12 @@ def test_all_ports_failing_lists_each_port() -> None:
 
 def test_auth_failure_does_not_try_other_ports() -> None:
     connector = ScriptedConnector({"10.0.0.1": AuthError("authentication failed")})
-    collect(
+    results = collect(
         [make_host("h")], replace(SETTINGS, ports=(22, 2222)), hostname_probe, connector=connector
     )
     assert connector.connects == [("10.0.0.1", 22)]
+    (outcome, _), = results.values()
+    assert outcome.kind == "auth"  # rules classify by kind, not by wording
 
 
 def test_hosts_that_cannot_be_tried_are_not_attempted() -> None:

@@ -348,3 +348,15 @@ def test_titles_are_stable_across_days() -> None:
         return {f.title for f in evaluate(c)}
 
     assert run(0) == run(3)
+
+
+def test_ssh_failure_kind_beats_reason_wording() -> None:
+    from auditor.model import SshOutcome
+    from auditor.rules.ssh import ssh_failure
+
+    # a bastion's unknown key is the jump host's problem, not the target's
+    jump = SshOutcome("skipped", "jump host bastion: unknown host key ...", kind="jump-host")
+    assert ssh_failure(jump) == "unreachable"
+    assert ssh_failure(SshOutcome("skipped", "cannot read key file", kind="key-file")) == "auth"
+    assert ssh_failure(SshOutcome("skipped", "x", kind="changed-host-key")) == "changed-host-key"
+    assert ssh_failure(SshOutcome("skipped", "Unknown host key for 10.0.0.1")) == "unknown-host-key"
