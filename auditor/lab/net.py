@@ -1,0 +1,223 @@
+"""The lab's network: one bridge in the root namespace, one netns + veth pair per host.
+
+No forwarding, no NAT, no default route inside the hosts: packets from a lab host can reach
+the bridge address and the other lab hosts, nothing else. IPv6 address generation is off on
+every lab link so the kernel sends nothing (no router solicitations, no DAD) on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, ip_interface, ip_network
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import LabError
+from auditor.lab.spec import BRIDGE, PREFIX, VETH_PREFIX, LabSpec
+
+NETNS_DIR = Path("/run/netns")
+
+
+def run(cmd: Sequence[str], *, stdin: str | None = None, check: bool = True) -> str:
+    """Run a command, return stdout; a failure becomes a LabError quoting stderr."""
+    try:
+        proc = subprocess.run(
+            list(cmd), input=stdin, capture_output=True, text=True, timeout=60, check=False
+        )
+    except FileNotFoundError as exc:
+        raise LabError(f"{cmd[0]} is not installed (needed by the lab)") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"{' '.join(cmd)} did not finish in 60 s") from exc
+    if check and proc.returncode != 0:
+        raise LabError(f"`{' '.join(cmd)}` failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _ip_json(*args: str) -> list[dict[str, Any]]:
+    out = run(["ip", "-j", *args]).strip()
+    if not out:
+        return []
+    data = json.loads(out)
+    return [d for d in data if isinstance(d, dict)]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    what: str  # "route" or "address"
+    detail: str
+
+
+def find_conflicts(subnet: IPv4Network, own_bridge: str = BRIDGE) -> tuple[Conflict, ...]:
+    """Routes (every table) and addresses that overlap `subnet`, other than our bridge's.
+
+    Default routes are not conflicts: they claim nothing in particular.
+    """
+    routes = _ip_json("-4", "route", "show", "table", "all")
+    addrs = _ip_json("-4", "addr", "show")
+    return conflicts_in(subnet, routes, addrs, own_bridge)
+
+
+def conflicts_in(
+    subnet: IPv4Network,
+    routes: Iterable[dict[str, Any]],
+    addrs: Iterable[dict[str, Any]],
+    own_bridge: str = BRIDGE,
+) -> tuple[Conflict, ...]:
+    """Pure part of `find_conflicts`, on `ip -j` output."""
+    found: list[Conflict] = []
+    for r in routes:
+        dst = str(r.get("dst", ""))
+        if not dst or dst == "default" or r.get("dev") == own_bridge:
+            continue
+        try:
+            net = ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
+        except ValueError:
+            continue
+        if net.version == 4 and net.overlaps(subnet):
+            table = r.get("table", "main")
+            dev = r.get("dev", r.get("type", "?"))
+            found.append(Conflict("route", f"{dst} dev {dev} table {table}"))
+    for link in addrs:
+        ifname = str(link.get("ifname", "?"))
+        if ifname == own_bridge:
+            continue
+        for ai in link.get("addr_info", []):
+            if ai.get("family") != "inet":
+                continue
+            iface = ip_interface(f"{ai['local']}/{ai['prefixlen']}")
+            if iface.network.overlaps(subnet):
+                found.append(Conflict("address", f"{iface} on {ifname}"))
+    return tuple(found)
+
+
+def check_subnet_free(subnet: IPv4Network) -> None:
+    conflicts = find_conflicts(subnet)
+    if conflicts:
+        lines = "\n".join(f"  {c.what}: {c.detail}" for c in conflicts)
+        raise LabError(
+            f"refusing to build the lab on {subnet}: it overlaps networks this machine "
+            f"already uses:\n{lines}\nchoose another subnet with --subnet"
+        )
+
+
+def link_exists(name: str) -> bool:
+    return Path("/sys/class/net", name).exists()
+
+
+def netns_exists(name: str) -> bool:
+    return (NETNS_DIR / name).exists()
+
+
+def lab_netns() -> tuple[str, ...]:
+    """Network namespaces carrying the lab prefix (ours by name)."""
+    if not NETNS_DIR.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(f"{PREFIX}-")))
+
+
+def lab_links() -> tuple[str, ...]:
+    """Root-namespace links carrying a lab prefix: the bridge and the host-side veths."""
+    return tuple(
+        sorted(
+            p.name
+            for p in Path("/sys/class/net").iterdir()
+            if p.name.startswith((PREFIX, VETH_PREFIX))
+        )
+    )
+
+
+def netns_pids(name: str) -> tuple[int, ...]:
+    if not netns_exists(name):
+        return ()
+    out = run(["ip", "netns", "pids", name], check=False)
+    return tuple(int(x) for x in out.split() if x.isdigit())
+
+
+def netns_inode(name: str) -> int | None:
+    try:
+        return (NETNS_DIR / name).stat().st_ino
+    except OSError:
+        return None
+
+
+def create_bridge(spec: LabSpec) -> None:
+    """Create the bridge with the gateway address (idempotent if it already exists)."""
+    if not link_exists(spec.bridge):
+        run(["ip", "link", "add", spec.bridge, "type", "bridge"])
+    run(["ip", "link", "set", spec.bridge, "addrgenmode", "none"])
+    have = {
+        f"{ai['local']}/{ai['prefixlen']}"
+        for link in _ip_json("-4", "addr", "show", "dev", spec.bridge)
+        for ai in link.get("addr_info", [])
+    }
+    if spec.bridge_cidr not in have:
+        run(["ip", "addr", "add", spec.bridge_cidr, "dev", spec.bridge])
+    run(["ip", "link", "set", spec.bridge, "up"])
+
+
+def create_host_links(spec: LabSpec) -> None:
+    """One netns per host with `eth0` inside, its peer enslaved to the bridge.
+
+    Addresses inside the namespaces are set by each host's boot script, so this is one
+    `ip -batch` run whatever the fleet size.
+    """
+    lines: list[str] = []
+    for host in spec.hosts:
+        ns, veth = spec.netns(host), spec.veth(host)
+        if len(veth) > 15:
+            raise LabError(f"veth name {veth} is longer than 15 characters")
+        lines.append(f"netns add {ns}")
+        lines.append(f"link add {veth} type veth peer name eth0 netns {ns}")
+        lines.append(f"link set {veth} addrgenmode none")
+        lines.append(f"link set {veth} master {spec.bridge} up")
+    run(["ip", "-batch", "-"], stdin="\n".join(lines) + "\n")
+
+
+def delete_netns(name: str) -> None:
+    # Deleting the namespace destroys its end of the veth pair, and with it the pair.
+    if netns_exists(name):
+        out = run(["ip", "netns", "delete", name], check=False)
+        if netns_exists(name):
+            raise LabError(f"could not delete network namespace {name}: {out.strip()}")
+
+
+def delete_link(name: str, timeout: float = 2.0) -> None:
+    """Delete a link; a veth whose peer namespace was just deleted may vanish by itself
+    meanwhile, so failure counts only if the link is still there afterwards."""
+    deadline = time.monotonic() + timeout
+    while link_exists(name):
+        run(["ip", "link", "delete", name], check=False)
+        if not link_exists(name):
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"could not delete link {name}")
+        time.sleep(0.05)
+
+
+def require_tools() -> None:
+    # Debian packages: iproute2, util-linux, mount, hostname, sudo (the audit account's
+    # passwordless sudo), net-tools (netstat on the centos5 host), openssh-server.
+    missing = [
+        t
+        for t in ("ip", "unshare", "mount", "hostname", "sudo", "netstat")
+        if shutil.which(t) is None
+    ]
+    if not Path("/usr/sbin/sshd").exists():
+        missing.append("/usr/sbin/sshd")
+    if missing:
+        raise LabError(
+            f"the lab needs these tools, not found: {', '.join(missing)} "
+            "(apt-get install iproute2 util-linux sudo net-tools openssh-server)"
+        )
+
+
+def in_subnet(address: str, subnet: IPv4Network) -> bool:
+    try:
+        return IPv4Address(address) in subnet
+    except ValueError:
+        return False
