@@ -52,8 +52,12 @@ lab-down:
 lab-status:
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m auditor.lab status
 
+# The lab's AWS is a moto server on 127.0.0.1: it takes any credentials, so give it dummies
+# (and never let boto3 look for real ones).
+LAB_AWS_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
 demo: lab-up
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditor audit --config inventories/lab/audit.toml --out reports/demo --fail-on critical || test $$? = 1
+	$(LAB_AWS_ENV) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditor audit --config inventories/lab/audit.toml --out reports/demo --fail-on critical || test $$? = 1
 	@echo
 	@echo "Demo report: $(CURDIR)/reports/demo/index.html  (and report.json beside it)"
 	@echo "The lab stays up for exploring; remove it with: make lab-down"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,19 +108,28 @@ def build_run(
 ) -> AuditRun:
     probe = probe or ProbeResults()
     finished = datetime.now(UTC)
-    ctx = RuleContext(config, finished, discovery.hosts, probe.ssh, probe.facts, discovery.sources)
+    hosts = tuple(_with_probed_name(h, probe.facts.get(h.id)) for h in discovery.hosts)
+    ctx = RuleContext(config, finished, hosts, probe.ssh, probe.facts, discovery.sources)
     return AuditRun(
         id=new_run_id(discovery.started_at),
         started_at=discovery.started_at,
         finished_at=finished,
         config_path=str(config.path) if config.path else None,
         sources=discovery.sources,
-        hosts=discovery.hosts,
+        hosts=hosts,
         ssh=probe.ssh,
         facts=probe.facts,
         findings=evaluate(ctx),
         extra={**(extra or {}), **({"interrupted": True} if probe.interrupted else {})},
     )
+
+
+def _with_probed_name(host: Host, facts: Facts | None) -> Host:
+    """The host's own name (from the probe) joins the names sources gave it: for an orphan
+    that no source names, it is the only name anyone will recognise."""
+    if facts is None or not facts.hostname or facts.hostname in host.hostnames:
+        return host
+    return replace(host, hostnames=(*host.hostnames, facts.hostname))
 
 
 def audit(

@@ -197,7 +197,8 @@ def _build_host(
         return None  # a terminated instance nobody manages is history, not a host
 
     addresses = _sort_addresses(_values(identifiers, ID_IP))
-    hostnames = tuple(dict.fromkeys(_values(identifiers, ID_DNS) + _values(identifiers, ID_NAME)))
+    # Names people gave (inventory names, Name tags) read better than cloud DNS names.
+    hostnames = tuple(dict.fromkeys(_values(identifiers, ID_NAME) + _values(identifiers, ID_DNS)))
     host_id = identifiers[0] if identifiers else "unknown"
     open_ports = tuple(sorted({
         int(p["port"]) for o in by_source.get(SourceKind.NETWORK, [])
@@ -287,9 +288,13 @@ def _verdict(
         if cloud_live:
             state = cloud_live[0].attributes.get("state", "unknown")
             return HostStatus.MANAGED, f"{listed}; cloud instance is {state}" + expired_note
-        if terraform and _state_has_instances(terraform) and all(
-            coverage.cloud_covers(o.attributes.get("account"), o.attributes.get("region"))
-            for o in terraform
+        if (
+            terraform
+            and _state_has_instances(terraform)
+            and all(
+                coverage.cloud_covers(o.attributes.get("account"), o.attributes.get("region"))
+                for o in terraform
+            )
         ):
             gone = ", ".join(sorted({i for o in terraform for i in o.values(ID_AWS)}))
             why = "terminated" if cloud else "not found"

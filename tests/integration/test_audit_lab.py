@@ -1,0 +1,126 @@
+"""The slice that proves it: a real audit of the lab fleet, end to end.
+
+nmap sweeps the lab subnet, ansible-inventory reads the lab inventories, boto3 reads the
+lab's moto server, the Terraform state written at `lab up` is read, every reachable host is
+probed over real SSH, and the reports are written and checked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.config import load_config
+from auditor.lab import LabState
+from auditor.pipeline import execute
+from auditor.probing import probe_hosts
+from auditor.report.json_report import validate_report
+
+pytestmark = pytest.mark.lab
+CONFIG = Path(__file__).parents[2] / "inventories" / "lab" / "audit.toml"
+DAY = 86400
+
+
+@pytest.fixture(scope="module")
+def report(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    mp = pytest.MonkeyPatch()
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        mp.setenv(key, value)
+    out = tmp_path_factory.mktemp("audit")
+    config = load_config(CONFIG)
+    config = replace(config, audit=replace(config.audit, store=out / "history.sqlite"))
+    try:
+        outcome = execute(config, out_dir=out, prober=probe_hosts)
+    finally:
+        mp.undo()
+    data: dict[str, Any] = json.loads(outcome.written["json"].read_text())
+    data["_out"] = str(out)
+    return data
+
+
+def by_label(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    hosts = {}
+    for host in report["hosts"]:
+        for name in host["hostnames"] + [host["label"]]:
+            hosts[name] = host
+    return hosts
+
+
+def test_every_source_read(report: dict[str, Any]) -> None:
+    sources = {s["kind"]: s for s in report["run"]["sources"]}
+    assert set(sources) == {"network", "aws", "ansible", "terraform"}
+    assert all(s["ok"] for s in sources.values()), [s["error"] for s in sources.values()]
+
+
+def test_statuses_tell_the_story(report: dict[str, Any], lab: LabState) -> None:
+    hosts = by_label(report)
+    assert hosts["legacy-billing01"]["status"] == "unmanaged"
+    for name in ("web01", "web02", "db01", "cache01", "app01"):
+        assert hosts[name]["status"] == "managed", (name, hosts[name]["status_reason"])
+    assert hosts["old-report01"]["status"] == "stale"
+    assert hosts["hand-made-1"]["status"] == "cloud-unmanaged"
+    statuses = [h["status"] for h in report["hosts"]]
+    assert statuses.count("missing") == 1
+    assert statuses.count("unmanaged") == 1  # the bridge (this machine) is excluded
+    # one machine seen by nmap, Ansible and EC2 is one host
+    assert set(hosts["web01"]["sources"]) == {"network", "aws", "ansible"}
+    assert set(hosts["app01"]["sources"]) == {"network", "aws", "terraform"}
+
+
+def test_report_matches_schema_and_html_is_inert(report: dict[str, Any]) -> None:
+    data = {k: v for k, v in report.items() if k != "_out"}
+    validate_report(data)
+    html = (Path(report["_out"]) / "index.html").read_text()
+    tags: list[str] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: Any) -> None:
+            tags.append(tag)
+
+    Tags().feed(html)
+    assert "legacy-billing01" in html and tags.count("script") <= 1
+
+
+def test_every_reachable_host_has_facts(report: dict[str, Any]) -> None:
+    hosts = by_label(report)
+    for name in ("legacy-billing01", "web01", "web02", "db01", "cache01", "app01"):
+        host = hosts[name]
+        assert host["ssh"]["state"] == "ok", (name, host["ssh"])
+        facts = host["facts"]
+        assert facts["hostname"] == name
+        assert facts["uptime_seconds"] > 0 and facts["listeners"], name
+    assert hosts["db01"]["ssh"]["port"] == 2222
+    for name in ("old-report01", "hand-made-1"):
+        assert hosts[name]["ssh"]["state"] in ("not-attempted", "skipped")
+        assert hosts[name]["ssh"]["reason"]
+
+
+def test_the_forgotten_centos5_box(report: dict[str, Any]) -> None:
+    host = by_label(report)["legacy-billing01"]
+    facts = host["facts"]
+    assert facts["os"]["id"] == "centos" and facts["os"]["version"].startswith("5")
+    assert facts["os"]["source"] == "/etc/redhat-release"
+    assert facts["os"]["eol"]["status"] == "eol" and facts["os"]["eol"]["days_past"] > 3000
+    assert facts["uptime_seconds"] >= 2000 * DAY
+    http = [listener for listener in facts["listeners"] if listener["port"] == 80]
+    assert http and http[0]["process"] == "httpd"
+    assert "/etc/httpd/conf/httpd.conf" in (http[0]["cmdline"] or "")
+    owners = {c["owner"] for c in facts["clients"]}
+    assert "team-payments" in owners
+    assert any(s["name"] in ("httpd", "apache") and s["version"].startswith("1.3")
+               for s in facts["software"])
+    rules = {f["rule"]: f for f in report["findings"] if f["host"] == host["id"]}
+    assert rules["unmanaged-host"]["severity"] == "critical"  # it serves traffic
+    assert "eol-os" in rules and "long-uptime" in rules
+
+
+def test_busybox_host_is_probed(report: dict[str, Any]) -> None:
+    facts = by_label(report)["cache01"]["facts"]
+    assert facts["os"]["id"] == "alpine"
+    assert any(listener["port"] == 22 for listener in facts["listeners"])
