@@ -1,0 +1,44 @@
+"""OS identity: the raw release files are shipped, `auditor.eol.identify_os` reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from auditor.eol.releases import RELEASE_FILE_PATHS, identify_os
+from auditor.probe.interface import FactUpdate, ParseContext
+from auditor.probe.options import ProbeOptions
+from auditor.probe.sections import Section
+from auditor.probe.shell import fill
+
+# Each file that exists becomes a part named after its path (they are a few lines each).
+_SNIPPET = r"""
+for f in @FILES@; do
+  if [ -f "$f" ]; then O=$(sed -n '1,60p' "$f" 2>&1); _o "os/$f" $? "$O"; fi
+done
+"""
+
+
+@dataclass(frozen=True)
+class OsReleaseFact:
+    name: str = "os"
+    fields: tuple[str, ...] = ("os",)
+    privileged: bool = False
+
+    def snippet(self, options: ProbeOptions) -> str:
+        return fill(_SNIPPET, FILES=" ".join(RELEASE_FILE_PATHS))
+
+    def parse(self, section: Section, context: ParseContext) -> FactUpdate:
+        files = {p.name: p.body + "\n" for p in section.parts if p.ok and p.name.startswith("/")}
+        if not files:
+            return FactUpdate({"os": None}, {"os": "none of the release files exist: " + _names()})
+        identity = identify_os(files)
+        if identity is None:
+            return FactUpdate(
+                {"os": None},
+                {"os": "release files found but none identified the OS: " + ", ".join(files)},
+            )
+        return FactUpdate({"os": identity})
+
+
+def _names() -> str:
+    return ", ".join(RELEASE_FILE_PATHS)

@@ -1,0 +1,294 @@
+"""Listening TCP/UDP sockets with their processes, and established inbound connections.
+
+Tools, best first: `ss -tulpne` (iproute2, old or new), `netstat -tulpn[W]` (net-tools or
+a BusyBox built with -p), then /proc/net/{tcp,tcp6,udp,udp6} joined with one walk of
+/proc/*/fd. Connections come from the same family (`ss -tn`, `netstat -tn`, /proc/net/tcp*),
+cut on the host to the first line per (listening port, peer address): peers are what we
+want, and a busy server's thousands of connections stay off the wire.
+
+Socket owners need root: as another user, ss and netstat show no process for other users'
+sockets and /proc/PID/fd and exe are closed. The socket's uid (ss -e, /proc/net) still
+names the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from auditor.model import Connection, Listener
+from auditor.probe.interface import FactUpdate, ParseContext, Privilege, part_failure
+from auditor.probe.options import ProbeOptions
+from auditor.probe.parsers.processes import (
+    ProcessInfo,
+    parse_passwd,
+    parse_process_details,
+)
+from auditor.probe.parsers.sockets import (
+    ESTAB,
+    LISTEN,
+    SocketRow,
+    parse_fd_owners,
+    parse_netstat,
+    parse_proc_net,
+    parse_ss,
+)
+from auditor.probe.sections import Part, Section
+from auditor.probe.shell import fill, quote
+
+# /proc/net rows: listening ones as they are; established ones at the END, once a row
+# per (local port, remote address) whose local port listens, at most `max`.
+AWK_PROC_NET = r"""
+FNR == 1 { f = FILENAME; next }
+{ st = $4; split($2, a, ":"); port = a[2] }
+f ~ /tcp/ && st == "0A" { lp[port] = 1; keep[f] = keep[f] $0 "\n"; next }
+f ~ /udp/ && st == "07" { keep[f] = keep[f] $0 "\n"; next }
+f ~ /tcp/ && st == "01" {
+  n++; er[n] = $0; ef[n] = f; ep[n] = port; split($3, b, ":"); ek[n] = port " " b[1]
+}
+END {
+  for (i = 1; i <= n; i++) if ((ep[i] in lp) && !(ek[i] in seen)) {
+    seen[ek[i]] = 1; if (++m <= max) keep[ef[i]] = keep[ef[i]] er[i] "\n"
+  }
+  for (f in keep) { print "# " f; printf "%s", keep[f] }
+  if (m > max) print "# truncated " m
+}
+"""
+
+# `ls -l /proc/[0-9]*/fd` -> `F <pid> <inode>` for the sockets in `w` (space-separated).
+AWK_FD_WALK = r"""
+BEGIN { n = split(w, a, " "); for (i = 1; i <= n; i++) want["socket:[" a[i] "]"] = 1 }
+/^\/proc\/[0-9]+\/fd:$/ { split($0, q, "/"); pid = q[3]; next }
+($NF in want) { i = $NF; gsub(/[^0-9]/, "", i); print "F", pid, i }
+"""
+
+# Listening TCP ports from an ss (Netid column) or netstat listing.
+AWK_LISTEN_PORTS = r"""
+$1 ~ /^tcp/ { a = ""; if ($2 == "LISTEN") a = $5; else if ($6 == "LISTEN") a = $4
+  if (a != "") { sub(/.*:/, "", a); printf "%s ", a } }
+"""
+
+# ss -tn / netstat -tn: the first ESTAB line per (listening local port, peer address).
+AWK_ESTABLISHED = r"""
+{ l = ""; if ($1 == "ESTAB" || $6 == "ESTABLISHED") { l = $4; r = $5 } }
+l != "" { sub(/.*:/, "", l); if (index(lp, " " l " ") == 0) next
+  sub(/:[^:]*$/, "", r); k = l " " r; if (k in seen) next
+  seen[k] = 1; n++; if (n <= max) print }
+END { if (n > max) print "# truncated " n }
+"""
+
+# Process ids in a listing: ss `pid=N` (iproute2 >= 3) or `("name",N,fd)` (2.6.x), netstat
+# `N/name`, or the fd walk's `F N inode`.
+AWK_PIDS = r"""
+function out(p) { p = p + 0; if (p > 0 && !(p in seen)) { seen[p] = 1; printf "%d ", p } }
+{ s = $0; while ((i = index(s, "pid=")) > 0) { s = substr(s, i + 4); out(s) } }
+/users:\(\("/ && !/pid=/ {
+  s = $0; while ((i = index(s, "\",")) > 0) { s = substr(s, i + 2); out(s) }
+}
+$1 ~ /^(tcp|udp)/ { for (i = 6; i <= NF; i++) if ($i ~ /^[0-9]+\//) { out($i); break } }
+$1 == "F" { out($2) }
+"""
+
+_SNIPPET = r"""
+L= SK=
+if _has ss; then
+  L=$(_t @CT@ ss -tulpne 2>&1); R=$?; _o sockets/ss "$R" "$L"
+  [ "$R" = 0 ] && SK=ss
+fi
+if [ -z "$SK" ] && _has netstat; then
+  L=$(_t @CT@ netstat -tulpnW 2>&1); R=$?
+  [ "$R" = 0 ] || { L=$(_t @CT@ netstat -tulpn 2>&1); R=$?; }
+  _o sockets/netstat "$R" "$L"
+  [ "$R" = 0 ] && SK=netstat
+fi
+if [ -z "$SK" ]; then
+  F=
+  for f in /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6; do
+    [ -r "$f" ] && F="$F $f"
+  done
+  if [ -n "$F" ]; then
+    SK=proc
+    L=$(awk -v max=@MAXC@ @AWK_PROC_NET@ $F 2>&1); R=$?
+    IN=$(printf '%s\n' "$L" | awk '$4 == "0A" || $4 == "07" { printf "%s ", $10 }')
+    FD=$(ls -l /proc/[0-9]*/fd 2>/dev/null | awk -v w="$IN" @AWK_FD_WALK@)
+    _o sockets/proc "$R" "$L
+$FD"
+    L=$FD
+  else
+    _o sockets/proc 127 "no ss, no netstat and no readable /proc/net/tcp"
+  fi
+fi
+case $SK in
+ss|netstat)
+  LP=$(printf '%s\n' "$L" | awk @AWK_LISTEN_PORTS@)
+  if [ "$SK" = ss ]; then E=$(_t @CT@ ss -tn 2>&1); R=$?
+  else
+    E=$(_t @CT@ netstat -tnW 2>&1); R=$?
+    [ "$R" = 0 ] || { E=$(_t @CT@ netstat -tn 2>&1); R=$?; }
+  fi
+  [ "$R" = 0 ] && E=$(printf '%s\n' "$E" | awk -v lp=" $LP " -v max=@MAXC@ @AWK_ESTABLISHED@)
+  _o sockets/established "$R" "$E" ;;
+esac
+PIDS=$(printf '%s\n' "$L" | awk @AWK_PIDS@)
+if [ -n "$PIDS" ]; then
+  O=$(for p in $PIDS; do
+    [ -d "/proc/$p" ] || continue
+    printf 'P %s exe %s\n' "$p" "$(_rl /proc/$p/exe)"
+    printf 'P %s cwd %s\n' "$p" "$(_rl /proc/$p/cwd)"
+    printf 'P %s cmd %s\n' "$p" "$(tr '\000\n' '  ' </proc/$p/cmdline 2>/dev/null | cut -c1-2000)"
+    printf 'P %s own %s\n' "$p" "$(ls -ld /proc/$p 2>/dev/null)"
+    awk -v p="$p" '$1 == "Name:" || $1 == "Uid:" { k = $1; sub(/^[^ \t]*[ \t]*/, "")
+      print "P", p, k, $0 }' /proc/$p/status 2>/dev/null
+  done)
+  _o sockets/procs 0 "$O"
+fi
+O=$(awk -F: 'NF > 2 { print $1 ":" $3 }' /etc/passwd 2>&1 | sed -n '1,5000p')
+_o sockets/passwd 0 "$O"
+"""
+
+
+@dataclass(frozen=True)
+class SocketsFact:
+    name: str = "sockets"
+    fields: tuple[str, ...] = ("listeners", "connections")
+    privileged: bool = True
+
+    def snippet(self, options: ProbeOptions) -> str:
+        return fill(
+            _SNIPPET,
+            CT=options.command_timeout,
+            MAXC=options.max_connections,
+            AWK_PROC_NET=quote(AWK_PROC_NET),
+            AWK_FD_WALK=quote(AWK_FD_WALK),
+            AWK_LISTEN_PORTS=quote(AWK_LISTEN_PORTS),
+            AWK_ESTABLISHED=quote(AWK_ESTABLISHED),
+            AWK_PIDS=quote(AWK_PIDS),
+        )
+
+    def parse(self, section: Section, context: ParseContext) -> FactUpdate:
+        errors: dict[str, str] = {}
+        rows, connections_part, tool_error = _socket_rows(section)
+        if rows is None:
+            reason = tool_error or "no socket listing"
+            return FactUpdate(
+                {"listeners": None, "connections": None},
+                {"listeners": reason, "connections": reason},
+            )
+        procs_part = section.get("procs")
+        processes = parse_process_details(procs_part.body) if procs_part else {}
+        passwd_part = section.get("passwd")
+        users = parse_passwd(passwd_part.body) if passwd_part else {}
+
+        listening = [
+            r for r in rows if r.state == LISTEN or (r.proto == "udp" and r.state != ESTAB)
+        ]
+        listeners = _listeners(listening, processes, users)
+        unowned = sum(1 for lst in listeners if lst.pid is None)
+        if unowned:
+            errors["listeners.process"] = _unowned_reason(
+                unowned, len(listeners), section, context.privilege
+            )
+
+        tcp_ports = {lst.port for lst in listeners if lst.proto == "tcp"}
+        established = [r for r in rows if r.state == ESTAB]
+        if connections_part is not None:
+            lines = _parse_connection_lines(connections_part)
+            established += [r for r in lines if r.state == ESTAB]
+        connections: tuple[Connection, ...] | None = _connections(established, tcp_ports)
+        if connections_part is not None and not connections_part.ok:
+            connections = None
+            errors["connections"] = part_failure(connections_part, "established connections")
+        for part in (connections_part, section.get("proc")):
+            if part is not None and "# truncated" in part.body:
+                errors["connections.truncated"] = (
+                    "more distinct (port, peer) pairs than the probe ships; list is partial"
+                )
+        return FactUpdate({"listeners": listeners, "connections": connections}, errors)
+
+
+def _socket_rows(section: Section) -> tuple[list[SocketRow] | None, Part | None, str | None]:
+    """Rows from whichever tool worked, the connections part, or why none worked."""
+    ss, netstat, proc = section.get("ss"), section.get("netstat"), section.get("proc")
+    if ss is not None and ss.ok:
+        return list(parse_ss(ss.body)), section.get("established"), None
+    if netstat is not None and netstat.ok:
+        return list(parse_netstat(netstat.body)), section.get("established"), None
+    if proc is not None and proc.ok:
+        return _proc_rows(proc.body), None, None
+    reasons = [
+        part_failure(p, n) for p, n in ((ss, "ss"), (netstat, "netstat"), (proc, "/proc/net")) if p
+    ]
+    return None, None, "; ".join(reasons) or "no socket tool output"
+
+
+def _proc_rows(body: str) -> list[SocketRow]:
+    """The probe's /proc/net dump: `# /proc/net/<file>` headers, raw rows, `F` fd lines."""
+    rows: list[SocketRow] = []
+    chunks: dict[str, list[str]] = {}
+    current = None
+    for line in body.split("\n"):
+        if line.startswith("# /proc/net/"):
+            current = line[len("# /proc/net/") :].strip()
+            continue
+        if current is not None and not line.startswith("F "):
+            chunks.setdefault(current, []).append(line)
+    for name, lines in chunks.items():
+        proto = "udp" if name.startswith("udp") else "tcp"
+        rows.extend(parse_proc_net("\n".join(lines), proto))
+    owners = parse_fd_owners(body)
+    return [_with_pids(r, owners.get(r.inode, ())) if r.inode is not None else r for r in rows]
+
+
+def _with_pids(row: SocketRow, pids: tuple[int, ...]) -> SocketRow:
+    return replace(row, pids=pids)
+
+
+def _parse_connection_lines(part: Part) -> tuple[SocketRow, ...]:
+    """`ss -tn` or `netstat -tn` lines (whichever tool listed the listeners)."""
+    rows = parse_ss(part.body)
+    return rows if rows else parse_netstat(part.body)
+
+
+def _listeners(
+    rows: list[SocketRow], processes: dict[int, ProcessInfo], users: dict[int, str]
+) -> tuple[Listener, ...]:
+    found: dict[tuple[str, str, int, int | None], Listener] = {}
+    for row in rows:
+        # A pre-fork server's children share the parent's socket: the lowest pid is the
+        # parent (the one started by root, whose command line names the config).
+        pid = min(row.pids) if row.pids else None
+        info = processes.get(pid) if pid is not None else None
+        uid = info.uid if info and info.uid is not None else row.uid
+        user = (info.user if info else None) or (users.get(uid) if uid is not None else None)
+        if user is None and uid is not None:
+            user = str(uid)
+        listener = Listener(
+            proto=row.proto,
+            address=row.local_address,
+            port=row.local_port,
+            pid=pid,
+            process=(info.name if info and info.name else row.process),
+            user=user,
+            exe=info.exe if info else None,
+            cwd=info.cwd if info else None,
+            cmdline=info.cmdline if info else None,
+        )
+        key = (listener.proto, listener.address, listener.port, listener.pid)
+        found.setdefault(key, listener)
+    return tuple(sorted(found.values(), key=lambda x: (x.proto, x.port, x.address, x.pid or 0)))
+
+
+def _connections(rows: list[SocketRow], tcp_ports: set[int]) -> tuple[Connection, ...]:
+    pairs = {
+        (r.local_port, r.peer_address)
+        for r in rows
+        if r.proto == "tcp" and r.local_port in tcp_ports and r.peer_address
+    }
+    return tuple(Connection(port, peer) for port, peer in sorted(pairs))
+
+
+def _unowned_reason(unowned: int, total: int, section: Section, privilege: Privilege) -> str:
+    what = f"{unowned} of {total} listening sockets have no process"
+    tool_part = section.get("ss") or section.get("netstat") or section.get("proc")
+    if tool_part is not None and tool_part.how == "user" and not privilege.root:
+        return privilege.needs_root(what)
+    return what + " (even as root: kernel sockets, or processes in another PID namespace)"

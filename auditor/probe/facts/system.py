@@ -1,0 +1,108 @@
+"""Hostname, FQDN, kernel, architecture, uptime and boot time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from auditor.probe.interface import FactUpdate, ParseContext, part_failure
+from auditor.probe.options import ProbeOptions
+from auditor.probe.parsers.clock import from_epoch
+from auditor.probe.sections import Section
+from auditor.probe.shell import fill
+
+# /proc/uptime is read with the shell's own `read` (no process). It is preferred over
+# /proc/stat's btime: containers under LXCFS (and the lab's CentOS 5 host) see their own
+# uptime there, while btime is the machine's.
+_SNIPPET = r"""
+_r system/hostname @CT@ hostname
+_r system/uname @CT@ uname -n -r -m
+_r system/fqdn @CT@ hostname -f
+H=$(uname -n 2>/dev/null)
+if [ -n "$H" ] && [ -r /etc/hosts ]; then
+  O=$(awk -v h="$H" '!/^[ \t]*#/ { for (i = 2; i <= NF; i++)
+    if ($i == h || index($i, h ".") == 1) { print; next } }' /etc/hosts 2>&1)
+  _o system/hosts $? "$O"
+fi
+if [ -r /proc/uptime ] && read -r UP _ </proc/uptime; then _o system/uptime 0 "$UP"
+else _o system/uptime 1 "/proc/uptime is not readable"; fi
+O=$(awk '$1 == "btime" { print $2 }' /proc/stat 2>&1); _o system/btime $? "$O"
+"""
+
+FIELDS = ("hostname", "fqdn", "kernel", "arch", "uptime_seconds", "boot_time")
+
+
+@dataclass(frozen=True)
+class SystemFact:
+    name: str = "system"
+    fields: tuple[str, ...] = FIELDS
+    privileged: bool = False
+
+    def snippet(self, options: ProbeOptions) -> str:
+        return fill(_SNIPPET, CT=options.command_timeout)
+
+    def parse(self, section: Section, context: ParseContext) -> FactUpdate:
+        values: dict[str, object] = {}
+        errors: dict[str, str] = {}
+
+        uname = section.get("uname")
+        uname_words = uname.first_line().split() if uname and uname.ok else []
+        if len(uname_words) != 3:
+            uname_words = []
+            reason = part_failure(uname, "uname -n -r -m")
+            errors["kernel"] = errors["arch"] = reason
+
+        hostname_part = section.get("hostname")
+        hostname = hostname_part.first_line() if hostname_part and hostname_part.ok else ""
+        if not hostname and uname_words:
+            hostname = uname_words[0]  # no `hostname` binary: the kernel's node name
+        values["hostname"] = hostname or None
+        if not hostname:
+            errors["hostname"] = part_failure(hostname_part, "hostname")
+        values["kernel"] = uname_words[1] if uname_words else None
+        values["arch"] = uname_words[2] if uname_words else None
+
+        values["fqdn"], fqdn_error = _fqdn(section, hostname)
+        if fqdn_error:
+            errors["fqdn"] = fqdn_error
+
+        uptime, boot, uptime_error = _uptime(section, context)
+        values["uptime_seconds"], values["boot_time"] = uptime, boot
+        if uptime_error:
+            errors["uptime_seconds"] = errors["boot_time"] = uptime_error
+        return FactUpdate(values, errors)
+
+
+def _fqdn(section: Section, hostname: str) -> tuple[str | None, str | None]:
+    """`hostname -f`, else a qualified name for the host in /etc/hosts."""
+    part = section.get("fqdn")
+    name = part.first_line() if part and part.ok else ""
+    if name and " " not in name and name not in ("localhost", "localhost.localdomain"):
+        return name, None
+    hosts = section.get("hosts")
+    for line in hosts.lines if hosts else []:
+        for alias in line.split()[1:]:
+            if hostname and alias.startswith(hostname + ".") and not alias.endswith("."):
+                return alias, None
+    failed = part_failure(part, "hostname -f") if not name else f"hostname -f said {name!r}"
+    return None, f"{failed}; /etc/hosts names no qualified alias for {hostname or 'the host'}"
+
+
+def _uptime(
+    section: Section, context: ParseContext
+) -> tuple[float | None, datetime | None, str | None]:
+    part = section.get("uptime")
+    if part and part.ok:
+        try:
+            seconds = float(part.first_line())
+        except ValueError:
+            seconds = -1.0
+        if seconds >= 0:
+            return seconds, context.collected_at - timedelta(seconds=seconds), None
+    # No /proc/uptime: the kernel's boot time against the host's own clock.
+    btime_part = section.get("btime")
+    boot = from_epoch(btime_part.first_line()) if btime_part and btime_part.ok else None
+    if boot is not None and context.host_now is not None and context.host_now >= boot:
+        seconds = (context.host_now - boot).total_seconds()
+        return seconds, context.collected_at - timedelta(seconds=seconds), None
+    return None, None, part_failure(part, "/proc/uptime") + "; no usable btime in /proc/stat"

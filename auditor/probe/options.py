@@ -1,0 +1,72 @@
+"""What the probe script is asked to do on one host: `ProbeOptions`."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from auditor.config import SshSettings
+
+# Where the script looks for tools first. A non-root login's PATH often lacks the sbin
+# directories, and that is where ss, netstat, httpd and mysqld live on CentOS.
+DEFAULT_SEARCH_PATH: tuple[str, ...] = (
+    "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
+)  # fmt: skip
+
+_NONCE_RE = re.compile(r"^[A-Za-z0-9]{12,64}$")
+_PATH_ENTRY_RE = re.compile(r"^/[A-Za-z0-9._/+-]*$")
+
+
+def new_nonce() -> str:
+    """A fresh random token for one run's section markers (96 bits, hex)."""
+    return secrets.token_hex(12)
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """Knobs for one probe run. `nonce` must be passed on to `parse_probe_output`.
+
+    The caps keep what crosses the wire small whatever the host holds: access logs are
+    summarised on the host, only the newest `max_log_bytes` of each is read, and every
+    listing is cut at a stated size (the parser reports when it was).
+    """
+
+    sudo: bool = False
+    log_days: int = 7
+    nonce: str = field(default_factory=new_nonce)
+    max_log_files: int = 500  # /var/log files listed, newest first
+    max_web_logs: int = 16  # access-log files summarised
+    max_log_bytes: int = 32 * 1024 * 1024  # newest bytes read of each access log
+    top_n: int = 20  # top paths per access log
+    top_clients: int = 50  # top clients and admin paths per access log
+    max_connections: int = 2000  # distinct (listening port, peer) pairs shipped
+    max_logins: int = 50
+    command_timeout: int = 10  # seconds, for each command that could hang (where `timeout` exists)
+    privileged_timeout: int = 75  # seconds for the root half: sockets, logs, web logs, cron
+    search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH
+
+    def __post_init__(self) -> None:
+        if not _NONCE_RE.match(self.nonce):
+            raise ValueError("nonce must be 12-64 letters or digits")
+        for name in (
+            "log_days", "max_log_files", "max_web_logs", "max_log_bytes", "top_n",
+            "top_clients", "max_connections", "max_logins", "command_timeout",
+            "privileged_timeout",
+        ):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for entry in self.search_path:
+            # Entries are pasted into the script: no quotes, spaces or colons.
+            if not _PATH_ENTRY_RE.match(entry):
+                raise ValueError(f"search_path entry {entry!r} must be an absolute plain path")
+
+    @classmethod
+    def from_settings(cls, ssh: SshSettings, **overrides: Any) -> ProbeOptions:
+        """Options from the `[ssh]` config section (sudo, log_days), plus overrides."""
+        values: dict[str, Any] = {"sudo": ssh.sudo, "log_days": ssh.log_days}
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,91 @@
+"""`parse_probe_output`: the script's stdout -> `Facts`. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from auditor.model import Facts
+from auditor.probe.facts import ALL_FACTS
+from auditor.probe.interface import ParseContext, Privilege, ProbeFact, missing_section
+from auditor.probe.parsers.clock import from_epoch
+from auditor.probe.sections import ProbeOutput, Section, split_output
+
+
+def parse_probe_output(
+    stdout: str,
+    nonce: str,
+    *,
+    collected_at: datetime,
+    log_days: int,
+    owner_of: Callable[[str], str | None],
+    facts: Sequence[ProbeFact] = ALL_FACTS,
+) -> Facts:
+    """Facts from one run's stdout. Never raises on bad output: a fact that could not be
+    read is None with a reason in `errors[field]`; `errors["probe"]` says when the script
+    did not run to its end."""
+    if collected_at.tzinfo is None:
+        raise ValueError("collected_at must be timezone-aware")
+    collected_at = collected_at.astimezone(UTC)
+    output = split_output(stdout, nonce)
+    meta = output.section("meta") or Section("meta")
+    privilege, host_now = _privilege(meta)
+    context = ParseContext(
+        collected_at=collected_at,
+        log_days=log_days,
+        owner_of=owner_of,
+        privilege=privilege,
+        host_now=host_now,
+    )
+    result = Facts(collected_at=collected_at)
+    errors: dict[str, str] = {}
+    for fact in facts:
+        section = output.section(fact.name)
+        if section is None:
+            update = missing_section(fact.fields, fact.name, output.finished)
+        else:
+            update = fact.parse(section, context)
+        result = replace(result, **dict(update.values))
+        errors.update(update.errors)
+    errors.update(_run_errors(output, meta, privilege))
+    return replace(result, errors=dict(sorted(errors.items())))
+
+
+def _privilege(meta: Section) -> tuple[Privilege, datetime | None]:
+    part = meta.get("privilege")
+    if part is None:
+        return Privilege(sudo="unknown"), None
+    values = dict(line.partition("=")[::2] for line in part.lines if "=" in line)
+    uid_text = values.get("uid", "")
+    sudo = values.get("sudo", "unknown") or "unknown"
+    half = meta.get("privileged")
+    if sudo == "ok" and half is not None and half.body.strip() != "sudo":
+        sudo = "denied"  # cannot happen today; kept so a mismatch never claims root
+    return (
+        Privilege(
+            uid=int(uid_text) if uid_text.isdigit() else None,
+            user=values.get("user") or None,
+            sudo=sudo,
+            sudo_message=values.get("sudo_message") or None,
+            has_timeout=values.get("timeout", "none") != "none",
+        ),
+        from_epoch(values.get("now", "")),
+    )
+
+
+def _run_errors(output: ProbeOutput, meta: Section, privilege: Privilege) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not output.sections:
+        errors["probe"] = "no probe output at all (the script did not run, or its output was lost)"
+        return errors
+    half = meta.get("privileged")
+    if half is not None and half.status == 124:
+        errors["probe.privileged"] = "the root half (sockets, logs, cron) hit its time limit"
+    elif half is not None and half.status not in (0, None):
+        errors["probe.privileged"] = f"the root half exited with status {half.status}"
+    if not output.finished:
+        errors["probe"] = "output ended before the script finished (deadline or output cap)"
+    if privilege.sudo in ("denied", "absent"):
+        errors["probe.sudo"] = privilege.why_not_root()
+    return errors

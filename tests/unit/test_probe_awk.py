@@ -1,0 +1,188 @@
+"""The probe's awk programs under every awk on this machine (mawk, gawk and gawk --posix,
+the one true awk, BusyBox awk): same input, same output, the one we expect. The hosts run
+mawk (Debian), gawk 3.1 (CentOS 5) or BusyBox awk (Alpine)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from auditor.probe.facts.log_activity import AWK_CAP
+from auditor.probe.facts.sockets import (
+    AWK_ESTABLISHED,
+    AWK_FD_WALK,
+    AWK_LISTEN_PORTS,
+    AWK_PIDS,
+    AWK_PROC_NET,
+)
+from auditor.probe.facts.software import AWK_PS_PROGRAMS
+from auditor.probe.facts.web_logs import AWK_CONF
+from tests.unit.test_probe_golden import available_awks
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "probe"
+AWKS = available_awks()
+
+
+def awk(
+    implementation: list[str],
+    program: str,
+    stdin: str = "",
+    *args: str,
+    files: tuple[Path, ...] = (),
+) -> str:
+    done = subprocess.run(
+        [*implementation, *args, program, *map(str, files)],
+        input=stdin.encode(),
+        capture_output=True,
+        env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"},
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.decode()
+
+
+def fixture(path: str) -> str:
+    return (FIXTURES / path).read_text()
+
+
+@pytest.fixture(params=AWKS, ids=lambda a: " ".join(Path(a[0]).name for _ in [0]) + "".join(a[1:]))
+def impl(request: pytest.FixtureRequest) -> list[str]:
+    return list(request.param)
+
+
+@pytest.mark.parametrize(
+    ("listing", "pids"),
+    [
+        ("ss/iproute2_2.6.32_centos6_tulpn.txt", "1033 1111 1487 1571 1655 1650 1656 1612 "),
+        ("ss/iproute2_4.11_centos7_tulpn.txt", "780 702 1101 1350 1419 1418 1415 "),
+        ("ss/iproute2_6.1_tulpne_root.txt", "13486 "),
+        ("ss/iproute2_6.1_tulpne_nonroot.txt", ""),
+        ("netstat/nettools_1.60_centos5_tulpn_root.txt", "2470 3152 2498 2822 2100 2773 2415 "),
+        ("netstat/busybox_1.36_alpine_tulpn.txt", "1 412 260 "),
+        ("netstat/nettools_1.60_centos5_tulpn_nonroot.txt", ""),
+    ],
+)
+def test_pids_from_listings(impl: list[str], listing: str, pids: str) -> None:
+    assert awk(impl, AWK_PIDS, fixture(listing)) == pids
+
+
+def test_pids_from_the_fd_walk(impl: list[str]) -> None:
+    assert awk(impl, AWK_PIDS, "F 412 8871\nF 413 8871\nF 1 7263\n") == "412 413 1 "
+
+
+@pytest.mark.parametrize(
+    ("listing", "ports"),
+    [
+        ("ss/iproute2_2.6.32_centos6_tulpn.txt", "22 22 25 80 3306 "),
+        ("ss/iproute2_5.15_ubuntu2204_tulpn.txt", "53 80 22 80 8080 "),
+        ("netstat/nettools_1.60_centos5_tulpn_root.txt", "111 80 838 631 25 22 "),
+        ("netstat/nettools_2.10_tulpn_root.txt", "28080 2024 28082 28081 "),
+    ],
+)
+def test_listening_tcp_ports(impl: list[str], listing: str, ports: str) -> None:
+    assert awk(impl, AWK_LISTEN_PORTS, fixture(listing)) == ports
+
+
+@pytest.mark.parametrize(
+    ("connections", "ports", "expected_peers"),
+    [
+        # one line per (listening port, peer address); outbound and TIME_WAIT dropped
+        ("netstat/nettools_1.60_centos5_tn.txt", "80 22", 3),
+        ("netstat/nettools_2.10_tn_established.txt", "28080 28081 28082", 3),
+        ("netstat/busybox_1.35_tn_established.txt", "28080 28081 28082", 3),
+        ("ss/iproute2_6.1_tn_established.txt", "28080 28081 28082", 3),
+        ("ss/iproute2_6.1_tn_established.txt", "9999", 0),
+    ],
+)
+def test_established_inbound_lines(
+    impl: list[str], connections: str, ports: str, expected_peers: int
+) -> None:
+    out = awk(impl, AWK_ESTABLISHED, fixture(connections), "-v", f"lp= {ports} ", "-v", "max=50")
+    assert len(out.splitlines()) == expected_peers
+
+
+def test_established_lines_are_capped(impl: list[str]) -> None:
+    out = awk(
+        impl, AWK_ESTABLISHED, fixture("netstat/nettools_1.60_centos5_tn.txt"),
+        "-v", "lp= 80 22 ", "-v", "max=1",
+    )  # fmt: skip
+    assert out.splitlines()[-1] == "# truncated 3"
+
+
+def test_proc_net_keeps_listeners_and_inbound_peers(impl: list[str]) -> None:
+    files = (
+        FIXTURES / "proc_net/linux_2.6.18_centos5_tcp.txt",
+        FIXTURES / "proc_net/linux_2.6.18_centos5_tcp6.txt",
+        FIXTURES / "proc_net/linux_6.18_udp.txt",
+    )
+    out = awk(impl, AWK_PROC_NET, "", "-v", "max=100", files=files)
+    rows = [line for line in out.splitlines() if not line.startswith("#")]
+    states = sorted(line.split()[3] for line in rows)
+    # 3 tcp listeners + 1 tcp6 listener + 1 udp; 1 inbound peer on :80 (two connections from
+    # 10.20.4.17), 1 on :22 (tcp6); not the outbound :33012 one, nor TIME_WAIT.
+    assert states == ["01", "01", "07", "0A", "0A", "0A", "0A"]
+    headers = sorted(line for line in out.splitlines() if line.startswith("# "))
+    assert [h.rsplit("_", 1)[-1] for h in headers] == ["tcp.txt", "tcp6.txt", "udp.txt"]
+
+
+def test_fd_walk_maps_socket_inodes_to_pids(impl: list[str]) -> None:
+    listing = (
+        "/proc/1/fd:\ntotal 0\nlrwx------ 1 root root 64 Nov 28 23:38 3 -> socket:[7263]\n"
+        "lr-x------ 1 root root 64 Nov 28 23:38 4 -> /dev/null\n\n"
+        "/proc/412/fd:\ntotal 0\n"
+        "lrwx------    1 root     root            64 Nov 28 23:38 6 -> socket:[8871]\n"
+        "lrwx------    1 root     root            64 Nov 28 23:38 7 -> socket:[9999]\n"
+    )
+    out = awk(impl, AWK_FD_WALK, listing, "-v", "w=7263 8871 ")
+    assert out == "F 1 7263\nF 412 8871\n"
+
+
+def test_config_directives(impl: list[str], tmp_path: Path) -> None:
+    apache = tmp_path / "httpd.conf"
+    apache.write_text(
+        '# comment\nServerRoot "/etc/httpd"\n  customlog logs/access_log combined\n'
+        'TransferLog "|/usr/sbin/rotatelogs /var/log/x 86400"\nInclude conf.d/*.conf\n'
+        "IncludeOptional sites-enabled/*.conf\n"
+    )
+    nginx = tmp_path / "nginx.conf"
+    nginx.write_text(
+        "http {\n    access_log /var/log/nginx/access.log main;\n"
+        "    access_log off;\n    include /etc/nginx/conf.d/*.conf;\n}\n"
+    )
+    out = awk(impl, AWK_CONF, "", files=(apache, nginx))
+    assert out.splitlines() == [
+        "R /etc/httpd",
+        "L logs/access_log",
+        "L |/usr/sbin/rotatelogs",
+        "I conf.d/*.conf",
+        "I sites-enabled/*.conf",
+        "L /var/log/nginx/access.log",
+        "L off",
+        "I /etc/nginx/conf.d/*.conf",
+    ]
+
+
+def test_log_listing_cap(impl: list[str]) -> None:
+    listing = "3 30 /var/log/c\n2 20 /var/log/b\nfind: '/var/log/private': Permission denied\n"
+    out = awk(impl, AWK_CAP, listing, "-v", "max=1")
+    assert out == (
+        "3 30 /var/log/c\n! find: '/var/log/private': Permission denied\n# files 2 errors 1\n"
+    )
+
+
+def test_server_programs_in_ps_output(impl: list[str]) -> None:
+    ps = (
+        "/sbin/init\n/usr/sbin/httpd -f /etc/httpd/conf/httpd.conf\n"
+        "nginx: master process /usr/sbin/nginx -g daemon on;\n"
+        "/opt/jdk1.6.0_45/bin/java -Xmx512m -cp /opt/app/lib/x.jar Main\n"
+        "python3 /usr/local/bin/httpdx\n/usr/bin/postmaster -p 5432 -D /var/lib/pgsql/data\n"
+    )
+    out = awk(impl, AWK_PS_PROGRAMS, ps)
+    assert out.splitlines() == [
+        "/usr/sbin/httpd",
+        "/usr/sbin/nginx",
+        "/opt/jdk1.6.0_45/bin/java",
+        "/usr/bin/postmaster",
+    ]

@@ -1,0 +1,439 @@
+"""The real script on this machine: `sh -s` with the script on stdin, exactly as over SSH.
+
+Read-only and local: the probe reads /proc, /etc and /var/log and runs version commands.
+The shells are dash (/bin/sh), BusyBox ash and `bash --posix`; tool fallbacks are forced by
+a PATH of symlinks that leaves tools out (no ss; no ss and no netstat and no timeout, like
+CentOS 5; BusyBox applets only, like Alpine).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from auditor.model import Facts, Listener
+from auditor.probe import ProbeOptions, build_script, parse_probe_output, split_output
+
+SHELLS = {
+    "dash": ["/bin/sh"],
+    "busybox-ash": [shutil.which("busybox") or "busybox", "sh"],
+    "bash-posix": [shutil.which("bash") or "bash", "--posix"],
+}
+IS_ROOT = os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class Run:
+    facts: Facts
+    stdout: str
+    stderr: str
+    options: ProbeOptions
+
+
+def run_probe(
+    shell: list[str],
+    options: ProbeOptions,
+    *,
+    path: str | None = None,
+    user: str | None = None,
+    cwd: str = "/",
+) -> Run:
+    """Run the script like the SSH session does and parse what it printed."""
+    argv = [*shell, "-s"]
+    if user is not None:
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+    env = {"PATH": path or os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/"}
+    started = datetime.now(UTC)
+    done = subprocess.run(
+        argv,
+        input=build_script(options).encode(),
+        capture_output=True,
+        env=env,
+        cwd=cwd,
+        timeout=150,
+        check=False,
+    )
+    stdout = done.stdout.decode("utf-8", errors="replace")
+    facts = parse_probe_output(
+        stdout,
+        options.nonce,
+        collected_at=started,
+        log_days=options.log_days,
+        owner_of=lambda address: "loopback" if address.startswith("127.") else None,
+    )
+    return Run(facts, stdout, done.stderr.decode("utf-8", errors="replace"), options)
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, socket.socket]]:
+    """A TCP listener of this test process on loopback, with one established client."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    try:
+        yield port, server
+    finally:
+        for s in (client, accepted, server):
+            s.close()
+
+
+def tool_dir(tmp_path: Path, leave_out: set[str]) -> str:
+    """A directory of symlinks to every command on this machine except `leave_out`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in ("/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        if not Path(directory).is_dir():
+            continue
+        for entry in Path(directory).iterdir():
+            target = bin_dir / entry.name
+            if entry.name in leave_out or target.exists() or target.is_symlink():
+                continue
+            if os.access(entry, os.X_OK) and not entry.is_dir():
+                target.symlink_to(entry)
+    return str(bin_dir)
+
+
+def busybox_dir(tmp_path: Path) -> str:
+    """Only BusyBox applets, the way an Alpine host looks."""
+    busybox = shutil.which("busybox")
+    assert busybox is not None
+    bin_dir = tmp_path / "bb"
+    bin_dir.mkdir()
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
+    for name in applets.stdout.split():
+        (bin_dir / name).symlink_to(busybox)
+    return str(bin_dir)
+
+
+def our_listener(facts: Facts, port: int) -> list[Listener]:
+    return [lst for lst in facts.listeners or () if lst.port == port and lst.proto == "tcp"]
+
+
+def assert_sane(run: Run) -> None:
+    facts = run.facts
+    assert facts.hostname == socket.gethostname()
+    assert facts.kernel == platform.release()
+    assert facts.arch == platform.machine()
+    assert facts.uptime_seconds is not None and facts.uptime_seconds > 0
+    assert facts.boot_time is not None and facts.boot_time < facts.collected_at
+    assert facts.os is not None and facts.os.id
+    assert facts.listeners, facts.errors
+    assert facts.log_activity is not None and facts.log_activity.files, facts.errors
+    assert facts.cron is not None
+    assert facts.software is not None
+    assert "probe" not in facts.errors, facts.errors
+    assert split_output(run.stdout, run.options.nonce).finished
+    for field in ("hostname", "kernel", "arch", "os", "uptime_seconds", "listeners"):
+        assert field not in facts.errors
+    # Every field left None says why.
+    for name in ("logins", "sessions", "connections", "web_logs", "fqdn"):
+        if getattr(facts, name) is None:
+            assert name in facts.errors, name
+
+
+# --------------------------------------------------------------------------- the shells
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS), ids=str)
+def test_probe_runs_in_each_shell(shell: str, listener: tuple[int, socket.socket]) -> None:
+    if shutil.which(SHELLS[shell][0]) is None:
+        pytest.skip(f"{shell} is not installed")
+    port, _ = listener
+    run = run_probe(SHELLS[shell], ProbeOptions(sudo=True))
+    assert_sane(run)
+    found = our_listener(run.facts, port)
+    assert found, run.facts.listeners
+    listener_facts = found[0]
+    assert listener_facts.address == "127.0.0.1"
+    if IS_ROOT or os.geteuid() == os.getuid():
+        assert listener_facts.pid == os.getpid()
+        assert listener_facts.exe and Path(listener_facts.exe).name.startswith("python")
+        assert listener_facts.cmdline
+    assert run.facts.connections is not None
+    assert any(c.port == port and c.peer == "127.0.0.1" for c in run.facts.connections)
+
+
+def test_script_leaves_no_files_and_reads_nothing_from_stdin(tmp_path: Path) -> None:
+    """Nothing written in the working directory or /tmp; trailing stdin is not eaten."""
+    before = set(Path("/tmp").iterdir())
+    options = ProbeOptions()
+    script = build_script(options) + "echo TRAILING-STDIN-RAN\n"
+    done = subprocess.run(
+        ["/bin/sh", "-s"], input=script.encode(), capture_output=True, cwd=tmp_path, timeout=150
+    )
+    assert list(tmp_path.iterdir()) == []
+    created = {p for p in set(Path("/tmp").iterdir()) - before if "auditor" in p.name.lower()}
+    assert not created
+    # The script is one brace group with stdin from /dev/null; text after it still runs
+    # (it is the shell's own input), but no command inside consumed it.
+    assert b"TRAILING-STDIN-RAN" in done.stdout
+    assert split_output(done.stdout.decode(), options.nonce).finished
+
+
+# ------------------------------------------------------------------------- the fallbacks
+
+
+def test_without_ss_falls_back_to_netstat(
+    tmp_path: Path, listener: tuple[int, socket.socket]
+) -> None:
+    if shutil.which("netstat") is None:
+        pytest.skip("net-tools netstat is not installed")
+    port, _ = listener
+    path = tool_dir(tmp_path, {"ss"})
+    run = run_probe(["/bin/sh"], ProbeOptions(search_path=(path,)), path=path)
+    section = split_output(run.stdout, run.options.nonce).section("sockets")
+    assert section is not None
+    assert section.get("ss") is None
+    netstat = section.get("netstat")
+    assert netstat is not None and netstat.ok
+    assert_sane(run)
+    found = our_listener(run.facts, port)
+    assert found
+    if IS_ROOT:
+        assert found[0].pid == os.getpid()
+    assert any(c.port == port for c in run.facts.connections or ())
+
+
+def test_without_ss_netstat_or_timeout_reads_proc(
+    tmp_path: Path, listener: tuple[int, socket.socket]
+) -> None:
+    """CentOS 5 minus net-tools: /proc/net/tcp* joined with one walk of /proc/*/fd."""
+    port, _ = listener
+    path = tool_dir(tmp_path, {"ss", "netstat", "timeout"})
+    run = run_probe(["/bin/sh"], ProbeOptions(search_path=(path,)), path=path)
+    section = split_output(run.stdout, run.options.nonce).section("sockets")
+    assert section is not None and section.get("proc") is not None
+    meta = split_output(run.stdout, run.options.nonce).section("meta")
+    assert meta is not None and "timeout=none" in (meta.get("privilege") or meta.parts[0]).body
+    assert_sane(run)
+    found = our_listener(run.facts, port)
+    assert found
+    if IS_ROOT:
+        assert found[0].pid == os.getpid()
+        assert found[0].user == pwd.getpwuid(os.getuid()).pw_name
+    assert any(c.port == port and c.peer == "127.0.0.1" for c in run.facts.connections or ())
+
+
+@pytest.mark.skipif(shutil.which("busybox") is None, reason="busybox is not installed")
+def test_busybox_only_host(tmp_path: Path, listener: tuple[int, socket.socket]) -> None:
+    """Alpine-like: BusyBox ash and applets only (its netstat may lack -p, its last any
+    option, its find -printf)."""
+    port, _ = listener
+    path = busybox_dir(tmp_path)
+    before = {lst.port for lst in run_probe(["/bin/sh"], ProbeOptions()).facts.listeners or ()}
+    run = run_probe([str(Path(path) / "sh")], ProbeOptions(search_path=(path,)), path=path)
+    assert_sane(run)
+    assert our_listener(run.facts, port)
+    output = split_output(run.stdout, run.options.nonce)
+    logs = output.section("logs")
+    assert logs is not None and logs.get("find") is None  # BusyBox find has no -printf
+    software = output.section("software")
+    # A BusyBox applet is never run as a version probe (BusyBox `httpd -v` serves HTTP).
+    assert software is None or all("busybox" not in p.body for p in software.parts)
+    time.sleep(0.2)
+    after = run_probe(["/bin/sh"], ProbeOptions()).facts.listeners or ()
+    started = {lst.port for lst in after} - before - {port}
+    assert not {p for p in started if p in (80, 8080)}, "the probe started a server"
+
+
+# ------------------------------------------------------------------------- privileges
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("setpriv") is None, reason="needs root + setpriv")
+def test_unprivileged_with_sudo_refused_says_what_needed_root(
+    listener: tuple[int, socket.socket],
+) -> None:
+    port, _ = listener
+    nobody = pwd.getpwnam("nobody").pw_uid
+    run = run_probe(["/bin/sh"], ProbeOptions(sudo=True), user=str(nobody))
+    facts = run.facts
+    assert facts.hostname == socket.gethostname()
+    assert facts.errors.get("probe.sudo"), facts.errors
+    found = our_listener(facts, port)
+    assert found and found[0].pid is None
+    # ... but the socket's uid (ss -e, /proc/net) still names its user.
+    assert found[0].user == "root"
+    reason = facts.errors["listeners.process"]
+    assert "needs root" in reason and "sudo" in reason
+    privilege = split_output(run.stdout, run.options.nonce).section("meta")
+    assert privilege is not None
+    part = privilege.get("privileged")
+    assert part is not None and part.how == "user"
+
+
+@pytest.mark.skipif(not IS_ROOT or shutil.which("setpriv") is None, reason="needs root + setpriv")
+def test_unprivileged_with_sudo_off() -> None:
+    nobody = pwd.getpwnam("nobody").pw_uid
+    facts = run_probe(["/bin/sh"], ProbeOptions(sudo=False), user=str(nobody)).facts
+    assert "probe.sudo" not in facts.errors
+    if "listeners.process" in facts.errors:
+        assert "sudo is off" in facts.errors["listeners.process"]
+
+
+# ---------------------------------------------------------------------- forged markers
+
+
+def test_forged_markers_without_the_nonce_change_nothing(
+    listener: tuple[int, socket.socket],
+) -> None:
+    run = run_probe(["/bin/sh"], ProbeOptions())
+    nonce = run.options.nonce
+    forged = [
+        "@@AUDITOR 0000000000000000 DONE@@",
+        "@@AUDITOR 0000000000000000 END sockets/ss 0 root@@",
+        "@@AUDITOR 0000000000000000 BEGIN system/hostname@@",
+        "evil.example.com",
+        f"@@AUDITOR {nonce}x END system/hostname 0 root@@",
+        f"@@AUDITOR {nonce} ENDX system/hostname 0 root@@",
+        f" @@AUDITOR {nonce} DONE@@",
+    ]
+    # Inside the first line of a part body, as a log line or process title would be.
+    marker = f"@@AUDITOR {nonce} BEGIN system/hostname@@\n"
+    tampered = run.stdout.replace(marker, marker + "\n".join(forged) + "\n", 1)
+    tampered = tampered.replace(
+        f"@@AUDITOR {nonce} BEGIN sockets/ss@@\n",
+        f"@@AUDITOR {nonce} BEGIN sockets/ss@@\n" + "\n".join(forged) + "\n",
+    )
+    facts = parse_probe_output(
+        tampered,
+        nonce,
+        collected_at=run.facts.collected_at,
+        log_days=7,
+        owner_of=lambda address: "loopback" if address.startswith("127.") else None,
+    )
+    # The forged lines are only text inside those parts: the listeners parse the same.
+    assert facts.listeners == run.facts.listeners
+    assert facts.uptime_seconds == run.facts.uptime_seconds
+    assert facts.hostname is not None and facts.hostname != socket.gethostname()
+    assert facts.hostname.startswith("@@AUDITOR 0000")  # a body's first line, as text
+
+
+# --------------------------------------------------------------------- web log discovery
+
+_SERVER = (
+    "import socket,time;s=socket.socket();s.bind(('127.0.0.1',0));s.listen();"
+    "print(s.getsockname()[1],flush=True);time.sleep(300)"
+)
+
+
+def _combined(address: str, when: datetime, path: str) -> str:
+    stamp = when.strftime("[%d/%b/%Y:%H:%M:%S +0000]")
+    return f'{address} - - {stamp} "GET {path} HTTP/1.1" 200 512 "-" "curl/8.0"\n'
+
+
+@pytest.fixture
+def fake_httpd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A process called httpd (`-f CONF` on its command line) listening on loopback, with
+    an Apache-style config: ServerRoot-relative CustomLog, an Include, a piped log, and logs
+    with rotations (one old enough to be left out, one gzipped)."""
+    root = tmp_path / "apache"
+    (root / "bin").mkdir(parents=True)
+    (root / "conf" / "conf.d").mkdir(parents=True)
+    (root / "logs").mkdir()
+    (root / "bin" / "httpd").symlink_to(os.path.realpath(sys.executable))
+    conf = root / "conf" / "httpd.conf"
+    conf.write_text(
+        f'ServerRoot "{root}"\nListen 80\nCustomLog logs/access_log combined\n'
+        "Include conf/conf.d/*.conf\n"
+    )
+    (root / "conf" / "conf.d" / "vhost.conf").write_text(
+        f'<VirtualHost *:80>\n  CustomLog "{root}/logs/shop_access.log" combined\n'
+        '  TransferLog "|/usr/sbin/rotatelogs /var/log/x 86400"\n</VirtualHost>\n'
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    lines = [_combined("10.20.1.5", now - timedelta(hours=h), "/billing/") for h in (1, 2, 3)]
+    lines.append(_combined("203.0.113.9", now - timedelta(hours=4), "/phpmyadmin/"))
+    lines.append(_combined("10.20.1.5", now - timedelta(days=30), "/too-old"))
+    (root / "logs" / "access_log").write_text("".join(lines))
+    (root / "logs" / "access_log.1").write_text(
+        _combined("10.30.0.7", now - timedelta(days=2), "/export.csv")
+    )
+    with gzip.open(root / "logs" / "access_log.2.gz", "wt") as handle:
+        handle.write(_combined("10.30.0.8", now - timedelta(days=3), "/export.csv"))
+    stale = root / "logs" / "access_log.9"
+    stale.write_text(_combined("10.30.0.9", now - timedelta(days=40), "/export.csv"))
+    old = time.time() - 40 * 86400
+    os.utime(stale, (old, old))
+    (root / "logs" / "shop_access.log").write_text(
+        _combined("2001:db8::7", now - timedelta(hours=5), "/shop")
+    )
+    server = subprocess.Popen(
+        [str(root / "bin" / "httpd"), "-c", _SERVER, "-f", str(conf)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        yield port, root
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_web_logs_found_from_the_servers_command_line(fake_httpd: tuple[int, Path]) -> None:
+    port, _root = fake_httpd
+    facts = run_probe(["/bin/sh"], ProbeOptions(log_days=7)).facts
+    assert any(lst.port == port and lst.process == "httpd" for lst in facts.listeners or ())
+    logs = {Path(w.path).name: w for w in facts.web_logs or ()}
+    assert set(logs) >= {"access_log", "access_log.1", "access_log.2.gz", "shop_access.log"}
+    assert "access_log.9" not in logs  # last written 40 days ago: outside the window
+    main = logs["access_log"]
+    assert (main.requests, main.clients) == (4, 2)  # the 30-day-old line is out of window
+    assert [p.path for p in main.admin_paths] == ["/phpmyadmin/"]
+    assert main.top_clients[0].address == "10.20.1.5" and main.top_clients[0].requests == 3
+    assert logs["access_log.2.gz"].requests == 1
+    assert logs["shop_access.log"].top_clients[0].address == "2001:db8::7"
+    clients = {c.address: c for c in facts.clients or ()}
+    assert clients["10.20.1.5"].requests == 3
+    assert {"10.30.0.7", "10.30.0.8"} <= set(clients)
+    assert "web_logs.piped" in facts.errors
+
+
+# ------------------------------------------------------------------- nothing is written
+
+_WRITES = (
+    "openat,open,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,"
+    "truncate,ftruncate,symlink,symlinkat,link,linkat,chmod,fchmodat,chown,fchownat"
+)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_nothing_is_written_on_the_host(tmp_path: Path) -> None:
+    """Every process of the probe, traced: no file is created, changed or removed."""
+    trace = tmp_path / "trace"
+    subprocess.run(
+        ["strace", "-f", "-ff", "-qq", "-e", "signal=none", "-o", str(trace),
+         "-e", f"trace={_WRITES}", "/bin/sh", "-s"],
+        input=build_script(ProbeOptions(sudo=True)).encode(),
+        capture_output=True, cwd="/", timeout=300, check=False,
+    )  # fmt: skip
+    offending = []
+    lines = [line for f in tmp_path.glob("trace.*") for line in f.read_text().splitlines()]
+    assert lines, "strace recorded nothing"
+    for call in lines:
+        if call.startswith(("+++", "---")) or " = -1 " in call:
+            continue  # exits, signals, and calls that failed: nothing happened
+        if call.startswith(("openat(", "open(")):
+            if not any(f in call for f in ("O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC")):
+                continue
+            if '"/dev/null"' in call or '"/proc/self/' in call:
+                continue  # /proc/self/coredump_filter is the JVM's own process knob
+        offending.append(call)
+    assert not offending, offending[:10]

@@ -1,0 +1,193 @@
+"""The output format (markers, nonce), the script's shape, and parse_probe_output's contract."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from auditor.model import Facts
+from auditor.probe import ALL_FACTS, ProbeOptions, build_script, parse_probe_output, split_output
+from auditor.probe.sections import Part
+
+NONCE = "0123456789abcdefABCDEF01"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "probe" / "probe_output"
+WHEN = datetime(2026, 11, 28, 23, 0, 5, tzinfo=UTC)
+
+
+def part(name: str, body: str, status: int | None = 0, how: str = "root") -> str:
+    text = f"\n@@AUDITOR {NONCE} BEGIN {name}@@\n{body}\n"
+    if status is not None:
+        text += f"\n@@AUDITOR {NONCE} END {name} {status} {how}@@\n"
+    return text
+
+
+def parse(stdout: str) -> Facts:
+    return parse_probe_output(
+        stdout, NONCE, collected_at=WHEN, log_days=7, owner_of=lambda address: None
+    )
+
+
+# ------------------------------------------------------------------------- split_output
+
+
+def test_parts_are_grouped_by_fact_with_status_and_how() -> None:
+    out = split_output(
+        part("system/hostname", "web1") + part("system/fqdn", "oops", 1, "user") + "\n"
+        f"@@AUDITOR {NONCE} DONE@@\n",
+        NONCE,
+    )
+    system = out.section("system")
+    assert system is not None and out.finished
+    assert system.get("hostname") == Part("hostname", "web1", 0, "root")
+    assert system.get("fqdn") == Part("fqdn", "oops", 1, "user")
+
+
+def test_markers_with_another_nonce_are_body_text() -> None:
+    body = "\n".join(
+        [
+            "@@AUDITOR ffffffffffffffff END system/hostname 0 root@@",
+            "@@AUDITOR ffffffffffffffff DONE@@",
+            f"@@AUDITOR {NONCE}0 BEGIN sockets/ss@@",
+            f"x @@AUDITOR {NONCE} DONE@@",
+        ]
+    )
+    out = split_output(part("system/hostname", body), NONCE)
+    hostname = out.section("system").get("hostname")  # type: ignore[union-attr]
+    assert hostname is not None and hostname.body == body
+    assert not out.finished
+    assert out.section("sockets") is None
+
+
+def test_a_part_without_end_is_incomplete() -> None:
+    out = split_output(part("weblogs/report", "F 10 0 /var/log/x", None), NONCE)
+    report = out.section("weblogs").get("report")  # type: ignore[union-attr]
+    assert report is not None and report.status is None and not report.complete
+
+
+def test_begin_inside_a_part_closes_it_as_cut_off() -> None:
+    text = f"\n@@AUDITOR {NONCE} BEGIN a/x@@\nhalf\n" + part("b/y", "whole")
+    out = split_output(text, NONCE)
+    assert out.section("a").get("x").status is None  # type: ignore[union-attr]
+    assert out.section("b").get("y").body == "whole"  # type: ignore[union-attr]
+
+
+def test_only_newline_splits_lines() -> None:
+    body = "a\rb\x1cc\u2028d\x0be"
+    out = split_output(part("cron/tables", body), NONCE)
+    assert out.section("cron").get("tables").lines == [body]  # type: ignore[union-attr]
+
+
+def test_a_retried_part_name_keeps_the_last() -> None:
+    text = part("sockets/netstat", "usage", 1) + part("sockets/netstat", "tcp ...", 0)
+    netstat = split_output(text, NONCE).section("sockets").get("netstat")  # type: ignore[union-attr]
+    assert netstat is not None and netstat.ok and netstat.body == "tcp ..."
+
+
+# ---------------------------------------------------------------------------- the script
+
+
+def test_script_shape() -> None:
+    options = ProbeOptions(nonce=NONCE, sudo=True)
+    script = build_script(options)
+    # One brace group read whole before it runs; stdin of every command is /dev/null.
+    assert script.startswith("{\n") and script.rstrip().endswith("} </dev/null")
+    # The nonce is assigned once and only printf (a builtin) uses it: never in an argv.
+    assert script.count(NONCE) == 1 and f"N={NONCE}\n" in script
+    # No here-documents (bash 3.2 writes them to /tmp) and no leftover placeholders.
+    assert "<<" not in script
+    assert not re.search(r"@[A-Z][A-Z0-9_]*@", script)
+    assert "sudo -n" in script
+
+
+def test_every_fact_has_a_snippet_and_distinct_name() -> None:
+    names = [f.name for f in ALL_FACTS]
+    assert len(names) == len(set(names))
+    fields = [field for f in ALL_FACTS for field in f.fields]
+    assert len(fields) == len(set(fields))
+    assert set(fields) | {"collected_at", "errors"} == set(Facts.__dataclass_fields__)
+    for fact in ALL_FACTS:
+        assert f"{fact.name}/" in fact.snippet(ProbeOptions())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"nonce": "short"},
+        {"nonce": "has space 0123456789"},
+        {"log_days": 0},
+        {"max_log_bytes": True},
+        {"search_path": ("relative/bin",)},
+        {"search_path": ("/bin'; rm -rf /",)},
+    ],
+)
+def test_options_reject_values_that_would_break_the_script(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        ProbeOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_options_from_settings() -> None:
+    from auditor.config import SshSettings
+
+    options = ProbeOptions.from_settings(SshSettings(sudo=True, log_days=30), top_n=5)
+    assert (options.sudo, options.log_days, options.top_n) == (True, 30, 5)
+    assert options.nonce != ProbeOptions.from_settings(SshSettings()).nonce
+
+
+# ------------------------------------------------------------------- parse_probe_output
+
+
+def test_empty_output_gives_every_fact_none_with_a_reason() -> None:
+    facts = parse("")
+    for fact in ALL_FACTS:
+        for field in fact.fields:
+            assert getattr(facts, field) is None
+            assert facts.errors[field]
+    assert "no probe output" in facts.errors["probe"]
+
+
+def test_collected_at_must_be_aware() -> None:
+    with pytest.raises(ValueError):
+        parse_probe_output("", NONCE, collected_at=datetime(2026, 1, 1), log_days=7, owner_of=str)
+
+
+def test_output_cut_at_any_point_never_raises() -> None:
+    text = (FIXTURES / "centos5_legacy_billing_sudo.txt").read_text()
+    nonce = "5f0c2a9e81d34b7a6c1e0f92"
+    for cut in range(0, len(text), 97):
+        facts = parse_probe_output(
+            text[:cut], nonce, collected_at=WHEN, log_days=7, owner_of=lambda a: None
+        )
+        assert "probe" in facts.errors
+        for fact in ALL_FACTS:
+            for field in fact.fields:
+                if getattr(facts, field) is None:
+                    assert field in facts.errors, (cut, field)
+
+
+def test_wrong_nonce_reads_nothing() -> None:
+    text = (FIXTURES / "centos5_legacy_billing_sudo.txt").read_text()
+    facts = parse_probe_output(
+        text, "ffffffffffffffffffffffff", collected_at=WHEN, log_days=7, owner_of=lambda a: None
+    )
+    assert facts.hostname is None and facts.listeners is None
+
+
+def test_needs_root_is_explained_when_sudo_was_refused() -> None:
+    stdout = (
+        part("meta/privilege", "uid=1000\nuser=audit\nsudo=denied\n"
+             "sudo_message=sudo: sorry, you must have a tty to run sudo\ntimeout=none\nnow=",
+             how="user")
+        + part("sockets/netstat",
+               "tcp        0      0 0.0.0.0:80              0.0.0.0:*               LISTEN      -",
+               how="user")
+        + part("meta/privileged", "user", how="user")
+        + f"\n@@AUDITOR {NONCE} DONE@@\n"
+    )  # fmt: skip
+    facts = parse(stdout)
+    assert facts.listeners and facts.listeners[0].pid is None
+    reason = facts.errors["listeners.process"]
+    assert "needs root" in reason and "must have a tty" in reason
+    assert "must have a tty" in facts.errors["probe.sudo"]
