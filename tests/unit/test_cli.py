@@ -97,7 +97,7 @@ def test_history_changes_and_notify_through_the_cli(tmp_path: Path) -> None:
     posts: list[dict] = []  # type: ignore[type-arg]
 
     class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200)
             self.end_headers()
