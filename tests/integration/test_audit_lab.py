@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from auditor.config import load_config
+from auditor.config import IgnoreRule, load_config
 from auditor.lab import LabState
 from auditor.pipeline import execute
 from auditor.probing import probe_hosts
@@ -34,7 +35,11 @@ def report(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         mp.setenv(key, value)
     out = tmp_path_factory.mktemp("audit")
     config = load_config(CONFIG)
-    config = replace(config, audit=replace(config.audit, store=out / "history.sqlite"))
+    config = replace(
+        config,
+        audit=replace(config.audit, store=out / "history.sqlite"),
+        ignore=(IgnoreRule("analytics-02", "the data team's sandbox", date(2099, 1, 1)),),
+    )
     try:
         outcome = execute(config, out_dir=out, prober=probe_hosts)
     finally:
@@ -65,6 +70,9 @@ def test_statuses_tell_the_story(report: dict[str, Any], lab: LabState) -> None:
         assert hosts[name]["status"] == "managed", (name, hosts[name]["status_reason"])
     assert hosts["old-report01"]["status"] == "stale"
     assert hosts["hand-made-1"]["status"] == "cloud-unmanaged"
+    assert hosts["analytics-01"]["status"] == "cloud-unmanaged"  # eu-west-1: second region
+    assert hosts["analytics-02"]["status"] == "ignored"
+    assert "data team's sandbox" in hosts["analytics-02"]["status_reason"]
     statuses = [h["status"] for h in report["hosts"]]
     assert statuses.count("missing") == 1
     assert statuses.count("unmanaged") == 1  # the bridge (this machine) is excluded
