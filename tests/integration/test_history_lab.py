@@ -78,9 +78,11 @@ def test_two_audits_show_what_changed(
     changes = second["changes"]
     assert changes["previous_run"] == first["run"]["id"]
     assert [h["host"] for h in changes["new_hosts"]] == [f"ip:{EXTRA_ADDRESS}"]
-    legacy_id = next(h["id"] for h in first["hosts"] if h["addresses"] == ["10.250.77.10"])
-    assert [h["host"] for h in changes["gone_hosts"]] == [legacy_id]
+    legacy = next(h["id"] for h in first["hosts"] if h["addresses"] == ["10.250.77.10"])
     web02 = next(h["id"] for h in first["hosts"] if "web02" in h["hostnames"])
+    # gone = no longer seen alive: the orphan vanished from the run, web02 is listed but silent
+    assert sorted(h["host"] for h in changes["gone_hosts"]) == sorted([legacy, web02])
+    assert legacy not in {h["id"] for h in second["hosts"]}
     assert {"host": web02, "from": "managed", "to": "stale"} in [
         {k: c[k] for k in ("host", "from", "to")} for c in changes["status_changed"]
     ]
