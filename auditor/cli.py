@@ -14,30 +14,19 @@ from typing import Any, NoReturn
 
 import click
 
-from auditor.errors import AuditorError, ConfigError, TargetError
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from auditor.exitcodes import (
+    EXIT_FAILED,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    fail,
+    run_guarded,
+)
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"auditor: error: {message}", err=True)
-    sys.exit(code)
-
-
-def _guard(func: Callable[[], int]) -> NoReturn:
-    """Run a command body, mapping library errors and Ctrl-C to exit codes."""
-    try:
-        code = func()
-    except (ConfigError, TargetError) as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except AuditorError as exc:
-        _fail(str(exc), EXIT_FAILED)
-    except KeyboardInterrupt:
-        click.echo("auditor: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(code)
+_fail = fail
+_guard = run_guarded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

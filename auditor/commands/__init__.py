@@ -12,7 +12,6 @@ Exit codes: 0 ok, 2 usage (no store given, unknown run), 3 the store cannot be r
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -22,28 +21,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from auditor.errors import AuditorError, ConfigError
+from auditor.errors import ConfigError
+from auditor.exitcodes import run_guarded
 from auditor.store import Store, UnknownRunError, open_store
-
-EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 3, 130
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"auditor: error: {message}", err=True)
-    sys.exit(code)
 
 
 def _run(body: Callable[[], None]) -> NoReturn:
-    try:
-        body()
-    except (ConfigError, UnknownRunError) as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except AuditorError as exc:
-        _fail(str(exc), EXIT_FAILED)
-    except KeyboardInterrupt:
-        click.echo("auditor: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(0)
+    run_guarded(body)
 
 
 def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:

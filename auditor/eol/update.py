@@ -14,10 +14,7 @@ over the network, and it only does so when called.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -36,6 +33,7 @@ from auditor.eol.dataset import (
     parse_product,
 )
 from auditor.errors import EolDataError
+from auditor.fileio import write_atomic
 
 DEFAULT_API_BASE = "https://endoflife.date/api/v1"
 DEFAULT_TIMEOUT_S = 20.0
@@ -241,17 +239,5 @@ def _merged_document(
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never half:
-    a temporary file in the same folder, flushed and fsynced, then `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
+    """Readers see the old cache or the new one, never half (auditor.fileio)."""
+    write_atomic(path, text)

@@ -7,12 +7,12 @@ The state file is written before anything is created and rewritten as things com
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import LabError
+from auditor.fileio import write_atomic
 
 STATE_FILE = "lab.json"
 STATE_VERSION = 1
@@ -153,10 +153,7 @@ def salvage_pids(state_dir: Path) -> tuple[int, ...]:
 
 def save_state(state: LabState) -> None:
     """Write `lab.json` atomically (a crash never leaves half a file)."""
-    path = Path(state.state_dir) / STATE_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(state.to_json())
-    os.replace(tmp, path)
+    write_atomic(Path(state.state_dir) / STATE_FILE, state.to_json())
 
 
 def load_state(state_dir: Path) -> LabState | None:

@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import paramiko
 
+from auditor.fileio import write_atomic
 from auditor.remote.errors import ChangedHostKeyError, UnknownHostKeyError
 
 STRICT = "strict"
@@ -321,14 +321,4 @@ def _append_atomically(path: Path, line: str) -> None:
         old = b""
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(old + line.encode("ascii"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, old + line.encode("ascii"), mode=0o600)

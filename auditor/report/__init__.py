@@ -15,12 +15,11 @@ history store renders again exactly (`write_report_data`, `auditor report --run 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from auditor import fileio
 from auditor.model import AuditRun
 from auditor.report.html_report import render_html, render_html_data
 from auditor.report.json_report import load_schema, render_json, run_to_dict, validate_report
@@ -34,20 +33,8 @@ REPORT_FILES = {
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder + rename: readers never see half a file,
-    and an interrupted run leaves the previous report in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a report file atomically: an interrupted run leaves the previous one in place."""
+    fileio.write_atomic(path, text)
 
 
 def render_all(data: Mapping[str, Any]) -> dict[str, str]:

@@ -120,7 +120,7 @@ def test_atomic_write_keeps_previous_file_on_failure(
     def interrupted(fd: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("auditor.report.os.fsync", interrupted)
+    monkeypatch.setattr("auditor.fileio.os.fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_atomic(target, "new, half written")
     assert target.read_text() == "old"
