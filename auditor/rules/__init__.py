@@ -42,9 +42,12 @@ ALL_RULES: tuple[Rule, ...] = (
 
 
 def evaluate(ctx: RuleContext, rules: Iterable[Rule] = ALL_RULES) -> tuple[Finding, ...]:
-    """Every rule's findings, worst first, then by rule and host (deterministic)."""
-    findings = [f for rule in rules for f in rule(ctx)]
-    return tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.rule, f.host or "", f.title)))
+    """Every rule's findings, worst first; within a severity in the order of `rules` (an
+    orphan serving traffic before an old OpenSSL), then by rule, host and title."""
+    ranked = [(order, f) for order, rule in enumerate(rules) for f in rule(ctx)]
+    ranked.sort(key=lambda item: (-item[1].severity.rank, item[0], item[1].rule,
+                                  item[1].host or "", item[1].title))  # fmt: skip
+    return tuple(f for _, f in ranked)
 
 
 __all__ = [

@@ -360,3 +360,22 @@ def test_ssh_failure_kind_beats_reason_wording() -> None:
     assert ssh_failure(SshOutcome("skipped", "cannot read key file", kind="key-file")) == "auth"
     assert ssh_failure(SshOutcome("skipped", "x", kind="changed-host-key")) == "changed-host-key"
     assert ssh_failure(SshOutcome("skipped", "Unknown host key for 10.0.0.1")) == "unknown-host-key"
+
+
+def test_within_a_severity_findings_follow_rule_order() -> None:
+    from datetime import UTC, datetime
+
+    from auditor.config import Config
+    from auditor.model import Finding, Severity
+    from auditor.rules import RuleContext, evaluate
+
+    ctx = RuleContext(Config(path=None), datetime(2026, 11, 28, tzinfo=UTC), ())
+
+    def first(_: RuleContext) -> list[Finding]:
+        return [Finding("zz-orphan", Severity.CRITICAL, "h", "orphan serves traffic")]
+
+    def second(_: RuleContext) -> list[Finding]:
+        return [Finding("aa-eol", Severity.CRITICAL, "h", "old openssl"),
+                Finding("aa-eol", Severity.HIGH, "h", "old php")]
+
+    assert [f.rule for f in evaluate(ctx, (first, second))] == ["zz-orphan", "aa-eol", "aa-eol"]
