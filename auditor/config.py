@@ -82,6 +82,7 @@ class SshSettings:
     key_file: Path | None = None
     known_hosts: Path | None = None
     host_key_policy: str = "strict"
+    tofu_known_hosts: Path | None = None  # where tofu records keys (default: ~/.local/share)
     ports: tuple[int, ...] = (22,)
     concurrency: int = 16
     timeout: float = 10.0  # connect / auth timeout
@@ -432,6 +433,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         key_file=t.get_path("key_file"),
         known_hosts=t.get_path("known_hosts"),
         host_key_policy=t.get_choice("host_key_policy", HOST_KEY_POLICIES, "strict"),
+        tofu_known_hosts=t.get_path("tofu_known_hosts"),
         ports=t.get_ports("ports", (22,)) if "ports" in t.data else t.get_ports("port", (22,)),
         concurrency=t.get_int("concurrency", 16, minimum=1, maximum=512),
         timeout=t.get_float("timeout", 10.0),

@@ -6,6 +6,7 @@ connects and fans out, `auditor.eol` judges support status.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -104,6 +105,14 @@ def probe_hosts(
     except Exception:  # EOL status is an enrichment: without data, facts still count
         eol_data = None
     probe = make_probe(config, eol_data)
+    owned = None
+    if connector is None:
+        from auditor.remote.paramiko_connector import ParamikoConnector
+
+        # The passphrase comes from the environment, never from the config file or argv.
+        connector = owned = ParamikoConnector(
+            key_passphrase=os.environ.get("AUDITOR_SSH_KEY_PASSPHRASE")
+        )
     on_terminal = console is not None and console.is_terminal
     progress = _Progress(console, len(hosts)) if on_terminal else None
     try:
@@ -117,6 +126,9 @@ def probe_hosts(
         results, was_interrupted = interrupted.results, True
     else:
         was_interrupted = False
+    finally:
+        if owned is not None:
+            owned.close()
     ssh = {host_id: outcome for host_id, (outcome, _) in results.items()}
     facts = {host_id: f for host_id, (_, f) in results.items() if f is not None}
     return ProbeResults(ssh=ssh, facts=facts, interrupted=was_interrupted)

@@ -40,6 +40,8 @@ user = "auditor"
 # key_file = "~/.ssh/auditor_ed25519"
 # known_hosts = "~/.ssh/known_hosts"
 host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first-seen keys
+# tofu_known_hosts = "~/.local/share/auditor/known_hosts"   # where tofu records them
+# An encrypted key_file is unlocked with $AUDITOR_SSH_KEY_PASSPHRASE (never put it here).
 # ports = [22]
 # concurrency = 16
 # timeout = 10                 # seconds to connect and authenticate

@@ -331,7 +331,7 @@ class ParamikoConnector:
         self._known_hosts = known_hosts
         self._keys = _KeyCache(key_passphrase)
         self._resolver = EndpointResolver(ssh_config, allow_agent=allow_agent)
-        self._policies: dict[tuple[str, tuple[Path, ...] | None], HostKeyPolicy] = {}
+        self._policies: dict[tuple[str, tuple[Path, ...] | None, Path | None], HostKeyPolicy] = {}
         self._lock = threading.Lock()
         self._jumps: dict[tuple[Hop, ...], _Jump] = {}
 
@@ -405,11 +405,12 @@ class ParamikoConnector:
         files = self._known_hosts
         if files is None and settings.known_hosts is not None:
             files = (settings.known_hosts,)
-        key = (settings.host_key_policy, files)
+        tofu_file = self._tofu_file or settings.tofu_known_hosts
+        key = (settings.host_key_policy, files, tofu_file)
         with self._lock:
             if key not in self._policies:
                 self._policies[key] = HostKeyPolicy(
-                    settings.host_key_policy, known_hosts=files, tofu_file=self._tofu_file
+                    settings.host_key_policy, known_hosts=files, tofu_file=tofu_file
                 )
             return self._policies[key]
 

@@ -317,6 +317,20 @@ def test_tofu_records_the_key_then_trusts_it(
         assert session.run("true", timeout=10, max_output=64).exit_status == 0
 
 
+def test_tofu_file_from_the_ssh_config_section(
+    make_sshd: Callable[..., Sshd], settings: SshSettings, tmp_path: Path
+) -> None:
+    server = make_sshd()
+    own_file = tmp_path / "team" / "tofu_known_hosts"
+    tofu = replace(settings, host_key_policy="tofu", tofu_known_hosts=own_file)
+    with (
+        ParamikoConnector(allow_agent=False) as connector,
+        connector.connect(LOOPBACK, server.port, tofu, "loopback") as session,
+    ):
+        assert session.run("true", timeout=10, max_output=64).exit_status == 0
+    assert own_file.read_text() == server.known_hosts_line()
+
+
 def test_a_changed_key_is_refused_even_under_tofu(
     make_sshd: Callable[..., Sshd], settings: SshSettings, tmp_path: Path
 ) -> None:
