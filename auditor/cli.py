@@ -187,6 +187,46 @@ def _run(
     return EXIT_FINDINGS if any(f.severity.rank >= threshold.rank for f in run.findings) else 0
 
 
+# --------------------------------------------------------------------------- drift
+
+
+@main.command()
+@_config_option
+@_out_option
+@_fail_on_option
+@_quiet_option
+def drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool) -> NoReturn:
+    """Compare Terraform state and code with the live cloud; check [[policy]] rules."""
+    _guard(lambda: _drift(config_path, out_dir, fail_on, quiet))
+
+
+def _drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool) -> int:
+    from auditor.config import load_config
+    from auditor.drift.run import drift_configured, summary_lines
+    from auditor.model import Severity
+    from auditor.pipeline import drift_run
+    from auditor.report import write_reports
+
+    config = load_config(config_path)
+    if not drift_configured(config):
+        _fail(
+            f"{config_path}: nothing to check: add [[terraform]] state/config or [[policy]] rules",
+            EXIT_USAGE,
+        )
+    if not config.aws:
+        _fail(f"{config_path}: drift needs an [[aws]] section to read the live cloud", EXIT_USAGE)
+    run, result = drift_run(config)
+    written = write_reports(run, out_dir or config.audit.reports)
+    if not quiet:
+        for line in summary_lines(result):
+            click.echo(line)
+        click.echo("reports: " + ", ".join(str(p) for p in written.values()))
+    if result.read_nothing:
+        return EXIT_FAILED
+    threshold = Severity.parse(fail_on) if fail_on else config.audit.fail_on
+    return EXIT_FINDINGS if any(f.severity.rank >= threshold.rank for f in run.findings) else 0
+
+
 # --------------------------------------------------------------------------- history
 
 

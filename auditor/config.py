@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import ConfigError
 from auditor.model import Severity
+
+if TYPE_CHECKING:
+    from auditor.drift.policy import PolicyRule
 
 DEFAULT_PORTS: tuple[int, ...] = (
     22, 80, 443, 2222, 3306, 5432, 6379, 8080, 8443, 9200, 27017, 3389, 5900, 11211,
@@ -133,6 +136,7 @@ class Config:
     owners: tuple[OwnerRule, ...] = ()
     ownership: tuple[OwnershipRule, ...] = ()
     ignore: tuple[IgnoreRule, ...] = ()
+    policy: tuple[PolicyRule, ...] = ()  # [[policy]] guard rails over live resources
 
     def owner_of(self, address: str | None, names: tuple[str, ...] = ()) -> str | None:
         """The team owning an address (most specific CIDR wins) or, failing that, a name."""
@@ -316,6 +320,7 @@ def _group_ports(t: _Table, key: str) -> dict[str, tuple[int, ...]]:
 
 KNOWN_SECTIONS = (
     "audit", "network", "aws", "ansible", "terraform", "ssh", "owners", "ownership", "ignore",
+    "policy",
 )  # fmt: skip
 
 
@@ -485,6 +490,11 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             )
         ignore.append(IgnoreRule(match=match, reason=reason, expires=expires))
 
+    # Imported here: auditor.drift imports this module (the policy grammar lives there).
+    from auditor.drift.policy import load_policies
+
+    policy = load_policies(data.get("policy"), path, base)
+
     return Config(
         path=path,
         audit=audit,
@@ -496,4 +506,5 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         owners=tuple(owners),
         ownership=tuple(ownership),
         ignore=tuple(ignore),
+        policy=policy,
     )

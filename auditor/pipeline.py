@@ -11,13 +11,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.config import Config
 from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult, SshOutcome
 from auditor.reconcile import reconcile
 from auditor.rules import RuleContext, evaluate
 from auditor.sources import Source
+
+if TYPE_CHECKING:
+    from auditor.drift.model import DriftResult
 
 
 def build_sources(config: Config) -> list[Source]:
@@ -132,16 +135,53 @@ def _with_probed_name(host: Host, facts: Facts | None) -> Host:
     return replace(host, hostnames=(*host.hostnames, facts.hostname))
 
 
+def drift_check(config: Config, now: datetime, *, in_audit: bool) -> DriftResult | None:
+    """The drift check when the config asks for one: [[aws]] to read, and [[terraform]]
+    state/code or [[policy]] rules to check against it."""
+    from auditor.drift.run import drift_configured, run_drift
+
+    if not config.aws or not drift_configured(config):
+        return None
+    # In an audit, reconcile already calls instances missing / cloud-unmanaged.
+    return run_drift(config, now, judge_instance_presence=not in_audit)
+
+
 def audit(
     config: Config,
     *,
     prober: Prober | None = None,
     observer: SourceObserver | None = None,
 ) -> AuditRun:
-    """Discover, probe the hosts (when a prober is given and SSH is enabled), judge."""
+    """Discover, probe the hosts (when a prober is given and SSH is enabled), check drift,
+    judge."""
+    from auditor.drift.run import merge_findings
+
     discovery = discover(config, observer=observer)
     probe = prober(config, discovery.hosts) if prober and config.ssh.enabled else None
-    return build_run(config, discovery, probe)
+    drift = drift_check(config, discovery.started_at, in_audit=True)
+    run = build_run(config, discovery, probe, extra=drift.report_extra() if drift else None)
+    if drift is not None:
+        run = replace(run, findings=merge_findings(run.findings, drift.findings))
+    return run
+
+
+def drift_run(config: Config, *, now: datetime | None = None) -> tuple[AuditRun, DriftResult]:
+    """`auditor drift`: the drift check alone, as a run without hosts (same reports)."""
+    from auditor.drift.run import merge_findings, run_drift
+
+    started = now or datetime.now(UTC)
+    result = run_drift(config, started)
+    run = AuditRun(
+        id=new_run_id(started),
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        config_path=str(config.path) if config.path else None,
+        sources=(),
+        hosts=(),
+        findings=merge_findings((), result.findings),
+        extra=result.report_extra(),
+    )
+    return run, result
 
 
 def source_kinds(results: Sequence[SourceResult]) -> set[SourceKind]:
