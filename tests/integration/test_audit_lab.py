@@ -132,3 +132,29 @@ def test_busybox_host_is_probed(report: dict[str, Any]) -> None:
     facts = by_label(report)["cache01"]["facts"]
     assert facts["os"]["id"] == "alpine"
     assert any(listener["port"] == 22 for listener in facts["listeners"])
+
+
+def test_drift_story_in_the_audit(report: dict[str, Any]) -> None:
+    hidden = [d for d in report["drift"] if d["ignored_by_iac"]]
+    orders = {d["attribute"]: d for d in hidden if d["resource"] == "aws_dynamodb_table.orders"}
+    assert orders["read_capacity"]["code"] == 100 and orders["read_capacity"]["live"] == 1
+    assert orders["read_capacity"]["state"] == 1  # state and cloud agree: plan looks clean
+    rules = {v["rule"] for v in report["policy_violations"]}
+    assert {"no-ssh-from-anywhere", "prod-dynamodb-capacity"} <= rules
+
+
+def test_drift_command_on_the_lab(lab: LabState, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_EC2_METADATA_DISABLED="true")
+    result = subprocess.run(
+        [".venv/bin/auditor", "drift", "-c", str(CONFIG), "-o", str(tmp_path)],
+        capture_output=True, text=True, env=env, cwd=CONFIG.parents[2], timeout=300,
+    )
+    assert result.returncode == 1, result.stderr  # findings at or above [audit] fail_on
+    assert "hidden by ignore_changes" in result.stdout
+    data = json.loads((tmp_path / "report.json").read_text())
+    validate_report(data)
+    assert data["hosts"] == [] and data["drift"]
