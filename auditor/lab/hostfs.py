@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from auditor.errors import LabError
 from auditor.lab import logs
-from auditor.lab.spec import AUDITOR_UID, AUDITOR_USER, HostSpec, LabSpec, Profile
+from auditor.lab.spec import AUDITOR_UID, AUDITOR_USER, HOSTILE_HOSTNAME, HostSpec, LabSpec, Profile
 
 # 2000 days, the way /proc/uptime prints it (uptime, then idle seconds summed over CPUs).
 CENTOS5_UPTIME = "172800000.00 343212345.67\n"
@@ -534,7 +534,12 @@ def boot_script(spec: LabSpec, host: HostSpec, profile: Profile, hdir: Path) -> 
         "cd /",
         f"H={q(str(hdir))}",
         f"STATE={q(state)}",
-        f"hostname {q(host.name)}",
+        # `hostname` refuses markup; the kernel takes any bytes, as a hostile host would.
+        (
+            f"printf '%s' {q(HOSTILE_HOSTNAME)} > /proc/sys/kernel/hostname"
+            if "hostile" in host.services
+            else f"hostname {q(host.name)}"
+        ),
         # Network first, with the tools of the real /usr.
         "ip link set lo up",
         "ip link set dev eth0 addrgenmode none",
@@ -591,6 +596,18 @@ def boot_script(spec: LabSpec, host: HostSpec, profile: Profile, hdir: Path) -> 
     return "\n".join(lines) + "\n"
 
 
+def _hostile_strings(hdir: Path, etc: Path) -> None:
+    """Markup where a host controls the text: a cron line and a log file's name."""
+    _write(
+        etc / "cron.d" / "intranet",
+        "# <script>alert('cron')</script>\n"
+        "*/5 * * * * root /usr/bin/true '<img src=x onerror=alert(3)>'\n",
+    )
+    log_dir = hdir / "var.upper" / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    _write(log_dir / "<img src=x onerror=alert(2)>.log", "</pre><script>alert(4)</script>\n")
+
+
 def prepare_host(
     spec: LabSpec, host: HostSpec, authorized: str, now: datetime, applets: tuple[str, ...] = ()
 ) -> Path:
@@ -619,6 +636,8 @@ def prepare_host(
         _profile_alpine(hdir, etc, usr, applets)
     if "nginx" in host.services:
         _service_nginx(host, hdir, etc, usr)
+    if "hostile" in host.services:
+        _hostile_strings(hdir, etc)
     _write(hdir / "boot.sh", boot_script(spec, host, profile, hdir), 0o755)
     for name in ("sshd.log", "boot.log"):
         _write(hdir / name, "", 0o644)

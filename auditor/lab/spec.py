@@ -32,7 +32,10 @@ STALE_OFFSET = 50
 HANDMADE_OFFSET = 200
 FILLER_OFFSETS = (*range(100, 200), *range(201, 255))
 
-SERVICES = frozenset({"nginx"})
+# "hostile": the host's own name, a cron entry and a log file name carry markup, so the
+# reports must show them as text (issue: a hostile hostname or log line must stay inert).
+SERVICES = frozenset({"nginx", "hostile"})
+HOSTILE_HOSTNAME = "<img src=x onerror=alert(1)>\"'&intranet"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
@@ -159,6 +162,7 @@ DEMO_HOSTS: tuple[tuple[str, int, Profile, int, tuple[str, ...]], ...] = (
     ("db01", 13, Profile.DEBIAN12, 2222, ()),  # Ansible, ansible_port=2222
     ("cache01", 14, Profile.ALPINE, 22, ()),  # Ansible (YAML inventory)
     ("app01", 15, Profile.DEBIAN12, 22, ()),  # Terraform state + cloud, not in Ansible
+    ("intranet01", 16, Profile.DEBIAN12, 22, ("hostile",)),  # Ansible; its own name is markup
 )
 
 

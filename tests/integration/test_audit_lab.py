@@ -18,6 +18,7 @@ import pytest
 
 from auditor.config import IgnoreRule, load_config
 from auditor.lab import LabState
+from auditor.lab.spec import HOSTILE_HOSTNAME
 from auditor.pipeline import execute
 from auditor.probing import probe_hosts
 from auditor.report.json_report import validate_report
@@ -66,7 +67,7 @@ def test_every_source_read(report: dict[str, Any]) -> None:
 def test_statuses_tell_the_story(report: dict[str, Any], lab: LabState) -> None:
     hosts = by_label(report)
     assert hosts["legacy-billing01"]["status"] == "unmanaged"
-    for name in ("web01", "web02", "db01", "cache01", "app01"):
+    for name in ("web01", "web02", "db01", "cache01", "app01", "intranet01"):
         assert hosts[name]["status"] == "managed", (name, hosts[name]["status_reason"])
     assert hosts["old-report01"]["status"] == "stale"
     assert hosts["hand-made-1"]["status"] == "cloud-unmanaged"
@@ -84,15 +85,31 @@ def test_statuses_tell_the_story(report: dict[str, Any], lab: LabState) -> None:
 def test_report_matches_schema_and_html_is_inert(report: dict[str, Any]) -> None:
     data = {k: v for k, v in report.items() if k != "_out"}
     validate_report(data)
-    html = (Path(report["_out"]) / "index.html").read_text()
+    # intranet01's own hostname, a cron line and a log file name on it are markup
+    intranet = by_label(report)["intranet01"]
+    assert HOSTILE_HOSTNAME in intranet["hostnames"]
+    assert any("onerror=alert(3)" in line for line in intranet["facts"]["cron"])
+    assert any("onerror=alert(2)" in f["path"] for f in intranet["facts"]["log_activity"]["files"])
+    out = Path(report["_out"])
+    html = (out / "index.html").read_text()
     tags: list[str] = []
+    attributes: list[str] = []
+    text: list[str] = []
 
-    class Tags(HTMLParser):
+    class Collect(HTMLParser):
         def handle_starttag(self, tag: str, attrs: Any) -> None:
             tags.append(tag)
+            attributes.extend(name for name, _ in attrs)
 
-    Tags().feed(html)
-    assert "legacy-billing01" in html and tags.count("script") <= 1
+        def handle_data(self, data: str) -> None:
+            text.append(data)
+
+    Collect().feed(html)
+    assert "img" not in tags and "onerror" not in attributes
+    assert tags.count("script") <= 1  # the report's own (CSP-hashed) script, nothing else
+    assert any(HOSTILE_HOSTNAME in chunk for chunk in text)  # shown, as text
+    for name in ("summary.md", "hosts.csv"):
+        assert (out / name).exists()
 
 
 def test_every_reachable_host_has_facts(report: dict[str, Any]) -> None:

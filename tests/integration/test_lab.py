@@ -25,7 +25,7 @@ from auditor.lab import LabState, demo_spec, lab_down, lab_status, lab_up
 from auditor.lab.aws import MISSING_INSTANCE_ID, ec2_client
 from auditor.lab.cli import main as lab_main
 from auditor.lab.net import conflicts_in
-from auditor.lab.spec import DEMO_HOSTS
+from auditor.lab.spec import DEMO_HOSTS, HOSTILE_HOSTNAME
 
 LAB_NET = IPv4Network("10.250.77.0/24")
 HOSTNAMES = [name for name, *_ in DEMO_HOSTS]
@@ -94,10 +94,12 @@ def fleet(lab: LabState) -> Iterator[Fleet]:
 @pytest.mark.lab
 @pytest.mark.parametrize("name", HOSTNAMES)
 def test_host_answers_with_its_own_hostname_and_sudo(fleet: Fleet, name: str) -> None:
-    assert fleet.ok(name, "hostname").strip() == name
+    # the hostile-strings host's own name is markup, on purpose
+    expected = HOSTILE_HOSTNAME if name == "intranet01" else name
+    assert fleet.ok(name, "hostname").strip() == expected
     assert fleet.ok(name, "id -un; id -u").split() == ["auditor", "1777"]
     assert fleet.ok(name, "sudo -n id -u").strip() == "0"
-    assert fleet.ok(name, "hostname", user="root").strip() == name
+    assert fleet.ok(name, "hostname", user="root").strip() == expected
 
 
 @pytest.mark.lab
@@ -373,6 +375,8 @@ def test_moto_has_the_seeded_instances(lab: LabState) -> None:
         i["PrivateIpAddress"]: i
         for r in home.describe_instances()["Reservations"]
         for i in r["Instances"]
+        # the drift story's own VPC (10.252.0.0/16): its resized instance and its ASG's
+        if not i["PrivateIpAddress"].startswith("10.252.")
     }
     assert set(found) == {"10.250.77.15", "10.250.77.11", "10.250.77.200"}
     names = {
@@ -492,7 +496,7 @@ def test_lab_inventories_describe_the_lab_partly() -> None:
     )
     hostvars = json.loads(out.stdout)["_meta"]["hostvars"]
     spec = demo_spec()
-    assert set(hostvars) == {"web01", "web02", "db01", "cache01", "old-report01"}
+    assert set(hostvars) == {"web01", "web02", "db01", "cache01", "intranet01", "old-report01"}
     for name in ("web01", "web02", "db01", "cache01"):
         assert hostvars[name]["ansible_host"] == str(spec.host(name).address)
     assert int(hostvars["db01"]["ansible_port"]) == spec.host("db01").port == 2222
