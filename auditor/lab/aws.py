@@ -252,7 +252,7 @@ def _instance_resource(
     private_ip: str,
     tags: Mapping[str, str],
     subnet_id: str,
-    vpc_sg: str,
+    vpc_sg: str | None,
     ami: str,
 ) -> dict[str, Any]:
     attributes: dict[str, Any] = {
@@ -265,7 +265,7 @@ def _instance_resource(
         "private_ip": private_ip,
         "public_ip": "",
         "instance_state": "running",
-        "vpc_security_group_ids": [vpc_sg],
+        "vpc_security_group_ids": [vpc_sg] if vpc_sg else [],
         "tags": dict(tags),
         "tags_all": dict(tags),
     }
@@ -287,14 +287,19 @@ def _instance_resource(
 
 
 def terraform_state(
-    aws: AwsState, subnet: IPv4Network, *, serial: int = 42, lineage: str | None = None
+    aws: AwsState,
+    subnet: IPv4Network,
+    *,
+    serial: int = 42,
+    lineage: str | None = None,
+    security_group: str | None = "sg-0a1b2c3d4e5f60718",
 ) -> dict[str, Any]:
     """A Terraform v4 state managing the lab VPC, subnet, app01 (`aws_instance.app[0]`) and
     `aws_instance.etl`, which no longer exists in the cloud."""
     app = aws.instance("app01")
     _, vpc_id, vpc_cidr = next(v for v in aws.vpcs if v[0] == HOME_REGION)
     _, subnet_id, subnet_cidr = next(s for s in aws.subnets if s[0] == HOME_REGION)
-    sg = "sg-0a1b2c3d4e5f60718"
+    sg = security_group
     etl_ip = str(subnet.network_address + MISSING_INSTANCE_IP_OFFSET)
     return {
         "version": 4,
@@ -370,4 +375,11 @@ def terraform_state(
 
 
 def write_terraform_state(path: Path, aws: AwsState, subnet: IPv4Network) -> None:
-    path.write_text(json.dumps(terraform_state(aws, subnet), indent=2) + "\n")
+    """The state as `terraform apply` would have left it: app01's security group is the one
+    moto gave the instance, so the only drift the demo shows is the drift story's."""
+    app = aws.instance("app01")
+    ec2 = ec2_client(aws.endpoint_url, app.region)
+    reservations = ec2.describe_instances(InstanceIds=[app.instance_id])["Reservations"]
+    groups = reservations[0]["Instances"][0].get("SecurityGroups") or []
+    state = terraform_state(aws, subnet, security_group=groups[0]["GroupId"] if groups else None)
+    path.write_text(json.dumps(state, indent=2) + "\n")
