@@ -230,14 +230,16 @@ def _drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: 
 # --------------------------------------------------------------------------- history
 
 
-def _register_history_commands() -> None:
+def _register_commands() -> None:
     from auditor.commands import diff, history, report
+    from auditor.commands.inspect import inspect
+    from auditor.commands.premigrate import premigrate
 
-    for command in (history, diff, report):
+    for command in (history, diff, report, inspect, premigrate):
         main.add_command(command)
 
 
-_register_history_commands()
+_register_commands()
 
 
 # --------------------------------------------------------------------------- lab

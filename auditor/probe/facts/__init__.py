@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from auditor.probe.facts.auth_log import AuthLogFact
 from auditor.probe.facts.cron import CronFact
+from auditor.probe.facts.inspection import INSPECT_FACTS, InspectFacts
 from auditor.probe.facts.log_activity import LogActivityFact
 from auditor.probe.facts.logins import LoginsFact
+from auditor.probe.facts.machine import MachineFact
 from auditor.probe.facts.os_release import OsReleaseFact
+from auditor.probe.facts.services import ServicesFact
 from auditor.probe.facts.sockets import SocketsFact
 from auditor.probe.facts.software import SoftwareFact
 from auditor.probe.facts.system import SystemFact
@@ -28,10 +32,15 @@ ALL_FACTS: tuple[ProbeFact, ...] = (
 
 __all__ = [
     "ALL_FACTS",
+    "INSPECT_FACTS",
+    "AuthLogFact",
     "CronFact",
+    "InspectFacts",
     "LogActivityFact",
     "LoginsFact",
+    "MachineFact",
     "OsReleaseFact",
+    "ServicesFact",
     "SocketsFact",
     "SoftwareFact",
     "SystemFact",

@@ -1,0 +1,201 @@
+"""`auditor inspect HOST...`: a dossier on a server nobody knows. Register with
+
+    from auditor.commands.inspect import inspect
+    main.add_command(inspect)
+
+Works for a host in no inventory at all: an address and SSH access are enough
+(`--ssh-user`, `--key`, `--known-hosts`), or `--config` for its [ssh] section, [owners] and
+sources. Exit codes: 0 dossiers written, 2 usage or config error, 3 no host could be
+probed (the dossiers are still written: they say why), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from auditor.config import HOST_KEY_POLICIES, Config, SshSettings
+from auditor.errors import ConfigError
+from auditor.exitcodes import EXIT_FAILED, EXIT_OK, run_guarded
+
+
+def ssh_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """SSH settings on the command line; they override the config's [ssh] section."""
+    options = [
+        click.option("--config", "-c", "config_path",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="An audit.toml: its [ssh] section, [owners] and sources."),
+        click.option("--ssh-user", help="Log in as this user (default: [ssh] user)."),
+        click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Private key file (default: [ssh] key_file, ~/.ssh/id_*)."),
+        click.option("--known-hosts", type=click.Path(dir_okay=False, path_type=Path),
+                     help="known_hosts file to trust (default: [ssh] known_hosts)."),
+        click.option("--host-key-policy", type=click.Choice(HOST_KEY_POLICIES),
+                     help="strict (default) or tofu."),
+        click.option("--port", "ports", type=click.IntRange(1, 65535), multiple=True,
+                     help="SSH port to try (repeatable; default: [ssh] ports)."),
+        click.option("--sudo/--no-sudo", default=None,
+                     help="Probe as root through `sudo -n` (default: [ssh] sudo)."),
+        click.option("--days", type=click.IntRange(1, 3650), default=None,
+                     help="Activity window in days (default: [ssh] log_days, 7)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_config(
+    config_path: Path | None,
+    *,
+    ssh_user: str | None = None,
+    key_file: Path | None = None,
+    known_hosts: Path | None = None,
+    host_key_policy: str | None = None,
+    ports: tuple[int, ...] = (),
+    sudo: bool | None = None,
+) -> Config:
+    """The config file (or an empty one) with the command line's SSH settings on top."""
+    from auditor.config import load_config
+
+    config = load_config(config_path) if config_path is not None else Config(path=None)
+    ssh: SshSettings = config.ssh
+    overrides: dict[str, Any] = {}
+    if ssh_user:
+        overrides["user"] = ssh_user
+    if key_file is not None:
+        if not key_file.exists():
+            raise ConfigError(f"--key {key_file}: no such file")
+        overrides["key_file"] = key_file.expanduser().resolve()
+    if known_hosts is not None:
+        if not known_hosts.exists():
+            raise ConfigError(f"--known-hosts {known_hosts}: no such file")
+        overrides["known_hosts"] = known_hosts.expanduser().resolve()
+    if host_key_policy:
+        overrides["host_key_policy"] = host_key_policy
+    if ports:
+        overrides["ports"] = tuple(dict.fromkeys(ports))
+    if sudo is not None:
+        overrides["sudo"] = sudo
+    return replace(config, ssh=replace(ssh, **overrides)) if overrides else config
+
+
+@click.command("inspect")
+@click.argument("hosts", nargs=-1, required=True)
+@ssh_options
+@click.option(
+    "--repos",
+    "repos",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A local checkout (IaC, app configs) to search for the host (repeatable).",
+)
+@click.option(
+    "--reverse-dns",
+    is_flag=True,
+    help="Name the clients by reverse DNS (off by default: no DNS queries).",
+)
+@click.option(
+    "--no-sources",
+    is_flag=True,
+    help="Do not run the config's sources (known-by is then not checked).",
+)
+@click.option("--no-http", is_flag=True, help="Do not fetch the front pages of HTTP services.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the dossier as JSON (one host: an object; several: a list).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the dossier as one self-contained HTML file.",
+)
+@click.option(
+    "--md",
+    "md_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the dossier as Markdown.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def inspect(
+    hosts: tuple[str, ...],
+    config_path: Path | None,
+    ssh_user: str | None,
+    key_file: Path | None,
+    known_hosts: Path | None,
+    host_key_policy: str | None,
+    ports: tuple[int, ...],
+    sudo: bool | None,
+    days: int | None,
+    repos: tuple[Path, ...],
+    reverse_dns: bool,
+    no_sources: bool,
+    no_http: bool,
+    json_path: Path | None,
+    html_path: Path | None,
+    md_path: Path | None,
+    quiet: bool,
+) -> NoReturn:  # fmt: skip
+    """Investigate HOST (address or name): what it is, what runs on it, who uses it, who
+    knows about it, a verdict (in use / idle / unknown) and a checklist of next steps.
+
+    \b
+    auditor inspect 10.0.0.5 --ssh-user auditor --key ~/.ssh/id_ed25519 \\
+        --known-hosts ~/.ssh/known_hosts --repos ~/src/iac --repos ~/src/app --html out.html
+    auditor inspect -c audit.toml web01 --json web01.json
+    """
+
+    def body() -> int:
+        from rich.console import Console
+
+        from auditor.fileio import write_atomic
+        from auditor.inspect.render import (
+            render_html,
+            render_json,
+            render_markdown,
+            render_terminal,
+        )
+        from auditor.inspect.run import InspectRequest, inspect_hosts
+
+        config = build_config(
+            config_path, ssh_user=ssh_user, key_file=key_file, known_hosts=known_hosts,
+            host_key_policy=host_key_policy, ports=ports, sudo=sudo,
+        )  # fmt: skip
+        errors = Console(stderr=True, highlight=False)
+        request = InspectRequest(
+            targets=hosts,
+            repos=repos,
+            reverse_dns=reverse_dns,
+            use_sources=not no_sources,
+            window_days=days,
+            fetch_http=not no_http,
+        )
+
+        def progress(message: str) -> None:
+            if not quiet:
+                errors.print(message, style="dim", markup=False)
+
+        dossiers = inspect_hosts(config, request, progress=progress)
+        for path, render in ((json_path, render_json), (html_path, render_html),
+                             (md_path, render_markdown)):  # fmt: skip
+            if path is not None:
+                write_atomic(path, render(dossiers))
+                if not quiet:
+                    errors.print(f"wrote {path}", markup=False)
+        if not quiet:
+            console = Console(highlight=False)
+            if not console.is_terminal:
+                console = Console(highlight=False, width=120)
+            render_terminal(dossiers, console)
+        return EXIT_OK if any(d.probe_state == "ok" for d in dossiers) else EXIT_FAILED
+
+    run_guarded(body)
+
+
+__all__ = ["build_config", "inspect", "ssh_options"]

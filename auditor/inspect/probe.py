@@ -1,0 +1,107 @@
+"""The inspect probe: the audit's script plus the deeper facts, in one SSH round trip.
+
+`InspectProbe` is a `collect` probe (session, host) -> Facts, like `auditor.probing`'s, that
+also keeps each host's `InspectFacts` and the auditor's address as the host saw it.
+`parse_inspect_output` is pure.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from auditor.config import Config
+from auditor.eol import EolData
+from auditor.errors import ProbeError
+from auditor.model import Facts, Host
+from auditor.probe import ALL_FACTS, ProbeOptions, build_script, parse_probe_output
+from auditor.probe.facts import INSPECT_FACTS, InspectFacts
+from auditor.probe.interface import ParseContext, ProbeFact, missing_section
+from auditor.probe.parse import _privilege as read_privilege
+from auditor.probe.sections import Section, split_output
+from auditor.probing import MAX_PROBE_OUTPUT, add_eol
+from auditor.remote.session import RemoteSession
+
+
+def inspect_script(options: ProbeOptions) -> str:
+    """The audit probe with the inspect facts appended (they read its `$PIDS`)."""
+    return build_script(options, (*ALL_FACTS, *INSPECT_FACTS))
+
+
+def parse_inspect_output(
+    stdout: str,
+    nonce: str,
+    *,
+    collected_at: datetime,
+    log_days: int,
+    owner_of: Callable[[str], str | None],
+    facts: Sequence[ProbeFact] = INSPECT_FACTS,
+) -> InspectFacts:
+    """The deeper facts from the same stdout `parse_probe_output` reads. Never raises."""
+    output = split_output(stdout, nonce)
+    privilege, host_now = read_privilege(output.section("meta") or Section("meta"))
+    context = ParseContext(
+        collected_at=collected_at.astimezone(UTC),
+        log_days=log_days,
+        owner_of=owner_of,
+        privilege=privilege,
+        host_now=host_now,
+    )
+    result = InspectFacts()
+    errors: dict[str, str] = {}
+    for fact in facts:
+        section = output.section(fact.name)
+        if section is None:
+            update = missing_section(fact.fields, fact.name, output.finished)
+        else:
+            update = fact.parse(section, context)
+        result = replace(result, **dict(update.values))
+        errors.update(update.errors)
+    return replace(result, errors=dict(sorted(errors.items())))
+
+
+class InspectProbe:
+    """A `collect` probe that runs the inspect script and keeps the deeper facts per host
+    (`deep[host.id]`). One instance per inspect run; thread-safe."""
+
+    def __init__(self, config: Config, eol_data: EolData | None, log_days: int) -> None:
+        self.config = config
+        self.eol_data = eol_data
+        self.log_days = log_days
+        self.deep: dict[str, InspectFacts] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, session: RemoteSession, host: Host) -> Facts:
+        options = ProbeOptions.from_settings(self.config.ssh, log_days=self.log_days)
+        result = session.run(
+            inspect_script(options), timeout=self.config.ssh.deadline, max_output=MAX_PROBE_OUTPUT
+        )
+        stdout = result.stdout.decode("utf-8", errors="replace")
+        if not stdout.strip():
+            stderr = result.stderr.decode("utf-8", errors="replace").strip()[:300]
+            raise ProbeError(
+                f"the probe script printed nothing (exit status {result.exit_status}"
+                + (f"; stderr: {stderr}" if stderr else "")
+                + ")"
+            )
+        now = datetime.now(UTC)
+
+        def owner_of(address: str) -> str | None:
+            return self.config.owner_of(address)
+
+        facts = parse_probe_output(
+            stdout, options.nonce, collected_at=now, log_days=self.log_days, owner_of=owner_of
+        )
+        deep = parse_inspect_output(
+            stdout, options.nonce, collected_at=now, log_days=self.log_days, owner_of=owner_of
+        )
+        if result.stdout_truncated:
+            facts = replace(
+                facts,
+                errors={**facts.errors, "output": f"output cut at {MAX_PROBE_OUTPUT} bytes"},
+            )
+        with self._lock:
+            self.deep[host.id] = deep
+        return add_eol(facts, now.date(), self.eol_data) if self.eol_data is not None else facts

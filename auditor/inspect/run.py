@@ -1,0 +1,233 @@
+"""`inspect_hosts`: the I/O of `auditor inspect`. Sources (when configured), one SSH probe per
+host (audit facts plus the deeper ones, one round trip), front pages of its HTTP services,
+repository search, optional reverse DNS; then the pure `build_dossier`.
+
+Network reach: the SSH connection to each inspected address, HTTP requests to that same
+address on its own listening ports, the configured sources (as `auditor discover` runs
+them), and reverse DNS only when asked. Nothing else; never a cloud metadata service.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from auditor.collect import collect
+from auditor.config import Config
+from auditor.errors import TargetError
+from auditor.inspect.dossier import Gathered, build_dossier, with_reverse_names
+from auditor.inspect.http import fetch_front_page, http_targets
+from auditor.inspect.known import find_host, known_by
+from auditor.inspect.model import Dossier, HttpFront, RepoSearch
+from auditor.inspect.probe import InspectProbe
+from auditor.inspect.repos import search_repos, search_terms
+from auditor.model import ID_DNS, ID_IP, Facts, Host, HostStatus, ident
+from auditor.pipeline import Discovery, discover
+from auditor.remote.session import Connector
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class InspectRequest:
+    targets: tuple[str, ...]  # addresses or names
+    repos: tuple[Path, ...] = ()
+    reverse_dns: bool = False
+    use_sources: bool = True  # run the configured sources (when the config has any)
+    window_days: int | None = None  # default: [ssh] log_days
+    fetch_http: bool = True
+    resolve_timeout: float = 3.0
+
+
+def has_sources(config: Config) -> bool:
+    return bool(config.network or config.aws or config.ansible or config.terraform)
+
+
+def inspect_hosts(
+    config: Config,
+    request: InspectRequest,
+    *,
+    connector: Connector | None = None,
+    discovery: Discovery | None = None,
+    progress: Progress | None = None,
+) -> list[Dossier]:
+    """One dossier per target, in order. Raises TargetError for a name nobody knows."""
+    say = progress or (lambda _message: None)
+    now = datetime.now(UTC)
+    if discovery is None and request.use_sources and has_sources(config):
+        say("reading the configured sources ...")
+        discovery = discover(config)
+    window = request.window_days or config.ssh.log_days
+    resolved = [resolve_target(t, discovery, request.resolve_timeout) for t in request.targets]
+
+    from auditor.eol import load_eol_data
+
+    try:
+        eol_data = load_eol_data()
+    except Exception:  # end-of-life status is an enrichment; the dossier stands without it
+        eol_data = None
+    probe = InspectProbe(config, eol_data, window)
+    probe_hosts = [_probe_host(host) for _, host in resolved]
+    say("probing " + ", ".join(address for address, _ in resolved) + " over SSH ...")
+    owned = None
+    if connector is None:
+        from auditor.remote.paramiko_connector import ParamikoConnector
+
+        # As the audit does: the passphrase comes from the environment, never from argv.
+        connector = owned = ParamikoConnector(
+            key_passphrase=os.environ.get("AUDITOR_SSH_KEY_PASSPHRASE")
+        )
+    try:
+        results = collect(probe_hosts, config.ssh, probe, connector=connector)
+    finally:
+        if owned is not None:
+            owned.close()
+
+    dossiers = []
+    for (address, host), probe_host in zip(resolved, probe_hosts, strict=True):
+        outcome, facts = results[probe_host.id]
+        pages: dict[int, HttpFront] = {}
+        skipped: list[tuple[int, str]] = []
+        if facts is not None and facts.listeners and request.fetch_http:
+            pages, skipped = front_pages(address, facts, say)
+        names = _names(host, facts)
+        references = RepoSearch(searched=False)
+        if request.repos:
+            say(f"searching {len(request.repos)} repositories for {address} ...")
+            references = search_repos(request.repos, search_terms([address], names))
+        own = local_address_towards(address)
+        gathered = Gathered(
+            address=address,
+            host=host,
+            outcome=outcome,
+            facts=facts,
+            deep=probe.deep.get(probe_host.id),
+            now=now,
+            window_days=window,
+            login_user=config.ssh.user,
+            own_addresses=(own,) if own else (),
+            ssh_ports=config.ssh.ports,
+            http=pages,
+            http_skipped=tuple(skipped),
+            known=known_by(discovery, host if host.sources else None),
+            references=references,
+        )
+        dossier = build_dossier(gathered, lambda a: config.owner_of(a))
+        if request.reverse_dns and dossier.clients:
+            addresses = [c.address for c in dossier.clients][:100]
+            dossier = with_reverse_names(dossier, reverse_names(addresses))
+        dossiers.append(dossier)
+    return dossiers
+
+
+def resolve_target(
+    target: str, discovery: Discovery | None, timeout: float = 3.0
+) -> tuple[str, Host]:
+    """(address, host) for an address or a name: the sources' host when they know it, else
+    a host of its own ("in no source")."""
+    text = target.strip()
+    if not text or text.startswith("-") or any(c.isspace() for c in text):
+        raise TargetError(f"not a host address or name: {target!r}")
+    try:
+        address: str | None = str(ipaddress.ip_address(text))
+    except ValueError:
+        address = None
+    known = find_host(discovery, address, () if address else (text,)) if discovery else None
+    if known is not None:
+        chosen = address or known.primary_address
+        if chosen is None:
+            raise TargetError(f"{text}: the sources know it but give no address to reach it")
+        return chosen, known
+    if address is None:
+        address = _resolve(text, timeout)
+        if address is None:
+            raise TargetError(
+                f"{text}: no configured source knows this name and it does not resolve; "
+                "give its address"
+            )
+    identifiers = [ident(ID_IP, address)]
+    if address != text:
+        identifiers.append(ident(ID_DNS, text.lower()))
+    host = Host(
+        id=ident(ID_IP, address),
+        addresses=(address,),
+        hostnames=(text,) if address != text else (),
+        identifiers=tuple(identifiers),
+        sources=(),
+        status=HostStatus.UNMANAGED,
+        status_reason="inspected directly; no configured source knows it",
+    )
+    return address, host
+
+
+def _resolve(name: str, timeout: float) -> str | None:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resolve")
+    future = pool.submit(socket.getaddrinfo, name, None, 0, socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=timeout)
+    except (FutureTimeout, OSError):
+        return None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return str(infos[0][4][0]) if infos else None
+
+
+def _probe_host(host: Host) -> Host:
+    """The host as `collect` should see it: asked for by name, so always tried (a stale or
+    down verdict from the sources must not stop an explicit inspection)."""
+    return replace(host, observations=(), status=HostStatus.UNMANAGED)
+
+
+def _names(host: Host, facts: Facts | None) -> list[str]:
+    names = list(host.hostnames)
+    if facts is not None:
+        names += [n for n in (facts.hostname, facts.fqdn) if n]
+    return list(dict.fromkeys(names))
+
+
+def front_pages(
+    address: str, facts: Facts, say: Progress
+) -> tuple[dict[int, HttpFront], list[tuple[int, str]]]:
+    """Fetch the front page of each HTTP-looking listener, at the host's own address."""
+    targets, skipped = http_targets(facts.listeners or (), address)
+    pages = {}
+    for target in targets:
+        say(f"fetching the front page of {address}:{target.port} ...")
+        pages[target.port] = fetch_front_page(address, target.port, target.scheme)
+    return pages, skipped
+
+
+def local_address_towards(address: str) -> str | None:
+    """Our source address for packets to `address`, as the host sees us (no jump host).
+    A UDP socket's connect() only picks a route: nothing is sent."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((address, 9))
+            return str(probe.getsockname()[0])
+    except OSError:
+        return None
+
+
+def reverse_names(addresses: Sequence[str], timeout: float = 2.0) -> dict[str, str]:
+    """Reverse DNS for each address, in parallel, each bounded by `timeout`. Only called
+    with --reverse-dns."""
+    if not addresses:
+        return {}
+    names: dict[str, str] = {}
+    pool = ThreadPoolExecutor(max_workers=min(16, len(addresses)), thread_name_prefix="rdns")
+    futures = {a: pool.submit(socket.gethostbyaddr, a) for a in addresses}
+    for address, future in futures.items():
+        try:
+            names[address] = future.result(timeout=timeout)[0]
+        except (FutureTimeout, OSError):
+            continue
+    pool.shutdown(wait=False, cancel_futures=True)
+    return names
