@@ -17,7 +17,7 @@ each host namespace, reaps every session: its cutime + cstime) and on the whole 
 
     python bench/probe.py [--hosts 50] [--rounds 5] [--concurrency 16] [--json FILE]
 
-Needs root when the lab has to be brought up (`python -m auditor.lab up --hosts 6+N`: the six
+Needs root when the lab has to be brought up (`python -m auditor.lab up --hosts D+N`: the D
 demo hosts and N plain Debian fillers, which are the ones benchmarked); the lab is left as it
 was found (taken down, or brought back to its former size). Network safety: the only
 addresses contacted are the lab's own (10.250.77.0/24, network namespaces on this machine).
@@ -41,9 +41,12 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
+# Only the lab's layout; the variants import auditor in their own (measured) child processes.
+from auditor.lab.spec import DEMO_HOSTS
+
 REPO = Path(__file__).resolve().parent.parent
 LAB_SUBNET = IPv4Network("10.250.77.0/24")  # the only network this bench may touch
-DEMO_HOST_COUNT = 6  # the lab's demo hosts come first; fillers follow (auditor/lab/spec.py)
+DEMO_HOST_COUNT = len(DEMO_HOSTS)  # the lab's demo hosts come first; fillers follow
 
 PROBE, ANSIBLE, TRUE = "probe", "ansible", "true"
 VARIANTS: tuple[str, ...] = (PROBE, ANSIBLE, TRUE)
