@@ -4,9 +4,9 @@ Shape of the script:
 
     {                                   # parsed whole before anything runs, so no command
       N=<nonce>; common helpers          # can read the rest of the script from stdin, and
-      privilege check, meta part         # a script cut in transit runs nothing at all
+      timeout check + clock, privilege   # a script cut in transit runs nothing at all
       unprivileged facts                 # system, os, logins, software
-      { N=..; W=..; P } | [sudo -n] sh -s    # privileged facts in one root shell
+      { N=..; W=..; T=..; NOW=..; P } | [sudo -n] sh -s   # privileged facts, one root shell
       DONE marker
     } </dev/null
 
@@ -24,30 +24,41 @@ from collections.abc import Sequence
 from auditor.probe.facts import ALL_FACTS
 from auditor.probe.interface import ProbeFact
 from auditor.probe.options import ProbeOptions
-from auditor.probe.shell import COMMON, fill, quote
+from auditor.probe.shell import COMMON, TIMEOUT_AND_CLOCK, fill, quote
 
+# Who we are: one `id` (its `uid=N(name)` word) instead of `id -u` + `id -un`; the first
+# line of sudo's complaint without a `sed` unless it has more than one. `T` and `NOW` come
+# from TIMEOUT_AND_CLOCK.
 _PRIVILEGE = r"""
-U=$(id -u 2>/dev/null)
+I=$(id 2>/dev/null); I=${I%% gid=*}; U=${I#uid=}; U=${U%%(*}
+case $I in *'('*) UN=${I#*(}; UN=${UN%)} ;; *) UN= ;; esac
+case $U in ''|*[!0-9]*) U= ;; esac
 if [ "$U" = 0 ]; then W=root; else W=user; fi
 S= SU=@SUDO@ SM=
 if [ "$SU" = on ]; then
   if [ "$W" = root ]; then SU=not-needed
   elif _has sudo; then
-    if SM=$(_t @CT@ sudo -n true 2>&1); then S='sudo -n'; SU=ok; else SU=denied; fi
+    _tt @CT@
+    if SM=$($TT sudo -n true 2>&1); then S='sudo -n'; SU=ok; else SU=denied; fi
   else SU=absent; fi
 fi
+case $SM in *"$NL"*) SM=$(printf '%s\n' "$SM" | sed -n 1p) ;; esac
 _o meta/privilege 0 "uid=$U
-user=$(id -un 2>/dev/null)
+user=$UN
 sudo=$SU
-sudo_message=$(printf '%s\n' "$SM" | sed -n 1p)
+sudo_message=$SM
 timeout=${T:-none}
-now=$(date +%s 2>/dev/null)"
+now=$NOW"
 """
 
+# The privileged half's first line sets what it is not to work out again: the nonce, how it
+# runs, `timeout` (one of: nothing, `timeout`, `timeout -t`) and the host's clock.
 _RUN_PRIVILEGED = r"""
 P=@PRIVILEGED@
 if [ -n "$S" ]; then PW=sudo; else PW=$W; fi
-{ printf 'N=%s W=%s\n' "$N" "$PW"; printf '%s\n' "$P"; } | _t @PT@ $S sh -s
+_tt @PT@
+{ printf "N=%s W=%s T='%s' NOW=%s\n" "$N" "$PW" "$T" "$NOW"; printf '%s\n' "$P"; } |
+  $TT $S sh -s
 _o meta/privileged $? "$PW"
 printf '\n@@AUDITOR %s DONE@@\n' "$N"
 """
@@ -57,13 +68,15 @@ def build_script(options: ProbeOptions, facts: Sequence[ProbeFact] = ALL_FACTS) 
     """The whole probe script for one run; parse its output with `options.nonce`."""
     common = fill(COMMON, PATH=":".join(options.search_path))
     unprivileged = "\n".join(f.snippet(options) for f in facts if not f.privileged)
-    privileged = "\n".join(f.snippet(options) for f in facts if f.privileged)
-    # The root half re-creates the helpers in its own shell; N and W come first on its
-    # stdin. Its body is one brace group too, with stdin from /dev/null for its children.
+    # An empty brace group is a syntax error in sh: `:` stands in for no privileged fact.
+    privileged = "\n".join(f.snippet(options) for f in facts if f.privileged) or ":"
+    # The root half re-creates the helpers in its own shell; N, W, T and NOW come first on
+    # its stdin. Its body is one brace group too, with stdin from /dev/null for its children.
     privileged_script = common + "{\n" + privileged + "\n} </dev/null\n"
     body = (
         f"N={options.nonce}\n"
         + common
+        + TIMEOUT_AND_CLOCK
         + fill(_PRIVILEGE, SUDO="on" if options.sudo else "off", CT=options.command_timeout)
         + unprivileged
         + fill(

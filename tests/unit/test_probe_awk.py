@@ -13,12 +13,14 @@ from auditor.probe.facts.log_activity import AWK_CAP
 from auditor.probe.facts.sockets import (
     AWK_ESTABLISHED,
     AWK_FD_WALK,
-    AWK_LISTEN_PORTS,
-    AWK_PIDS,
+    AWK_PROC_DETAILS,
     AWK_PROC_NET,
+    AWK_SOCKET_PIDS,
 )
 from auditor.probe.facts.software import AWK_PS_PROGRAMS
 from auditor.probe.facts.web_logs import AWK_CONF
+from auditor.probe.parsers.processes import parse_process_details
+from auditor.probe.parsers.sockets import parse_ss
 from tests.unit.test_probe_golden import available_awks
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "probe"
@@ -52,24 +54,52 @@ def impl(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
 
 
+def socket_pids(impl: list[str], listing: str) -> tuple[str, str, str]:
+    """(all pids, lowest pid per socket, listening TCP ports) as the snippet splits them."""
+    lines = awk(impl, AWK_SOCKET_PIDS, listing).split("\n")
+    assert lines[3:] == [".", ""], lines
+    return lines[0], lines[1], lines[2]
+
+
 @pytest.mark.parametrize(
-    ("listing", "pids"),
+    ("listing", "pids", "lowest"),
     [
-        ("ss/iproute2_2.6.32_centos6_tulpn.txt", "1033 1111 1487 1571 1655 1650 1656 1612 "),
-        ("ss/iproute2_4.11_centos7_tulpn.txt", "780 702 1101 1350 1419 1418 1415 "),
-        ("ss/iproute2_6.1_tulpne_root.txt", "13486 "),
-        ("ss/iproute2_6.1_tulpne_nonroot.txt", ""),
-        ("netstat/nettools_1.60_centos5_tulpn_root.txt", "2470 3152 2498 2822 2100 2773 2415 "),
-        ("netstat/busybox_1.36_alpine_tulpn.txt", "1 412 260 "),
-        ("netstat/nettools_1.60_centos5_tulpn_nonroot.txt", ""),
+        (
+            "ss/iproute2_2.6.32_centos6_tulpn.txt",
+            "1033 1111 1487 1571 1655 1650 1656 1612 ",
+            "1033 1111 1487 1571 1650 1612 ",
+        ),
+        (
+            "ss/iproute2_4.11_centos7_tulpn.txt",
+            "780 702 1101 1350 1419 1418 1415 ",
+            "780 702 1101 1350 1415 ",
+        ),
+        ("ss/iproute2_6.1_tulpne_root.txt", "13486 ", "13486 "),
+        ("ss/iproute2_6.1_tulpne_nonroot.txt", "", ""),
+        (
+            "netstat/nettools_1.60_centos5_tulpn_root.txt",
+            "2470 3152 2498 2822 2100 2773 2415 ",
+            "2470 3152 2498 2822 2100 2773 2415 ",
+        ),
+        ("netstat/busybox_1.36_alpine_tulpn.txt", "1 412 260 ", "1 412 260 "),
+        ("netstat/nettools_1.60_centos5_tulpn_nonroot.txt", "", ""),
     ],
 )
-def test_pids_from_listings(impl: list[str], listing: str, pids: str) -> None:
-    assert awk(impl, AWK_PIDS, fixture(listing)) == pids
+def test_pids_from_listings(impl: list[str], listing: str, pids: str, lowest: str) -> None:
+    assert socket_pids(impl, fixture(listing))[:2] == (pids, lowest)
 
 
 def test_pids_from_the_fd_walk(impl: list[str]) -> None:
-    assert awk(impl, AWK_PIDS, "F 412 8871\nF 413 8871\nF 1 7263\n") == "412 413 1 "
+    walk = "F 413 8871\nF 412 8871\nF 1 7263\nF 412 9000\n"
+    assert socket_pids(impl, walk) == ("413 412 1 ", "412 1 ", "")
+
+
+def test_lowest_pid_per_socket_is_the_one_the_parser_reports(impl: list[str]) -> None:
+    """The parser names each listener after min(pids) of its row: exactly the pids whose
+    details the snippet reads."""
+    listing = fixture("ss/iproute2_2.6.32_centos6_tulpn.txt")
+    wanted = {min(row.pids) for row in parse_ss(listing) if row.pids}
+    assert {int(p) for p in socket_pids(impl, listing)[1].split()} == wanted
 
 
 @pytest.mark.parametrize(
@@ -82,7 +112,35 @@ def test_pids_from_the_fd_walk(impl: list[str]) -> None:
     ],
 )
 def test_listening_tcp_ports(impl: list[str], listing: str, ports: str) -> None:
-    assert awk(impl, AWK_LISTEN_PORTS, fixture(listing)) == ports
+    assert socket_pids(impl, fixture(listing))[2] == ports
+
+
+def test_process_details_from_ls_and_status(impl: list[str]) -> None:
+    stream = (
+        "dr-xr-xr-x 9 apache apache 0 Nov 28 10:00 /proc/2470\n"
+        "lrwxrwxrwx 1 root root 0 Nov 28 10:00 /proc/2470/cwd -> /\n"
+        "lrwxrwxrwx 1 root root 0 Nov 28 10:00 /proc/2470/exe -> /usr/sbin/httpd (deleted)\n"
+        "lrwxrwxrwx    1 root     root     0 Nov 28 10:00 /proc/1/exe -> /bin/busybox\n"
+        "lrwxrwxrwx 1 root root 0 Nov 28 10:00 /proc/7/exe\n"  # unreadable link
+        "P 2470 Name: httpd\nP 2470 Uid: 48\t48\t48\t48\n"
+        "P 2470 cmd /usr/sbin/httpd -f /etc/httpd/conf/httpd.conf -> x \n"
+        "P 9 cmd " + "a" * 2500 + "\n"
+    )
+    out = awk(impl, AWK_PROC_DETAILS, stream).splitlines()
+    assert out[:6] == [
+        "P 2470 own dr-xr-xr-x 9 apache apache 0 Nov 28 10:00 /proc/2470",
+        "P 2470 cwd /",
+        "P 2470 exe /usr/sbin/httpd (deleted)",
+        "P 1 exe /bin/busybox",
+        "P 7 exe ",
+        "P 2470 Name: httpd",
+    ]
+    assert out[6] == "P 2470 Uid: 48\t48\t48\t48"
+    assert out[7] == "P 2470 cmd /usr/sbin/httpd -f /etc/httpd/conf/httpd.conf -> x "
+    assert out[8] == "P 9 cmd " + "a" * 2000
+    details = parse_process_details("\n".join(out))
+    assert details[2470].user == "apache" and details[2470].uid == 48
+    assert details[2470].exe == "/usr/sbin/httpd (deleted)" and details[2470].cwd == "/"
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ import pytest
 
 from auditor.model import Facts, Listener
 from auditor.probe import ProbeOptions, build_script, parse_probe_output, split_output
+from auditor.probe.facts import SoftwareFact, SystemFact
+from auditor.probe.facts.software import FIND_SAFE
 
 SHELLS = {
     "dash": ["/bin/sh"],
@@ -297,14 +299,14 @@ def test_forged_markers_without_the_nonce_change_nothing(
     forged = [
         "@@AUDITOR 0000000000000000 DONE@@",
         "@@AUDITOR 0000000000000000 END sockets/ss 0 root@@",
-        "@@AUDITOR 0000000000000000 BEGIN system/hostname@@",
+        "@@AUDITOR 0000000000000000 BEGIN system/uname@@",
         "evil.example.com",
-        f"@@AUDITOR {nonce}x END system/hostname 0 root@@",
-        f"@@AUDITOR {nonce} ENDX system/hostname 0 root@@",
+        f"@@AUDITOR {nonce}x END system/uname 0 root@@",
+        f"@@AUDITOR {nonce} ENDX system/uname 0 root@@",
         f" @@AUDITOR {nonce} DONE@@",
     ]
     # Inside the first line of a part body, as a log line or process title would be.
-    marker = f"@@AUDITOR {nonce} BEGIN system/hostname@@\n"
+    marker = f"@@AUDITOR {nonce} BEGIN system/uname@@\n"
     tampered = run.stdout.replace(marker, marker + "\n".join(forged) + "\n", 1)
     tampered = tampered.replace(
         f"@@AUDITOR {nonce} BEGIN sockets/ss@@\n",
@@ -320,8 +322,8 @@ def test_forged_markers_without_the_nonce_change_nothing(
     # The forged lines are only text inside those parts: the listeners parse the same.
     assert facts.listeners == run.facts.listeners
     assert facts.uptime_seconds == run.facts.uptime_seconds
-    assert facts.hostname is not None and facts.hostname != socket.gethostname()
-    assert facts.hostname.startswith("@@AUDITOR 0000")  # a body's first line, as text
+    # uname's first line is now the forged one, read as text: its first word is the name.
+    assert facts.hostname == "@@AUDITOR" and facts.kernel == "0000000000000000"
 
 
 # --------------------------------------------------------------------- web log discovery
@@ -437,3 +439,181 @@ def test_nothing_is_written_on_the_host(tmp_path: Path) -> None:
                 continue  # /proc/self/coredump_filter is the JVM's own process knob
         offending.append(call)
     assert not offending, offending[:10]
+
+
+# ------------------------------------------------------------------ software versions
+
+FINDS = {"gnu": ["find"], "busybox": [shutil.which("busybox") or "busybox", "find"]}
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root: files owned by root and by others")
+@pytest.mark.parametrize("find", sorted(FINDS), ids=str)
+def test_only_root_owned_unwritable_files_pass_the_owner_check(find: str, tmp_path: Path) -> None:
+    """FIND_SAFE sees what `ls -lnL` would: the target's owner and mode, after symlinks."""
+    if shutil.which(FINDS[find][0]) is None:
+        pytest.skip(f"{find} find is not installed")
+    files = {}
+    for name, mode, uid in (
+        ("ok", 0o755, 0), ("group-writable", 0o775, 0), ("other-writable", 0o757, 0),
+        ("user-owned", 0o755, 1000),
+    ):  # fmt: skip
+        path = tmp_path / name
+        path.write_text("#!/bin/sh\n")
+        path.chmod(mode)
+        os.chown(path, uid, 0)
+        files[name] = path
+    (tmp_path / "link-to-ok").symlink_to(files["ok"])
+    os.chown(tmp_path / "link-to-ok", 1000, 0, follow_symlinks=False)  # the link's owner: moot
+    (tmp_path / "link-to-user-owned").symlink_to(files["user-owned"])
+    (tmp_path / "a-directory").mkdir()
+    names = [*files, "link-to-ok", "link-to-user-owned", "a-directory", "missing"]
+    args = FIND_SAFE.replace("@FILES@", " ".join(str(tmp_path / n) for n in names)).split()
+    done = subprocess.run([*FINDS[find], *args], capture_output=True, text=True, check=False)
+    assert sorted(Path(line).name for line in done.stdout.splitlines()) == ["link-to-ok", "ok"]
+
+
+def _fake_program(path: Path, output: str, mode: int = 0o755) -> Path:
+    """A program printing `output` when run, whatever its arguments."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\nprintf '%s\\n' '{output}'\n")
+    path.chmod(mode)
+    return path
+
+
+def _software(tmp_path: Path, bin_dir: Path) -> tuple[Facts, str]:
+    options = ProbeOptions(search_path=(str(bin_dir),))
+    done = subprocess.run(
+        ["/bin/sh", "-s"],
+        input=build_script(options, (SoftwareFact(),)).encode(),
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/"},
+        cwd="/",
+        timeout=120,
+        check=False,
+    )
+    assert done.stderr == b""
+    stdout = done.stdout.decode()
+    facts = parse_probe_output(
+        stdout,
+        options.nonce,
+        collected_at=datetime.now(UTC),
+        log_days=7,
+        owner_of=lambda address: None,
+        facts=(SoftwareFact(),),
+    )
+    return facts, stdout
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the programs must be owned by root to be run")
+def test_a_jvm_with_a_release_file_is_not_run(tmp_path: Path) -> None:
+    jdk = tmp_path / "jdk-21"
+    _fake_program(jdk / "bin" / "java", 'openjdk version "1.0.0-RAN" 2000-01-01')
+    (jdk / "release").write_text(
+        'IMPLEMENTOR="Eclipse Adoptium"\nJAVA_VERSION="21.0.5"\nMODULES="java.base"\n'
+    )
+    facts, stdout = _software(tmp_path, jdk / "bin")
+    versions = {s.version for s in facts.software or () if s.name == "java"}
+    assert "21.0.5" in versions and "1.0.0-RAN" not in versions
+    assert f"{jdk}/release:" in stdout and 'IMPLEMENTOR="Eclipse Adoptium"' in stdout
+    assert not any(k.startswith(f"software:{jdk}") for k in facts.errors), facts.errors
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the programs must be owned by root to be run")
+def test_a_jdk8_jre_finds_the_release_file_one_level_up(tmp_path: Path) -> None:
+    jdk = tmp_path / "jdk8"
+    _fake_program(jdk / "jre" / "bin" / "java", 'java version "1.0.0-RAN"')
+    (jdk / "release").write_text('JAVA_VERSION="1.8.0_452"\n')
+    facts, _ = _software(tmp_path, jdk / "jre" / "bin")
+    versions = {s.version for s in facts.software or () if s.name == "java"}
+    assert "1.8.0_452" in versions and "1.0.0-RAN" not in versions
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the programs must be owned by root to be run")
+def test_a_jvm_without_a_trusted_release_file_is_run(tmp_path: Path) -> None:
+    old = tmp_path / "jdk6"
+    _fake_program(old / "bin" / "java", 'java version "1.6.0_45"')
+    facts, _ = _software(tmp_path, old / "bin")
+    assert "1.6.0_45" in {s.version for s in facts.software or () if s.name == "java"}
+    # A release file others may write is not believed: the (root-owned) binary is asked.
+    (old / "release").write_text('JAVA_VERSION="99.0.0"\n')
+    (old / "release").chmod(0o666)
+    facts, _ = _software(tmp_path, old / "bin")
+    versions = {s.version for s in facts.software or () if s.name == "java"}
+    assert "1.6.0_45" in versions and "99.0.0" not in versions
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root: a program owned by another user")
+def test_programs_others_could_have_planted_are_not_run(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    _fake_program(bin_dir / "nginx", "nginx version: nginx/0.0.1-RAN", mode=0o775)
+    _fake_program(bin_dir / "php", "PHP 0.0.2-RAN (cli)")
+    os.chown(bin_dir / "php", 1000, 1000)
+    _fake_program(bin_dir / "httpd", "Server version: Apache/2.4.99 (Unix)\n" + "x\n" * 20)
+    facts, stdout = _software(tmp_path, bin_dir)
+    assert "RAN" not in stdout
+    for name in ("nginx", "php"):
+        assert "not run" in facts.errors[f"software:{bin_dir / name}"]
+    httpd = [s for s in facts.software or () if s.name == "httpd"]
+    assert httpd and httpd[0].version == "2.4.99"
+    body = stdout.split("BEGIN software/httpd@@\n", 1)[1].split("\n@@AUDITOR", 1)[0]
+    assert body.count("\n") <= 7  # the path, then at most 6 lines of output
+
+
+@pytest.mark.skipif(shutil.which("busybox") is None, reason="busybox is not installed")
+@pytest.mark.skipif(not IS_ROOT, reason="the programs must be owned by root to be run")
+def test_busybox_readlink_resolves_one_file_at_a_time(tmp_path: Path) -> None:
+    """BusyBox readlink takes one operand: the per-file fallback still finds where a
+    symlinked java really lives (and so its release file); applets are never run."""
+    bin_dir = Path(busybox_dir(tmp_path))
+    jdk = tmp_path / "jdk-11"
+    _fake_program(jdk / "bin" / "java", 'openjdk version "1.0.0-RAN"')
+    (jdk / "release").write_text('JAVA_VERSION="11.0.99"\n')
+    (bin_dir / "java").symlink_to(jdk / "bin" / "java")
+    facts, stdout = _software(tmp_path, bin_dir)
+    assert "11.0.99" in {s.version for s in facts.software or () if s.name == "java"}
+    assert "RAN" not in stdout
+    assert f"BEGIN software/httpd@@\n{bin_dir}" not in stdout  # BusyBox's httpd applet
+
+
+# -------------------------------------------------------------------- the skeleton
+
+
+def test_a_script_without_privileged_facts_is_valid_sh() -> None:
+    """`{` + nothing + `}` is a syntax error: the empty privileged half holds a `:`."""
+    options = ProbeOptions()
+    for shell in SHELLS.values():
+        if shutil.which(shell[0]) is None:
+            continue
+        done = subprocess.run(
+            [*shell, "-s"],
+            input=build_script(options, (SystemFact(),)).encode(),
+            capture_output=True,
+            cwd="/",
+            timeout=60,
+            check=False,
+        )
+        assert done.stderr == b"", (shell, done.stderr)
+        output = split_output(done.stdout.decode(), options.nonce)
+        assert output.finished
+        meta = output.section("meta")
+        assert meta is not None
+        privileged = meta.get("privileged")
+        assert privileged is not None and privileged.status == 0
+
+
+def test_the_privileged_half_is_handed_timeout_and_the_clock(tmp_path: Path) -> None:
+    """`timeout` is looked for once (in the login shell), and the root half gets the answer."""
+    trace = tmp_path / "trace"
+    subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", str(trace),
+         "/bin/sh", "-s"],
+        input=build_script(ProbeOptions(), ()).encode(),
+        capture_output=True, cwd="/", timeout=60, check=True,
+    )  # fmt: skip
+    execs = [
+        line for line in trace.read_text().splitlines() if "execve(" in line and " = 0" in line
+    ]
+    assert sum('"timeout", "5", "date", "+%s"' in line for line in execs) == 1
+    assert sum('/date", ["date"' in line for line in execs) == 1  # the clock, once
+    assert sum('/timeout", ["timeout"' in line for line in execs) == 2  # check, root half
+    assert len(execs) <= 7, execs  # sh, timeout + date, id, timeout + sh

@@ -191,3 +191,33 @@ def test_needs_root_is_explained_when_sudo_was_refused() -> None:
     reason = facts.errors["listeners.process"]
     assert "needs root" in reason and "must have a tty" in reason
     assert "must have a tty" in facts.errors["probe.sudo"]
+
+
+@pytest.mark.parametrize(
+    ("uname", "hostname", "kernel"),
+    [
+        ("web01 6.1.0-28-amd64 x86_64", "web01", "6.1.0-28-amd64"),
+        # a node name may hold spaces (the lab's intranet01 is markup): release and machine
+        # never do, so they are the last two words
+        ("<img src=x onerror=alert(1)>\"'&intranet 6.18.4 x86_64",
+         "<img src=x onerror=alert(1)>\"'&intranet", "6.18.4"),
+    ],
+)  # fmt: skip
+def test_the_host_name_is_unames_node_name(uname: str, hostname: str, kernel: str) -> None:
+    facts = parse(
+        part("system/uname", uname) + part("system/fqdn", "localhost")
+        + part("system/uptime", "12.5") + f"\n@@AUDITOR {NONCE} DONE@@\n"
+    )  # fmt: skip
+    assert (facts.hostname, facts.kernel, facts.arch) == (hostname, kernel, "x86_64")
+    assert "hostname" not in facts.errors and "kernel" not in facts.errors
+
+
+def test_hostname_runs_only_when_uname_fails() -> None:
+    """An old-style run (a `system/hostname` part) still parses; without uname, the
+    `hostname` part names the host and kernel/arch say why they are missing."""
+    facts = parse(
+        part("system/uname", "uname: command not found", 127)
+        + part("system/hostname", "legacy01") + f"\n@@AUDITOR {NONCE} DONE@@\n"
+    )  # fmt: skip
+    assert facts.hostname == "legacy01" and facts.kernel is None
+    assert "command not found" in facts.errors["kernel"]

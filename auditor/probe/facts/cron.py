@@ -16,6 +16,7 @@ from auditor.probe.parsers.cron import parse_cron_lines
 from auditor.probe.sections import Section
 from auditor.probe.shell import fill
 
+# One awk for every table (capped there, no `sed`); the run-parts names by globbing alone.
 _SNIPPET = r"""
 CF=
 for f in /etc/crontab /etc/anacrontab /etc/cron.d/* /var/spool/cron/* \
@@ -23,9 +24,9 @@ for f in /etc/crontab /etc/anacrontab /etc/cron.d/* /var/spool/cron/* \
   [ -f "$f" ] && CF="$CF $f"
 done
 O=
-[ -n "$CF" ] && O=$(awk 'NF && $1 !~ /^#/ { print FILENAME "\t" $0 }' $CF 2>&1 | sed -n '1,@MAXL@p')
+[ -n "$CF" ] && O=$(awk 'NF && $1 !~ /^#/ && ++n <= @MAXL@ { print FILENAME "\t" $0 }' $CF 2>&1)
 for d in /etc/cron.hourly /etc/cron.daily /etc/cron.weekly /etc/cron.monthly; do
-  for f in "$d"/*; do [ -f "$f" ] && O="$O$(printf '\n%s\t%s' "$d" "${f##*/}")"; done
+  for f in "$d"/*; do [ -f "$f" ] && O="$O$NL$d	${f##*/}"; done
 done
 for d in /var/spool/cron /var/spool/cron/crontabs /var/spool/cron/tabs /etc/crontabs; do
   [ -d "$d" ] && [ ! -r "$d" ] && O="$O

@@ -19,18 +19,24 @@ END { printf "# files %d errors %d\n", n, e }
 """
 
 # -xdev: stay on /var/log's filesystem. GNU find first (one process for the whole walk),
-# then BusyBox find + stat, then plain ls.
+# then BusyBox find + stat, then plain ls. GNU find is not asked beforehand whether it knows
+# -printf (one more process on every host): when it listed nothing and complained about
+# -printf (BusyBox: "find: unrecognized: -printf"), the next way is tried.
 _SNIPPET = r"""
-if find /var/log -maxdepth 0 -printf '' >/dev/null 2>&1; then
-  O=$(_t @LT@ find /var/log -xdev -type f -printf '%T@ %s %p\n' 2>&1 |
-    sort -rn | awk -v max=@MAXF@ @AWK_CAP@)
-  _o logs/find $? "$O"
+_tt @LT@
+O=$($TT find /var/log -xdev -type f -printf '%T@ %s %p\n' 2>&1 |
+  sort -rn | awk -v max=@MAXF@ @AWK_CAP@); R=$?
+case $O in
+  "! "*printf*"# files 0 errors "*) ;;
+  *) _o logs/find "$R" "$O"; O= ;;
+esac
+if [ -z "$O" ]; then :
 elif stat -c %Y / >/dev/null 2>&1; then
-  O=$(_t @LT@ find /var/log -xdev -type f -exec stat -c '%Y %s %n' {} + 2>&1 |
+  O=$($TT find /var/log -xdev -type f -exec stat -c '%Y %s %n' {} + 2>&1 |
     sort -rn | awk -v max=@MAXF@ @AWK_CAP@)
   _o logs/stat $? "$O"
 else
-  O=$(_t @LT@ ls -lnR /var/log 2>&1 | sed -n '1,20000p'); _o logs/ls $? "$O"
+  O=$($TT ls -lnR /var/log 2>&1 | sed -n '1,20000p'); _o logs/ls $? "$O"
 fi
 """
 

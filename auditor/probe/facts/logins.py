@@ -17,11 +17,12 @@ from auditor.probe.sections import Section
 from auditor.probe.shell import fill
 
 _SNIPPET = r"""
+_tt @CT@
 if _has last; then
-  O=$(_t @CT@ last -w -n @MAX@ --time-format iso 2>&1); R=$?
-  [ "$R" = 0 ] || { O=$(_t @CT@ last -w -n @MAX@ 2>&1); R=$?; }
-  [ "$R" = 0 ] || { O=$(_t @CT@ last -n @MAX@ 2>&1); R=$?; }
-  [ "$R" = 0 ] || { O=$(_t @CT@ last 2>&1); R=$?; O=$(printf '%s\n' "$O" | sed -n '1,400p'); }
+  O=$($TT last -w -n @MAX@ --time-format iso 2>&1); R=$?
+  [ "$R" = 0 ] || { O=$($TT last -w -n @MAX@ 2>&1); R=$?; }
+  [ "$R" = 0 ] || { O=$($TT last -n @MAX@ 2>&1); R=$?; }
+  [ "$R" = 0 ] || { O=$($TT last 2>&1); R=$?; O=$(printf '%s\n' "$O" | sed -n '1,400p'); }
   _o logins/last "$R" "$O"
 else
   _o logins/last 127 "last: command not found"

@@ -10,10 +10,20 @@ from auditor.probe.options import ProbeOptions
 from auditor.probe.sections import Section
 from auditor.probe.shell import fill
 
-# Each file that exists becomes a part named after its path (they are a few lines each).
+# Each file that exists becomes a part named after its path (they are a few lines each),
+# its first 60 lines read by the shell's own `read`: no process at all.
 _SNIPPET = r"""
 for f in @FILES@; do
-  if [ -f "$f" ]; then O=$(sed -n '1,60p' "$f" 2>&1); _o "os/$f" $? "$O"; fi
+  [ -f "$f" ] || continue
+  if [ -r "$f" ]; then
+    O= n=0 l=
+    while [ $n -lt 60 ] && { IFS= read -r l || [ -n "$l" ]; }; do
+      O="$O$l$NL" n=$((n + 1)) l=
+    done <"$f"
+    _o "os/$f" 0 "$O"
+  else
+    _o "os/$f" 1 "$f: not readable"
+  fi
 done
 """
 

@@ -61,10 +61,32 @@ BEGIN { n = split(w, a, " "); for (i = 1; i <= n; i++) want["socket:[" a[i] "]"]
 ($NF in want) { i = $NF; gsub(/[^0-9]/, "", i); print "F", pid, i }
 """
 
-# Listening TCP ports from an ss (Netid column) or netstat listing.
-AWK_LISTEN_PORTS = r"""
+# From an ss / netstat listing or the fd walk's `F <pid> <inode>` lines, three lines:
+#   1. every process id (ss `pid=N` (iproute2 >= 3) or `("name",N,fd)` (2.6.x), netstat
+#      `N/name`, `F N inode`), in order: $PIDS, which later snippets read
+#   2. the lowest pid per socket: the one whose details the parser uses (a pre-fork
+#      server's children share the parent's socket), so only those are read from /proc
+#   3. the listening TCP ports (ss with its Netid column, or netstat)
+# then "." (the shell splits the lines; the last stops $(...) eating empty ones).
+AWK_SOCKET_PIDS = r"""
+function add(p) { p = p + 0; if (p <= 0) return
+  if (!(p in seen)) { seen[p] = 1; all = all p " " }
+  if (low == 0 || p < low) low = p }
+{ low = 0; s = $0; while ((i = index(s, "pid=")) > 0) { s = substr(s, i + 4); add(s) } }
+/users:\(\("/ && !/pid=/ {
+  s = $0; while ((i = index(s, "\",")) > 0) { s = substr(s, i + 2); add(s) }
+}
+$1 ~ /^(tcp|udp)/ { for (i = 6; i <= NF; i++) if ($i ~ /^[0-9]+\//) { add($i); break } }
+$1 == "F" { add($2); low = 0
+  if (!($3 in fl)) { nf++; fo[nf] = $3; fl[$3] = $2 + 0 }
+  else if ($2 + 0 < fl[$3]) fl[$3] = $2 + 0 }
+low > 0 && !(low in lw) { lw[low] = 1; lows = lows low " " }
 $1 ~ /^tcp/ { a = ""; if ($2 == "LISTEN") a = $5; else if ($6 == "LISTEN") a = $4
-  if (a != "") { sub(/.*:/, "", a); printf "%s ", a } }
+  if (a != "") { sub(/.*:/, "", a); ports = ports a " " } }
+END {
+  for (j = 1; j <= nf; j++) { p = fl[fo[j]]; if (!(p in lw)) { lw[p] = 1; lows = lows p " " } }
+  print all; print lows; print ports; print "."
+}
 """
 
 # ss -tn / netstat -tn: the first ESTAB line per (listening local port, peer address).
@@ -76,27 +98,34 @@ l != "" { sub(/.*:/, "", l); if (index(lp, " " l " ") == 0) next
 END { if (n > max) print "# truncated " n }
 """
 
-# Process ids in a listing: ss `pid=N` (iproute2 >= 3) or `("name",N,fd)` (2.6.x), netstat
-# `N/name`, or the fd walk's `F N inode`.
-AWK_PIDS = r"""
-function out(p) { p = p + 0; if (p > 0 && !(p in seen)) { seen[p] = 1; printf "%d ", p } }
-{ s = $0; while ((i = index(s, "pid=")) > 0) { s = substr(s, i + 4); out(s) } }
-/users:\(\("/ && !/pid=/ {
-  s = $0; while ((i = index(s, "\",")) > 0) { s = substr(s, i + 2); out(s) }
+# The per-process details, from one stream: `ls -ld /proc/PID /proc/PID/exe /proc/PID/cwd`
+# lines (owner; link targets) and the shell's `P PID Name:|Uid:|cmd ...` lines (the command
+# line cut at 2000 bytes) -> `P <pid> exe|cwd|cmd|own|Name:|Uid: <value>`.
+AWK_PROC_DETAILS = r"""
+$1 == "P" { if ($3 == "cmd") { h = "P " $2 " cmd "; print h substr($0, length(h) + 1, 2000) }
+  else print
+  next }
+{ n = index($0, " -> ")
+  if (n > 0) { name = substr($0, 1, n - 1); sub(/.* /, "", name); v = substr($0, n + 4) }
+  else { name = $NF; v = "" }
+  k = split(name, q, "/")
+  if (k == 3 && q[2] == "proc" && n == 0) print "P", q[3], "own", $0
+  else if (k == 4 && q[2] == "proc" && (q[4] == "exe" || q[4] == "cwd")) print "P", q[3], q[4], v
 }
-$1 ~ /^(tcp|udp)/ { for (i = 6; i <= NF; i++) if ($i ~ /^[0-9]+\//) { out($i); break } }
-$1 == "F" { out($2) }
 """
 
+# Per listening process (the lowest pid of each socket), without a process per detail: one
+# `ls -ld` for every owner and link target, the shell's `read` for Name and Uid in status,
+# one `tr` per command line (NULs: no awk reads them alike), one awk to put it together.
 _SNIPPET = r"""
-L= SK=
+L= SK=; _tt @CT@
 if _has ss; then
-  L=$(_t @CT@ ss -tulpne 2>&1); R=$?; _o sockets/ss "$R" "$L"
+  L=$($TT ss -tulpne 2>&1); R=$?; _o sockets/ss "$R" "$L"
   [ "$R" = 0 ] && SK=ss
 fi
 if [ -z "$SK" ] && _has netstat; then
-  L=$(_t @CT@ netstat -tulpnW 2>&1); R=$?
-  [ "$R" = 0 ] || { L=$(_t @CT@ netstat -tulpn 2>&1); R=$?; }
+  L=$($TT netstat -tulpnW 2>&1); R=$?
+  [ "$R" = 0 ] || { L=$($TT netstat -tulpn 2>&1); R=$?; }
   _o sockets/netstat "$R" "$L"
   [ "$R" = 0 ] && SK=netstat
 fi
@@ -117,31 +146,34 @@ $FD"
     _o sockets/proc 127 "no ss, no netstat and no readable /proc/net/tcp"
   fi
 fi
+X=$(printf '%s\n' "$L" | awk @AWK_SOCKET_PIDS@)
+PIDS=${X%%"$NL"*}; X=${X#*"$NL"}; LPIDS=${X%%"$NL"*}; X=${X#*"$NL"}; LP=${X%%"$NL"*}
 case $SK in
 ss|netstat)
-  LP=$(printf '%s\n' "$L" | awk @AWK_LISTEN_PORTS@)
-  if [ "$SK" = ss ]; then E=$(_t @CT@ ss -tn 2>&1); R=$?
+  if [ "$SK" = ss ]; then E=$($TT ss -tn 2>&1); R=$?
   else
-    E=$(_t @CT@ netstat -tnW 2>&1); R=$?
-    [ "$R" = 0 ] || { E=$(_t @CT@ netstat -tn 2>&1); R=$?; }
+    E=$($TT netstat -tnW 2>&1); R=$?
+    [ "$R" = 0 ] || { E=$($TT netstat -tn 2>&1); R=$?; }
   fi
   [ "$R" = 0 ] && E=$(printf '%s\n' "$E" | awk -v lp=" $LP " -v max=@MAXC@ @AWK_ESTABLISHED@)
   _o sockets/established "$R" "$E" ;;
 esac
-PIDS=$(printf '%s\n' "$L" | awk @AWK_PIDS@)
-if [ -n "$PIDS" ]; then
-  O=$(for p in $PIDS; do
-    [ -d "/proc/$p" ] || continue
-    printf 'P %s exe %s\n' "$p" "$(_rl /proc/$p/exe)"
-    printf 'P %s cwd %s\n' "$p" "$(_rl /proc/$p/cwd)"
-    printf 'P %s cmd %s\n' "$p" "$(tr '\000\n' '  ' </proc/$p/cmdline 2>/dev/null | cut -c1-2000)"
-    printf 'P %s own %s\n' "$p" "$(ls -ld /proc/$p 2>/dev/null)"
-    awk -v p="$p" '$1 == "Name:" || $1 == "Uid:" { k = $1; sub(/^[^ \t]*[ \t]*/, "")
-      print "P", p, k, $0 }' /proc/$p/status 2>/dev/null
-  done)
+A= C=
+for p in $LPIDS; do
+  [ -d "/proc/$p" ] && { A="$A /proc/$p /proc/$p/exe /proc/$p/cwd"; C="$C $p"; }
+done
+if [ -n "$C" ]; then
+  O=$( { ls -ld $A
+    for p in $C; do
+      while read -r k v; do
+        case $k in Name:|Uid:) printf 'P %s %s %s\n' "$p" "$k" "$v" ;; esac
+        [ "$k" = Uid: ] && break
+      done <"/proc/$p/status"
+      printf 'P %s cmd ' "$p"; tr '\000\n' '  ' <"/proc/$p/cmdline"; echo
+    done; } 2>/dev/null | awk @AWK_PROC_DETAILS@)
   _o sockets/procs 0 "$O"
 fi
-O=$(awk -F: 'NF > 2 { print $1 ":" $3 }' /etc/passwd 2>&1 | sed -n '1,5000p')
+O=$(awk -F: 'NF > 2 && ++n <= 5000 { print $1 ":" $3 }' /etc/passwd 2>&1)
 _o sockets/passwd 0 "$O"
 """
 
@@ -159,9 +191,9 @@ class SocketsFact:
             MAXC=options.max_connections,
             AWK_PROC_NET=quote(AWK_PROC_NET),
             AWK_FD_WALK=quote(AWK_FD_WALK),
-            AWK_LISTEN_PORTS=quote(AWK_LISTEN_PORTS),
+            AWK_SOCKET_PIDS=quote(AWK_SOCKET_PIDS),
             AWK_ESTABLISHED=quote(AWK_ESTABLISHED),
-            AWK_PIDS=quote(AWK_PIDS),
+            AWK_PROC_DETAILS=quote(AWK_PROC_DETAILS),
         )
 
     def parse(self, section: Section, context: ParseContext) -> FactUpdate:

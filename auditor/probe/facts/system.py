@@ -11,22 +11,35 @@ from auditor.probe.parsers.clock import from_epoch
 from auditor.probe.sections import Section
 from auditor.probe.shell import fill
 
-# /proc/uptime is read with the shell's own `read` (no process). It is preferred over
+# `uname -n` is the host name `hostname` prints (both are the kernel's nodename), so
+# `hostname` only runs when uname fails. `hostname -f` may wait on DNS: it alone gets a
+# timeout. /etc/hosts is searched for a qualified alias only when `hostname -f` gave no
+# usable name (one word, not localhost: the only case in which the parser looks there).
+# /proc/uptime is read with the shell's own `read` (no process); it is preferred over
 # /proc/stat's btime: containers under LXCFS (and the lab's CentOS 5 host) see their own
-# uptime there, while btime is the machine's.
+# uptime there, while btime is the machine's. btime is read only when /proc/uptime could not.
 _SNIPPET = r"""
-_r system/hostname @CT@ hostname
-_r system/uname @CT@ uname -n -r -m
+O=$(uname -n -r -m 2>&1); R=$?; _o system/uname "$R" "$O"
+if [ "$R" = 0 ]; then H=${O% * *}
+else _r system/hostname @CT@ hostname; H=; [ "$R" = 0 ] && H=${O%%"$NL"*}; fi
 _r system/fqdn @CT@ hostname -f
-H=$(uname -n 2>/dev/null)
+case $R:$O in
+  0:localhost|0:localhost.localdomain|0:|0:*[!!-~]*) ;;
+  0:*) H= ;;
+esac
 if [ -n "$H" ] && [ -r /etc/hosts ]; then
   O=$(awk -v h="$H" '!/^[ \t]*#/ { for (i = 2; i <= NF; i++)
     if ($i == h || index($i, h ".") == 1) { print; next } }' /etc/hosts 2>&1)
   _o system/hosts $? "$O"
 fi
-if [ -r /proc/uptime ] && read -r UP _ </proc/uptime; then _o system/uptime 0 "$UP"
-else _o system/uptime 1 "/proc/uptime is not readable"; fi
-O=$(awk '$1 == "btime" { print $2 }' /proc/stat 2>&1); _o system/btime $? "$O"
+UP=
+[ -r /proc/uptime ] && read -r UP _ </proc/uptime
+case $UP in
+  [0-9]*) _o system/uptime 0 "$UP" ;;
+  *)
+    _o system/uptime 1 "/proc/uptime is not readable"
+    O=$(awk '$1 == "btime" { print $2 }' /proc/stat 2>&1); _o system/btime $? "$O" ;;
+esac
 """
 
 FIELDS = ("hostname", "fqdn", "kernel", "arch", "uptime_seconds", "boot_time")
@@ -45,9 +58,10 @@ class SystemFact:
         values: dict[str, object] = {}
         errors: dict[str, str] = {}
 
+        # `node release machine`: release and machine never hold a space, a node name may.
         uname = section.get("uname")
-        uname_words = uname.first_line().split() if uname and uname.ok else []
-        if len(uname_words) != 3:
+        uname_words = uname.first_line().rsplit(" ", 2) if uname and uname.ok else []
+        if len(uname_words) != 3 or not all(w.strip() for w in uname_words[1:]):
             uname_words = []
             reason = part_failure(uname, "uname -n -r -m")
             errors["kernel"] = errors["arch"] = reason
@@ -55,7 +69,7 @@ class SystemFact:
         hostname_part = section.get("hostname")
         hostname = hostname_part.first_line() if hostname_part and hostname_part.ok else ""
         if not hostname and uname_words:
-            hostname = uname_words[0]  # no `hostname` binary: the kernel's node name
+            hostname = uname_words[0].strip()  # the kernel's node name, as `hostname` says
         values["hostname"] = hostname or None
         if not hostname:
             errors["hostname"] = part_failure(hostname_part, "hostname")

@@ -121,11 +121,25 @@ def summary_pipeline(options: ProbeOptions, awk: str = "awk") -> str:
 _SNIPPET = r"""
 _wsum() { @PIPELINE@; }
 _wscan() { awk @AWK_CONF@ "$@" 2>/dev/null; }
+# _wk KIND TEXT: the values of TEXT's `KIND value` lines (from _wscan), space-separated, in WK
+_wk() { WK= _ws=$NL$2
+  while :; do
+    case $_ws in *"$NL$1 "*) _ws=${_ws#*"$NL$1 "}; WK="$WK ${_ws%%"$NL"*}" ;; *) return 0 ;; esac
+  done; }
 _weblogs() {
-  WNOW=$(date +%s) WCF= WL= WSEEN= WA=
+  WNOW=${NOW:-$(date +%s)} WCF= WL= WSEEN= WA= WD= WP=
   for p in $PIDS; do
     [ -r "/proc/$p/cmdline" ] || continue
-    c=$(awk '$1 == "Name:" { print $2 }' "/proc/$p/status" 2>/dev/null)
+    c= q=
+    { read -r _ c; while read -r k v; do [ "$k" = PPid: ] && { q=$v; break; }; done; } \
+      2>/dev/null <"/proc/$p/status"
+    # A pre-fork worker shares its parent's socket and name: its command line is the
+    # parent's, which is read anyway (Apache's 150 children, nginx's workers).
+    if [ -n "$q" ] && [ -n "$c" ]; then
+      case " $PIDS " in *" $q "*)
+        v=; read -r _ v 2>/dev/null <"/proc/$q/status"; [ "$v" = "$c" ] && continue ;;
+      esac
+    fi
     set -f; set -- $(tr '\000' ' ' <"/proc/$p/cmdline" 2>/dev/null); set +f
     [ $# -gt 0 ] || continue
     case "$c ${1##*/}" in *httpd*|*apache*|*nginx*) ;; *) continue ;; esac
@@ -151,14 +165,14 @@ _weblogs() {
     WSEEN="$WSEEN $cf"
     d=${cf%/*}; case $d in */conf) r=${d%/conf} ;; *) r=$d ;; esac
     O=$(_wscan "$cf")
-    v=$(printf '%s\n' "$O" | awk '$1 == "R" { print $2; exit }'); [ -n "$v" ] && r=${v%/}
+    _wk R "$O"; v=${WK# }; v=${v%% *}; [ -n "$v" ] && r=${v%/}
     printf 'G config %s\n' "$cf"
     D=$O lv=0
     while [ $lv -lt 2 ]; do
-      I=$(printf '%s\n' "$D" | awk '$1 == "I" { print $2 }')
-      [ -n "$I" ] || break
+      _wk I "$D"
+      [ -n "$WK" ] || break
       FS2=
-      for i in $I; do
+      for i in $WK; do
         case $i in /*) ;; *) i="$r/$i" ;; esac
         for g in $i; do
           if [ -d "$g" ]; then for h in "$g"/*; do [ -f "$h" ] && FS2="$FS2 $h"; done
@@ -170,7 +184,8 @@ _weblogs() {
 $D"; lv=$((lv + 1))
     done
     set -f
-    for v in $(printf '%s\n' "$O" | awk '$1 == "L" { print $2 }'); do
+    _wk L "$O"
+    for v in $WK; do
       case $v in
         \|*|syslog:*|off) printf 'G piped %s\n' "$v"; continue ;;
         *'${APACHE_LOG_DIR}'*) v="/var/log/apache2${v#*\}}" ;;
@@ -185,7 +200,8 @@ $D"; lv=$((lv + 1))
   for v in $WL; do
     for g in "$v"*; do
       [ -f "$g" ] || continue
-      g=$(cd "${g%/*}" 2>/dev/null && pwd -P)/${g##*/}
+      d=${g%/*}; [ "$d" = "$WD" ] || { WD=$d; WP=$(cd "$d" 2>/dev/null && pwd -P); }
+      g=$WP/${g##*/}
       case " $WA " in *" $g "*) continue ;; esac
       WA="$WA $g"
     done
@@ -194,13 +210,19 @@ $D"; lv=$((lv + 1))
     [ -d "$d" ] && { [ -r "$d" ] && [ -x "$d" ] || printf 'X unreadable %s\n' "$d"; }
   done
   [ -n "$WA" ] || return 0
+  # Written within the window: one find for all; then newest first, with sizes: one ls.
+  set -f
+  WR=$(find $WA -prune -type f -mtime -@WINDOW@ 2>/dev/null)
+  [ -n "$WR" ] || { set +f; return 0; }
+  set -- $(ls -lnLtd $WR 2>/dev/null | awk '{ print $5, $NF }')
+  set +f
   WN=0
-  for f in $(ls -1td $WA 2>/dev/null); do
-    [ -n "$(find "$f" -prune -type f -mtime -@WINDOW@ 2>/dev/null)" ] || continue
+  while [ $# -gt 1 ]; do
+    s=$1 f=$2; shift 2
+    case $s in ''|*[!0-9]*) s=0 ;; esac
     [ -r "$f" ] || { printf 'X unreadable %s\n' "$f"; continue; }
     WN=$((WN + 1))
     if [ $WN -gt @MAXW@ ]; then printf 'X cap %s\n' "$f"; continue; fi
-    s=$(ls -lnL "$f" 2>/dev/null | awk '{ print $5 }'); s=${s:-0}
     case $f in
       *.gz)
         if ! _has gzip; then printf 'X no-gzip %s\n' "$f"; continue; fi

@@ -1,4 +1,6 @@
-"""Version lines of server software (`httpd -v`, `nginx -v`, `java -version` ...)."""
+"""Version lines of server software (`httpd -v`, `nginx -v`, `java -version` ...), and a
+JVM's `release` file (`JAVA_VERSION="17.0.15"`), which the probe reads instead of running
+java where it can."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "httpd": re.compile(rf"Apache/({_DOTTED})"),
     "apache2": re.compile(rf"Apache/({_DOTTED})"),
     "nginx": re.compile(rf"nginx/({_DOTTED})"),
-    "java": re.compile(r'version\s+"([^"]+)"'),
+    # `openjdk version "17.0.15" 2025-04-15`, or the release file's `JAVA_VERSION="17.0.15"`
+    "java": re.compile(r'(?:version\s+|^JAVA_VERSION=)"([^"]+)"'),
     "php": re.compile(rf"^PHP ({_DOTTED}\S*)"),
     "mysqld": re.compile(rf"\b(?:Distrib|Ver) ({_DOTTED})"),
     "mariadbd": re.compile(rf"\b(?:Distrib|Ver) ({_DOTTED})"),
