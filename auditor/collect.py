@@ -283,6 +283,10 @@ class _DeadlineSession:
     def description(self) -> str:
         return self.inner.description
 
+    @property
+    def local_address(self) -> str | None:
+        return getattr(self.inner, "local_address", None)
+
     def run(self, script: str, *, timeout: float, max_output: int) -> CommandResult:
         remaining = self.attempt.remaining()
         if remaining <= 0:

@@ -37,6 +37,31 @@ def add_eol(facts: Facts, on: date, data: EolData) -> Facts:
     return replace(facts, os=os_identity, software=software)
 
 
+def without_client(facts: Facts, address: str) -> Facts:
+    """Facts with the auditor's own requests taken out of the web-log clients: `inspect`
+    fetches front pages, and our own visits must not count as somebody using the host."""
+    if facts.web_logs is None and facts.clients is None:
+        return facts
+    logs = None
+    if facts.web_logs is not None:
+        logs = tuple(
+            replace(
+                log,
+                requests=log.requests
+                - sum(c.requests for c in log.top_clients if c.address == address),
+                clients=log.clients - sum(1 for c in log.top_clients if c.address == address),
+                top_clients=tuple(c for c in log.top_clients if c.address != address),
+            )
+            for log in facts.web_logs
+        )
+    clients = (
+        tuple(c for c in facts.clients if c.address != address)
+        if facts.clients is not None
+        else None
+    )
+    return replace(facts, web_logs=logs, clients=clients)
+
+
 def make_probe(config: Config, eol_data: EolData | None) -> Any:
     """The per-host callable `collect` runs on each connected session."""
 
@@ -61,6 +86,9 @@ def make_probe(config: Config, eol_data: EolData | None) -> Any:
             log_days=config.ssh.log_days,
             owner_of=lambda address: config.owner_of(address),
         )
+        own_address = getattr(session, "local_address", None)
+        if own_address:
+            facts = without_client(facts, own_address)
         if result.stdout_truncated:
             facts = replace(
                 facts,

@@ -455,10 +455,10 @@ def lab_down(state_dir: Path = DEFAULT_STATE_DIR, *, log: Log = _quiet) -> tuple
             net.delete_link(state.bridge)
             removed.append(f"bridge {state.bridge}")
     removed += _sweep(log)
-    hosts_dir = state_dir / "hosts"
-    if hosts_dir.exists():
-        shutil.rmtree(hosts_dir)
-        removed.append(str(hosts_dir))
+    for made in (state_dir / "hosts", state_dir / "drift"):  # host files; the drift story
+        if made.exists():
+            shutil.rmtree(made)
+            removed.append(str(made))
     for name in _STATE_FILES:
         with contextlib.suppress(FileNotFoundError):
             (state_dir / name).unlink()

@@ -90,6 +90,17 @@ class ParamikoSession:
     def description(self) -> str:
         return self._description
 
+    @property
+    def local_address(self) -> str | None:
+        """Our address as the host sees it (None through a jump host: it sees the bastion)."""
+        sock = self._transport.sock
+        if not isinstance(sock, socket.socket):
+            return None
+        try:
+            return str(sock.getsockname()[0])
+        except OSError:
+            return None
+
     def run(self, script: str, *, timeout: float, max_output: int) -> CommandResult:
         started = time.monotonic()
         if self._closed.is_set():

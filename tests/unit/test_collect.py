@@ -364,3 +364,19 @@ def test_ctrl_c_returns_what_finished() -> None:
 
 def test_no_hosts_no_work() -> None:
     assert collect([], SETTINGS, hostname_probe, connector=ScriptedConnector({})) == {}
+
+
+def test_the_auditors_own_requests_are_not_clients() -> None:
+    from datetime import UTC, datetime
+
+    from auditor.model import ClientUse, Facts, PathCount, WebLog
+    from auditor.probing import without_client
+
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    us, them = ClientUse("10.250.77.1", 3, now), ClientUse("10.20.1.5", 40, now, "team-payments")
+    log = WebLog("/var/log/httpd/access_log", 43, 2, (PathCount("/", 43),), (), (them, us))
+    facts = without_client(Facts(now, web_logs=(log,), clients=(them, us)), "10.250.77.1")
+    assert facts.clients == (them,)
+    assert facts.web_logs is not None
+    (cleaned,) = facts.web_logs
+    assert (cleaned.requests, cleaned.clients, cleaned.top_clients) == (40, 1, (them,))
