@@ -20,7 +20,7 @@ from typing import Protocol
 
 from auditor.config import SshSettings
 from auditor.errors import ProbeError
-from auditor.model import Facts, Host, HostStatus, SshOutcome
+from auditor.model import Facts, Host, HostStatus, SourceKind, SshOutcome
 from auditor.remote.errors import FailureKind, RemoteError, failure_kind
 from auditor.remote.session import CommandResult, Connector, RemoteSession
 
@@ -59,21 +59,56 @@ class CollectInterrupted(KeyboardInterrupt):
         self.results = results
 
 
-def not_attempted_reason(host: Host, settings: SshSettings) -> str | None:
+@dataclass(frozen=True)
+class ProbeScope:
+    """The networks the user told us to touch: the [[network]] sections' targets.
+
+    When any are configured, a host is only probed if a sweep saw it alive, or the user's
+    own inventory lists it: a cloud instance outside every target is never connected to
+    (its address may be unroutable from here, or not ours to touch).
+    """
+
+    targets: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def covers(self, address: str) -> bool:
+        from auditor.targets import target_contains
+
+        return any(target_contains(t, address) for t in self.targets) and not any(
+            target_contains(t, address) for t in self.exclude
+        )
+
+
+def not_attempted_reason(
+    host: Host, settings: SshSettings, scope: ProbeScope | None = None
+) -> str | None:
     """Why `collect` would not even try this host, or None when it would.
 
-    A host is tried when a source saw it alive, or when no source can tell (an inventory
-    only lists names: the SSH connect is then the liveness test). It is not tried when
-    sources looked and saw it down, or reconcile judged it stale or missing.
+    A host is tried when a sweep saw it alive, or when the user's inventory lists it (the
+    SSH connect is then the liveness test). It is not tried when sources looked and saw it
+    down, reconcile judged it stale or missing, or — when [[network]] targets are set — its
+    address is outside all of them and no inventory lists it.
     """
     if not settings.enabled:
         return "SSH probing is disabled ([ssh] enabled = false)"
-    if host.primary_address is None:
+    address = host.primary_address
+    if address is None:
         return "no address known for this host"
-    if host.alive:
+    if any(o.source is SourceKind.NETWORK and o.alive for o in host.observations):
         return None
     if host.status in (HostStatus.STALE, HostStatus.MISSING):
         return f"not alive ({host.status.value}: {host.status_reason})"
+    listed = any(o.source is SourceKind.ANSIBLE for o in host.observations)
+    if scope is not None and scope.targets:
+        if scope.covers(address):
+            return f"{address} did not answer the network sweep"
+        if not listed:
+            return (
+                f"{address} is outside every [[network]] target: not probed "
+                "(add its range to a [[network]] section to probe it)"
+            )
+    if host.alive or listed:
+        return None
     if any(o.alive is False for o in host.observations):
         return "not seen alive by any source"
     return None
@@ -86,6 +121,7 @@ def collect(
     *,
     connector: Connector | None = None,
     observer: CollectObserver | None = None,
+    scope: ProbeScope | None = None,
 ) -> CollectResults:
     """Probe every host; return an outcome for each (see module docstring).
 
@@ -98,7 +134,7 @@ def collect(
     results: CollectResults = {}
     attempts: list[_Attempt] = []
     for host in hosts:
-        reason = not_attempted_reason(host, settings)
+        reason = not_attempted_reason(host, settings, scope)
         if reason is None:
             attempts.append(_Attempt(host, host.primary_address or "", settings.deadline))
         else:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from auditor.collect import CollectInterrupted, collect
+from auditor.collect import CollectInterrupted, ProbeScope, collect
 from auditor.config import Config
 from auditor.eol import EolData, load_eol_data, with_os_eol, with_software_eol
 from auditor.errors import ProbeError
@@ -133,6 +133,10 @@ def probe_hosts(
     except Exception:  # EOL status is an enrichment: without data, facts still count
         eol_data = None
     probe = make_probe(config, eol_data)
+    scope = ProbeScope(
+        targets=tuple(t for n in config.network for t in n.targets),
+        exclude=tuple(t for n in config.network for t in n.exclude),
+    )
     owned = None
     if connector is None:
         from auditor.remote.paramiko_connector import ParamikoConnector
@@ -146,9 +150,11 @@ def probe_hosts(
     try:
         if progress:
             with progress.progress:
-                results = collect(hosts, config.ssh, probe, connector=connector, observer=progress)
+                results = collect(
+                    hosts, config.ssh, probe, connector=connector, observer=progress, scope=scope
+                )
         else:
-            results = collect(hosts, config.ssh, probe, connector=connector)
+            results = collect(hosts, config.ssh, probe, connector=connector, scope=scope)
     except CollectInterrupted as interrupted:
         # Keep what finished: the report is written, then the CLI exits 130.
         results, was_interrupted = interrupted.results, True

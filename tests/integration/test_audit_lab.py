@@ -129,8 +129,16 @@ def test_every_reachable_host_has_facts(report: dict[str, Any]) -> None:
         assert facts["uptime_seconds"] > 0 and facts["listeners"], name
     assert hosts["db01"]["ssh"]["port"] == 2222
     for name in ("old-report01", "hand-made-1"):
-        assert hosts[name]["ssh"]["state"] in ("not-attempted", "skipped")
+        assert hosts[name]["ssh"]["state"] == "not-attempted"
         assert hosts[name]["ssh"]["reason"]
+    assert "outside every [[network]] target" in hosts["analytics-01"]["ssh"]["reason"]
+
+
+def test_no_connection_outside_the_lab(report: dict[str, Any]) -> None:
+    # Network safety: SSH only ever went to the lab's own namespaces.
+    for host in report["hosts"]:
+        if host["ssh"]["state"] != "not-attempted":
+            assert host["ssh"]["address"].startswith("10.250.77."), host["ssh"]
 
 
 def test_the_forgotten_centos5_box(report: dict[str, Any]) -> None:

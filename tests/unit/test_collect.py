@@ -380,3 +380,40 @@ def test_the_auditors_own_requests_are_not_clients() -> None:
     assert facts.web_logs is not None
     (cleaned,) = facts.web_logs
     assert (cleaned.requests, cleaned.clients, cleaned.top_clients) == (40, 1, (them,))
+
+
+def test_probe_scope_never_reaches_outside_the_swept_networks() -> None:
+    from datetime import UTC, datetime
+
+    from auditor.collect import ProbeScope
+    from auditor.model import Host, HostStatus, Observation, SourceKind
+
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+
+    def host(address: str, *sightings: tuple[SourceKind, bool | None]) -> Host:
+        observations = tuple(
+            Observation(kind, kind.value, (f"ip:{address}",), now, alive)
+            for kind, alive in sightings
+        )
+        return Host(f"ip:{address}", (address,), (), (f"ip:{address}",),
+                    tuple(k for k, _ in sightings), HostStatus.MANAGED, "x", observations)
+
+    scope = ProbeScope(targets=("10.250.77.0/24",), exclude=("10.250.77.1",))
+    swept_alive = host("10.250.77.10", (SourceKind.NETWORK, True))
+    cloud_in_scope = host("10.250.77.200", (SourceKind.AWS, True))
+    cloud_elsewhere = host("10.251.1.10", (SourceKind.AWS, True))
+    listed_elsewhere = host("192.0.2.77", (SourceKind.ANSIBLE, None))
+    assert not_attempted_reason(swept_alive, SETTINGS, scope) is None
+    assert "did not answer the network sweep" in (
+        not_attempted_reason(cloud_in_scope, SETTINGS, scope) or "")
+    assert "outside every [[network]] target" in (
+        not_attempted_reason(cloud_elsewhere, SETTINGS, scope) or "")
+    assert not_attempted_reason(listed_elsewhere, SETTINGS, scope) is None  # the user's inventory
+    # without [[network]] targets the cloud's word is all we have
+    assert not_attempted_reason(cloud_elsewhere, SETTINGS, ProbeScope()) is None
+    # and collect never connects to what it would not attempt
+    connector = ScriptedConnector({}, default=Reply(stdout="x"))
+    results = collect([cloud_elsewhere, swept_alive], SETTINGS, hostname_probe,
+                      connector=connector, scope=scope)
+    assert [address for address, _ in connector.connects] == ["10.250.77.10"]
+    assert results["ip:10.251.1.10"][0].state == "not-attempted"
