@@ -23,8 +23,8 @@ from auditor.exitcodes import (
     fail,
     run_guarded,
 )
+from auditor.model import SEVERITY_NAMES
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
 _fail = fail
 _guard = run_guarded
 
@@ -75,7 +75,7 @@ def _out_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _fail_on_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--fail-on", type=click.Choice(SEVERITIES, case_sensitive=False), default=None,
+        "--fail-on", type=click.Choice(SEVERITY_NAMES, case_sensitive=False), default=None,
         help="Exit 1 when a finding has this severity or worse (default: [audit] fail_on).",
     )(func)  # fmt: skip
 

@@ -35,6 +35,7 @@ class Severity(enum.StrEnum):
 
 
 _SEVERITY_ORDER = list(Severity)
+SEVERITY_NAMES: tuple[str, ...] = tuple(s.value for s in Severity)  # for --fail-on choices
 
 
 class SourceKind(enum.StrEnum):

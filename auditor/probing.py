@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.collect import CollectInterrupted, ProbeScope, collect
 from auditor.config import Config
@@ -19,7 +19,10 @@ from auditor.errors import ProbeError
 from auditor.model import Facts, Host, SshOutcome
 from auditor.pipeline import ProbeResults
 from auditor.probe import ProbeOptions, build_script, parse_probe_output
-from auditor.remote.session import Connector, RemoteSession
+from auditor.remote.session import CommandResult, Connector, RemoteSession
+
+if TYPE_CHECKING:
+    from auditor.remote.paramiko_connector import ParamikoConnector
 
 # What one host may send back. The script summarises logs on the host, so real output is
 # tens of kilobytes; the cap only guards against a host that floods us.
@@ -62,22 +65,37 @@ def without_client(facts: Facts, address: str) -> Facts:
     return replace(facts, web_logs=logs, clients=clients)
 
 
+def run_script(session: RemoteSession, script: str, config: Config) -> tuple[str, CommandResult]:
+    """Run a probe script on one session; its stdout as text, and the raw result. Raises
+    ProbeError when the script printed nothing (there is nothing to parse)."""
+    result = session.run(script, timeout=config.ssh.deadline, max_output=MAX_PROBE_OUTPUT)
+    stdout = result.stdout.decode("utf-8", errors="replace")
+    if not stdout.strip():
+        stderr = result.stderr.decode("utf-8", errors="replace").strip()[:300]
+        raise ProbeError(
+            f"the probe script printed nothing (exit status {result.exit_status}"
+            + (f"; stderr: {stderr}" if stderr else "")
+            + ")"
+        )
+    return stdout, result
+
+
+def finish_facts(facts: Facts, result: CommandResult, on: date, eol_data: EolData | None) -> Facts:
+    """Parsed facts plus what the run itself says: a cut output, and EOL status."""
+    if result.stdout_truncated:
+        facts = replace(
+            facts,
+            errors={**facts.errors, "output": f"output cut at {MAX_PROBE_OUTPUT} bytes"},
+        )
+    return add_eol(facts, on, eol_data) if eol_data is not None else facts
+
+
 def make_probe(config: Config, eol_data: EolData | None) -> Any:
     """The per-host callable `collect` runs on each connected session."""
 
     def probe(session: RemoteSession, host: Host) -> Facts:
         options = ProbeOptions.from_settings(config.ssh)  # a fresh nonce per host
-        result = session.run(
-            build_script(options), timeout=config.ssh.deadline, max_output=MAX_PROBE_OUTPUT
-        )
-        stdout = result.stdout.decode("utf-8", errors="replace")
-        if not stdout.strip():
-            stderr = result.stderr.decode("utf-8", errors="replace").strip()[:300]
-            raise ProbeError(
-                f"the probe script printed nothing (exit status {result.exit_status}"
-                + (f"; stderr: {stderr}" if stderr else "")
-                + ")"
-            )
+        stdout, result = run_script(session, build_script(options), config)
         now = datetime.now(UTC)
         facts = parse_probe_output(
             stdout,
@@ -89,14 +107,17 @@ def make_probe(config: Config, eol_data: EolData | None) -> Any:
         own_address = getattr(session, "local_address", None)
         if own_address:
             facts = without_client(facts, own_address)
-        if result.stdout_truncated:
-            facts = replace(
-                facts,
-                errors={**facts.errors, "output": f"output cut at {MAX_PROBE_OUTPUT} bytes"},
-            )
-        return add_eol(facts, now.date(), eol_data) if eol_data is not None else facts
+        return finish_facts(facts, result, now.date(), eol_data)
 
     return probe
+
+
+def connector_from_environment() -> ParamikoConnector:
+    """The SSH connector a run uses when none is given. The key passphrase comes from
+    $AUDITOR_SSH_KEY_PASSPHRASE, never from the config file or argv."""
+    from auditor.remote.paramiko_connector import ParamikoConnector
+
+    return ParamikoConnector(key_passphrase=os.environ.get("AUDITOR_SSH_KEY_PASSPHRASE"))
 
 
 class _Progress:
@@ -139,12 +160,7 @@ def probe_hosts(
     )
     owned = None
     if connector is None:
-        from auditor.remote.paramiko_connector import ParamikoConnector
-
-        # The passphrase comes from the environment, never from the config file or argv.
-        connector = owned = ParamikoConnector(
-            key_passphrase=os.environ.get("AUDITOR_SSH_KEY_PASSPHRASE")
-        )
+        connector = owned = connector_from_environment()
     on_terminal = console is not None and console.is_terminal
     progress = _Progress(console, len(hosts)) if on_terminal else None
     try:

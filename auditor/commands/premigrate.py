@@ -21,8 +21,7 @@ import click
 
 from auditor.commands.inspect import build_config, ssh_options
 from auditor.exitcodes import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, run_guarded
-
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+from auditor.model import SEVERITY_NAMES
 
 
 @click.command("premigrate")
@@ -75,7 +74,7 @@ SEVERITIES = ("info", "low", "medium", "high", "critical")
 )
 @click.option(
     "--fail-on",
-    type=click.Choice(SEVERITIES),
+    type=click.Choice(SEVERITY_NAMES),
     default="high",
     show_default=True,
     help="Exit 1 when a finding has this severity or worse.",

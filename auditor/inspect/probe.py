@@ -14,14 +14,13 @@ from datetime import UTC, datetime
 
 from auditor.config import Config
 from auditor.eol import EolData
-from auditor.errors import ProbeError
 from auditor.model import Facts, Host
 from auditor.probe import ALL_FACTS, ProbeOptions, build_script, parse_probe_output
 from auditor.probe.facts import INSPECT_FACTS, InspectFacts
 from auditor.probe.interface import ParseContext, ProbeFact, missing_section
-from auditor.probe.parse import _privilege as read_privilege
+from auditor.probe.parse import read_privilege
 from auditor.probe.sections import Section, split_output
-from auditor.probing import MAX_PROBE_OUTPUT, add_eol
+from auditor.probing import finish_facts, run_script
 from auditor.remote.session import RemoteSession
 
 
@@ -75,17 +74,7 @@ class InspectProbe:
 
     def __call__(self, session: RemoteSession, host: Host) -> Facts:
         options = ProbeOptions.from_settings(self.config.ssh, log_days=self.log_days)
-        result = session.run(
-            inspect_script(options), timeout=self.config.ssh.deadline, max_output=MAX_PROBE_OUTPUT
-        )
-        stdout = result.stdout.decode("utf-8", errors="replace")
-        if not stdout.strip():
-            stderr = result.stderr.decode("utf-8", errors="replace").strip()[:300]
-            raise ProbeError(
-                f"the probe script printed nothing (exit status {result.exit_status}"
-                + (f"; stderr: {stderr}" if stderr else "")
-                + ")"
-            )
+        stdout, result = run_script(session, inspect_script(options), self.config)
         now = datetime.now(UTC)
 
         def owner_of(address: str) -> str | None:
@@ -97,11 +86,6 @@ class InspectProbe:
         deep = parse_inspect_output(
             stdout, options.nonce, collected_at=now, log_days=self.log_days, owner_of=owner_of
         )
-        if result.stdout_truncated:
-            facts = replace(
-                facts,
-                errors={**facts.errors, "output": f"output cut at {MAX_PROBE_OUTPUT} bytes"},
-            )
         with self._lock:
             self.deep[host.id] = deep
-        return add_eol(facts, now.date(), self.eol_data) if self.eol_data is not None else facts
+        return finish_facts(facts, result, now.date(), self.eol_data)

@@ -10,7 +10,6 @@ them), and reverse DNS only when asked. Nothing else; never a cloud metadata ser
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -78,12 +77,9 @@ def inspect_hosts(
     say("probing " + ", ".join(address for address, _ in resolved) + " over SSH ...")
     owned = None
     if connector is None:
-        from auditor.remote.paramiko_connector import ParamikoConnector
+        from auditor.probing import connector_from_environment
 
-        # As the audit does: the passphrase comes from the environment, never from argv.
-        connector = owned = ParamikoConnector(
-            key_passphrase=os.environ.get("AUDITOR_SSH_KEY_PASSPHRASE")
-        )
+        connector = owned = connector_from_environment()
     try:
         results = collect(probe_hosts, config.ssh, probe, connector=connector)
     finally:

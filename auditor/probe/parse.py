@@ -30,7 +30,7 @@ def parse_probe_output(
     collected_at = collected_at.astimezone(UTC)
     output = split_output(stdout, nonce)
     meta = output.section("meta") or Section("meta")
-    privilege, host_now = _privilege(meta)
+    privilege, host_now = read_privilege(meta)
     context = ParseContext(
         collected_at=collected_at,
         log_days=log_days,
@@ -52,7 +52,7 @@ def parse_probe_output(
     return replace(result, errors=dict(sorted(errors.items())))
 
 
-def _privilege(meta: Section) -> tuple[Privilege, datetime | None]:
+def read_privilege(meta: Section) -> tuple[Privilege, datetime | None]:
     part = meta.get("privilege")
     if part is None:
         return Privilege(sudo="unknown"), None
