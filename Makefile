@@ -56,8 +56,12 @@ lab-status:
 # (and never let boto3 look for real ones).
 LAB_AWS_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
+# The demo keeps its caches (the software version cache, a refreshed eol.json) in reports/.cache:
+# the throw-away lab's hosts have no business in your ~/.cache/auditor.
+DEMO_CACHE := $(CURDIR)/reports/.cache
+
 demo: lab-up
-	$(LAB_AWS_ENV) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditor audit --config inventories/lab/audit.toml --out reports/demo --fail-on critical || test $$? = 1
+	XDG_CACHE_HOME="$(DEMO_CACHE)" $(LAB_AWS_ENV) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/auditor audit --config inventories/lab/audit.toml --out reports/demo --fail-on critical || test $$? = 1
 	@echo
 	@echo "Demo report: $(CURDIR)/reports/demo/index.html  (and report.json beside it)"
 	@echo "The lab stays up for exploring; remove it with: make lab-down"
@@ -66,4 +70,4 @@ bench: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/probe.py
 
 clean: lab-down
-	rm -rf $(VENV) build dist *.egg-info reports/demo
+	rm -rf $(VENV) build dist *.egg-info reports/demo reports/.cache

@@ -323,6 +323,11 @@ class _DeadlineSession:
     def local_address(self) -> str | None:
         return getattr(self.inner, "local_address", None)
 
+    @property
+    def endpoint(self) -> tuple[str, int | None]:
+        """The address and port this session was opened to (what the host is known by)."""
+        return self.attempt.address, self.attempt.port
+
     def run(self, script: str, *, timeout: float, max_output: int) -> CommandResult:
         remaining = self.attempt.remaining()
         if remaining <= 0:

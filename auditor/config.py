@@ -95,6 +95,7 @@ class SshSettings:
     legacy_algorithms: tuple[str, ...] = ()  # host patterns allowed to use CentOS 5-era algorithms
     use_ssh_config: bool = True
     log_days: int = 7  # window for access-log and login activity
+    software_cache: bool = True  # skip version runs of programs unchanged since last audit
 
 
 @dataclass(frozen=True)
@@ -448,6 +449,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         legacy_algorithms=t.get_strs("legacy_algorithms"),
         use_ssh_config=t.get_bool("use_ssh_config", True),
         log_days=t.get_int("log_days", 7, minimum=1, maximum=3650),
+        software_cache=t.get_bool("software_cache", True),
     )
     t.used.update({"port", "ports"})
     t.finish()

@@ -18,8 +18,10 @@ from auditor.eol import EolData, load_eol_data, with_os_eol, with_software_eol
 from auditor.errors import ProbeError
 from auditor.model import Facts, Host, SshOutcome
 from auditor.pipeline import ProbeResults
-from auditor.probe import ProbeOptions, build_script, parse_probe_output
+from auditor.probe import ProbeOptions, build_script, parse_probe_output, split_output
+from auditor.probe.facts.software import cache_hits, version_runs
 from auditor.remote.session import CommandResult, Connector, RemoteSession
+from auditor.software_cache import SoftwareCache, host_key
 
 if TYPE_CHECKING:
     from auditor.remote.paramiko_connector import ParamikoConnector
@@ -90,11 +92,32 @@ def finish_facts(facts: Facts, result: CommandResult, on: date, eol_data: EolDat
     return add_eol(facts, on, eol_data) if eol_data is not None else facts
 
 
-def make_probe(config: Config, eol_data: EolData | None) -> Any:
-    """The per-host callable `collect` runs on each connected session."""
+def ssh_target(session: RemoteSession, host: Host, config: Config) -> str:
+    """The version cache's key for the host behind `session`: the address and port
+    `collect` connected to (the inventory's port, else the first configured one, for a
+    session that does not say)."""
+    endpoint = getattr(session, "endpoint", None)
+    if endpoint is not None:
+        address, port = endpoint
+    else:
+        address = host.primary_address or host.id
+        port = host.ssh_port or (config.ssh.ports[0] if config.ssh.ports else None)
+    return host_key(address, port)
+
+
+def make_probe(
+    config: Config, eol_data: EolData | None, software_cache: SoftwareCache | None = None
+) -> Any:
+    """The per-host callable `collect` runs on each connected session. With a
+    `software_cache`, programs unchanged since it last saw them are not run again, and what
+    was run is recorded in it."""
 
     def probe(session: RemoteSession, host: Host) -> Facts:
-        options = ProbeOptions.from_settings(config.ssh)  # a fresh nonce per host
+        target = ssh_target(session, host, config) if software_cache is not None else ""
+        known = software_cache.known(target) if software_cache is not None else {}
+        options = ProbeOptions.from_settings(  # a fresh nonce per host
+            config.ssh, known_versions=tuple((path, run.identity) for path, run in known.items())
+        )
         stdout, result = run_script(session, build_script(options), config)
         now = datetime.now(UTC)
         facts = parse_probe_output(
@@ -103,7 +126,11 @@ def make_probe(config: Config, eol_data: EolData | None) -> Any:
             collected_at=now,
             log_days=config.ssh.log_days,
             owner_of=lambda address: config.owner_of(address),
+            cached_versions=known,
         )
+        if software_cache is not None:
+            software = split_output(stdout, options.nonce).section("software")
+            software_cache.update(target, version_runs(software), cache_hits(software), now=now)
         own_address = getattr(session, "local_address", None)
         if own_address:
             facts = without_client(facts, own_address)
@@ -148,12 +175,15 @@ def probe_hosts(
     console: Any = None,
     connector: Connector | None = None,
 ) -> ProbeResults:
-    """Probe every host that can be probed; every host gets an SshOutcome."""
+    """Probe every host that can be probed; every host gets an SshOutcome. With
+    `[ssh] software_cache` on, the software version cache is loaded once here and saved
+    once at the end, also when the run is interrupted."""
     try:
         eol_data: EolData | None = load_eol_data()
     except Exception:  # EOL status is an enrichment: without data, facts still count
         eol_data = None
-    probe = make_probe(config, eol_data)
+    cache = SoftwareCache.load() if config.ssh.software_cache else None
+    probe = make_probe(config, eol_data, cache)
     scope = ProbeScope(
         targets=tuple(t for n in config.network for t in n.targets),
         exclude=tuple(t for n in config.network for t in n.exclude),
@@ -179,6 +209,8 @@ def probe_hosts(
     finally:
         if owned is not None:
             owned.close()
+        if cache is not None:
+            cache.save()
     ssh = {host_id: outcome for host_id, (outcome, _) in results.items()}
     facts = {host_id: f for host_id, (_, f) in results.items() if f is not None}
     return ProbeResults(ssh=ssh, facts=facts, interrupted=was_interrupted)

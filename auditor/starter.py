@@ -48,6 +48,8 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # sudo = false                 # true: `sudo -n` for socket owners and logs
 # jump_host = "auditor@bastion.example.com:22"
 # legacy_algorithms = ["10.0.5.*"]   # allow CentOS 5-era kex/ciphers for these hosts only
+# software_cache = true        # don't rerun `httpd -v` & co. on binaries unchanged since the
+#                              # last audit (kept in ~/.cache/auditor/software-versions.json)
 
 # Owning teams, by client or host address (most specific CIDR wins) or host name pattern.
 [owners]

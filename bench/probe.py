@@ -15,7 +15,11 @@ deltas inside the child), plus the CPU the run caused on the lab hosts (their ss
 each host namespace, reaps every session: its cutime + cstime) and on the whole machine
 (/proc/stat). We print medians, the ratios of medians and the issue #4 targets.
 
-    python bench/probe.py [--hosts 50] [--rounds 5] [--concurrency 16] [--json FILE]
+    python bench/probe.py [--hosts 50] [--rounds 5] [--concurrency 16] [--json FILE] [--cold]
+
+The probe's software version cache (`auditor.software_cache`) lives in the bench's temp dir
+(the children's XDG_CACHE_HOME): the warm-up round fills it and the measured rounds run warm,
+as a daily audit does. `--cold` gives every run a fresh, empty cache dir instead.
 
 Needs root when the lab has to be brought up (`python -m auditor.lab up --hosts D+N`: the D
 demo hosts and N plain Debian fillers, which are the ones benchmarked); the lab is left as it
@@ -619,10 +623,13 @@ class FactCost:
 
 def profile_facts(lab: Lab, repeats: int, sudo: bool) -> list[FactCost]:
     """What each fact's snippet costs on one host: the probe built from that fact alone
-    (plus the skeleton every script has), next to `true` and the whole probe."""
+    (plus the skeleton every script has), next to `true` and the whole probe. The software
+    fact and the whole probe are timed cold (no known versions) and warm (every version run
+    the host answered in an untimed first run handed back as known, as the cache does)."""
     from auditor.config import SshSettings
-    from auditor.probe import ProbeOptions, build_script
-    from auditor.probe.facts import ALL_FACTS
+    from auditor.probe import ProbeOptions, build_script, split_output
+    from auditor.probe.facts import ALL_FACTS, SoftwareFact
+    from auditor.probe.facts.software import version_runs
     from auditor.probing import MAX_PROBE_OUTPUT
     from auditor.remote.paramiko_connector import ParamikoConnector
 
@@ -636,19 +643,33 @@ def profile_facts(lab: Lab, repeats: int, sudo: bool) -> list[FactCost]:
         sudo=sudo,
         use_ssh_config=False,
     )
+    known: list[tuple[str, str]] = []  # the software cache's view of the host, learnt below
+
+    def script_of(facts: Sequence[Any], warm: bool = False) -> Callable[[], str]:
+        def make() -> str:
+            extra = {"known_versions": tuple(known)} if warm else {}
+            return build_script(ProbeOptions.from_settings(settings, **extra), facts)
+
+        return make
+
     cases: list[tuple[str, Callable[[], str]]] = [("connect + true", lambda: "true")]
-
-    def script_of(facts: Sequence[Any]) -> Callable[[], str]:
-        return lambda: build_script(ProbeOptions.from_settings(settings), facts)
-
     cases.append(("skeleton (no fact)", script_of(())))
     cases += [(f"+ {f.name}", script_of((f,))) for f in ALL_FACTS]
+    cases.append(("+ software, warm", script_of((SoftwareFact(),), warm=True)))
     cases.append(("whole probe", script_of(ALL_FACTS)))
+    cases.append(("whole probe, warm", script_of(ALL_FACTS, warm=True)))
     out: list[FactCost] = []
     with ParamikoConnector(known_hosts=(lab.known_hosts,), allow_agent=False) as connector:
-        # One untimed connection first: the key file and known_hosts are read once per run.
+        # One untimed connection first: the key file and known_hosts are read once per run,
+        # and the software fact's version runs tell what a warm cache would know.
         with connector.connect(host.address, host.port, settings, host.name) as session:
             session.run("true", timeout=30, max_output=1024)
+            options = ProbeOptions.from_settings(settings)
+            learnt = session.run(
+                build_script(options, (SoftwareFact(),)), timeout=90, max_output=MAX_PROBE_OUTPUT
+            )
+        section = split_output(learnt.stdout_text(), options.nonce).section("software")
+        known.extend((run.path, run.identity) for run in version_runs(section))
         for name, make in cases:
             walls: list[float] = []
             cpus: list[float] = []
@@ -707,7 +728,8 @@ def report(samples: Sequence[Sample], args: argparse.Namespace, lab: Lab) -> dic
     cpus = os.cpu_count() or 1
     print(
         f"\n{len(lab.hosts)} lab hosts, concurrency {args.concurrency}, {args.rounds} rounds"
-        f"{', sudo/become' if args.sudo else ''}, {cpus} CPUs: medians"
+        f"{', sudo/become' if args.sudo else ''}, software version cache "
+        f"{'cold' if args.cold else 'warm'}, {cpus} CPUs: medians"
     )
     print(
         f"{'variant':<44} {'wall':>7} {'CPU':>7} {'hosts':>7} {'tasks':>6} {'busy':>5} "
@@ -755,6 +777,7 @@ def report(samples: Sequence[Sample], args: argparse.Namespace, lab: Lab) -> dic
         "rounds": args.rounds,
         "warmup": args.warmup,
         "sudo": args.sudo,
+        "software_cache": "cold" if args.cold else "warm",
         "cpus": cpus,
         "medians": meds,
         "ratios": {t.name: t.ratio for t in targets},
@@ -788,6 +811,11 @@ def _parser() -> argparse.ArgumentParser:
         help="also time each fact's snippet alone on one host (host CPU, tasks, wall)",
     )  # fmt: skip
     add("--repeats", type=int, default=5, metavar="K", help="runs per --per-fact case (default 5)")
+    add(
+        "--cold", action="store_true",
+        help="every run starts with an empty software version cache (default: warm, filled "
+        "by the warm-up round)",
+    )  # fmt: skip
     add("--keep-lab", action="store_true", help="leave the lab as the bench needed it")
     add("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     add("--plan", type=Path, help=argparse.SUPPRESS)
@@ -835,12 +863,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # recompile auditor's sources), and the source tree gets no __pycache__.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        # The software version cache in our temp dir too, never the user's ~/.cache: shared
+        # by every run (warm after the warm-up round), or a fresh one per run with --cold.
+        env["XDG_CACHE_HOME"] = str(work / "cache")
         samples: list[Sample] = []
         for i in range(args.warmup + args.rounds):
             measured = i >= args.warmup
             label = f"round {i - args.warmup + 1}/{args.rounds}" if measured else "warm-up"
             for v in rotation(i, variants):
-                s = run_once(v, i - args.warmup, plan_path, lab, env)
+                run_env = env
+                if args.cold:
+                    run_env = {**env, "XDG_CACHE_HOME": str(work / f"cache-{i}-{v}")}
+                s = run_once(v, i - args.warmup, plan_path, lab, run_env)
                 say(
                     f"{label} ({LETTERS[v]}) {v:<8} wall {s.wall_s:6.2f}s cpu {s.cpu_s:6.2f}s "
                     f"hosts {_fmt(s.hosts_cpu_s)} ok {s.ok}/{len(lab.hosts)}"

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from auditor.probe.options import ProbeOptions
+from auditor.probe.parsers.software import VersionRun
 from auditor.probe.sections import Part, Section
 
 OwnerOf = Callable[[str], "str | None"]
@@ -59,6 +60,9 @@ class ParseContext:
     owner_of: OwnerOf
     privilege: Privilege = field(default_factory=Privilege)
     host_now: datetime | None = None  # the host's own clock (`date +%s`), when it said
+    # The version runs the controller handed to the script as known (by program path): what
+    # a `software/cache/hit` part stands for.
+    cached_versions: Mapping[str, VersionRun] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

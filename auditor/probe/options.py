@@ -18,6 +18,22 @@ DEFAULT_SEARCH_PATH: tuple[str, ...] = (
 
 _NONCE_RE = re.compile(r"^[A-Za-z0-9]{12,64}$")
 _PATH_ENTRY_RE = re.compile(r"^/[A-Za-z0-9._/+-]*$")
+# A program path and its identity (`stat -L` `dev ino size mtime ctime`) go into the script:
+# plain absolute paths and five numbers only, so nothing in them is shell syntax.
+_PROGRAM_PATH_RE = re.compile(r"^/[A-Za-z0-9._/+@:,=~-]{1,1023}$")
+_IDENTITY_RE = re.compile(r"^[0-9]{1,20}(?: [0-9]{1,20}){4}$")
+MAX_KNOWN_VERSIONS = 256
+
+
+def is_known_version(path: object, identity: object) -> bool:
+    """Whether (path, identity) may be handed to the script as a known version run: a
+    plain absolute path (no quotes, spaces, newlines or glob characters) and five numbers."""
+    return (
+        isinstance(path, str)
+        and isinstance(identity, str)
+        and _PROGRAM_PATH_RE.fullmatch(path) is not None
+        and _IDENTITY_RE.fullmatch(identity) is not None
+    )
 
 
 def new_nonce() -> str:
@@ -32,6 +48,11 @@ class ProbeOptions:
     The caps keep what crosses the wire small whatever the host holds: access logs are
     summarised on the host, only the newest `max_log_bytes` of each is read, and every
     listing is cut at a stated size (the parser reports when it was).
+
+    `known_versions` are (program path, `dev ino size mtime ctime`) pairs whose version
+    output the controller already has (`auditor.software_cache`): a program `stat -L` still
+    finds with that identity is not run again, the script says so in a `software/cache/hit`
+    part instead.
     """
 
     sudo: bool = False
@@ -47,6 +68,7 @@ class ProbeOptions:
     command_timeout: int = 10  # seconds, for each command that could hang (where `timeout` exists)
     privileged_timeout: int = 75  # seconds for the root half: sockets, logs, web logs, cron
     search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH
+    known_versions: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not _NONCE_RE.match(self.nonce):
@@ -63,6 +85,16 @@ class ProbeOptions:
             # Entries are pasted into the script: no quotes, spaces or colons.
             if not _PATH_ENTRY_RE.match(entry):
                 raise ValueError(f"search_path entry {entry!r} must be an absolute plain path")
+        if len(self.known_versions) > MAX_KNOWN_VERSIONS:
+            raise ValueError(f"at most {MAX_KNOWN_VERSIONS} known_versions")
+        for pair in self.known_versions:
+            # Pasted into the script too: a path or identity holding anything but plain path
+            # characters and digits is refused, never quoted around.
+            if not (isinstance(pair, tuple) and len(pair) == 2 and is_known_version(*pair)):
+                raise ValueError(
+                    f"known_versions entry {pair!r} must be (absolute plain path, "
+                    "'dev ino size mtime ctime')"
+                )
 
     @classmethod
     def from_settings(cls, ssh: SshSettings, **overrides: Any) -> ProbeOptions:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -10,6 +10,7 @@ from auditor.model import Facts
 from auditor.probe.facts import ALL_FACTS
 from auditor.probe.interface import ParseContext, Privilege, ProbeFact, missing_section
 from auditor.probe.parsers.clock import from_epoch
+from auditor.probe.parsers.software import VersionRun
 from auditor.probe.sections import ProbeOutput, Section, split_output
 
 
@@ -21,10 +22,12 @@ def parse_probe_output(
     log_days: int,
     owner_of: Callable[[str], str | None],
     facts: Sequence[ProbeFact] = ALL_FACTS,
+    cached_versions: Mapping[str, VersionRun] | None = None,
 ) -> Facts:
     """Facts from one run's stdout. Never raises on bad output: a fact that could not be
     read is None with a reason in `errors[field]`; `errors["probe"]` says when the script
-    did not run to its end."""
+    did not run to its end. `cached_versions` are the version runs the script was told it
+    knows (`ProbeOptions.known_versions`), by program path."""
     if collected_at.tzinfo is None:
         raise ValueError("collected_at must be timezone-aware")
     collected_at = collected_at.astimezone(UTC)
@@ -37,6 +40,7 @@ def parse_probe_output(
         owner_of=owner_of,
         privilege=privilege,
         host_now=host_now,
+        cached_versions=dict(cached_versions or {}),
     )
     result = Facts(collected_at=collected_at)
     errors: dict[str, str] = {}

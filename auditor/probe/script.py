@@ -4,9 +4,11 @@ Shape of the script:
 
     {                                   # parsed whole before anything runs, so no command
       N=<nonce>; common helpers          # can read the rest of the script from stdin, and
-      timeout check + clock, privilege   # a script cut in transit runs nothing at all
+      timeout lookup + clock, privilege  # a script cut in transit runs nothing at all
       unprivileged facts                 # system, os, logins, software
-      { N=..; W=..; T=..; NOW=..; P } | [sudo -n] sh -s   # privileged facts, one root shell
+      privileged facts                   # sockets, logs, cron, web logs: inline when sudo
+                                         # is off; with sudo on, `{ N=..; W=..; T=..; NOW=..;
+                                         # P } | sudo -n sh -s`, or `eval "$P"` if refused
       DONE marker
     } </dev/null
 
@@ -14,7 +16,9 @@ Nothing is written on the host: no temp files (no here-documents: bash 3.2 write
 /tmp), no history (HISTFILE unset; `sh -s` is not interactive anyway), results go to stdout.
 The privileged half is fed to its shell through a pipe, so the nonce never appears in argv.
 With sudo on and a non-root login, it runs under one `sudo -n sh -s` (one auth-log line);
-when sudo is refused it runs as the login user and the meta part says why.
+when sudo is refused it runs as the login user and the meta part says why. Every process
+counts: on a CPU-bound host a fork + exec is ~1 ms, as much as a dozen facts read by the
+shell's own `read`, so the skeleton starts one (`date`) and the facts as few as they can.
 """
 
 from __future__ import annotations
@@ -26,12 +30,24 @@ from auditor.probe.interface import ProbeFact
 from auditor.probe.options import ProbeOptions
 from auditor.probe.shell import COMMON, TIMEOUT_AND_CLOCK, fill, quote
 
-# Who we are: one `id` (its `uid=N(name)` word) instead of `id -u` + `id -un`; the first
-# line of sudo's complaint without a `sed` unless it has more than one. `T` and `NOW` come
-# from TIMEOUT_AND_CLOCK.
+# Who we are, without a process: the effective uid from the shell's own /proc/self/status,
+# the name from /etc/passwd (else sshd's $LOGNAME: a directory user); `id` only where /proc
+# is not mounted. The first line of sudo's complaint without a `sed` unless it has more than
+# one. `T` and `NOW` come from TIMEOUT_AND_CLOCK.
 _PRIVILEGE = r"""
-I=$(id 2>/dev/null); I=${I%% gid=*}; U=${I#uid=}; U=${U%%(*}
-case $I in *'('*) UN=${I#*(}; UN=${UN%)} ;; *) UN= ;; esac
+U= UN=
+[ -r /proc/self/status ] &&
+  while read -r k _ e _; do [ "$k" = Uid: ] && { U=$e; break; }; done </proc/self/status
+case $U in
+  ''|*[!0-9]*)
+    I=$(id 2>/dev/null); I=${I%% gid=*}; U=${I#uid=}; U=${U%%(*}
+    case $I in *'('*) UN=${I#*(}; UN=${UN%)} ;; esac ;;
+  *)
+    [ -r /etc/passwd ] && while IFS=: read -r n _ u _; do
+      [ "$u" = "$U" ] && { UN=$n; break; }
+    done </etc/passwd
+    [ -n "$UN" ] || UN=${LOGNAME:-$USER} ;;
+esac
 case $U in ''|*[!0-9]*) U= ;; esac
 if [ "$U" = 0 ]; then W=root; else W=user; fi
 S= SU=@SUDO@ SM=
@@ -51,38 +67,58 @@ timeout=${T:-none}
 now=$NOW"
 """
 
-# The privileged half's first line sets what it is not to work out again: the nonce, how it
-# runs, `timeout` (one of: nothing, `timeout`, `timeout -t`) and the host's clock.
-_RUN_PRIVILEGED = r"""
+# With sudo granted, the privileged half runs in one `sudo -n sh -s`, its first line setting
+# what it is not to work out again: the nonce, how it runs, `timeout` (one of: nothing,
+# `timeout`, `timeout -t`, `?` = not asked yet) and the host's clock. Otherwise (root login,
+# sudo refused or absent) the same text runs in this shell by `eval`: no second shell.
+_RUN_PRIVILEGED_SUDO = r"""
 P=@PRIVILEGED@
-if [ -n "$S" ]; then PW=sudo; else PW=$W; fi
-_tt @PT@
-{ printf "N=%s W=%s T='%s' NOW=%s\n" "$N" "$PW" "$T" "$NOW"; printf '%s\n' "$P"; } |
-  $TT $S sh -s
-_o meta/privileged $? "$PW"
-printf '\n@@AUDITOR %s DONE@@\n' "$N"
+if [ -n "$S" ]; then
+  _fl; _tt @PT@
+  { printf "N=%s W=sudo T='%s' NOW=%s\n" "$N" "$T" "$NOW"; printf '%s\n' "$P"; } |
+    $TT $S sh -s
+  _o meta/privileged $? sudo
+else
+  eval "$P"
+  _o meta/privileged 0 "$W"
+fi
+"""
+
+# With sudo off the privileged facts are simply the rest of the script.
+_RUN_PRIVILEGED_INLINE = r"""
+{
+@PRIVILEGED@
+} </dev/null
+_o meta/privileged 0 "$W"
+"""
+
+_DONE = r"""_fl; printf '\n@@AUDITOR %s DONE@@\n' "$N"
 """
 
 
 def build_script(options: ProbeOptions, facts: Sequence[ProbeFact] = ALL_FACTS) -> str:
     """The whole probe script for one run; parse its output with `options.nonce`."""
     common = fill(COMMON, PATH=":".join(options.search_path))
-    unprivileged = "\n".join(f.snippet(options) for f in facts if not f.privileged)
+    # Each fact's parts are flushed (`_fl`) as one write when it is done.
+    unprivileged = "".join(f.snippet(options) + "_fl\n" for f in facts if not f.privileged)
     # An empty brace group is a syntax error in sh: `:` stands in for no privileged fact.
-    privileged = "\n".join(f.snippet(options) for f in facts if f.privileged) or ":"
-    # The root half re-creates the helpers in its own shell; N, W, T and NOW come first on
-    # its stdin. Its body is one brace group too, with stdin from /dev/null for its children.
-    privileged_script = common + "{\n" + privileged + "\n} </dev/null\n"
+    privileged = "".join(f.snippet(options) + "_fl\n" for f in facts if f.privileged) or ":"
+    if options.sudo:
+        # The root half re-creates the helpers in its own shell; N, W, T and NOW come first
+        # on its stdin. Its body is one brace group, with stdin from /dev/null.
+        privileged_script = common + "{\n" + privileged + "\n} </dev/null\n"
+        run_privileged = fill(
+            _RUN_PRIVILEGED_SUDO, PRIVILEGED=quote(privileged_script), PT=options.privileged_timeout
+        )
+    else:
+        run_privileged = fill(_RUN_PRIVILEGED_INLINE, PRIVILEGED=privileged)
     body = (
         f"N={options.nonce}\n"
         + common
         + TIMEOUT_AND_CLOCK
         + fill(_PRIVILEGE, SUDO="on" if options.sudo else "off", CT=options.command_timeout)
         + unprivileged
-        + fill(
-            _RUN_PRIVILEGED,
-            PRIVILEGED=quote(privileged_script),
-            PT=options.privileged_timeout,
-        )
+        + run_privileged
+        + _DONE
     )
     return "{\n" + body + "} </dev/null\n"

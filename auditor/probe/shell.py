@@ -15,16 +15,23 @@ _PLACEHOLDER_RE = re.compile(r"@[A-Z][A-Z0-9_]*@")
 # Helpers both halves of the script define. `N` (the nonce), `W` (root|sudo|user) and `T`
 # (how to call `timeout`, see TIMEOUT_AND_CLOCK) are set before these run.
 #   NL                         a newline, for `case` patterns and expansions
-#   _o NAME STATUS TEXT [HOW]  print one part
-#   _b NAME / _e NAME STATUS   open and close a part around streamed output
-#   _t SECS cmd...             run under `timeout` when the host has one (GNU, or BusyBox's
-#                              old `timeout -t SECS`; CentOS 5 has none: the session's
-#                              deadline is then the only guard). Only for what can hang (DNS,
-#                              network tools, wtmp, programs we do not know, slow disks):
-#                              every `timeout` is one more fork + exec on the host.
-#   _tt SECS                   set TT to the same prefix (`timeout SECS`, or nothing): in a
-#                              command substitution or pipeline, `$($TT cmd)` execs `timeout`
-#                              straight away, where `$(_t SECS cmd)` forks once more first
+#   _o NAME STATUS TEXT [HOW]  one part, kept in B until the next flush: in the shell
+#                              itself only, never in `$(...)` or a pipeline
+#   _fl                        flush: print what B holds (the script does after each fact)
+#   _b NAME / _e NAME STATUS   open and close a part around streamed output (_b flushes)
+# Parts are buffered because every write that reaches sshd on its own becomes one SSH packet:
+# one encrypt + send there, one receive + decrypt + wake-up of two threads in paramiko (a
+# few hundred microseconds of the controller's CPU each). A fact's parts leave in one write.
+#   _tt SECS                   set TT to the `timeout SECS` prefix (GNU, or BusyBox's old
+#                              `timeout -t SECS`), or to nothing where the host has none
+#                              (CentOS 5: the session's deadline is then the only guard);
+#                              `$($TT cmd)`. Call it in the shell itself, not in `$(...)`:
+#                              the syntax check's answer must outlive the call. Only for
+#                              what can hang on the network or on programs we do not know
+#                              (DNS, sudo's NSS, version runs): every `timeout` is one more
+#                              fork + exec on the host, and a process stuck on a dead disk
+#                              sleeps uninterruptibly, where no signal of `timeout` reaches
+#                              it. `_tc` answers the syntax question the first time.
 #   _r NAME SECS cmd...        run under `timeout`, capture stdout+stderr, print as a part
 #   _rl PATH                   readlink, with an `ls -l` fallback
 COMMON = r"""
@@ -33,28 +40,31 @@ unset HISTFILE
 PATH=@PATH@:$PATH; export PATH
 NL='
 '
-_b() { printf '\n@@AUDITOR %s BEGIN %s@@\n' "$N" "$1"; }
+B=
+_fl() { [ -z "$B" ] || { printf '%s' "$B"; B=; }; }
+_b() { _fl; printf '\n@@AUDITOR %s BEGIN %s@@\n' "$N" "$1"; }
 _e() { printf '\n@@AUDITOR %s END %s %s %s@@\n' "$N" "$1" "$2" "${3:-$W}"; }
-_o() { _b "$1"; printf '%s\n' "$3"; _e "$1" "$2" "$4"; }
+_o() { B="$B$NL@@AUDITOR $N BEGIN $1@@$NL$3$NL$NL@@AUDITOR $N END $1 $2 ${4:-$W}@@$NL"; }
 _has() { command -v "$1" >/dev/null 2>&1; }
-_t() { _ts=$1; shift; if [ -n "$T" ]; then $T "$_ts" "$@"; else "$@"; fi; }
-_tt() { TT=; if [ -n "$T" ]; then TT="$T $1"; fi; }
+_tc() { T=; case $(timeout --help 2>&1) in
+  *'-t SECS'*) T='timeout -t' ;; *DURATION*|*SECS*) T=timeout ;; esac; }
+_tt() { [ "$T" = '?' ] && _tc; TT=; if [ -n "$T" ]; then TT="$T $1"; fi; }
 _r() { _rn=$1; _tt "$2"; shift 2; O=$($TT "$@" 2>&1); R=$?; _o "$_rn" "$R" "$O"; }
 _rl() { readlink "$1" 2>/dev/null ||
   { _l=$(ls -l "$1" 2>/dev/null) && printf '%s\n' "${_l#* -> }"; }; }
 """
 
-# Which `timeout` the host has, checked once, in the login shell, with the run that reads
-# the host's clock (`date +%s`) as the test program; the privileged half is handed both
-# (`T=... NOW=...` on its first line) instead of working them out again.
+# Whether the host has `timeout` is known from PATH alone (`T='?'`); which syntax it takes
+# (GNU's `timeout SECS`, old BusyBox's `timeout -t SECS`) is asked of its usage text by
+# `_tc`, only when a command first needs it: most runs time nothing (the version cache
+# spares the version runs, /etc/hosts answers for `hostname -f`), and then no process is
+# spent on it. The host's clock is not read up front (a `date` is ~2 ms of CPU on every
+# host): parsers date what they read by the controller's collection time, and the web-log
+# snippet, whose windows are counted on the host, runs `date` itself when it has logs to
+# read. The privileged half is handed `T` and `NOW` on its first line.
 TIMEOUT_AND_CLOCK = r"""
-T= NOW=
-if _has timeout; then
-  if NOW=$(timeout 5 date +%s 2>/dev/null); then T=timeout
-  elif NOW=$(timeout -t 5 date +%s 2>/dev/null); then T='timeout -t'; fi
-fi
-[ -n "$T" ] || NOW=$(date +%s 2>/dev/null)
-case $NOW in *[!0-9]*) NOW= ;; esac
+T=; _has timeout && T='?'
+NOW=
 """
 
 

@@ -601,19 +601,66 @@ def test_a_script_without_privileged_facts_is_valid_sh() -> None:
         assert privileged is not None and privileged.status == 0
 
 
-def test_the_privileged_half_is_handed_timeout_and_the_clock(tmp_path: Path) -> None:
-    """`timeout` is looked for once (in the login shell), and the root half gets the answer."""
+def _execs(tmp_path: Path, script: str, user: str | None = None) -> list[str]:
+    """The programs a script execs (successful execve calls), run like the SSH session."""
     trace = tmp_path / "trace"
+    argv = ["/bin/sh", "-s"]
+    if user is not None:
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
     subprocess.run(
         ["strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", str(trace),
-         "/bin/sh", "-s"],
-        input=build_script(ProbeOptions(), ()).encode(),
-        capture_output=True, cwd="/", timeout=60, check=True,
+         *argv],
+        input=script.encode(), capture_output=True, cwd="/", timeout=60, check=True,
     )  # fmt: skip
-    execs = [
+    return [
         line for line in trace.read_text().splitlines() if "execve(" in line and " = 0" in line
     ]
-    assert sum('"timeout", "5", "date", "+%s"' in line for line in execs) == 1
-    assert sum('/date", ["date"' in line for line in execs) == 1  # the clock, once
-    assert sum('/timeout", ["timeout"' in line for line in execs) == 2  # check, root half
-    assert len(execs) <= 7, execs  # sh, timeout + date, id, timeout + sh
+
+
+def test_the_skeleton_starts_no_process_besides_the_shell(tmp_path: Path) -> None:
+    """Who we are from /proc and /etc/passwd, `timeout` only looked up, no clock read."""
+    execs = _execs(tmp_path, build_script(ProbeOptions(), ()))
+    programs = [line.split('"')[1].rsplit("/", 1)[-1] for line in execs]
+    assert programs == ["sh"], execs
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to run the script as another user")
+def test_the_timeout_syntax_is_asked_once_and_only_when_needed(tmp_path: Path) -> None:
+    """With sudo on as a user sudo refuses, `sudo -n` runs under `timeout`: its usage text
+    is read once, and the privileged half then runs in the same shell (no second `sh`)."""
+    options = ProbeOptions(sudo=True)
+    nobody = str(pwd.getpwnam("nobody").pw_uid)
+    execs = _execs(tmp_path, build_script(options, (SystemFact(),)), user=nobody)
+    assert sum('["timeout", "--help"]' in line for line in execs) == 1, execs
+    assert sum('["timeout", "10", "sudo", "-n", "true"]' in line for line in execs) == 1
+    assert sum('/sh", ["sh"' in line or '/sh", ["/bin/sh"' in line for line in execs) == 1
+
+
+def test_system_fact_reads_names_from_proc_and_etc_hosts(tmp_path: Path) -> None:
+    """No `uname`, `hostname` or `id` where /proc/sys/kernel and /etc/hosts answer; the
+    values are the ones those programs print."""
+    options = ProbeOptions()
+    execs = _execs(tmp_path, build_script(options, (SystemFact(),)))
+    programs = {line.split('"')[1].rsplit("/", 1)[-1] for line in execs}
+    proc_has_all = all(
+        Path("/proc/sys/kernel", name).exists() for name in ("hostname", "osrelease", "arch")
+    )
+    if proc_has_all:
+        assert "uname" not in programs
+    assert not programs & {"id", "hostname"} or not _hosts_names(platform.node()), programs
+    run = run_probe(SHELLS["dash"], options)
+    assert run.facts.kernel == platform.release()
+    assert run.facts.arch == platform.machine()
+    assert run.facts.hostname == platform.node()
+    fqdn = subprocess.run(["hostname", "-f"], capture_output=True, text=True, check=False)
+    if fqdn.returncode == 0:
+        assert run.facts.fqdn == fqdn.stdout.strip()
+
+
+def _hosts_names(node: str) -> bool:
+    """Whether /etc/hosts lists `node` on some line."""
+    try:
+        lines = Path("/etc/hosts").read_text().splitlines()
+    except OSError:
+        return False
+    return any(node in line.split("#", 1)[0].split()[1:] for line in lines)

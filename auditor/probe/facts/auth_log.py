@@ -46,7 +46,8 @@ for f in @LOGS@; do
 done
 if [ "$AF" = 0 ] && _has journalctl; then
   printf 'F journal\n'
-  _t @CT@ journalctl -q --no-pager -o short-iso _COMM=sshd -n 20000 2>/dev/null |
+  _tt @CT@
+  $TT journalctl -q --no-pager -o short-iso _COMM=sshd -n 20000 2>/dev/null |
     grep ': Accepted ' | tail -n @MAXL@
 fi
 _e authlog/accepted 0

@@ -16,18 +16,20 @@ from auditor.probe.parsers.logins import parse_last, parse_who
 from auditor.probe.sections import Section
 from auditor.probe.shell import fill
 
+# No `timeout`: `last` and `who` read local files (wtmp, utmp) and print the host field as
+# recorded (no -d: no DNS); the controller's per-host deadline bounds the session.
 _SNIPPET = r"""
-_tt @CT@
 if _has last; then
-  O=$($TT last -w -n @MAX@ --time-format iso 2>&1); R=$?
-  [ "$R" = 0 ] || { O=$($TT last -w -n @MAX@ 2>&1); R=$?; }
-  [ "$R" = 0 ] || { O=$($TT last -n @MAX@ 2>&1); R=$?; }
-  [ "$R" = 0 ] || { O=$($TT last 2>&1); R=$?; O=$(printf '%s\n' "$O" | sed -n '1,400p'); }
+  O=$(last -w -n @MAX@ --time-format iso 2>&1); R=$?
+  [ "$R" = 0 ] || { O=$(last -w -n @MAX@ 2>&1); R=$?; }
+  [ "$R" = 0 ] || { O=$(last -n @MAX@ 2>&1); R=$?; }
+  [ "$R" = 0 ] || { O=$(last 2>&1); R=$?; O=$(printf '%s\n' "$O" | sed -n '1,400p'); }
   _o logins/last "$R" "$O"
 else
   _o logins/last 127 "last: command not found"
 fi
-if _has who; then _r logins/who @CT@ who; else _o logins/who 127 "who: command not found"; fi
+if _has who; then O=$(who 2>&1); _o logins/who $? "$O"
+else _o logins/who 127 "who: command not found"; fi
 """
 
 
@@ -38,7 +40,7 @@ class LoginsFact:
     privileged: bool = False
 
     def snippet(self, options: ProbeOptions) -> str:
-        return fill(_SNIPPET, CT=options.command_timeout, MAX=options.max_logins)
+        return fill(_SNIPPET, MAX=options.max_logins)
 
     def parse(self, section: Section, context: ParseContext) -> FactUpdate:
         now = context.host_now or context.collected_at

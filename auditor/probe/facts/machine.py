@@ -36,7 +36,7 @@ END { print "hypervisor=" (h + 0); print "cpus=" (c + 0); print "model=" m }
 
 _SNIPPET = r"""
 if _has systemd-detect-virt; then
-  O=$(_t @CT@ systemd-detect-virt 2>&1); _o machine/virt $? "$O"
+  _tt @CT@; O=$($TT systemd-detect-virt 2>&1); _o machine/virt $? "$O"
 else
   _o machine/virt 127 "systemd-detect-virt: command not found"
 fi

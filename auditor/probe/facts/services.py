@@ -118,13 +118,13 @@ if [ "$PK" = dpkg ] && [ -n "$SX" ]; then
   # /usr systems register some files without /usr, so those spellings are asked too.
   A=
   for x in $SX; do A="$A $x"; case $x in /usr/*) A="$A ${x#/usr}" ;; esac; done
-  O=$(_t @CT@ dpkg -S $A 2>&1); _o services/dpkg $? "$O"
+  _tt @CT@; O=$($TT dpkg -S $A 2>&1); _o services/dpkg $? "$O"
 fi
 for x in $SX; do
   if [ "$PK" = rpm ]; then
-    O=$(_t @CT@ rpm -qf "$x" 2>&1); _o "services/rpm:$x" $? "$O"
+    _tt @CT@; O=$($TT rpm -qf "$x" 2>&1); _o "services/rpm:$x" $? "$O"
   elif [ "$PK" = apk ]; then
-    O=$(_t @CT@ apk info --who-owns "$x" 2>&1); _o "services/apk:$x" $? "$O"
+    _tt @CT@; O=$($TT apk info --who-owns "$x" 2>&1); _o "services/apk:$x" $? "$O"
   elif [ -z "$PK" ]; then
     _o "services/pkg:$x" 127 "no dpkg, apk or rpm on this host"
   fi

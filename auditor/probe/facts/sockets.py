@@ -1,10 +1,12 @@
 """Listening TCP/UDP sockets with their processes, and established inbound connections.
 
-Tools, best first: `ss -tulpne` (iproute2, old or new), `netstat -tulpn[W]` (net-tools or
-a BusyBox built with -p), then /proc/net/{tcp,tcp6,udp,udp6} joined with one walk of
-/proc/*/fd. Connections come from the same family (`ss -tn`, `netstat -tn`, /proc/net/tcp*),
-cut on the host to the first line per (listening port, peer address): peers are what we
-want, and a busy server's thousands of connections stay off the wire.
+Tools, best first: `ss -tuanpe` (iproute2, old or new), `netstat -tuanpW` / `-tuanp`
+(net-tools, or a BusyBox built with -p), then /proc/net/{tcp,tcp6,udp,udp6} joined with one
+walk of /proc/*/fd. One run of the tool lists every socket, listening and connected, and one
+awk (AWK_SOCKETS) cuts it on the host: the listening rows (what `ss -tulpne` or
+`netstat -tulpn` would print), the first established row per (listening port, peer address)
+(peers are what we want, and a busy server's thousands of connections stay off the wire),
+the pids whose details are read next, and /etc/passwd's names, read by the same awk.
 
 Socket owners need root: as another user, ss and netstat show no process for other users'
 sockets and /proc/PID/fd and exe are closed. The socket's uid (ss -e, /proc/net) still
@@ -61,41 +63,62 @@ BEGIN { n = split(w, a, " "); for (i = 1; i <= n; i++) want["socket:[" a[i] "]"]
 ($NF in want) { i = $NF; gsub(/[^0-9]/, "", i); print "F", pid, i }
 """
 
-# From an ss / netstat listing or the fd walk's `F <pid> <inode>` lines, three lines:
-#   1. every process id (ss `pid=N` (iproute2 >= 3) or `("name",N,fd)` (2.6.x), netstat
-#      `N/name`, `F N inode`), in order: $PIDS, which later snippets read
-#   2. the lowest pid per socket: the one whose details the parser uses (a pre-fork
-#      server's children share the parent's socket), so only those are read from /proc
-#   3. the listening TCP ports (ss with its Netid column, or netstat)
-# then "." (the shell splits the lines; the last stops $(...) eating empty ones).
-AWK_SOCKET_PIDS = r"""
+# One pass over `ss -tuanpe` or `netstat -tuanp[W]` on stdin (`-`; ss rows have a Netid
+# column and a state word second, netstat rows a number), then /etc/passwd (the second file:
+# NR > FNR; stdin is never empty, the shell's status line ends it). Prints, for the shell to
+# split (every line from the tool that starts with `@@` is dropped, so these are the only
+# ones that do):
+#   1. the tool's exit status, from the shell's `@@ STATUS` line (the last one: it comes
+#      after everything the tool printed)
+#   2. every process id on a listening socket (ss `pid=N` (iproute2 >= 3) or `("name",N,fd)`
+#      (2.6.x), netstat `N/name`, the fd walk's `F N inode` with -v fd=1), in order: $PIDS,
+#      which later snippets read
+#   3. the lowest pid per listening socket: the one whose details the parser uses (a
+#      pre-fork server's children share the parent's socket), so only those are read
+#   4. `@@L`, then the header and every line that is no socket row (warnings, or why the tool
+#      failed), and the listening rows: LISTEN/UNCONN for ss (the states `ss -l` shows),
+#      netstat rows without a peer port (what `netstat -l` shows)
+#   5. `@@E`, then the first ESTAB tcp row per (listening local port, peer address), cut to
+#      its first six columns (`ss -tn` / `netstat -tn` rows with the Netid/Proto column), at
+#      most `max`, and `# truncated N` when there were N > max such pairs
+#   6. `@@U`, then `name:uid` for the first 5000 entries of /etc/passwd
+# `@@W` (netstat refused -W and runs again without it) forgets the text before it.
+AWK_SOCKETS = r"""
 function add(p) { p = p + 0; if (p <= 0) return
   if (!(p in seen)) { seen[p] = 1; all = all p " " }
   if (low == 0 || p < low) low = p }
-{ low = 0; s = $0; while ((i = index(s, "pid=")) > 0) { s = substr(s, i + 4); add(s) } }
-/users:\(\("/ && !/pid=/ {
-  s = $0; while ((i = index(s, "\",")) > 0) { s = substr(s, i + 2); add(s) }
-}
-$1 ~ /^(tcp|udp)/ { for (i = 6; i <= NF; i++) if ($i ~ /^[0-9]+\//) { add($i); break } }
-$1 == "F" { add($2); low = 0
-  if (!($3 in fl)) { nf++; fo[nf] = $3; fl[$3] = $2 + 0 }
-  else if ($2 + 0 < fl[$3]) fl[$3] = $2 + 0 }
-low > 0 && !(low in lw) { lw[low] = 1; lows = lows low " " }
-$1 ~ /^tcp/ { a = ""; if ($2 == "LISTEN") a = $5; else if ($6 == "LISTEN") a = $4
-  if (a != "") { sub(/.*:/, "", a); ports = ports a " " } }
-END {
+function head(  i, j, m, p) {
   for (j = 1; j <= nf; j++) { p = fl[fo[j]]; if (!(p in lw)) { lw[p] = 1; lows = lows p " " } }
-  print all; print lows; print ports; print "."
-}
-"""
-
-# ss -tn / netstat -tn: the first ESTAB line per (listening local port, peer address).
-AWK_ESTABLISHED = r"""
-{ l = ""; if ($1 == "ESTAB" || $6 == "ESTABLISHED") { l = $4; r = $5 } }
-l != "" { sub(/.*:/, "", l); if (index(lp, " " l " ") == 0) next
-  sub(/:[^:]*$/, "", r); k = l " " r; if (k in seen) next
-  seen[k] = 1; n++; if (n <= max) print }
-END { if (n > max) print "# truncated " n }
+  print st; print all; print lows; print "@@L"
+  for (i = 1; i <= nt; i++) print tx[i]
+  print "@@E"
+  for (i = 1; i <= n; i++) if ((ep[i] in lp) && ++m <= max) print er[i]
+  if (m > max) print "# truncated " m
+  print "@@U"; hd = 1 }
+NR > FNR { if (!hd) head()
+  if (split($0, q, ":") > 2) { if (++np > 5000) exit; print q[1] ":" q[3] }
+  next }
+NF == 0 { next }
+$1 == "@@" { st = $2; next }
+$0 == "@@W" { nt = 0; next }
+fd && $1 == "F" { add($2)
+  if (!($3 in fl)) { nf++; fo[nf] = $3; fl[$3] = $2 + 0 } else if ($2 + 0 < fl[$3]) fl[$3] = $2 + 0
+  next }
+$1 !~ /^(tcp|udp)/ { if (substr($0, 1, 2) != "@@") tx[++nt] = $0; next }
+{ if ($2 ~ /^[0-9]/) { ns = 1; s = $6; l = $4; r = $5; on = ($5 ~ /:\*$/) }
+  else { ns = 0; s = $2; l = $5; r = $6; on = (s == "LISTEN" || s == "UNCONN") } }
+on { tx[++nt] = $0; low = 0
+  t = $0; while ((i = index(t, "pid=")) > 0) { t = substr(t, i + 4); add(t) }
+  if (!ns && /users:\(\("/ && !/pid=/) {
+    t = $0; while ((i = index(t, "\",")) > 0) { t = substr(t, i + 2); add(t) } }
+  if (ns) for (i = 6; i <= NF; i++) if ($i ~ /^[0-9]+\//) { add($i); break }
+  if (low > 0 && !(low in lw)) { lw[low] = 1; lows = lows low " " }
+  if ($1 ~ /^tcp/ && s == "LISTEN") { sub(/.*:/, "", l); lp[l] = 1 }
+  next }
+$1 ~ /^tcp/ && (s == "ESTAB" || s == "ESTABLISHED") {
+  sub(/.*:/, "", l); sub(/:[^:]*$/, "", r); k = l " " r
+  if (!(k in ek)) { ek[k] = 1; n++; ep[n] = l; er[n] = $1 " " $2 " " $3 " " $4 " " $5 " " $6 } }
+END { if (!hd) head() }
 """
 
 # The per-process details, from one stream: `ls -ld /proc/PID /proc/PID/exe /proc/PID/cwd`
@@ -114,18 +137,35 @@ $1 == "P" { if ($3 == "cmd") { h = "P " $2 " cmd "; print h substr($0, length(h)
 }
 """
 
+# One `ss -tuanpe` (or one netstat) piped into one AWK_SOCKETS, which also reads
+# /etc/passwd (`[ -r ]` first: every awk gives up at a file it cannot open); `_sks` splits
+# its answer into the status, $PIDS, $LPIDS, the listing, the connections and the names.
+# `{ tool; echo "@@ $?"; }` hands the tool's own exit status to the awk (POSIX sh has no
+# pipefail): one fork, no exec. On a host with ss: ss and awk, 2 processes where there were
+# 7 (timeout + ss -tulpne, awk, timeout + ss -tn, awk, awk over /etc/passwd).
+# ss and netstat run WITHOUT `timeout`: they read kernel tables (netlink, /proc/net, the
+# /proc/PID/fd links) and with -n look no name up, so nothing they do can hang on the
+# network; the controller's per-host deadline bounds the session anyway, and a `timeout`
+# would be one more fork + exec on every host.
+#
 # Per listening process (the lowest pid of each socket), without a process per detail: one
 # `ls -ld` for every owner and link target, the shell's `read` for Name and Uid in status,
 # one `tr` per command line (NULs: no awk reads them alike), one awk to put it together.
 _SNIPPET = r"""
-L= SK=; _tt @CT@
+SK= X= L= E= PL= PW= AS=@AWK_SOCKETS@
+[ -r /etc/passwd ] && PW=/etc/passwd
+_sks() { R=${X%%"$NL"*}; X=${X#*"$NL"}; PIDS=${X%%"$NL"*}; X=${X#*"$NL"}
+  LPIDS=${X%%"$NL"*}; X=${X#*"$NL@@L"}; L=${X%%"$NL@@E"*}; L=${L#"$NL"}
+  X=${X#*"$NL@@E"}; E=${X%%"$NL@@U"*}; E=${E#"$NL"}; PL=${X#*"$NL@@U"}; PL=${PL#"$NL"}
+  case $R in ''|*[!0-9]*) R=1 ;; esac; }
 if _has ss; then
-  L=$($TT ss -tulpne 2>&1); R=$?; _o sockets/ss "$R" "$L"
+  X=$( { ss -tuanpe 2>&1; echo "@@ $?"; } | awk -v max=@MAXC@ "$AS" - $PW); _sks
+  _o sockets/ss "$R" "$L"
   [ "$R" = 0 ] && SK=ss
 fi
 if [ -z "$SK" ] && _has netstat; then
-  L=$($TT netstat -tulpnW 2>&1); R=$?
-  [ "$R" = 0 ] || { L=$($TT netstat -tulpn 2>&1); R=$?; }
+  X=$( { netstat -tuanpW 2>&1 || { echo @@W; netstat -tuanp 2>&1; }; echo "@@ $?"; } |
+    awk -v max=@MAXC@ "$AS" - $PW); _sks
   _o sockets/netstat "$R" "$L"
   [ "$R" = 0 ] && SK=netstat
 fi
@@ -141,23 +181,12 @@ if [ -z "$SK" ]; then
     FD=$(ls -l /proc/[0-9]*/fd 2>/dev/null | awk -v w="$IN" @AWK_FD_WALK@)
     _o sockets/proc "$R" "$L
 $FD"
-    L=$FD
+    X=$(printf '%s\n' "$FD" | awk -v fd=1 "$AS" - $PW); _sks
   else
     _o sockets/proc 127 "no ss, no netstat and no readable /proc/net/tcp"
   fi
 fi
-X=$(printf '%s\n' "$L" | awk @AWK_SOCKET_PIDS@)
-PIDS=${X%%"$NL"*}; X=${X#*"$NL"}; LPIDS=${X%%"$NL"*}; X=${X#*"$NL"}; LP=${X%%"$NL"*}
-case $SK in
-ss|netstat)
-  if [ "$SK" = ss ]; then E=$($TT ss -tn 2>&1); R=$?
-  else
-    E=$($TT netstat -tnW 2>&1); R=$?
-    [ "$R" = 0 ] || { E=$($TT netstat -tn 2>&1); R=$?; }
-  fi
-  [ "$R" = 0 ] && E=$(printf '%s\n' "$E" | awk -v lp=" $LP " -v max=@MAXC@ @AWK_ESTABLISHED@)
-  _o sockets/established "$R" "$E" ;;
-esac
+case $SK in ss|netstat) _o sockets/established 0 "$E" ;; esac
 A= C=
 for p in $LPIDS; do
   [ -d "/proc/$p" ] && { A="$A /proc/$p /proc/$p/exe /proc/$p/cwd"; C="$C $p"; }
@@ -173,8 +202,7 @@ if [ -n "$C" ]; then
     done; } 2>/dev/null | awk @AWK_PROC_DETAILS@)
   _o sockets/procs 0 "$O"
 fi
-O=$(awk -F: 'NF > 2 && ++n <= 5000 { print $1 ":" $3 }' /etc/passwd 2>&1)
-_o sockets/passwd 0 "$O"
+_o sockets/passwd 0 "$PL"
 """
 
 
@@ -187,12 +215,10 @@ class SocketsFact:
     def snippet(self, options: ProbeOptions) -> str:
         return fill(
             _SNIPPET,
-            CT=options.command_timeout,
             MAXC=options.max_connections,
+            AWK_SOCKETS=quote(AWK_SOCKETS),
             AWK_PROC_NET=quote(AWK_PROC_NET),
             AWK_FD_WALK=quote(AWK_FD_WALK),
-            AWK_SOCKET_PIDS=quote(AWK_SOCKET_PIDS),
-            AWK_ESTABLISHED=quote(AWK_ESTABLISHED),
             AWK_PROC_DETAILS=quote(AWK_PROC_DETAILS),
         )
 
@@ -275,7 +301,8 @@ def _with_pids(row: SocketRow, pids: tuple[int, ...]) -> SocketRow:
 
 
 def _parse_connection_lines(part: Part) -> tuple[SocketRow, ...]:
-    """`ss -tn` or `netstat -tn` lines (whichever tool listed the listeners)."""
+    """ESTAB rows of ss or netstat (whichever tool listed the listeners): the probe's cut
+    of `ss -tuanpe` / `netstat -tuanpW` rows, or older probes' `ss -tn` / `netstat -tn`."""
     rows = parse_ss(part.body)
     return rows if rows else parse_netstat(part.body)
 

@@ -3,11 +3,12 @@ postgres, python, openssl, OpenSSH.
 
 Candidates: the names on PATH, the usual places off PATH (/usr/local/apache/bin/httpd,
 /usr/libexec/mysqld, /usr/lib/postgresql/*/bin/postgres, /usr/pgsql-*/bin/postgres,
-/usr/lib/jvm/*/bin/java ...) and the absolute program paths in `ps` output (a server running
-from /opt). Each runs with its version flag, from /, with a timeout, in the login user's
-shell (never through the probe's sudo), and only when root owns the file and nobody else
-may write it: the probe never executes a file a user could have planted. BusyBox and Toybox
-applets are never run (BusyBox's `httpd -v` is no version query: it starts a web server).
+/usr/lib/jvm/*/bin/java ...) and the absolute program paths on running servers' command
+lines (a server running from /opt). Each runs with its version flag, from /, with a timeout,
+in the login user's shell (never through the probe's sudo), and only when root owns the file
+and nobody else may write it: the probe never executes a file a user could have planted.
+BusyBox and Toybox applets are never run (BusyBox's `httpd -v` is no version query: it
+starts a web server).
 
 A JVM is not run at all when its home has a `release` file (JDK 9+ and most 8 builds:
 `JAVA_VERSION="17.0.15"`), owned by root and not writable by others like the binary: its
@@ -15,23 +16,35 @@ lines are shipped instead of `java -version`'s (~50 ms of CPU and ~17 threads pe
 Where there is none, java runs with -XX:-UsePerfData (else HotSpot creates
 /tmp/hsperfdata_USER/PID). Nothing is written. Raw version lines are kept as evidence.
 
+Nor is a program run again that has not changed since the controller last saw its output
+(`ProbeOptions.known_versions`, kept by `auditor.software_cache`): a run's part carries the
+program's identity, `dev ino size mtime ctime` as `stat -L` gives it, and when the same
+identity is handed back next time the script prints a `software/cache/hit` part instead of
+running it; the parser reads the kept output again. An upgrade, a rebuild or a `touch`
+changes the identity (a new inode, size, mtime or at least ctime, which nobody can set).
+
 Cost on the host: the candidates are found by shell builtins alone (a walk of $PATH, no
-`command -v` subshell per name); one `readlink -f` resolves them all (GNU coreutils >= 8.16
-takes many operands; older ones and BusyBox get one call per file); one `find -L` checks
-every candidate's and release file's owner and mode; then one command substitution and one
-`timeout` per program actually run, whose output is cut to 6 lines by the shell (a `sed`
-only for the rare longer one).
+`command -v` subshell per name; running servers by the shell's `read` of /proc/PID/comm,
+then one `tr` over /proc/PID/cmdline for at most the 3 lowest pids of each server name,
+`ps -e -o args= | awk` only where /proc has no comm files: kernels before 2.6.33); one
+`readlink -f` resolves them all (GNU coreutils >= 8.16 takes many operands; older ones and
+BusyBox get one call per file); one `stat -L -c` gives every candidate's and release file's
+owner, mode and identity (a `find -L` owner check where `stat -c` is missing); then one
+command substitution and one `timeout` per program actually run, whose output is cut to 6
+lines by the shell (a `sed` only for the rare longer one). With every program known and
+unchanged: `readlink` and `stat`, and no `timeout` at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from auditor.model import Software
 from auditor.probe.interface import FactUpdate, ParseContext
 from auditor.probe.options import ProbeOptions
-from auditor.probe.parsers.software import parse_version, program_name
-from auditor.probe.sections import Section
+from auditor.probe.parsers.software import VersionRun, parse_version, program_name
+from auditor.probe.sections import Part, Section
 from auditor.probe.shell import fill, quote
 
 NAMES_ON_PATH = (
@@ -54,15 +67,26 @@ AWK_PS_PROGRAMS = r"""
   } }
 """
 
-# `find` arguments printing which of @FILES@ root owns and nobody else may write, after
-# following symlinks: one process checks every candidate program and release file.
+# `stat -L -c` format for every candidate program and release file, in one process: the
+# identity the version cache keys on (`dev ino size mtime ctime`), then owner, octal mode
+# and the name as given. GNU coreutils (CentOS 5's 5.97 too) and BusyBox know it.
+STAT_FORMAT = "%d %i %s %Y %Z %u %a %n"
+
+# Where `stat -c` is missing or says nothing usable: `find` arguments printing which of
+# @FILES@ root owns and nobody else may write, after following symlinks (no identities:
+# every program then runs, as no cache could vouch for it).
 FIND_SAFE = "-L @FILES@ -type f -user 0 ! -perm -020 ! -perm -002"
+
+# The part that stands for a version run the controller already has: `PATH<TAB>identity`.
+# A run's part is named after the program's file name, which never holds a "/", and only
+# the script prints markers (they carry the run's nonce): program output cannot forge it.
+CACHE_HIT = "cache/hit"
 
 # What a JVM's `release` file says that matters (JAVA_VERSION is the version).
 RELEASE_KEYS = ("JAVA_VERSION", "JAVA_RUNTIME_VERSION", "IMPLEMENTOR", "IMPLEMENTOR_VERSION")
 
 _SNIPPET = r"""
-SW= C= Y= K= J= RF= SEEN=
+SW= C= Y= K= J= RF= SEEN= TB='@TAB@' KC=@KNOWN@
 set -f; _i=$IFS; IFS=:; set -- $PATH; IFS=$_i; set +f
 for b in @NAMES@; do
   for d; do
@@ -70,12 +94,88 @@ for b in @NAMES@; do
   done
 done
 for x in @OFF_PATH@; do [ -f "$x" ] && SW="$SW $x"; done
-SW="$SW $(ps -e -o args= 2>/dev/null | awk @AWK_PS@)"
+if [ -f /proc/self/comm ]; then
+  # Servers by process name, read by the shell itself; then the command lines of each
+  # name's 3 lowest pids only (a pre-fork server's parent, not its 150 children).
+  SPA= SPB= SPC= SPD= SPE= SPF= SPG= SPH= SPI= SPJ=
+  { for d in /proc/[0-9]*; do
+    c=; read -r c <"$d/comm" || continue
+    case $c in
+      httpd) k=A ;; apache2) k=B ;; nginx) k=C ;; java) k=D ;; mysqld) k=E ;;
+      mariadbd) k=F ;; postgres) k=G ;; postmaster) k=H ;;
+      php-fpm*) case ${c#php-fpm} in *[!0-9.]*) continue ;; esac; k=I ;;
+      php*) case ${c#php} in *[!0-9.]*) continue ;; esac; k=J ;;
+      *) continue ;;
+    esac
+    p=${d#/proc/}; eval "v=\$SP$k"; set -- $v
+    if [ $# -ge 3 ]; then
+      m=$1; for q; do [ "$q" -gt "$m" ] && m=$q; done
+      [ "$p" -lt "$m" ] || continue
+      v=; for q; do if [ "$q" = "$m" ]; then m=; else v="$v $q"; fi; done
+    fi
+    eval "SP$k=\"\$v \$p\""
+  done; } 2>/dev/null
+  set -f
+  for p in $SPA $SPB $SPC $SPD $SPE $SPF $SPG $SPH $SPI $SPJ; do
+    l=$(tr '\000' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
+    n=0; set -- $l
+    for f; do
+      n=$((n + 1)); [ $n -le 4 ] || break
+      case $f in /*) ;; *) continue ;; esac
+      b=${f##*/}
+      case $b in
+        httpd|apache2|nginx|java|mysqld|mariadbd|postgres|postmaster) ;;
+        php-fpm*) case ${b#php-fpm} in *[!0-9.]*) continue ;; esac ;;
+        php*) case ${b#php} in *[!0-9.]*) continue ;; esac ;;
+        *) continue ;;
+      esac
+      SW="$SW $f"
+    done
+  done
+  set +f
+else
+  SW="$SW $(ps -e -o args= 2>/dev/null | awk @AWK_PS@)"
+fi
 set -f
 for x in $SW; do
-  [ -x "$x" ] || continue
+  [ -f "$x" ] && [ -x "$x" ] || continue
   case " $C " in *" $x "*) ;; *) C="$C $x" ;; esac
 done
+# `_ss LINE`: one `stat` line -> sp (path), si (`dev ino size mtime ctime`), sk (`dev:ino`),
+# so=1 when root owns the file and nobody else may write it; 1 when the line is unusable.
+_ss() { set -- $1; [ $# = 8 ] || return 1
+  case $1$2$3$4$5$6 in *[!0-9]*) return 1 ;; esac
+  case $7 in *[!0-7]*|'') return 1 ;; esac
+  sp=$8 si="$1 $2 $3 $4 $5" sk=$1:$2 so=; _m=${7%?}
+  [ "$6" = 0 ] || return 0
+  case ${_m#"${_m%?}"}${7#"$_m"} in *[2367]*) return 0 ;; esac
+  so=1; }
+# Programs the controller knows, unchanged since (same identity), owner still safe: a
+# cached part from this one `stat`, and no readlink, no run. The others go on below.
+HK= HP=
+if [ -n "$KC" ] && [ -n "$C" ]; then
+  Z=$(stat -L -c @STAT_FORMAT@ $C 2>/dev/null)
+  _i=$IFS; IFS=$NL
+  for l in $Z; do
+    IFS=$_i
+    _ss "$l" && [ -n "$so" ] || continue
+    case " $HK " in *" $sk "*) continue ;; esac
+    case "$NL$KC$NL" in *"$NL$sp$TB$si$NL"*)
+      _o software/cache/hit 0 "$sp$TB$si"; HK="$HK $sk" ;;
+    esac
+  done
+  # Every name of a cached file (python3 and python3.11) leaves the list.
+  IFS=$NL
+  for l in $Z; do
+    IFS=$_i
+    _ss "$l" && case " $HK " in *" $sk "*) HP="$HP $sp" ;; esac
+  done
+  IFS=$_i
+  if [ -n "$HP" ]; then
+    Z=$C C=
+    for x in $Z; do case " $HP " in *" $x "*) ;; *) C="$C $x" ;; esac; done
+  fi
+fi
 set -- $C
 if [ $# -gt 0 ]; then
   Y=$(readlink -f "$@" 2>/dev/null) || Y=
@@ -100,8 +200,23 @@ for y in $Y; do
     [ -f "$r" ] && { J="$J $x $r"; RF="$RF $r"; } ;;
   esac
 done
-G=; _tt @CT@
-[ -n "$K" ] && G=$(find @FIND_SAFE@ 2>/dev/null)
+# Owner, mode and identity of every candidate and release file, after symlinks, from one
+# `stat`: root must own it and nobody else may write it. G lists the safe ones, ID their
+# `dev ino size mtime ctime`. Without a `stat -c` (or a usable answer): `find`, no ID.
+G= ID= ST=
+if [ -n "$K" ]; then
+  Z=$(stat -L -c @STAT_FORMAT@ $K $RF 2>/dev/null)
+  _i=$IFS; IFS=$NL
+  for l in $Z; do
+    IFS=$_i
+    _ss "$l" || continue
+    ST=1
+    [ -n "$so" ] || continue
+    G="$G$NL$sp" ID="$ID$NL$sp$TB$si"
+  done
+  IFS=$_i
+  [ -n "$ST" ] || G=$(find @FIND_SAFE@ 2>/dev/null)
+fi
 for x in $K; do
   case "$NL$G$NL" in *"$NL$x$NL"*) ;; *)
     _o "software/${x##*/}" 126 "$x
@@ -112,6 +227,10 @@ not run: not owned by root, or writable by others"
     java*) a='-XX:-UsePerfData -version' ;; ssh) a=-V ;; openssl) a=version ;;
     mysqld*|mariadbd*|postgres*|postmaster*|python*) a=--version ;; *) a=-v ;;
   esac
+  # The identity goes with the part: the controller keeps what it says for next time (a
+  # JVM's release lines too: a JDK upgraded in place has a new java binary).
+  i=
+  case "$ID$NL" in *"$NL$x$TB"*) i=${ID#*"$NL$x$TB"}; i=${i%%"$NL"*} ;; esac
   r=
   case " $J " in *" $x "*) r=${J#* "$x" }; r=${r%% *} ;; esac
   case "$NL$G$NL" in *"$NL$r$NL"*) ;; *) r= ;; esac
@@ -123,16 +242,17 @@ not run: not owned by root, or writable by others"
     done <"$r"
   fi
   case $O in
-    *"${NL}JAVA_VERSION="*) _o "software/${x##*/}" 0 "$x
+    *"${NL}JAVA_VERSION="*) _o "software/${x##*/}" 0 "$x${i:+$TB$i}
 $r:$O"; continue ;;
   esac
+  _tt @CT@
   O=$(cd / && $TT "$x" $a 2>&1); R=$?
   # HotSpot writes /tmp/hsperfdata_USER/PID unless told not to; gcj's java knows no -XX.
   [ "$R" != 0 ] && [ "$a" != "${a#-XX}" ] && { O=$(cd / && $TT "$x" -version 2>&1); R=$?; }
   case $O in
     *"$NL"*"$NL"*"$NL"*"$NL"*"$NL"*"$NL"*) O=$(printf '%s\n' "$O" | sed -n '1,6p') ;;
   esac
-  _o "software/${x##*/}" "$R" "$x
+  _o "software/${x##*/}" "$R" "$x${i:+$TB$i}
 $O"
 done
 set +f
@@ -154,24 +274,80 @@ class SoftwareFact:
             FIND_SAFE=FIND_SAFE.replace("@FILES@", "$K $RF"),
             RELEASE_KEYS="|".join(f"{key}=*" for key in RELEASE_KEYS),
             CT=options.command_timeout,
+            STAT_FORMAT=quote(STAT_FORMAT),
+            TAB="\t",
+            # Validated by ProbeOptions: plain paths and digits, no shell syntax.
+            KNOWN=quote(
+                "\n".join(f"{path}\t{identity}" for path, identity in options.known_versions)
+            ),
         )
 
     def parse(self, section: Section, context: ParseContext) -> FactUpdate:
         found: dict[tuple[str, str, str | None], Software] = {}
         errors: dict[str, str] = {}
-        for part in section.parts:
-            path, _, output = part.body.partition("\n")
+        for path, status, output in _outputs(section, context.cached_versions, errors):
             name = program_name(path)
             if name is None:
                 continue
             software = parse_version(name, output)
             if software is not None:
                 found.setdefault((software.name, software.version, software.raw), software)
-            elif part.status == 126:
+            elif status == 126:
                 errors[f"software:{path}"] = output.strip()
-            elif part.complete:
-                status = "timed out" if part.status == 124 else f"exit status {part.status}"
+            elif status is not None:
+                why = "timed out" if status == 124 else f"exit status {status}"
                 first = output.strip().split("\n", 1)[0]
-                errors[f"software:{path}"] = f"no version in its output ({status}): {first}"
+                errors[f"software:{path}"] = f"no version in its output ({why}): {first}"
         ranked = tuple(sorted(found.values(), key=lambda s: (s.name, s.version)))
         return FactUpdate({"software": ranked}, errors)
+
+
+def _head(part: Part) -> tuple[str, str, str]:
+    """A software part's path, identity ("" when the script had none) and output."""
+    head, _, output = part.body.partition("\n")
+    path, _, identity = head.partition("\t")
+    return path, identity, output
+
+
+def _outputs(
+    section: Section, cached: Mapping[str, VersionRun], errors: dict[str, str]
+) -> Iterator[tuple[str, int | None, str]]:
+    """(path, exit status or None when cut off, output) of every program, a cache hit
+    standing for the output the controller kept (parsed again: parser fixes apply)."""
+    for part in section.parts:
+        path, identity, output = _head(part)
+        if part.name != CACHE_HIT:
+            yield path, part.status, output
+            continue
+        known = cached.get(path)
+        if known is None or known.identity != identity:
+            errors[f"software:{path}"] = (
+                "reported unchanged since the last audit, but the version cache has no "
+                "output for it"
+            )
+            continue
+        yield path, known.status, known.output
+
+
+def version_runs(section: Section | None) -> tuple[VersionRun, ...]:
+    """The programs this run executed, with the identity `stat -L` gave them: what the
+    controller's version cache keeps. Runs without an identity (no `stat -c` on the host)
+    and runs cut off are left out."""
+    runs = []
+    for part in section.parts if section is not None else ():
+        if part.name == CACHE_HIT or part.status is None:
+            continue
+        path, identity, output = _head(part)
+        if identity and program_name(path) is not None:
+            runs.append(VersionRun(path, identity, part.status, output))
+    return tuple(runs)
+
+
+def cache_hits(section: Section | None) -> tuple[tuple[str, str], ...]:
+    """(path, identity) of the programs the script found unchanged and did not run."""
+    hits = []
+    for part in section.all(CACHE_HIT) if section is not None else ():
+        if part.complete:
+            path, identity, _ = _head(part)
+            hits.append((path, identity))
+    return tuple(hits)

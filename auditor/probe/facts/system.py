@@ -11,27 +11,45 @@ from auditor.probe.parsers.clock import from_epoch
 from auditor.probe.sections import Section
 from auditor.probe.shell import fill
 
-# `uname -n` is the host name `hostname` prints (both are the kernel's nodename), so
-# `hostname` only runs when uname fails. `hostname -f` may wait on DNS: it alone gets a
-# timeout. /etc/hosts is searched for a qualified alias only when `hostname -f` gave no
-# usable name (one word, not localhost: the only case in which the parser looks there).
+# Node name, release and machine come from /proc/sys/kernel (the shell's own `read`, no
+# process; `arch` is there since Linux 6.1) in `uname -n -r -m`'s shape; `uname` runs where
+# they are not all there, `hostname` only when uname fails too.
+# The FQDN is what `hostname -f` prints: the resolver's canonical name for the node name.
+# /etc/hosts answers first on nearly every system (`hosts: files ...`), and there the
+# canonical name is the first name on the line that lists the node name: the shell reads it
+# so. Only when no line lists it does `hostname -f` run (it may wait on DNS: under a
+# timeout). A line with a qualified alias `<node>.<domain>` goes along for the parser, which
+# uses it when the resolver's answer is no usable name.
 # /proc/uptime is read with the shell's own `read` (no process); it is preferred over
 # /proc/stat's btime: containers under LXCFS (and the lab's CentOS 5 host) see their own
 # uptime there, while btime is the machine's. btime is read only when /proc/uptime could not.
 _SNIPPET = r"""
-O=$(uname -n -r -m 2>&1); R=$?; _o system/uname "$R" "$O"
+O= R=1 K=/proc/sys/kernel
+if [ -r $K/hostname ] && [ -r $K/osrelease ] && [ -r $K/arch ]; then
+  read -r a <$K/hostname; read -r b <$K/osrelease; read -r c <$K/arch
+  [ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ] && { O="$a $b $c"; R=0; }
+fi
+[ "$R" = 0 ] || { O=$(uname -n -r -m 2>&1); R=$?; }
+_o system/uname "$R" "$O"
 if [ "$R" = 0 ]; then H=${O% * *}
 else _r system/hostname @CT@ hostname; H=; [ "$R" = 0 ] && H=${O%%"$NL"*}; fi
-_r system/fqdn @CT@ hostname -f
-case $R:$O in
-  0:localhost|0:localhost.localdomain|0:|0:*[!!-~]*) ;;
-  0:*) H= ;;
-esac
+FQ= HL=
 if [ -n "$H" ] && [ -r /etc/hosts ]; then
-  O=$(awk -v h="$H" '!/^[ \t]*#/ { for (i = 2; i <= NF; i++)
-    if ($i == h || index($i, h ".") == 1) { print; next } }' /etc/hosts 2>&1)
-  _o system/hosts $? "$O"
+  set -f
+  while read -r ip names; do
+    case $ip in ''|'#'*) continue ;; esac
+    names=${names%%#*}
+    for n in $names; do
+      case $n in
+        "$H") set -- $names; FQ=$1; HL="$ip $names"; break 2 ;;
+        "$H".*) [ -n "$HL" ] || HL="$ip $names" ;;
+      esac
+    done
+  done </etc/hosts
+  set +f
 fi
+if [ -n "$FQ" ]; then _o system/fqdn 0 "$FQ"; else _r system/fqdn @CT@ hostname -f; fi
+[ -n "$HL" ] && _o system/hosts 0 "$HL"
 UP=
 [ -r /proc/uptime ] && read -r UP _ </proc/uptime
 case $UP in

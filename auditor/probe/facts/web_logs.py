@@ -127,7 +127,7 @@ _wk() { WK= _ws=$NL$2
     case $_ws in *"$NL$1 "*) _ws=${_ws#*"$NL$1 "}; WK="$WK ${_ws%%"$NL"*}" ;; *) return 0 ;; esac
   done; }
 _weblogs() {
-  WNOW=${NOW:-$(date +%s)} WCF= WL= WSEEN= WA= WD= WP=
+  WNOW=$NOW WCF= WL= WSEEN= WA= WD= WP=
   for p in $PIDS; do
     [ -r "/proc/$p/cmdline" ] || continue
     c= q=
@@ -214,6 +214,8 @@ $D"; lv=$((lv + 1))
   set -f
   WR=$(find $WA -prune -type f -mtime -@WINDOW@ 2>/dev/null)
   [ -n "$WR" ] || { set +f; return 0; }
+  # The host's clock, for the windows: only now that there is a log to count.
+  [ -n "$WNOW" ] || WNOW=$(date +%s 2>/dev/null)
   set -- $(ls -lnLtd $WR 2>/dev/null | awk '{ print $5, $NF }')
   set +f
   WN=0

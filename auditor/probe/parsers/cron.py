@@ -1,5 +1,5 @@
-"""Cron tables: `<file>\t<line>` lines (the probe's awk over /etc/crontab, /etc/cron.d and
-the spool directories); comments and blank lines are already gone."""
+"""Cron tables: `<file>\t<line>` lines (the probe's `read` loop over /etc/crontab,
+/etc/cron.d and the spool directories); comments and blank lines are already gone."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 Three listings, by what the host has: GNU `find -printf '%T@ %s %p'` (every GNU system,
 CentOS 5 included), `find -exec stat -c '%Y %s %n' {} +` (BusyBox), or `ls -lnR` (anything).
-The probe sorts the first two newest first and cuts them, then appends `# files N errors M`;
-`! message` lines are find's complaints (unreadable directories).
+For the first two the probe's awk keeps the newest N files, in no particular order (the
+parser sorts), then appends `# files N errors M`; `! message` lines are find's complaints
+(unreadable directories).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ _TOTAL_RE = re.compile(r"^# files (\d+) errors (\d+)$")
 
 
 def parse_stat_listing(text: str) -> LogListing:
-    """`<mtime epoch> <size> <path>` lines (find -printf or stat -c), newest first."""
+    """`<mtime epoch> <size> <path>` lines (find -printf or stat -c), in any order; the
+    files come out newest first, equal times by path."""
     files, errors = [], []
     total = None
     for line in text.split("\n"):
@@ -47,6 +49,7 @@ def parse_stat_listing(text: str) -> LogListing:
             total = int(summary[1])
         elif line.startswith("! "):
             errors.append(line[2:].strip())
+    files.sort(key=lambda f: f.path)
     files.sort(key=lambda f: f.mtime, reverse=True)
     return LogListing(tuple(files), total, tuple(errors))
 

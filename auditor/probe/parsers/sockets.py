@@ -41,7 +41,8 @@ _SS_INO_RE = re.compile(r"\bino:(\d+)")
 
 
 def parse_ss(text: str) -> tuple[SocketRow, ...]:
-    """`ss -tulpne`, `ss -tn` and friends, with or without the Netid column and header."""
+    """`ss -tuanpe`, `ss -tulpne`, `ss -tn` and friends, with or without the Netid column
+    and header."""
     rows = []
     for line in text.split("\n"):
         tokens = line.split()

@@ -5,6 +5,7 @@ java where it can."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from auditor.model import Software
 
@@ -34,6 +35,19 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "openssh": re.compile(r"OpenSSH_([0-9][\w.]*)"),
 }
 _PATTERNS["php-cgi"] = _PATTERNS["php-fpm"] = _PATTERNS["php"]
+
+
+@dataclass(frozen=True)
+class VersionRun:
+    """One version run of a program: its path, its identity as `stat -L` gave it
+    (`dev ino size mtime ctime`), the exit status and the raw output (at most 6 lines).
+    What the controller's version cache keeps, and hands back to the parser when the script
+    reports the program unchanged."""
+
+    path: str
+    identity: str
+    status: int
+    output: str
 
 
 def program_name(path: str) -> str | None:
