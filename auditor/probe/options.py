@@ -16,6 +16,8 @@ DEFAULT_SEARCH_PATH: tuple[str, ...] = (
     "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
 )  # fmt: skip
 
+MAX_LOG_FILES = 500  # /var/log files a report lists by default, newest first
+
 _NONCE_RE = re.compile(r"^[A-Za-z0-9]{12,64}$")
 _PATH_ENTRY_RE = re.compile(r"^/[A-Za-z0-9._/+-]*$")
 # A program path and its identity (`stat -L` `dev ino size mtime ctime`) go into the script:
@@ -58,7 +60,7 @@ class ProbeOptions:
     sudo: bool = False
     log_days: int = 7
     nonce: str = field(default_factory=new_nonce)
-    max_log_files: int = 500  # /var/log files listed, newest first
+    max_log_files: int = MAX_LOG_FILES  # /var/log files listed, newest first
     max_web_logs: int = 16  # access-log files summarised
     max_log_bytes: int = 32 * 1024 * 1024  # newest bytes read of each access log
     top_n: int = 20  # top paths per access log

@@ -31,9 +31,9 @@ from auditor.probe.options import ProbeOptions
 from auditor.probe.shell import COMMON, TIMEOUT_AND_CLOCK, fill, quote
 
 # Who we are, without a process: the effective uid from the shell's own /proc/self/status,
-# the name from /etc/passwd (else sshd's $LOGNAME: a directory user); `id` only where /proc
-# is not mounted. The first line of sudo's complaint without a `sed` unless it has more than
-# one. `T` and `NOW` come from TIMEOUT_AND_CLOCK.
+# the name from $LOGNAME (sshd sets it to the account it authenticated), else /etc/passwd;
+# `id` only where /proc is not mounted. The first line of sudo's complaint without a `sed`
+# unless it has more than one. `T` and `NOW` come from TIMEOUT_AND_CLOCK.
 _PRIVILEGE = r"""
 U= UN=
 [ -r /proc/self/status ] &&
@@ -43,10 +43,10 @@ case $U in
     I=$(id 2>/dev/null); I=${I%% gid=*}; U=${I#uid=}; U=${U%%(*}
     case $I in *'('*) UN=${I#*(}; UN=${UN%)} ;; esac ;;
   *)
-    [ -r /etc/passwd ] && while IFS=: read -r n _ u _; do
+    UN=${LOGNAME:-$USER}
+    [ -z "$UN" ] && [ -r /etc/passwd ] && while IFS=: read -r n _ u _; do
       [ "$u" = "$U" ] && { UN=$n; break; }
-    done </etc/passwd
-    [ -n "$UN" ] || UN=${LOGNAME:-$USER} ;;
+    done </etc/passwd ;;
 esac
 case $U in ''|*[!0-9]*) U= ;; esac
 if [ "$U" = 0 ]; then W=root; else W=user; fi

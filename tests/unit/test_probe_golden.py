@@ -154,7 +154,8 @@ ADAPTERS: dict[str, Adapter] = {
     "logfiles": lambda text, args, case: (
         parse_ls_listing(text, _now(args), args.get("limit"))
         if "_ls_" in case.stem
-        else parse_stat_listing(text)
+        # find's own output, shipped whole: its complaints are plain lines
+        else parse_stat_listing(text, raw="_raw_" in case.stem, limit=args.get("limit"))
     ),
     "software": lambda text, args, case: parse_version(args["name"], text),
     "cron": lambda text, args, case: parse_cron_lines(text),

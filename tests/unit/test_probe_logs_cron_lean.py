@@ -14,14 +14,15 @@ import random
 import shutil
 import subprocess
 import tempfile
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from auditor.probe import ProbeOptions, build_script, split_output
 from auditor.probe.facts import CronFact, LogActivityFact
-from auditor.probe.facts.log_activity import AWK_CAP
+from auditor.probe.facts.log_activity import AWK_CAP, RAW_LISTING_BYTES
 from auditor.probe.interface import ParseContext, ProbeFact
 from auditor.probe.parsers.clock import from_epoch
 from auditor.probe.parsers.cron import parse_cron_lines
@@ -312,15 +313,40 @@ def beyond(ran: list[str], skeleton: list[str]) -> list[str]:
     return extra
 
 
+@dataclass(frozen=True)
+class _SmallRawLogs(LogActivityFact):
+    """The log fact with a 10-byte bound for a listing shipped whole: the awk path."""
+
+    def snippet(self, options: ProbeOptions) -> str:
+        text = super().snippet(options)
+        bound = f"-le {RAW_LISTING_BYTES} ]"
+        assert bound in text
+        return text.replace(bound, "-le 10 ]")
+
+
 @pytest.mark.skipif(shutil.which("find") is None, reason="needs GNU find")
-def test_log_listing_runs_find_and_awk_only(tmp_path: Path, exec_log: Path) -> None:
+def test_log_listing_runs_find_alone_and_awk_only_for_a_big_one(
+    tmp_path: Path, exec_log: Path
+) -> None:
     skeleton, _, _ = count_execs(tmp_path, exec_log, ())
     ran, stdout, nonce = count_execs(tmp_path, exec_log, (LogActivityFact(),))
-    assert beyond(ran, skeleton) == ["awk", "find"]  # no sort, no timeout, no stat
+    assert beyond(ran, skeleton) == ["find"]  # no awk, sort, timeout or stat
+    section = split_output(stdout, nonce).section("logs")
+    assert section is not None and section.names() == ("find-raw",)
+    small = LogActivityFact().parse(section, context()).values["log_activity"]
+    assert small is not None and small.files
+
+    ran, stdout, nonce = count_execs(tmp_path, exec_log, (_SmallRawLogs(),))
+    assert beyond(ran, skeleton) == ["awk", "find"]  # over the bound: the awk cuts it
     section = split_output(stdout, nonce).section("logs")
     assert section is not None and section.names() == ("find",)
-    update = LogActivityFact().parse(section, context())
-    assert update.values["log_activity"] is not None and update.values["log_activity"].files
+    big = LogActivityFact().parse(section, context()).values["log_activity"]
+    assert big is not None
+    # The same listing either way (files written in between aside: compare the older ones).
+    settled = datetime.now(UTC) - timedelta(seconds=5)
+    assert [f for f in big.files if f.mtime < settled][:50] == [
+        f for f in small.files if f.mtime < settled
+    ][:50]
 
 
 def test_cron_tables_run_no_process(tmp_path: Path, exec_log: Path) -> None:
@@ -470,3 +496,20 @@ def test_unreadable_table_is_a_complaint() -> None:
         assert update.errors["cron.read"] == f"cannot read {root}/closed"
     finally:
         shutil.rmtree(root)
+
+
+# ------------------------------------------------------------- a listing shipped whole
+
+RAW_NONROOT = FIXTURES / "logfiles" / "gnu_find_printf_raw_nonroot_debian12.txt"  # find's own output
+
+
+def test_find_output_shipped_whole_parses_newest_first_with_its_complaints() -> None:
+    text = RAW_NONROOT.read_text()
+    rows = [line for line in text.splitlines() if line[:1].isdigit()]
+    listing = parse_stat_listing(text, raw=True)
+    assert len(listing.files) == len(rows) == listing.total and not listing.truncated
+    assert [f.mtime for f in listing.files] == sorted((f.mtime for f in listing.files), reverse=True)
+    assert listing.errors == ("find: '/var/log/private': Permission denied",)
+    capped = parse_stat_listing(text, raw=True, limit=3)
+    assert capped.files == listing.files[:3]
+    assert capped.total == len(rows) and capped.truncated

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from auditor.model import LogActivity
 from auditor.probe.interface import FactUpdate, ParseContext
-from auditor.probe.options import ProbeOptions
+from auditor.probe.options import MAX_LOG_FILES, ProbeOptions
 from auditor.probe.parsers.logfiles import LogListing, parse_ls_listing, parse_stat_listing
 from auditor.probe.sections import Section
 from auditor.probe.shell import fill, quote
@@ -60,24 +60,33 @@ function kth(a, n, k,   lo, hi, p, lt, gt, i, x) {
 }
 """
 
-# -xdev: stay on /var/log's filesystem. GNU find first (one process for the whole walk, and
-# one awk: two on a GNU host), then BusyBox find + stat, then plain ls. GNU find is not asked
-# beforehand whether it knows -printf (one more process on every host): when it listed
-# nothing and complained about -printf (BusyBox: "find: unrecognized: -printf"), the next
-# way is tried. No `timeout` around find (one more fork + exec): with -xdev it stays on
-# /var/log's own (local) filesystem and enters no mount below it, so it does not touch the
-# network, and a find stuck on a dead disk sleeps uninterruptibly, where no signal of
-# `timeout` would reach it either; the controller's per-host deadline bounds the session.
-# `ls -lnR` (the last resort, which has no -xdev and may walk into an NFS mount under
-# /var/log) keeps its `timeout`.
+# -xdev: stay on /var/log's filesystem. GNU find first (one process for the whole walk; an
+# awk only for a listing too big to ship whole), then BusyBox find + stat, then plain ls.
+# GNU find is not asked beforehand whether it knows -printf (one more process on every
+# host): when it listed nothing and complained about -printf (BusyBox: "find: unrecognized:
+# -printf"), the next way is tried. No `timeout` around find (one more fork + exec): with
+# -xdev it stays on /var/log's own (local) filesystem and enters no mount below it, so it
+# does not touch the network, and a find stuck on a dead disk sleeps uninterruptibly, where
+# no signal of `timeout` would reach it either; the controller's per-host deadline bounds
+# the session. `ls -lnR` (the last resort, which has no -xdev and may walk into an NFS
+# mount under /var/log) keeps its `timeout`.
+
+# Up to this size find's own output is the part (~800 files); beyond, the awk cuts it.
+RAW_LISTING_BYTES = 64 * 1024
+
 _SNIPPET = r"""
-O=$(find /var/log -xdev -type f -printf '%T@ %s %p\n' 2>&1 |
-  awk -v max=@MAXF@ @AWK_CAP@); R=$?
-case $O in
-  "! "*printf*"# files 0 errors "*) ;;
-  *) _o logs/find "$R" "$O"; O= ;;
+O=$(find /var/log -xdev -type f -printf '%T@ %s %p\n' 2>&1); R=$?
+case "$NL$O" in
+  *"$NL"[0-9]*) ;;
+  *printf*) R= ;;
 esac
-if [ -z "$O" ]; then :
+if [ -n "$R" ]; then
+  # A listing that fits @RAW@ bytes goes as find printed it (the controller sorts it);
+  # only a bigger one pays for an awk that keeps the newest @MAXF@.
+  if [ ${#O} -le @RAW@ ]; then _o logs/find-raw "$R" "$O"
+  else
+    O=$(printf '%s\n' "$O" | awk -v max=@MAXF@ @AWK_CAP@); _o logs/find $? "$O"
+  fi
 elif stat -c %Y / >/dev/null 2>&1; then
   O=$(find /var/log -xdev -type f -exec stat -c '%Y %s %n' {} + 2>&1 |
     awk -v max=@MAXF@ @AWK_CAP@)
@@ -99,15 +108,17 @@ class LogActivityFact:
             _SNIPPET,
             LT=max(options.command_timeout, 30),
             MAXF=options.max_log_files,
+            RAW=RAW_LISTING_BYTES,
             AWK_CAP=quote(AWK_CAP),
         )
 
     def parse(self, section: Section, context: ParseContext) -> FactUpdate:
         listing: LogListing | None = None
-        for name in ("find", "stat"):
+        for name in ("find", "stat", "find-raw"):
             part = section.get(name)
             if part is not None and part.complete:
-                listing = parse_stat_listing(part.body)
+                raw = name == "find-raw"
+                listing = parse_stat_listing(part.body, raw=raw, limit=MAX_LOG_FILES)
         ls_part = section.get("ls")
         if ls_part is not None and ls_part.complete:
             listing = parse_ls_listing(ls_part.body, context.collected_at)

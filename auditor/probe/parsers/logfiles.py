@@ -32,10 +32,13 @@ _STAT_RE = re.compile(r"^(\d+(?:\.\d+)?) (\d+) (/.*)$")
 _TOTAL_RE = re.compile(r"^# files (\d+) errors (\d+)$")
 
 
-def parse_stat_listing(text: str) -> LogListing:
+def parse_stat_listing(text: str, *, raw: bool = False, limit: int | None = None) -> LogListing:
     """`<mtime epoch> <size> <path>` lines (find -printf or stat -c), in any order; the
-    files come out newest first, equal times by path."""
-    files, errors = [], []
+    files come out newest first, equal times by path, at most `limit` of them. The probe's
+    awk adds `! ` complaint lines and a `# files N errors E` trailer; `raw` is find's own
+    output instead, whose other lines are its complaints (the first 20 are kept)."""
+    files: list[LogFile] = []
+    errors: list[str] = []
     total = None
     for line in text.split("\n"):
         match = _STAT_RE.match(line)
@@ -44,6 +47,10 @@ def parse_stat_listing(text: str) -> LogListing:
             if mtime is not None:
                 files.append(LogFile(path=match[3], size=int(match[2]), mtime=mtime))
             continue
+        if raw:
+            if line.strip() and len(errors) < 20:
+                errors.append(line.strip())
+            continue
         summary = _TOTAL_RE.match(line.strip())
         if summary:
             total = int(summary[1])
@@ -51,6 +58,10 @@ def parse_stat_listing(text: str) -> LogListing:
             errors.append(line[2:].strip())
     files.sort(key=lambda f: f.path)
     files.sort(key=lambda f: f.mtime, reverse=True)
+    if raw:
+        total = len(files)
+    if limit is not None:
+        files = files[:limit]
     return LogListing(tuple(files), total, tuple(errors))
 
 
