@@ -10,14 +10,13 @@ the pids whose details are read next, and /etc/passwd's names, read by the same 
 
 Socket owners need root: as another user, ss and netstat show no process for other users'
 sockets and /proc/PID/fd and exe are closed. The socket's uid (ss -e, /proc/net) still
-names the user. So without root (sudo off or refused), when the login user owns no process
-but the probe's own session (the shell and its ancestors: checked by the shell's `read` and
-`[ -O /proc/PID ]`, no process started), ss is not run at all: /proc/net/{tcp,tcp6,udp,udp6}
-say all it would, and ONE awk (AWK_PROC_NET, which also reads /etc/passwd) is the whole
-fact, with no fd walk (no process of the user's can hold a socket to find). Its
-`sockets/proc` part ends with the ALONE line; its IPv6 wildcard listeners are spelled as ss
-spells them (`*` dual stack, `::` v6only, told apart by an IPv4 socket on the same port).
-A user with any other process (a deploy user running the service), root and sudo get ss.
+names the user.
+
+/proc/net stays the last resort even without root, where `ss -p` names no other user's
+process: reading /proc/net/tcp (and tcp6) walks the kernel's whole established-socket hash
+table, restarted for every page read, and on a host with much memory (a big table) that is
+~5 ms of kernel time per file, measured on the lab (24 GiB): more than `ss` (netlink) and
+its awk together.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from dataclasses import dataclass, replace
 from auditor.model import Connection, Listener
 from auditor.probe.interface import FactUpdate, ParseContext, Privilege, part_failure
 from auditor.probe.options import ProbeOptions
-from auditor.probe.parsers.addresses import WILDCARD
 from auditor.probe.parsers.processes import (
     ProcessInfo,
     parse_passwd,
@@ -45,21 +43,9 @@ from auditor.probe.parsers.sockets import (
 from auditor.probe.sections import Part, Section
 from auditor.probe.shell import fill, quote
 
-# /proc/net rows: listening ones as they are; established ones once the tcp tables are read,
-# one row per (local port, remote address) whose local port listens, at most `max`. With
-# `-v pw=FILE` and FILE (/etc/passwd) the last file: then `@@U` and `name:uid` for its first
-# 5000 entries (as AWK_SOCKETS prints them), so one awk is the whole unprivileged fact.
+# /proc/net rows: listening ones as they are; established ones at the END, once a row
+# per (local port, remote address) whose local port listens, at most `max`.
 AWK_PROC_NET = r"""
-function rows(  i, g) {
-  for (i = 1; i <= n; i++) if ((ep[i] in lp) && !(ek[i] in seen)) {
-    seen[ek[i]] = 1; if (++m <= max) keep[ef[i]] = keep[ef[i]] er[i] "\n"
-  }
-  for (g in keep) { print "# " g; printf "%s", keep[g] }
-  if (m > max) print "# truncated " m
-  shown = 1 }
-pw != "" && FILENAME == pw { if (!shown) { rows(); print "@@U" }
-  if (split($0, q, ":") > 2) { if (++np > 5000) exit; print q[1] ":" q[3] }
-  next }
 FNR == 1 { f = FILENAME; next }
 { st = $4; split($2, a, ":"); port = a[2] }
 f ~ /tcp/ && st == "0A" { lp[port] = 1; keep[f] = keep[f] $0 "\n"; next }
@@ -67,11 +53,14 @@ f ~ /udp/ && st == "07" { keep[f] = keep[f] $0 "\n"; next }
 f ~ /tcp/ && st == "01" {
   n++; er[n] = $0; ef[n] = f; ep[n] = port; split($3, b, ":"); ek[n] = port " " b[1]
 }
-END { if (!shown) rows() }
+END {
+  for (i = 1; i <= n; i++) if ((ep[i] in lp) && !(ek[i] in seen)) {
+    seen[ek[i]] = 1; if (++m <= max) keep[ef[i]] = keep[ef[i]] er[i] "\n"
+  }
+  for (f in keep) { print "# " f; printf "%s", keep[f] }
+  if (m > max) print "# truncated " m
+}
 """
-
-# The last line of the `sockets/proc` part when the alone path above was taken.
-ALONE = "# alone: no root, and no process of this user outside this session:"
 
 # `ls -l /proc/[0-9]*/fd` -> `F <pid> <inode>` for the sockets in `w` (space-separated).
 AWK_FD_WALK = r"""
@@ -165,51 +154,17 @@ $1 == "P" { if ($3 == "cmd") { h = "P " $2 " cmd "; print h substr($0, length(h)
 # network; the controller's per-host deadline bounds the session anyway, and a `timeout`
 # would be one more fork + exec on every host.
 #
-# Alone (before any of that): without root (`$W` is user: sudo off or refused) `ss -p`
-# names only the login user's own processes, so when the user owns no process but this
-# session's (the shell `$$` and its ancestors, found by the shell's `read` of PPid in
-# /proc/PID/status: sshd's per-session process runs as the user too; ownership by the
-# shell's `[ -O /proc/PID ]`), ss could say nothing /proc/net/{tcp,tcp6,udp,udp6} does not
-# (uid and inode per socket) and nothing owns a socket an fd walk could find. Then the
-# whole fact is ONE awk: AWK_PROC_NET over those tables and /etc/passwd, split by the shell
-# at `@@U` into the `sockets/proc` part (its last line ALONE says so) and the names. A user
-# with any other process (a deploy user running the service, a cron job) gets ss as before.
-#
 # Per listening process (the lowest pid of each socket), without a process per detail: one
 # `ls -ld` for every owner and link target, the shell's `read` for Name and Uid in status,
 # one `tr` per command line (NULs: no awk reads them alike), one awk to put it together.
 _SNIPPET = r"""
-SK= X= L= E= PL= PIDS= LPIDS= PW= F= SKA= AS=@AWK_SOCKETS@
+SK= X= L= E= PL= PW= AS=@AWK_SOCKETS@
 [ -r /etc/passwd ] && PW=/etc/passwd
-for f in /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6; do
-  [ -r "$f" ] && F="$F $f"
-done
 _sks() { R=${X%%"$NL"*}; X=${X#*"$NL"}; PIDS=${X%%"$NL"*}; X=${X#*"$NL"}
   LPIDS=${X%%"$NL"*}; X=${X#*"$NL@@L"}; L=${X%%"$NL@@E"*}; L=${L#"$NL"}
   X=${X#*"$NL@@E"}; E=${X%%"$NL@@U"*}; E=${E#"$NL"}; PL=${X#*"$NL@@U"}; PL=${PL#"$NL"}
   case $R in ''|*[!0-9]*) R=1 ;; esac; }
-if [ "$W" = user ] && [ -n "$F" ] && [ -O "/proc/$$" ]; then
-  SKA=" " p=$$
-  while [ -r "/proc/$p/status" ]; do
-    SKA="$SKA$p " q=
-    while read -r k v; do [ "$k" = PPid: ] && { q=$v; break; }; done <"/proc/$p/status"
-    case $q in ''|0|*[!0-9]*) break ;; esac
-    case $SKA in *" $q "*) break ;; esac
-    p=$q
-  done
-  for d in /proc/[0-9]*; do
-    [ -O "$d" ] && case $SKA in *" ${d#/proc/} "*) ;; *) SKA=; break ;; esac
-  done
-fi
-if [ -n "$SKA" ]; then
-  SK=proc
-  X=$(awk -v max=@MAXC@ -v pw="$PW" @AWK_PROC_NET@ $F $PW 2>&1); R=$?
-  X=$NL$X; L=${X%%"$NL@@U"*}; L=${L#"$NL"}
-  case $X in *"$NL@@U"*) PL=${X#*"$NL@@U"}; PL=${PL#"$NL"} ;; esac
-  _o sockets/proc "$R" "$L
-@ALONE@ ss not run (as this user it would name no process); no fd walk"
-fi
-if [ -z "$SK" ] && _has ss; then
+if _has ss; then
   X=$( { ss -tuanpe 2>&1; echo "@@ $?"; } | awk -v max=@MAXC@ "$AS" - $PW); _sks
   _o sockets/ss "$R" "$L"
   [ "$R" = 0 ] && SK=ss
@@ -221,6 +176,10 @@ if [ -z "$SK" ] && _has netstat; then
   [ "$R" = 0 ] && SK=netstat
 fi
 if [ -z "$SK" ]; then
+  F=
+  for f in /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6; do
+    [ -r "$f" ] && F="$F $f"
+  done
   if [ -n "$F" ]; then
     SK=proc
     L=$(awk -v max=@MAXC@ @AWK_PROC_NET@ $F 2>&1); R=$?
@@ -267,7 +226,6 @@ class SocketsFact:
             AWK_PROC_NET=quote(AWK_PROC_NET),
             AWK_FD_WALK=quote(AWK_FD_WALK),
             AWK_PROC_DETAILS=quote(AWK_PROC_DETAILS),
-            ALONE=ALONE,
         )
 
     def parse(self, section: Section, context: ParseContext) -> FactUpdate:
@@ -284,7 +242,9 @@ class SocketsFact:
         passwd_part = section.get("passwd")
         users = parse_passwd(passwd_part.body) if passwd_part else {}
 
-        listening = [r for r in rows if _is_listening(r)]
+        listening = [
+            r for r in rows if r.state == LISTEN or (r.proto == "udp" and r.state != ESTAB)
+        ]
         listeners = _listeners(listening, processes, users)
         unowned = sum(1 for lst in listeners if lst.pid is None)
         if unowned:
@@ -339,37 +299,7 @@ def _proc_rows(body: str) -> list[SocketRow]:
         proto = "udp" if name.startswith("udp") else "tcp"
         rows.extend(parse_proc_net("\n".join(lines), proto))
     owners = parse_fd_owners(body)
-    rows = [_with_pids(r, owners.get(r.inode, ())) if r.inode is not None else r for r in rows]
-    if ALONE in body:
-        return _wildcards_as_ss_prints(rows)
-    return rows
-
-
-def _wildcards_as_ss_prints(rows: list[SocketRow]) -> list[SocketRow]:
-    """The alone path's rows with the IPv6 wildcard spelled as the ss path would have it.
-
-    ss prints a listening socket on `::` as `*` when it also takes IPv4 (IPV6_V6ONLY off:
-    the dual-stack socket of Java, Node or Apache's `Listen 80`) and as `[::]` when it is
-    v6only; /proc/net does not say which. A v6only socket beside an IPv4 socket of the same
-    protocol on its port is the rule (sshd, nginx's `listen 80; listen [::]:80`), and a
-    dual-stack one holds that IPv4 port itself (no other socket can bind it, short of
-    SO_REUSEPORT on both, or SO_REUSEADDR for UDP): so `::` stays `::` where the port has an
-    IPv4 listener, and is `*` where it has none. Misread: an IPv6-only service with no IPv4
-    socket on its port (`*` here, `[::]` in ss), and what old ss (iproute2 before the
-    v6only flag) prints: `*` for 0.0.0.0 and `::` for every IPv6 wildcard.
-    """
-    listening = [r for r in rows if _is_listening(r)]
-    ipv4 = {(r.proto, r.local_port) for r in listening if "." in r.local_address}
-    return [
-        replace(r, local_address=WILDCARD)
-        if _is_listening(r) and r.local_address == "::" and (r.proto, r.local_port) not in ipv4
-        else r
-        for r in rows
-    ]
-
-
-def _is_listening(row: SocketRow) -> bool:
-    return row.state == LISTEN or (row.proto == "udp" and row.state != ESTAB)
+    return [_with_pids(r, owners.get(r.inode, ())) if r.inode is not None else r for r in rows]
 
 
 def _with_pids(row: SocketRow, pids: tuple[int, ...]) -> SocketRow:
