@@ -99,10 +99,12 @@ _DONE = r"""_fl; printf '\n@@AUDITOR %s DONE@@\n' "$N"
 def build_script(options: ProbeOptions, facts: Sequence[ProbeFact] = ALL_FACTS) -> str:
     """The whole probe script for one run; parse its output with `options.nonce`."""
     common = fill(COMMON, PATH=":".join(options.search_path))
-    # Each fact's parts are flushed (`_fl`) as one write when it is done.
-    unprivileged = "".join(f.snippet(options) + "_fl\n" for f in facts if not f.privileged)
+    # The unprivileged half's parts leave in one write (`_fl`) when it is done, the
+    # privileged half's at the end (or at a streamed part): a few SSH packets per host, and
+    # a deadline in the privileged half still finds the first half's facts delivered.
+    unprivileged = "".join(f.snippet(options) for f in facts if not f.privileged) + "_fl\n"
     # An empty brace group is a syntax error in sh: `:` stands in for no privileged fact.
-    privileged = "".join(f.snippet(options) + "_fl\n" for f in facts if f.privileged) or ":"
+    privileged = "".join(f.snippet(options) for f in facts if f.privileged) or ":"
     if options.sudo:
         # The root half re-creates the helpers in its own shell; N, W, T and NOW come first
         # on its stdin. Its body is one brace group, with stdin from /dev/null.

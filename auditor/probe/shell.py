@@ -17,11 +17,12 @@ _PLACEHOLDER_RE = re.compile(r"@[A-Z][A-Z0-9_]*@")
 #   NL                         a newline, for `case` patterns and expansions
 #   _o NAME STATUS TEXT [HOW]  one part, kept in B until the next flush: in the shell
 #                              itself only, never in `$(...)` or a pipeline
-#   _fl                        flush: print what B holds (the script does after each fact)
+#   _fl                        flush: print what B holds (after the unprivileged half, at
+#                              the end, and before a streamed part)
 #   _b NAME / _e NAME STATUS   open and close a part around streamed output (_b flushes)
 # Parts are buffered because every write that reaches sshd on its own becomes one SSH packet:
 # one encrypt + send there, one receive + decrypt + wake-up of two threads in paramiko (a
-# few hundred microseconds of the controller's CPU each). A fact's parts leave in one write.
+# few hundred microseconds of the controller's CPU each): a handful of writes per host.
 #   _tt SECS                   set TT to the `timeout SECS` prefix (GNU, or BusyBox's old
 #                              `timeout -t SECS`), or to nothing where the host has none
 #                              (CentOS 5: the session's deadline is then the only guard);
