@@ -20,10 +20,7 @@ from auditor.probe.facts.software import AWK_PS_PROGRAMS
 from auditor.probe.facts.web_logs import AWK_CONF
 from auditor.probe.parsers.processes import parse_process_details
 from auditor.probe.parsers.sockets import parse_ss
-from tests.unit.test_probe_golden import available_awks
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "probe"
-AWKS = available_awks()
+from tests.unit.probe_run import AWKS, FIXTURES, awk_id, fixture
 
 
 def awk(
@@ -44,11 +41,7 @@ def awk(
     return done.stdout.decode()
 
 
-def fixture(path: str) -> str:
-    return (FIXTURES / path).read_text()
-
-
-@pytest.fixture(params=AWKS, ids=lambda a: " ".join(Path(a[0]).name for _ in [0]) + "".join(a[1:]))
+@pytest.fixture(params=AWKS, ids=awk_id)
 def impl(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
 

@@ -28,12 +28,18 @@ from auditor.model import Facts, Listener
 from auditor.probe import ProbeOptions, build_script, parse_probe_output, split_output
 from auditor.probe.facts import SoftwareFact, SystemFact
 from auditor.probe.facts.software import FIND_SAFE
+from tests.unit.probe_run import (
+    SHELLS,
+    busybox_dir,
+    loopback_listener,
+    program_names,
+    run_fact,
+    run_script,
+    shell_argv,
+    tool_dir,
+    traced_execs,
+)
 
-SHELLS = {
-    "dash": ["/bin/sh"],
-    "busybox-ash": [shutil.which("busybox") or "busybox", "sh"],
-    "bash-posix": [shutil.which("bash") or "bash", "--posix"],
-}
 IS_ROOT = os.geteuid() == 0
 
 
@@ -54,19 +60,14 @@ def run_probe(
     cwd: str = "/",
 ) -> Run:
     """Run the script like the SSH session does and parse what it printed."""
-    argv = [*shell, "-s"]
-    if user is not None:
-        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
-    env = {"PATH": path or os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/"}
     started = datetime.now(UTC)
-    done = subprocess.run(
-        argv,
-        input=build_script(options).encode(),
-        capture_output=True,
-        env=env,
+    done = run_script(
+        shell,
+        build_script(options),
+        path=path or os.environ.get("PATH", "/usr/bin:/bin"),
+        user=user,
         cwd=cwd,
         timeout=150,
-        check=False,
     )
     stdout = done.stdout.decode("utf-8", errors="replace")
     facts = parse_probe_output(
@@ -82,45 +83,8 @@ def run_probe(
 @pytest.fixture
 def listener() -> Iterator[tuple[int, socket.socket]]:
     """A TCP listener of this test process on loopback, with one established client."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    port = server.getsockname()[1]
-    client = socket.create_connection(("127.0.0.1", port))
-    accepted, _ = server.accept()
-    try:
-        yield port, server
-    finally:
-        for s in (client, accepted, server):
-            s.close()
-
-
-def tool_dir(tmp_path: Path, leave_out: set[str]) -> str:
-    """A directory of symlinks to every command on this machine except `leave_out`."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for directory in ("/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
-        if not Path(directory).is_dir():
-            continue
-        for entry in Path(directory).iterdir():
-            target = bin_dir / entry.name
-            if entry.name in leave_out or target.exists() or target.is_symlink():
-                continue
-            if os.access(entry, os.X_OK) and not entry.is_dir():
-                target.symlink_to(entry)
-    return str(bin_dir)
-
-
-def busybox_dir(tmp_path: Path) -> str:
-    """Only BusyBox applets, the way an Alpine host looks."""
-    busybox = shutil.which("busybox")
-    assert busybox is not None
-    bin_dir = tmp_path / "bb"
-    bin_dir.mkdir()
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
-    for name in applets.stdout.split():
-        (bin_dir / name).symlink_to(busybox)
-    return str(bin_dir)
+    with loopback_listener() as found:
+        yield found
 
 
 def our_listener(facts: Facts, port: int) -> list[Listener]:
@@ -482,26 +446,8 @@ def _fake_program(path: Path, output: str, mode: int = 0o755) -> Path:
 
 def _software(tmp_path: Path, bin_dir: Path) -> tuple[Facts, str]:
     options = ProbeOptions(search_path=(str(bin_dir),))
-    done = subprocess.run(
-        ["/bin/sh", "-s"],
-        input=build_script(options, (SoftwareFact(),)).encode(),
-        capture_output=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/"},
-        cwd="/",
-        timeout=120,
-        check=False,
-    )
-    assert done.stderr == b""
-    stdout = done.stdout.decode()
-    facts = parse_probe_output(
-        stdout,
-        options.nonce,
-        collected_at=datetime.now(UTC),
-        log_days=7,
-        owner_of=lambda address: None,
-        facts=(SoftwareFact(),),
-    )
-    return facts, stdout
+    run = run_fact(["/bin/sh"], options, SoftwareFact(), path="/usr/bin:/bin")
+    return run.facts, run.stdout
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="the programs must be owned by root to be run")
@@ -603,25 +549,14 @@ def test_a_script_without_privileged_facts_is_valid_sh() -> None:
 
 def _execs(tmp_path: Path, script: str, user: str | None = None) -> list[str]:
     """The programs a script execs (successful execve calls), run like the SSH session."""
-    trace = tmp_path / "trace"
-    argv = ["/bin/sh", "-s"]
-    if user is not None:
-        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
-    subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", str(trace),
-         *argv],
-        input=script.encode(), capture_output=True, cwd="/", timeout=60, check=True,
-    )  # fmt: skip
-    return [
-        line for line in trace.read_text().splitlines() if "execve(" in line and " = 0" in line
-    ]
+    execs, _ = traced_execs(shell_argv(["/bin/sh"], user), script, tmp_path / "trace")
+    return execs
 
 
 def test_the_skeleton_starts_no_process_besides_the_shell(tmp_path: Path) -> None:
     """Who we are from /proc and /etc/passwd, `timeout` only looked up, no clock read."""
     execs = _execs(tmp_path, build_script(ProbeOptions(), ()))
-    programs = [line.split('"')[1].rsplit("/", 1)[-1] for line in execs]
-    assert programs == ["sh"], execs
+    assert program_names(execs) == ["sh"], execs
 
 
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to run the script as another user")
@@ -641,7 +576,7 @@ def test_system_fact_reads_names_from_proc_and_etc_hosts(tmp_path: Path) -> None
     values are the ones those programs print."""
     options = ProbeOptions()
     execs = _execs(tmp_path, build_script(options, (SystemFact(),)))
-    programs = {line.split('"')[1].rsplit("/", 1)[-1] for line in execs}
+    programs = set(program_names(execs))
     proc_has_all = all(
         Path("/proc/sys/kernel", name).exists() for name in ("hostname", "osrelease", "arch")
     )

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -30,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from auditor.model import Facts
-from auditor.probe import ProbeOptions, build_script, parse_probe_output, split_output
+from auditor.probe import ProbeOptions
 from auditor.probe.facts import SocketsFact
 from auditor.probe.facts.sockets import _SNIPPET, AWK_SOCKETS
 from auditor.probe.interface import FactUpdate, ParseContext, Privilege
@@ -44,16 +43,17 @@ from auditor.probe.parsers.sockets import (
     parse_ss,
 )
 from auditor.probe.sections import Part, Section
-from tests.unit.test_probe_golden import available_awks
+from tests.unit.probe_run import (
+    AWKS,
+    SHELLS,
+    awk_id,
+    fixture,
+    loopback_listener,
+    run_fact,
+    tool_dir,
+)
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "probe"
-AWKS = available_awks()
 IS_ROOT = os.geteuid() == 0
-SHELLS = {
-    "dash": ["/bin/sh"],
-    "busybox-ash": [shutil.which("busybox") or "busybox", "sh"],
-    "bash-posix": [shutil.which("bash") or "bash", "--posix"],
-}
 
 SS_ROOT = "ss/iproute2_6.1_netns_tuanpe_root.txt"
 SS_NONROOT = "ss/iproute2_6.1_netns_tuanpe_nonroot.txt"
@@ -81,11 +81,7 @@ NAMES = "root:0\ndaemon:1\nwww-data:33\nnobody:65534"
 Parser = Callable[[str], tuple[SocketRow, ...]]
 
 
-def fixture(path: str) -> str:
-    return (FIXTURES / path).read_text()
-
-
-@pytest.fixture(params=AWKS, ids=lambda a: Path(a[0]).name + "".join(a[1:]))
+@pytest.fixture(params=AWKS, ids=awk_id)
 def impl(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
 
@@ -514,16 +510,8 @@ def test_the_snippets_split_is_this_tests_split(
 @pytest.fixture
 def listener() -> Iterator[int]:
     """A TCP listener of this test process on loopback, with one established client."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    client = socket.create_connection(server.getsockname())
-    accepted, _ = server.accept()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        for s in (client, accepted, server):
-            s.close()
+    with loopback_listener() as (port, _):
+        yield port
 
 
 def _counting(bin_dir: Path, name: str, log: Path, body: str = "") -> None:
@@ -538,22 +526,6 @@ def _counting(bin_dir: Path, name: str, log: Path, body: str = "") -> None:
     wrapper.chmod(0o755)
 
 
-def _tools(tmp_path: Path, leave_out: set[str]) -> Path:
-    """Symlinks to every command on this machine but `leave_out` (and the counted ones)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for directory in ("/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"):
-        if not Path(directory).is_dir():
-            continue
-        for entry in Path(directory).iterdir():
-            target = bin_dir / entry.name
-            if entry.name in leave_out or target.exists() or target.is_symlink():
-                continue
-            if os.access(entry, os.X_OK) and not entry.is_dir():
-                target.symlink_to(entry)
-    return bin_dir
-
-
 @dataclass(frozen=True)
 class SnippetRun:
     facts: Facts
@@ -565,7 +537,8 @@ def _run_sockets(
     shell: list[str], tmp_path: Path, leave_out: set[str], **bodies: str
 ) -> SnippetRun:
     """The script for the sockets fact alone, with ss, netstat, awk and timeout counted."""
-    bin_dir = _tools(tmp_path, leave_out | {"ss", "netstat", "awk", "timeout"})
+    # symlinks to every command on this machine but `leave_out` and the counted ones
+    bin_dir = Path(tool_dir(tmp_path, leave_out | {"ss", "netstat", "awk", "timeout"}))
     logs = {}
     for name in ("ss", "netstat", "awk", "timeout"):
         logs[name] = tmp_path / f"{name}.log"
@@ -573,29 +546,10 @@ def _run_sockets(
         if name not in leave_out:
             _counting(bin_dir, name, logs[name], bodies.get(name, ""))
     options = ProbeOptions(search_path=(str(bin_dir),))
-    done = subprocess.run(
-        [*shell, "-s"],
-        input=build_script(options, (SocketsFact(),)).encode(),
-        capture_output=True,
-        env={"PATH": str(bin_dir), "HOME": "/"},
-        cwd="/",
-        timeout=120,
-        check=False,
-    )
-    assert done.stderr == b"", done.stderr
-    stdout = done.stdout.decode()
-    facts = parse_probe_output(
-        stdout,
-        options.nonce,
-        collected_at=datetime.now(UTC),
-        log_days=7,
-        owner_of=lambda address: None,
-        facts=(SocketsFact(),),
-    )
-    section = split_output(stdout, options.nonce).section("sockets")
-    assert section is not None
+    run = run_fact(shell, options, SocketsFact(), path=str(bin_dir))
+    assert run.section.parts, run.stdout  # the snippet printed its section
     calls = {name: log.read_text().split("\n")[:-1] for name, log in logs.items()}
-    return SnippetRun(facts, section, calls)
+    return SnippetRun(run.facts, run.section, calls)
 
 
 def _ours(run: SnippetRun, port: int) -> None:

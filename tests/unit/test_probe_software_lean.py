@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,12 +30,15 @@ from auditor.probe.facts.software import CACHE_HIT, STAT_FORMAT, cache_hits, ver
 from auditor.probe.options import is_known_version
 from auditor.probe.parsers.software import VersionRun
 from auditor.probe.sections import Section
+from tests.unit.probe_run import (
+    SHELLS,
+    FactRun,
+    busybox_dir,
+    program_names,
+    run_fact,
+    traced_execs,
+)
 
-SHELLS = {
-    "dash": ["/bin/sh"],
-    "busybox-ash": [shutil.which("busybox") or "busybox", "sh"],
-    "bash-posix": [shutil.which("bash") or "bash", "--posix"],
-}
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="the programs must be owned by root to run")
 
@@ -45,13 +47,6 @@ def _shell(name: str) -> list[str]:
     if shutil.which(SHELLS[name][0]) is None:
         pytest.skip(f"{name} is not installed")
     return SHELLS[name]
-
-
-@dataclass(frozen=True)
-class Run:
-    facts: Facts
-    stdout: str
-    section: Section
 
 
 def _fake_program(path: Path, output: str, log: Path, mode: int = 0o755) -> Path:
@@ -79,39 +74,14 @@ def _software(
     *,
     path: str = "/usr/bin:/bin",
     edit: tuple[str, str] | None = None,
-) -> Run:
+) -> FactRun:
     """The software fact alone, run like the SSH session runs the probe, and parsed with
     `known` as the controller's cache."""
     options = ProbeOptions(
         search_path=tuple(str(p) for p in search),
         known_versions=tuple((run.path, run.identity) for run in known),
     )
-    script = build_script(options, (SoftwareFact(),))
-    if edit is not None:
-        assert edit[0] in script
-        script = script.replace(*edit)
-    done = subprocess.run(
-        [*shell, "-s"],
-        input=script.encode(),
-        capture_output=True,
-        env={"PATH": path, "HOME": "/"},
-        cwd="/",
-        timeout=120,
-        check=False,
-    )
-    assert done.stderr == b"", done.stderr
-    stdout = done.stdout.decode()
-    facts = parse_probe_output(
-        stdout,
-        options.nonce,
-        collected_at=datetime.now(UTC),
-        log_days=7,
-        owner_of=lambda address: None,
-        facts=(SoftwareFact(),),
-        cached_versions={run.path: run for run in known},
-    )
-    section = split_output(stdout, options.nonce).section("software") or Section("software")
-    return Run(facts, stdout, section)
+    return run_fact(shell, options, SoftwareFact(), path=path, edit=edit, known=known)
 
 
 def _versions(facts: Facts, name: str) -> set[str]:
@@ -185,20 +155,16 @@ def test_a_warm_run_starts_only_stat_and_drops_other_names_of_a_cached_file(
         (tools / tool).symlink_to(found)
 
     def run(options: ProbeOptions) -> tuple[list[str], Section]:
-        trace = tmp_path / "trace"
-        done = subprocess.run(
-            [shutil.which("strace") or "strace", "-f", "-qq", "-e", "trace=execve", "-e",
-             "signal=none", "-o", str(trace), shutil.which("unshare") or "unshare", "--pid",
-             "--fork", "--mount-proc", *sh, "-s"],
-            input=build_script(options, (SoftwareFact(),)).encode(),
-            capture_output=True, env={"PATH": str(tools), "HOME": "/"}, cwd="/",
-            timeout=120, check=True,
-        )  # fmt: skip
-        lines = trace.read_text().splitlines()
-        execs = [line for line in lines if "execve(" in line and " = 0" in line]
-        programs = [line.split('"')[1].rsplit("/", 1)[-1] for line in execs]
+        execs, stdout = traced_execs(
+            [shutil.which("unshare") or "unshare", "--pid", "--fork", "--mount-proc", *sh, "-s"],
+            build_script(options, (SoftwareFact(),)),
+            tmp_path / "trace",
+            env={"PATH": str(tools), "HOME": "/"},
+            timeout=120,
+        )
+        programs = program_names(execs)
         shell_at = max(i for i, name in enumerate(programs) if name in ("sh", "bash", "busybox"))
-        section = split_output(done.stdout.decode(), options.nonce).section("software")
+        section = split_output(stdout.decode(), options.nonce).section("software")
         return programs[shell_at + 1 :], section or Section("software")
 
     cold_programs, cold = run(ProbeOptions(search_path=search))
@@ -281,15 +247,9 @@ def test_one_stat_checks_owner_and_mode_after_symlinks(
     sh = _shell(shell)
     path = "/usr/bin:/bin"
     if tools == "busybox":
-        busybox = shutil.which("busybox")
-        if busybox is None:
+        if shutil.which("busybox") is None:
             pytest.skip("busybox is not installed")
-        bb = tmp_path / "bb"
-        bb.mkdir()
-        applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True)
-        for applet in applets.stdout.split():
-            (bb / applet).symlink_to(busybox)
-        path = str(bb)
+        path = busybox_dir(tmp_path)
     log = tmp_path / "ran"
     bin_dir, elsewhere = tmp_path / "bin", tmp_path / "elsewhere"
     ok = _fake_program(bin_dir / "httpd", "Server version: Apache/2.4.98 (Unix)", log)
@@ -496,19 +456,13 @@ def test_the_proc_walk_starts_no_ps_and_one_tr_per_server(tmp_path: Path, server
     empty = tmp_path / "empty"
     empty.mkdir()
     options = ProbeOptions(search_path=(str(empty),))
-    trace = tmp_path / "trace"
-    subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", str(trace),
-         "/bin/sh", "-s"],
-        input=build_script(options, (SoftwareFact(),)).encode(),
-        capture_output=True, cwd="/", timeout=60, check=True,
+    execs, _ = traced_execs(
+        ["/bin/sh", "-s"],
+        build_script(options, (SoftwareFact(),)),
+        tmp_path / "trace",
         env={"PATH": "/usr/bin:/bin", "HOME": "/"},
-    )  # fmt: skip
-    programs = [
-        line.split('"')[1].rsplit("/", 1)[-1]
-        for line in trace.read_text().splitlines()
-        if "execve(" in line and " = 0" in line
-    ]
+    )
+    programs = program_names(execs)
     assert "ps" not in programs and "awk" not in programs and "find" not in programs
     assert programs.count("stat") == 1 and programs.count("readlink") == 1
     assert 1 <= programs.count("tr") <= most + 1, (programs, most)

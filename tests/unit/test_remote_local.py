@@ -85,8 +85,9 @@ def test_killed_by_a_signal_has_no_exit_status() -> None:
     assert result.exit_status is None and not result.timed_out
 
 
-def test_dry_run_of_a_probe_through_collect() -> None:
-    host = Host(
+def local_host() -> Host:
+    """A managed host at 127.0.0.1, seen alive just now: what the local shell connects to."""
+    return Host(
         id="localhost",
         addresses=("127.0.0.1",),
         hostnames=("localhost",),
@@ -104,6 +105,10 @@ def test_dry_run_of_a_probe_through_collect() -> None:
             ),
         ),
     )
+
+
+def test_dry_run_of_a_probe_through_collect() -> None:
+    host = local_host()
 
     def probe(session: RemoteSession, host: Host) -> Facts:
         result = session.run("uname -s", timeout=10, max_output=1024)

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from auditor.config import Config, SshSettings
-from auditor.model import Host, HostStatus, Observation, SourceKind
 from auditor.probe.parsers.software import VersionRun
 from auditor.probing import probe_hosts
 from auditor.remote import LocalShellConnector
@@ -35,6 +34,7 @@ from auditor.software_cache import (
     host_key,
     prune,
 )
+from tests.unit.test_remote_local import local_host
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 NGINX = VersionRun("/usr/sbin/nginx", "2049 1234 1290240 1700000000 1700000000", 0, "nginx/1.22.1")
@@ -244,27 +244,6 @@ def test_updates_from_many_threads(cache_file: Path) -> None:
 IS_ROOT = os.geteuid() == 0
 
 
-def _local_host() -> Host:
-    return Host(
-        id="localhost",
-        addresses=("127.0.0.1",),
-        hostnames=("localhost",),
-        identifiers=("ip:127.0.0.1",),
-        sources=(SourceKind.NETWORK,),
-        status=HostStatus.MANAGED,
-        status_reason="test",
-        observations=(
-            Observation(
-                source=SourceKind.NETWORK,
-                source_name="t",
-                identifiers=("ip:127.0.0.1",),
-                observed_at=datetime.now(UTC),
-                alive=True,
-            ),
-        ),
-    )
-
-
 @pytest.fixture
 def fake_mariadbd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """A root-owned `mariadbd` on the local shell's PATH that logs each run to a file, and
@@ -299,7 +278,7 @@ def test_probe_hosts_writes_the_cache_and_uses_it_next_run(
     config = Config(path=None, ssh=SshSettings())
     cache_file = tmp_path / "xdg" / "auditor" / CACHE_FILE_NAME
 
-    first = probe_hosts(config, [_local_host()], connector=LocalShellConnector())
+    first = probe_hosts(config, [local_host()], connector=LocalShellConnector())
     assert first.ssh["localhost"].state == "ok"
     assert _mariadbd(first) == {"10.11.99"}
     assert log.read_text().split() == [str(program)]
@@ -310,7 +289,7 @@ def test_probe_hosts_writes_the_cache_and_uses_it_next_run(
     )
     assert entry["output"] == "mariadbd  Ver 10.11.99-MariaDB for Linux"
 
-    second = probe_hosts(config, [_local_host()], connector=LocalShellConnector())
+    second = probe_hosts(config, [local_host()], connector=LocalShellConnector())
     assert _mariadbd(second) == {"10.11.99"}
     assert log.read_text().split() == [str(program)], "ran again though unchanged"
     again = json.loads(cache_file.read_text())["hosts"]["127.0.0.1:22"][str(program)]
@@ -318,14 +297,14 @@ def test_probe_hosts_writes_the_cache_and_uses_it_next_run(
 
     # An upgrade in place: the next audit runs it and keeps the new answer.
     program.write_text(program.read_text().replace("10.11.99", "10.11.100"))
-    third = probe_hosts(config, [_local_host()], connector=LocalShellConnector())
+    third = probe_hosts(config, [local_host()], connector=LocalShellConnector())
     assert _mariadbd(third) == {"10.11.100"}
     assert log.read_text().split() == [str(program)] * 2
 
     # [ssh] software_cache = false: every program runs, the file is left alone.
     before = cache_file.read_bytes()
     off = Config(path=None, ssh=SshSettings(software_cache=False))
-    fourth = probe_hosts(off, [_local_host()], connector=LocalShellConnector())
+    fourth = probe_hosts(off, [local_host()], connector=LocalShellConnector())
     assert _mariadbd(fourth) == {"10.11.100"}
     assert log.read_text().split() == [str(program)] * 3
     assert cache_file.read_bytes() == before
@@ -346,7 +325,7 @@ def test_an_interrupted_run_still_saves_the_cache(
     fake_mariadbd: tuple[Path, Path], tmp_path: Path
 ) -> None:
     config = Config(path=None, ssh=SshSettings())
-    results = probe_hosts(config, [_local_host()], connector=_InterruptingConnector())
+    results = probe_hosts(config, [local_host()], connector=_InterruptingConnector())
     assert results.interrupted
     saved = json.loads((tmp_path / "xdg" / "auditor" / CACHE_FILE_NAME).read_text())
     assert str(fake_mariadbd[0]) in saved["hosts"]["127.0.0.1:22"]
@@ -360,7 +339,7 @@ def test_a_corrupt_cache_never_fails_an_audit(
     (tmp_path / "auditor" / CACHE_FILE_NAME).write_text('{"format": 1, "hosts": {"x": 1}')
     config = Config(path=None, ssh=SshSettings())
     with caplog.at_level(logging.WARNING, logger="auditor.software_cache"):
-        results = probe_hosts(config, [_local_host()], connector=LocalShellConnector())
+        results = probe_hosts(config, [local_host()], connector=LocalShellConnector())
     assert results.ssh["localhost"].state == "ok"
     assert results.facts["localhost"].software is not None
     assert "ignored" in caplog.text
