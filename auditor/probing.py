@@ -7,8 +7,8 @@ connects and fans out, `auditor.eol` judges support status.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from auditor.model import Facts, Host, SshOutcome
 from auditor.pipeline import ProbeResults
 from auditor.probe import ProbeOptions, build_script, parse_probe_output, split_output
 from auditor.probe.facts.software import cache_hits, version_runs
+from auditor.probe.parsers.software import VersionRun
 from auditor.remote.session import CommandResult, Connector, RemoteSession
 from auditor.software_cache import SoftwareCache, host_key
 
@@ -105,6 +106,44 @@ def ssh_target(session: RemoteSession, host: Host, config: Config) -> str:
     return host_key(address, port)
 
 
+@dataclass(frozen=True)
+class VersionRecall:
+    """What the version cache knows of one host for one run: the options that tell the
+    script (with a fresh nonce), the cache's key for the host and the runs it kept."""
+
+    options: ProbeOptions
+    target: str = ""
+    known: Mapping[str, VersionRun] = field(default_factory=dict)
+
+    @classmethod
+    def for_host(
+        cls,
+        cache: SoftwareCache | None,
+        session: RemoteSession,
+        host: Host,
+        config: Config,
+        **overrides: Any,
+    ) -> VersionRecall:
+        if cache is None:
+            return cls(ProbeOptions.from_settings(config.ssh, **overrides))
+        target = ssh_target(session, host, config)
+        known = cache.known(target)
+        options = ProbeOptions.from_settings(
+            config.ssh,
+            known_versions=tuple((path, run.identity) for path, run in known.items()),
+            **overrides,
+        )
+        return cls(options, target, known)
+
+    def remember(self, cache: SoftwareCache | None, stdout: str, now: datetime) -> None:
+        """Record in `cache` what this run's script ran, and which kept runs it found
+        unchanged."""
+        if cache is None:
+            return
+        software = split_output(stdout, self.options.nonce).section("software")
+        cache.update(self.target, version_runs(software), cache_hits(software), now=now)
+
+
 def make_probe(
     config: Config, eol_data: EolData | None, software_cache: SoftwareCache | None = None
 ) -> Any:
@@ -113,11 +152,8 @@ def make_probe(
     was run is recorded in it."""
 
     def probe(session: RemoteSession, host: Host) -> Facts:
-        target = ssh_target(session, host, config) if software_cache is not None else ""
-        known = software_cache.known(target) if software_cache is not None else {}
-        options = ProbeOptions.from_settings(  # a fresh nonce per host
-            config.ssh, known_versions=tuple((path, run.identity) for path, run in known.items())
-        )
+        recall = VersionRecall.for_host(software_cache, session, host, config)
+        options = recall.options
         stdout, result = run_script(session, build_script(options), config)
         now = datetime.now(UTC)
         facts = parse_probe_output(
@@ -126,11 +162,9 @@ def make_probe(
             collected_at=now,
             log_days=config.ssh.log_days,
             owner_of=lambda address: config.owner_of(address),
-            cached_versions=known,
+            cached_versions=recall.known,
         )
-        if software_cache is not None:
-            software = split_output(stdout, options.nonce).section("software")
-            software_cache.update(target, version_runs(software), cache_hits(software), now=now)
+        recall.remember(software_cache, stdout, now)
         own_address = getattr(session, "local_address", None)
         if own_address:
             facts = without_client(facts, own_address)

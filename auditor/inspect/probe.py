@@ -20,8 +20,9 @@ from auditor.probe.facts import INSPECT_FACTS, InspectFacts
 from auditor.probe.interface import ParseContext, ProbeFact, missing_section
 from auditor.probe.parse import read_privilege
 from auditor.probe.sections import Section, split_output
-from auditor.probing import finish_facts, run_script
+from auditor.probing import VersionRecall, finish_facts, run_script
 from auditor.remote.session import RemoteSession
+from auditor.software_cache import SoftwareCache
 
 
 def inspect_script(options: ProbeOptions) -> str:
@@ -65,15 +66,25 @@ class InspectProbe:
     """A `collect` probe that runs the inspect script and keeps the deeper facts per host
     (`deep[host.id]`). One instance per inspect run; thread-safe."""
 
-    def __init__(self, config: Config, eol_data: EolData | None, log_days: int) -> None:
+    def __init__(
+        self,
+        config: Config,
+        eol_data: EolData | None,
+        log_days: int,
+        software_cache: SoftwareCache | None = None,
+    ) -> None:
         self.config = config
         self.eol_data = eol_data
         self.log_days = log_days
+        self.software_cache = software_cache
         self.deep: dict[str, InspectFacts] = {}
         self._lock = threading.Lock()
 
     def __call__(self, session: RemoteSession, host: Host) -> Facts:
-        options = ProbeOptions.from_settings(self.config.ssh, log_days=self.log_days)
+        recall = VersionRecall.for_host(
+            self.software_cache, session, host, self.config, log_days=self.log_days
+        )
+        options = recall.options
         stdout, result = run_script(session, inspect_script(options), self.config)
         now = datetime.now(UTC)
 
@@ -81,8 +92,14 @@ class InspectProbe:
             return self.config.owner_of(address)
 
         facts = parse_probe_output(
-            stdout, options.nonce, collected_at=now, log_days=self.log_days, owner_of=owner_of
+            stdout,
+            options.nonce,
+            collected_at=now,
+            log_days=self.log_days,
+            owner_of=owner_of,
+            cached_versions=recall.known,
         )
+        recall.remember(self.software_cache, stdout, now)
         deep = parse_inspect_output(
             stdout, options.nonce, collected_at=now, log_days=self.log_days, owner_of=owner_of
         )

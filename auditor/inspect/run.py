@@ -30,6 +30,7 @@ from auditor.inspect.repos import search_repos, search_terms
 from auditor.model import ID_DNS, ID_IP, Facts, Host, HostStatus, ident
 from auditor.pipeline import Discovery, discover
 from auditor.remote.session import Connector
+from auditor.software_cache import SoftwareCache
 
 Progress = Callable[[str], None]
 
@@ -72,7 +73,9 @@ def inspect_hosts(
         eol_data = load_eol_data()
     except Exception:  # end-of-life status is an enrichment; the dossier stands without it
         eol_data = None
-    probe = InspectProbe(config, eol_data, window)
+    # The audit's software version cache: an unchanged program is not run again.
+    cache = SoftwareCache.load() if config.ssh.software_cache else None
+    probe = InspectProbe(config, eol_data, window, cache)
     probe_hosts = [_probe_host(host) for _, host in resolved]
     say("probing " + ", ".join(address for address, _ in resolved) + " over SSH ...")
     owned = None
@@ -85,6 +88,8 @@ def inspect_hosts(
     finally:
         if owned is not None:
             owned.close()
+        if cache is not None:
+            cache.save()
 
     dossiers = []
     for (address, host), probe_host in zip(resolved, probe_hosts, strict=True):

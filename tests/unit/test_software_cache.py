@@ -343,3 +343,24 @@ def test_a_corrupt_cache_never_fails_an_audit(
     assert results.ssh["localhost"].state == "ok"
     assert results.facts["localhost"].software is not None
     assert "ignored" in caplog.text
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the fake program must be owned by root to be run")
+def test_inspect_shares_the_cache_with_the_audit(fake_mariadbd: tuple[Path, Path]) -> None:
+    """`auditor inspect` of an orphan host tells the script what the audit learned, and
+    the audit what inspect learned: one cache, one run of an unchanged program."""
+    from auditor.inspect.run import InspectRequest, inspect_hosts
+
+    program, log = fake_mariadbd
+    config = Config(path=None, ssh=SshSettings())
+    request = InspectRequest(targets=("127.0.0.1",), use_sources=False, fetch_http=False)
+
+    [first] = inspect_hosts(config, request, connector=LocalShellConnector())
+    assert first.probe_state == "ok"
+    assert log.read_text().split() == [str(program)]
+    [second] = inspect_hosts(config, request, connector=LocalShellConnector())
+    assert second.probe_state == "ok"
+    assert log.read_text().split() == [str(program)], "inspect ran it again though unchanged"
+    audit = probe_hosts(config, [local_host()], connector=LocalShellConnector())
+    assert _mariadbd(audit) == {"10.11.99"}
+    assert log.read_text().split() == [str(program)], "the audit ran it again"
