@@ -7,7 +7,7 @@ Shape of the script:
       timeout lookup + clock, privilege  # a script cut in transit runs nothing at all
       unprivileged facts                 # system, os, logins, software
       privileged facts                   # sockets, logs, cron, web logs: inline when sudo
-                                         # is off; with sudo on, `{ N=..; W=..; T=..; NOW=..;
+                                         # is off; with sudo on, `{ N=..; W=..; T=..;
                                          # P } | sudo -n sh -s`, or `eval "$P"` if refused
       DONE marker
     } </dev/null
@@ -28,12 +28,12 @@ from collections.abc import Sequence
 from auditor.probe.facts import ALL_FACTS
 from auditor.probe.interface import ProbeFact
 from auditor.probe.options import ProbeOptions
-from auditor.probe.shell import COMMON, TIMEOUT_AND_CLOCK, fill, quote
+from auditor.probe.shell import COMMON, TIMEOUT_LOOKUP, fill, quote
 
 # Who we are, without a process: the effective uid from the shell's own /proc/self/status,
 # the name from $LOGNAME (sshd sets it to the account it authenticated), else /etc/passwd;
 # `id` only where /proc is not mounted. The first line of sudo's complaint without a `sed`
-# unless it has more than one. `T` and `NOW` come from TIMEOUT_AND_CLOCK.
+# unless it has more than one. `T` comes from TIMEOUT_LOOKUP.
 _PRIVILEGE = r"""
 U= UN=
 [ -r /proc/self/status ] &&
@@ -63,8 +63,7 @@ _o meta/privilege 0 "uid=$U
 user=$UN
 sudo=$SU
 sudo_message=$SM
-timeout=${T:-none}
-now=$NOW"
+timeout=${T:-none}"
 """
 
 # With sudo granted, the privileged half runs in one `sudo -n sh -s`, its first line setting
@@ -75,7 +74,7 @@ _RUN_PRIVILEGED_SUDO = r"""
 P=@PRIVILEGED@
 if [ -n "$S" ]; then
   _fl; _tt @PT@
-  { printf "N=%s W=sudo T='%s' NOW=%s\n" "$N" "$T" "$NOW"; printf '%s\n' "$P"; } |
+  { printf "N=%s W=sudo T='%s'\n" "$N" "$T"; printf '%s\n' "$P"; } |
     $TT $S sh -s
   _o meta/privileged $? sudo
 else
@@ -106,7 +105,7 @@ def build_script(options: ProbeOptions, facts: Sequence[ProbeFact] = ALL_FACTS) 
     # An empty brace group is a syntax error in sh: `:` stands in for no privileged fact.
     privileged = "".join(f.snippet(options) for f in facts if f.privileged) or ":"
     if options.sudo:
-        # The root half re-creates the helpers in its own shell; N, W, T and NOW come first
+        # The root half re-creates the helpers in its own shell; N, W and T come first
         # on its stdin. Its body is one brace group, with stdin from /dev/null.
         privileged_script = common + "{\n" + privileged + "\n} </dev/null\n"
         run_privileged = fill(
@@ -117,7 +116,7 @@ def build_script(options: ProbeOptions, facts: Sequence[ProbeFact] = ALL_FACTS) 
     body = (
         f"N={options.nonce}\n"
         + common
-        + TIMEOUT_AND_CLOCK
+        + TIMEOUT_LOOKUP
         + fill(_PRIVILEGE, SUDO="on" if options.sudo else "off", CT=options.command_timeout)
         + unprivileged
         + run_privileged

@@ -13,7 +13,7 @@ import shlex
 _PLACEHOLDER_RE = re.compile(r"@[A-Z][A-Z0-9_]*@")
 
 # Helpers both halves of the script define. `N` (the nonce), `W` (root|sudo|user) and `T`
-# (how to call `timeout`, see TIMEOUT_AND_CLOCK) are set before these run.
+# (how to call `timeout`, see TIMEOUT_LOOKUP) are set before these run.
 #   NL                         a newline, for `case` patterns and expansions
 #   _o NAME STATUS TEXT [HOW]  one part, kept in B until the next flush: in the shell
 #                              itself only, never in `$(...)` or a pipeline
@@ -59,13 +59,12 @@ _rl() { readlink "$1" 2>/dev/null ||
 # (GNU's `timeout SECS`, old BusyBox's `timeout -t SECS`) is asked of its usage text by
 # `_tc`, only when a command first needs it: most runs time nothing (the version cache
 # spares the version runs, /etc/hosts answers for `hostname -f`), and then no process is
-# spent on it. The host's clock is not read up front (a `date` is ~2 ms of CPU on every
-# host): parsers date what they read by the controller's collection time, and the web-log
-# snippet, whose windows are counted on the host, runs `date` itself when it has logs to
-# read. The privileged half is handed `T` and `NOW` on its first line.
-TIMEOUT_AND_CLOCK = r"""
+# spent on it. A sudo half is handed `T` on its first line. The host's clock is not read up
+# front (a `date` is ~2 ms of CPU on every host): parsers date what they read by the
+# controller's collection time; the web-log snippet and the btime fallback for the uptime,
+# which need the host's own clock, run `date` themselves.
+TIMEOUT_LOOKUP = r"""
 T=; _has timeout && T='?'
-NOW=
 """
 
 

@@ -599,3 +599,28 @@ def _hosts_names(node: str) -> bool:
     except OSError:
         return False
     return any(node in line.split("#", 1)[0].split()[1:] for line in lines)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root for a mount namespace")
+def test_without_proc_uptime_the_uptime_comes_from_btime_and_the_hosts_clock() -> None:
+    """/proc/uptime empty (a mount namespace binds /dev/null over it): the btime fallback
+    reads the host's clock itself, since the skeleton no longer does."""
+    options = ProbeOptions()
+    done = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", "mount --bind /dev/null /proc/uptime && exec sh -s"],
+        input=build_script(options, (SystemFact(),)).encode(),
+        capture_output=True, cwd="/", timeout=60, check=True,
+    )  # fmt: skip
+    started = datetime.now(UTC)
+    facts = parse_probe_output(
+        done.stdout.decode(),
+        options.nonce,
+        collected_at=started,
+        log_days=7,
+        owner_of=lambda address: None,
+        facts=(SystemFact(),),
+    )
+    assert "uptime_seconds" not in facts.errors, facts.errors
+    real = float(Path("/proc/uptime").read_text().split()[0])
+    assert facts.uptime_seconds is not None and abs(facts.uptime_seconds - real) < 5
+    assert facts.boot_time is not None

@@ -56,7 +56,9 @@ case $UP in
   [0-9]*) _o system/uptime 0 "$UP" ;;
   *)
     _o system/uptime 1 "/proc/uptime is not readable"
-    O=$(awk '$1 == "btime" { print $2 }' /proc/stat 2>&1); _o system/btime $? "$O" ;;
+    O=$(awk '$1 == "btime" { print $2 }' /proc/stat 2>&1); R=$?
+    _o system/btime "$R" "$O
+$(date +%s 2>/dev/null)" ;;
 esac
 """
 
@@ -131,10 +133,14 @@ def _uptime(
             seconds = -1.0
         if seconds >= 0:
             return seconds, context.collected_at - timedelta(seconds=seconds), None
-    # No /proc/uptime: the kernel's boot time against the host's own clock.
+    # No /proc/uptime: the kernel's boot time against the host's own clock (the part's
+    # second line, `date +%s`; older scripts gave the clock in meta/privilege).
     btime_part = section.get("btime")
-    boot = from_epoch(btime_part.first_line()) if btime_part and btime_part.ok else None
-    if boot is not None and context.host_now is not None and context.host_now >= boot:
-        seconds = (context.host_now - boot).total_seconds()
+    lines = [line.strip() for line in btime_part.lines] if btime_part and btime_part.ok else []
+    boot = from_epoch(lines[0]) if lines else None
+    host_now = from_epoch(lines[1]) if len(lines) > 1 else None
+    host_now = host_now or context.host_now
+    if boot is not None and host_now is not None and host_now >= boot:
+        seconds = (host_now - boot).total_seconds()
         return seconds, context.collected_at - timedelta(seconds=seconds), None
     return None, None, part_failure(part, "/proc/uptime") + "; no usable btime in /proc/stat"

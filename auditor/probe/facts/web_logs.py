@@ -127,7 +127,7 @@ _wk() { WK= _ws=$NL$2
     case $_ws in *"$NL$1 "*) _ws=${_ws#*"$NL$1 "}; WK="$WK ${_ws%%"$NL"*}" ;; *) return 0 ;; esac
   done; }
 _weblogs() {
-  WNOW=$NOW WCF= WL= WSEEN= WA= WD= WP=
+  WNOW= WCF= WL= WSEEN= WA= WD= WP=
   for p in $PIDS; do
     [ -r "/proc/$p/cmdline" ] || continue
     c= q=
