@@ -18,9 +18,11 @@ from auditor.eol import EolData, load_eol_data, with_os_eol, with_software_eol
 from auditor.errors import ProbeError
 from auditor.model import Facts, Host, SshOutcome
 from auditor.pipeline import ProbeResults
-from auditor.probe import ProbeOptions, build_script, parse_probe_output, split_output
+from auditor.probe import ProbeOptions, build_script, split_output
 from auditor.probe.facts.software import cache_hits, version_runs
+from auditor.probe.parse import parse_probe_sections
 from auditor.probe.parsers.software import VersionRun
+from auditor.probe.sections import ProbeOutput
 from auditor.remote.session import CommandResult, Connector, RemoteSession
 from auditor.software_cache import SoftwareCache, host_key
 
@@ -135,12 +137,12 @@ class VersionRecall:
         )
         return cls(options, target, known)
 
-    def remember(self, cache: SoftwareCache | None, stdout: str, now: datetime) -> None:
+    def remember(self, cache: SoftwareCache | None, output: ProbeOutput, now: datetime) -> None:
         """Record in `cache` what this run's script ran, and which kept runs it found
         unchanged."""
         if cache is None:
             return
-        software = split_output(stdout, self.options.nonce).section("software")
+        software = output.section("software")
         cache.update(self.target, version_runs(software), cache_hits(software), now=now)
 
 
@@ -156,15 +158,15 @@ def make_probe(
         options = recall.options
         stdout, result = run_script(session, build_script(options), config)
         now = datetime.now(UTC)
-        facts = parse_probe_output(
-            stdout,
-            options.nonce,
+        output = split_output(stdout, options.nonce)
+        facts = parse_probe_sections(
+            output,
             collected_at=now,
             log_days=config.ssh.log_days,
             owner_of=lambda address: config.owner_of(address),
             cached_versions=recall.known,
         )
-        recall.remember(software_cache, stdout, now)
+        recall.remember(software_cache, output, now)
         own_address = getattr(session, "local_address", None)
         if own_address:
             facts = without_client(facts, own_address)

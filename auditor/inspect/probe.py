@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from auditor.config import Config
 from auditor.eol import EolData
 from auditor.model import Facts, Host
-from auditor.probe import ALL_FACTS, ProbeOptions, build_script, parse_probe_output
+from auditor.probe import ALL_FACTS, ProbeOptions, build_script
 from auditor.probe.facts import INSPECT_FACTS, InspectFacts
-from auditor.probe.interface import ParseContext, ProbeFact, missing_section
-from auditor.probe.parse import read_privilege
-from auditor.probe.sections import Section, split_output
+from auditor.probe.interface import ProbeFact
+from auditor.probe.parse import parse_context, parse_facts, parse_probe_sections
+from auditor.probe.sections import ProbeOutput, split_output
 from auditor.probing import VersionRecall, finish_facts, run_script
 from auditor.remote.session import RemoteSession
 from auditor.software_cache import SoftwareCache
@@ -40,26 +40,27 @@ def parse_inspect_output(
     facts: Sequence[ProbeFact] = INSPECT_FACTS,
 ) -> InspectFacts:
     """The deeper facts from the same stdout `parse_probe_output` reads. Never raises."""
-    output = split_output(stdout, nonce)
-    privilege, host_now = read_privilege(output.section("meta") or Section("meta"))
-    context = ParseContext(
-        collected_at=collected_at.astimezone(UTC),
+    return parse_inspect_sections(
+        split_output(stdout, nonce),
+        collected_at=collected_at,
         log_days=log_days,
         owner_of=owner_of,
-        privilege=privilege,
-        host_now=host_now,
+        facts=facts,
     )
-    result = InspectFacts()
-    errors: dict[str, str] = {}
-    for fact in facts:
-        section = output.section(fact.name)
-        if section is None:
-            update = missing_section(fact.fields, fact.name, output.finished)
-        else:
-            update = fact.parse(section, context)
-        result = replace(result, **dict(update.values))
-        errors.update(update.errors)
-    return replace(result, errors=dict(sorted(errors.items())))
+
+
+def parse_inspect_sections(
+    output: ProbeOutput,
+    *,
+    collected_at: datetime,
+    log_days: int,
+    owner_of: Callable[[str], str | None],
+    facts: Sequence[ProbeFact] = INSPECT_FACTS,
+) -> InspectFacts:
+    """`parse_inspect_output` for output already split."""
+    context = parse_context(output, collected_at=collected_at, log_days=log_days, owner_of=owner_of)
+    values, errors = parse_facts(output, facts, context)
+    return replace(InspectFacts(), **values, errors=dict(sorted(errors.items())))
 
 
 class InspectProbe:
@@ -91,17 +92,17 @@ class InspectProbe:
         def owner_of(address: str) -> str | None:
             return self.config.owner_of(address)
 
-        facts = parse_probe_output(
-            stdout,
-            options.nonce,
+        output = split_output(stdout, options.nonce)
+        facts = parse_probe_sections(
+            output,
             collected_at=now,
             log_days=self.log_days,
             owner_of=owner_of,
             cached_versions=recall.known,
         )
-        recall.remember(self.software_cache, stdout, now)
-        deep = parse_inspect_output(
-            stdout, options.nonce, collected_at=now, log_days=self.log_days, owner_of=owner_of
+        recall.remember(self.software_cache, output, now)
+        deep = parse_inspect_sections(
+            output, collected_at=now, log_days=self.log_days, owner_of=owner_of
         )
         with self._lock:
             self.deep[host.id] = deep

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from auditor.model import Facts
 from auditor.probe.facts import ALL_FACTS
@@ -28,21 +29,70 @@ def parse_probe_output(
     read is None with a reason in `errors[field]`; `errors["probe"]` says when the script
     did not run to its end. `cached_versions` are the version runs the script was told it
     knows (`ProbeOptions.known_versions`), by program path."""
+    return parse_probe_sections(
+        split_output(stdout, nonce),
+        collected_at=collected_at,
+        log_days=log_days,
+        owner_of=owner_of,
+        facts=facts,
+        cached_versions=cached_versions,
+    )
+
+
+def parse_probe_sections(
+    output: ProbeOutput,
+    *,
+    collected_at: datetime,
+    log_days: int,
+    owner_of: Callable[[str], str | None],
+    facts: Sequence[ProbeFact] = ALL_FACTS,
+    cached_versions: Mapping[str, VersionRun] | None = None,
+) -> Facts:
+    """`parse_probe_output` for output already split (a caller that reads other sections of
+    the same output splits it once)."""
+    context = parse_context(
+        output,
+        collected_at=collected_at,
+        log_days=log_days,
+        owner_of=owner_of,
+        cached_versions=cached_versions,
+    )
+    values, errors = parse_facts(output, facts, context)
+    meta = output.section("meta") or Section("meta")
+    errors.update(_run_errors(output, meta, context.privilege))
+    return replace(
+        Facts(collected_at=context.collected_at), **values, errors=dict(sorted(errors.items()))
+    )
+
+
+def parse_context(
+    output: ProbeOutput,
+    *,
+    collected_at: datetime,
+    log_days: int,
+    owner_of: Callable[[str], str | None],
+    cached_versions: Mapping[str, VersionRun] | None = None,
+) -> ParseContext:
+    """What every fact's parser is given: the clock, who the script ran as (meta)."""
     if collected_at.tzinfo is None:
         raise ValueError("collected_at must be timezone-aware")
-    collected_at = collected_at.astimezone(UTC)
-    output = split_output(stdout, nonce)
-    meta = output.section("meta") or Section("meta")
-    privilege, host_now = read_privilege(meta)
-    context = ParseContext(
-        collected_at=collected_at,
+    privilege, host_now = read_privilege(output.section("meta") or Section("meta"))
+    return ParseContext(
+        collected_at=collected_at.astimezone(UTC),
         log_days=log_days,
         owner_of=owner_of,
         privilege=privilege,
         host_now=host_now,
         cached_versions=dict(cached_versions or {}),
     )
-    result = Facts(collected_at=collected_at)
+
+
+def parse_facts(
+    output: ProbeOutput, facts: Sequence[ProbeFact], context: ParseContext
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each fact's field values and errors; a fact that printed nothing gets None with the
+    reason (the script stopped before it, or it printed no part)."""
+    values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for fact in facts:
         section = output.section(fact.name)
@@ -50,10 +100,9 @@ def parse_probe_output(
             update = missing_section(fact.fields, fact.name, output.finished)
         else:
             update = fact.parse(section, context)
-        result = replace(result, **dict(update.values))
+        values.update(update.values)
         errors.update(update.errors)
-    errors.update(_run_errors(output, meta, privilege))
-    return replace(result, errors=dict(sorted(errors.items())))
+    return values, errors
 
 
 def read_privilege(meta: Section) -> tuple[Privilege, datetime | None]:
