@@ -57,10 +57,12 @@ def inspect_hosts(
     connector: Connector | None = None,
     discovery: Discovery | None = None,
     progress: Progress | None = None,
+    now: datetime | None = None,
 ) -> list[Dossier]:
-    """One dossier per target, in order. Raises TargetError for a name nobody knows."""
+    """One dossier per target, in order. Raises TargetError for a name nobody knows.
+    `now` is the clock the activity window is measured from (replayed output needs its own)."""
     say = progress or (lambda _message: None)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     if discovery is None and request.use_sources and has_sources(config):
         say("reading the configured sources ...")
         discovery = discover(config)

@@ -38,6 +38,12 @@ CONFIG = Config(
 )
 
 
+def collected_at(case: str) -> datetime:
+    """When the replayed output was captured: its activity window ends there, not today."""
+    args = json.loads((FIXTURE / f"{case}.json").read_text())["args"]
+    return datetime.fromisoformat(args["collected_at"])
+
+
 def replay(case: str) -> Callable[[str], Reply]:
     args = json.loads((FIXTURE / f"{case}.json").read_text())["args"]
     stdout = (FIXTURE / f"{case}.txt").read_text()
@@ -68,7 +74,11 @@ def test_the_orphan_offline(tmp_path: Path) -> None:
     connector = ScriptedConnector({"10.250.77.10": replay("lab_centos5_sudo")})
     request = InspectRequest(targets=("10.250.77.10",), repos=(repo,), fetch_http=False)
     [dossier] = inspect_hosts(
-        CONFIG, request, connector=connector, discovery=discovery_with_web01()
+        CONFIG,
+        request,
+        connector=connector,
+        discovery=discovery_with_web01(),
+        now=collected_at("lab_centos5_sudo"),
     )
     assert dossier.host == "legacy-billing01" and dossier.probe_state == "ok"
     assert dossier.verdict.state is UseState.IN_USE
