@@ -85,10 +85,15 @@ def not_attempted_reason(
     """Why `collect` would not even try this host, or None when it would.
 
     A host is tried when a sweep saw it alive, or when the user's inventory lists it (the
-    SSH connect is then the liveness test). It is not tried when sources looked and saw it
-    down, reconcile judged it stale or missing, or — when [[network]] targets are set — its
-    address is outside all of them and no inventory lists it.
+    SSH connect is then the liveness test). It is not tried when an [[ignore]] rule hides it
+    (hands off: not even a connect), sources looked and saw it down, reconcile judged it
+    stale or missing, or — when [[network]] targets are set — its address is outside all of
+    them and no inventory lists it.
     """
+    if host.status is HostStatus.IGNORED:
+        # The rule's reason is in the host's status_reason; an ignored host is one the user
+        # told us not to touch (a printer, a fragile appliance), so not one packet over SSH.
+        return f"never connected to: {host.status_reason}"
     if not settings.enabled:
         return "SSH probing is disabled ([ssh] enabled = false)"
     address = host.primary_address

@@ -265,10 +265,9 @@ def _verdict(
     identifiers: tuple[str, ...],
 ) -> tuple[HostStatus, str]:
     expired_note = ""
-    rule, expired = _matching_ignore(config.ignore, identifiers, today)
+    rule, expired = matching_ignore(config.ignore, identifiers, today)
     if rule is not None and not expired:
-        until = f" until {rule.expires}" if rule.expires else ""
-        return HostStatus.IGNORED, f"ignored{until}: {rule.reason} (rule '{rule.match}')"
+        return HostStatus.IGNORED, ignored_reason(rule)
     if rule is not None:
         expired_note = f" (ignore rule '{rule.match}' expired on {rule.expires})"
 
@@ -364,7 +363,13 @@ def _owned_by_system(cloud: list[Observation], config: Config) -> str | None:
     return None
 
 
-def _matching_ignore(
+def ignored_reason(rule: IgnoreRule) -> str:
+    """The status reason of a host an [[ignore]] rule hides."""
+    until = f" until {rule.expires}" if rule.expires else ""
+    return f"ignored{until}: {rule.reason} (rule '{rule.match}')"
+
+
+def matching_ignore(
     rules: Sequence[IgnoreRule], identifiers: tuple[str, ...], today: date
 ) -> tuple[IgnoreRule | None, bool]:
     """The first rule matching any identifier, and whether it has expired."""

@@ -29,6 +29,7 @@ from auditor.inspect.probe import InspectProbe
 from auditor.inspect.repos import search_repos, search_terms
 from auditor.model import ID_DNS, ID_IP, Facts, Host, HostStatus, ident
 from auditor.pipeline import Discovery, discover
+from auditor.reconcile import ignored_reason, matching_ignore
 from auditor.remote.session import Connector
 from auditor.software_cache import SoftwareCache
 
@@ -78,7 +79,7 @@ def inspect_hosts(
     # The audit's software version cache: an unchanged program is not run again.
     cache = SoftwareCache.load() if config.ssh.software_cache else None
     probe = InspectProbe(config, eol_data, window, cache)
-    probe_hosts = [_probe_host(host) for _, host in resolved]
+    probe_hosts = [_probe_host(host, config, now) for _, host in resolved]
     say("probing " + ", ".join(address for address, _ in resolved) + " over SSH ...")
     owned = None
     if connector is None:
@@ -182,9 +183,15 @@ def _resolve(name: str, timeout: float) -> str | None:
     return str(infos[0][4][0]) if infos else None
 
 
-def _probe_host(host: Host) -> Host:
-    """The host as `collect` should see it: asked for by name, so always tried (a stale or
-    down verdict from the sources must not stop an explicit inspection)."""
+def _probe_host(host: Host, config: Config, now: datetime) -> Host:
+    """The host as `collect` should see it: asked for by name, so tried (a stale or down
+    verdict from the sources must not stop an explicit inspection) unless an [[ignore]] rule
+    hides it: ignore means hands off, also when a person names the host (`collect` then
+    never connects; the dossier says why)."""
+    rule, expired = matching_ignore(config.ignore, host.identifiers, now.date())
+    if host.status is HostStatus.IGNORED or (rule is not None and not expired):
+        reason = ignored_reason(rule) if rule is not None else host.status_reason
+        return replace(host, observations=(), status=HostStatus.IGNORED, status_reason=reason)
     return replace(host, observations=(), status=HostStatus.UNMANAGED)
 
 

@@ -9,13 +9,22 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from auditor.collect import CollectInterrupted, collect, not_attempted_reason
 from auditor.config import SshSettings
 from auditor.errors import ProbeError
-from auditor.model import Facts, Host, HostStatus, Observation, SourceKind, SshOutcome
+from auditor.model import (
+    Facts,
+    Host,
+    HostStatus,
+    Observation,
+    SourceKind,
+    SourceResult,
+    SshOutcome,
+)
 from auditor.remote import (
     AuthError,
     ChangedHostKeyError,
@@ -417,3 +426,47 @@ def test_probe_scope_never_reaches_outside_the_swept_networks() -> None:
                       connector=connector, scope=scope)
     assert [address for address, _ in connector.connects] == ["10.250.77.10"]
     assert results["ip:10.251.1.10"][0].state == "not-attempted"
+
+
+def test_an_ignored_host_is_never_connected_to() -> None:
+    # Alive in the sweep, an SSH server scripted to answer: only the [[ignore]] rule stands
+    # between it and a connection, and the rule must hold (hands off, not even a connect).
+    from auditor.config import Config, IgnoreRule
+    from auditor.reconcile import reconcile
+
+    sweep = SourceResult(
+        SourceKind.NETWORK, "scan", ok=True,
+        observations=(Observation(SourceKind.NETWORK, "scan", ("ip:10.0.0.9",), NOW, True,
+                                  {"open_ports": [{"port": 22, "proto": "tcp"}]}),
+                      Observation(SourceKind.NETWORK, "scan", ("ip:10.0.0.8",), NOW, True,
+                                  {"open_ports": [{"port": 22, "proto": "tcp"}]})),
+        details={"targets": ["10.0.0.0/24"]},
+    )
+    config = Config(path=None, ignore=(IgnoreRule("10.0.0.9", "the lab's fragile PDU"),))
+    hosts = reconcile([sweep], config, NOW.date())
+    connector = ScriptedConnector({}, default=Reply(stdout="answered\n"))
+    results = collect(hosts, SETTINGS, hostname_probe, connector=connector)
+    assert connector.connects == [("10.0.0.8", 22)]  # the other host, not the ignored one
+    outcome, facts = results["ip:10.0.0.9"]
+    assert outcome.state == "not-attempted" and facts is None
+    assert "never connected to" in (outcome.reason or "")
+    assert "the lab's fragile PDU" in (outcome.reason or "")
+
+
+def test_an_ignored_host_gets_no_process_from_the_local_connector(tmp_path: Path) -> None:
+    # The shipped local connector runs the probe as a real shell: a connect would leave a
+    # trace file. The ignored host must leave none; the judged one proves the path works.
+    from auditor.remote.local import LocalShellConnector
+
+    def touching_probe(session: RemoteSession, host: Host) -> Facts:
+        session.run(f"touch {tmp_path}/{host.id}", timeout=10, max_output=1024)
+        return Facts(collected_at=NOW, hostname=host.id)
+
+    judged = make_host("judged", "10.0.0.8")
+    ignored = make_host("ignored", "10.0.0.9", status=HostStatus.IGNORED)
+    ignored = replace(ignored, status_reason="ignored: printer (rule '10.0.0.9')")
+    connector = LocalShellConnector()
+    results = collect([judged, ignored], SETTINGS, touching_probe, connector=connector)
+    assert results["judged"][0].state == "ok" and (tmp_path / "judged").exists()
+    assert results["ignored"][0].state == "not-attempted"
+    assert not (tmp_path / "ignored").exists()

@@ -123,3 +123,22 @@ def test_reverse_names_are_bounded_and_forgiving(monkeypatch: pytest.MonkeyPatch
 
 def test_our_own_address_towards_a_host() -> None:
     assert local_address_towards("127.0.0.1") == "127.0.0.1"
+
+
+def test_an_ignored_host_is_not_connected_to_even_when_named() -> None:
+    # An [[ignore]] rule means hands off: `inspect` names the rule instead of connecting,
+    # whether the sources know the host or it is given by address alone.
+    from dataclasses import replace
+
+    from auditor.config import IgnoreRule
+
+    config = replace(CONFIG, ignore=(IgnoreRule("10.250.77.0/28", "the storage appliances"),))
+    connector = ScriptedConnector({}, default=Reply(stdout="answered\n"))
+    request = InspectRequest(targets=("10.250.77.10", "web01"), fetch_http=False)
+    dossiers = inspect_hosts(config, request, connector=connector, discovery=discovery_with_web01())
+    assert connector.connects == []
+    for dossier in dossiers:
+        assert dossier.probe_state == "not-attempted"
+        assert "never connected to" in (dossier.probe_reason or "")
+        assert "the storage appliances" in (dossier.probe_reason or "")
+        assert dossier.verdict.state is UseState.UNKNOWN
