@@ -7,7 +7,7 @@ PYTHON ?= python3
 DEBIAN_PACKAGES := nmap openssh-server openssh-client iproute2 sudo net-tools busybox procps strace
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages test unit lint demo lab-up lab-down lab-status bench clean
+.PHONY: install system-packages test unit hostile lint demo lab-up lab-down lab-status bench clean
 
 install: system-packages $(STAMP)
 
@@ -36,6 +36,10 @@ test: install
 
 unit: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests/unit
+
+# The hostile suite (issue 13): untrusted names, files and values. Ends with "N hostile cases".
+hostile: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -p no:cacheprovider -m hostile tests/unit
 
 lint: install
 	$(VENV)/bin/ruff check auditor tests bench

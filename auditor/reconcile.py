@@ -39,7 +39,7 @@ from auditor.model import (
     SourceResult,
     split_ident,
 )
-from auditor.targets import target_contains
+from auditor.targets import is_address, target_contains
 
 STRONG_KINDS = (ID_IP, ID_AWS, ID_DNS, ID_MAC)
 _ID_PREFERENCE = (ID_AWS, ID_IP, ID_DNS, ID_NAME, ID_MAC)
@@ -196,7 +196,9 @@ def _build_host(
     ):
         return None  # a terminated instance nobody manages is history, not a host
 
-    addresses = _sort_addresses(_values(identifiers, ID_IP))
+    # Only real addresses are ever connected to, fetched from or put in a URL: an `ip:`
+    # identifier is whatever a scan file, state or API said.
+    addresses = _sort_addresses(a for a in _values(identifiers, ID_IP) if is_address(a))
     # Names people gave (inventory names, Name tags) read better than cloud DNS names.
     hostnames = tuple(dict.fromkeys(_values(identifiers, ID_NAME) + _values(identifiers, ID_DNS)))
     host_id = identifiers[0] if identifiers else "unknown"

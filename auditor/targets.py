@@ -9,6 +9,33 @@ from auditor.errors import TargetError
 
 _OCTET_RANGE = re.compile(r"^(\*|\d{1,3}(-\d{1,3})?(,\d{1,3}(-\d{1,3})?)*)$")
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# Inventory and cloud names also use "_" (web_01); OpenSSH accepts it in host names too.
+_NAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+MAX_HOST_NAME = 253
+
+
+def is_address(text: str) -> bool:
+    """An IPv4 or IPv6 address, exactly (no CIDR, no brackets, no spaces)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_host_name(text: str) -> bool:
+    """A host name: dot-separated labels of letters, digits, `-` and `_` (none starting or
+    ending with `-`), at most 253 characters. Nothing in it a shell, a path, a URL or an
+    ssh_config `%h` expansion could read as syntax: the gate for every name we discovered
+    (scans, inventories, cloud tags, state, the host's own answer) before it is used as one."""
+    if not text or len(text) > MAX_HOST_NAME:
+        return False
+    labels = text[:-1].split(".") if text.endswith(".") else text.split(".")
+    return all(_NAME_LABEL.match(label) for label in labels)
+
+
+def is_host_name_or_address(text: str) -> bool:
+    return is_address(text) or is_host_name(text)
 
 
 def validate_target(target: str) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.inspect.model import Reference, RepoSearch
+from auditor.targets import is_address, is_host_name
 
 MAX_RESULTS = 200  # references kept per repository
 MAX_TEXT = 300  # characters of each line kept
@@ -38,7 +39,9 @@ class SearchTerm:
 
 def search_terms(addresses: Iterable[str], names: Iterable[str]) -> tuple[SearchTerm, ...]:
     """The strings to look for: each address, and each name with its short form
-    (`web01.example.com` -> also `web01`). Too short or generic names are left out."""
+    (`web01.example.com` -> also `web01`). Too short or generic names are left out, and so
+    is anything that is not a host name (the host's own answers are hostile strings: a NUL
+    would end `git grep`, a newline would become a second pattern)."""
     terms: dict[str, SearchTerm] = {}
     for address in addresses:
         try:
@@ -48,19 +51,13 @@ def search_terms(addresses: Iterable[str], names: Iterable[str]) -> tuple[Search
         terms.setdefault(text, SearchTerm(text, "address"))
     for name in names:
         name = name.strip().rstrip(".").lower()
+        if not is_host_name(name):
+            continue
         for candidate in (name, name.split(".", 1)[0]):
-            if len(candidate) < MIN_NAME or candidate in GENERIC_NAMES or _is_address(candidate):
+            if len(candidate) < MIN_NAME or candidate in GENERIC_NAMES or is_address(candidate):
                 continue
             terms.setdefault(candidate, SearchTerm(candidate, "name"))
     return tuple(terms.values())
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _boundary_pattern(term: SearchTerm) -> re.Pattern[str]:

@@ -24,8 +24,8 @@ from datetime import datetime
 from auditor.inspect.model import UseState
 from auditor.inspect.usage import Activity, assess_activity, judge
 from auditor.model import ID_DNS, ID_NAME, Facts, Finding, Host, Severity, SshOutcome, split_ident
-from auditor.premigrate.plan import Plan, PlanEntry, is_address
-from auditor.targets import target_contains
+from auditor.premigrate.plan import Plan, PlanEntry
+from auditor.targets import is_address, target_contains
 
 
 class Mode(enum.StrEnum):

@@ -18,7 +18,6 @@ Two forms:
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,14 +46,6 @@ class Plan:
     kind: str  # list | ansible
     entries: tuple[PlanEntry, ...]
     problems: tuple[str, ...] = ()
-
-
-def is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def parse_plan_list(text: str, path: str = "plan") -> Plan:

@@ -35,9 +35,9 @@ from auditor.premigrate.classify import (
     targets_to_check,
     unmatched_entries,
 )
-from auditor.premigrate.plan import Plan, PlanEntry, is_address, load_plan
+from auditor.premigrate.plan import Plan, PlanEntry, load_plan
 from auditor.report.json_report import jsonable, run_to_dict
-from auditor.targets import validate_target
+from auditor.targets import is_address, validate_target
 
 OLD_NETWORK = "old-platform"
 OLD_INVENTORY = "old-inventory"

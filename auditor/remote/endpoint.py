@@ -3,12 +3,17 @@
 Precedence follows OpenSSH's "command line beats config file": what the auditor config says
 explicitly (user, key_file, jump_host) applies to every host; `~/.ssh/config` fills what it
 leaves open, per host (User, Port, IdentityFile, IdentitiesOnly, ProxyJump, HostName).
+
+Names we discovered (scans, inventories, cloud tags, state) are strings others wrote. Only a
+valid host name or address is ever looked up in `~/.ssh/config`, and for such names a
+`Match exec` criterion is never run (its block does not apply): paramiko runs that command
+through a shell with `%h` filled in. Jump hosts come from the user's own configuration
+(`jump_host`, `ProxyJump`), so for them `Match exec` keeps OpenSSH's meaning.
 """
 
 from __future__ import annotations
 
 import getpass
-import ipaddress
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +26,7 @@ from auditor.config import SshSettings
 from auditor.remote.algorithms import wants_legacy
 from auditor.remote.errors import KeyFileError
 from auditor.remote.hostkeys import known_hosts_name
+from auditor.targets import is_address, is_host_name, is_host_name_or_address
 
 DEFAULT_IDENTITY_FILES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
@@ -89,12 +95,24 @@ class Endpoint:
         return f"{self.user}@{host}:{self.port}{via}"
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+class DiscoveredNameSSHConfig(paramiko.SSHConfig):
+    """ssh_config matching for names we did not get from the user: a `Match` line with an
+    `exec` criterion never matches, so its command never runs (negated or not)."""
+
+    def _does_match(
+        self,
+        match_list: list[dict[str, object]],
+        target_hostname: str,
+        canonical: bool,
+        final: bool,
+        options: paramiko.SSHConfigDict,
+    ) -> list[dict[str, object]] | bool:
+        if any(criterion.get("type") == "exec" for criterion in match_list):
+            return False
+        matched: list[dict[str, object]] | bool = super()._does_match(  # type: ignore[misc]
+            match_list, target_hostname, canonical, final, options
+        )
+        return matched
 
 
 class EndpointResolver:
@@ -104,33 +122,43 @@ class EndpointResolver:
         self.ssh_config_path = ssh_config_path or Path.home() / ".ssh" / "config"
         self.allow_agent = allow_agent
         self._lock = threading.Lock()
-        self._config: paramiko.SSHConfig | None = None
+        # (the user's own names: Match exec runs; discovered names: it never does)
+        self._configs: tuple[paramiko.SSHConfig, paramiko.SSHConfig] | None = None
         self._config_error: str | None = None
 
-    def _ssh_config(self, settings: SshSettings) -> paramiko.SSHConfig | None:
+    def _ssh_config(self, settings: SshSettings, *, trusted: bool) -> paramiko.SSHConfig | None:
         if not settings.use_ssh_config:
             return None
         with self._lock:
-            if self._config is None and self._config_error is None:
+            if self._configs is None and self._config_error is None:
                 try:
-                    if self.ssh_config_path.exists():
-                        self._config = paramiko.SSHConfig.from_path(str(self.ssh_config_path))
-                    else:
-                        self._config = paramiko.SSHConfig()
+                    text = (
+                        self.ssh_config_path.read_text(errors="replace")
+                        if self.ssh_config_path.exists()
+                        else ""
+                    )
+                    self._configs = (
+                        paramiko.SSHConfig.from_text(text),
+                        DiscoveredNameSSHConfig.from_text(text),
+                    )
                 except (OSError, paramiko.SSHException) as exc:
                     self._config_error = f"cannot read {self.ssh_config_path}: {exc}"
-            if self._config_error:
-                raise KeyFileError(self._config_error)
-            return self._config
+            if self._config_error or self._configs is None:
+                raise KeyFileError(self._config_error or f"cannot read {self.ssh_config_path}")
+            return self._configs[0] if trusted else self._configs[1]
 
-    def options(self, settings: SshSettings, *names: str) -> dict[str, object]:
+    def options(
+        self, settings: SshSettings, *names: str, trusted: bool = False
+    ) -> dict[str, object]:
         """Merged ~/.ssh/config options for the first name, filled in from later ones.
-        `hostname` is kept only where the config set it (paramiko defaults it to the name)."""
-        config = self._ssh_config(settings)
+        `hostname` is kept only where the config set it (paramiko defaults it to the name).
+        Names that are not host names or addresses are not looked up at all; `trusted` says
+        the names come from the user's own configuration (see the module docstring)."""
+        config = self._ssh_config(settings, trusted=trusted)
         merged: dict[str, object] = {}
         if config is None:
             return merged
-        for name in dict.fromkeys(n for n in names if n):
+        for name in dict.fromkeys(n for n in names if n and is_host_name_or_address(n)):
             found: Mapping[str, object] = config.lookup(name)
             for key, value in found.items():
                 if key == "hostname" and value == name:
@@ -163,7 +191,7 @@ class EndpointResolver:
         else:
             jump = ()
         names = [host, address]
-        if label and label != address and not _is_ip(label):
+        if label and label != address and not is_address(label) and is_host_name(label):
             names.append(label)
         return Endpoint(
             host=host,
@@ -179,7 +207,7 @@ class EndpointResolver:
 
     def resolve_hop(self, hop: Hop, settings: SshSettings) -> Endpoint:
         """A jump host: its own ~/.ssh/config block applies (HostName, User, Port, keys)."""
-        opts = self.options(settings, hop.host)
+        opts = self.options(settings, hop.host, trusted=True)
         host = str(opts.get("hostname", hop.host))
         port = hop.port
         if port == 22 and opts.get("port") is not None:

@@ -23,6 +23,7 @@ from typing import Any
 from auditor.config import AnsibleConfig
 from auditor.errors import SourceError
 from auditor.model import ID_DNS, ID_IP, ID_NAME, Observation, SourceKind, SourceResult, ident
+from auditor.targets import is_address
 
 Resolver = Callable[[str], tuple[str, ...]]
 
@@ -109,14 +110,6 @@ def host_groups(inventory: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         groups.discard("all")
         out[host] = tuple(sorted(groups))
     return out
-
-
-def is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False
 
 
 def to_observations(
