@@ -24,6 +24,7 @@ from auditor.exitcodes import (
     run_guarded,
 )
 from auditor.model import SEVERITY_NAMES
+from auditor.visible import visible
 
 _fail = fail
 _guard = run_guarded
@@ -177,7 +178,9 @@ def _run(
     )
     run = outcome.run
     if outcome.notify_warning:
-        click.echo(f"auditor: warning: {outcome.notify_warning}", err=True)  # even when quiet
+        click.echo(
+            f"auditor: warning: {visible(outcome.notify_warning)}", err=True
+        )  # even when quiet
     ui.summary(run, outcome.written)
     if run.extra.get("interrupted"):
         return EXIT_INTERRUPTED
@@ -219,7 +222,7 @@ def _drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: 
     written = write_reports(run, out_dir or config.audit.reports)
     if not quiet:
         for line in summary_lines(result):
-            click.echo(line)
+            click.echo(visible(line))
         click.echo("reports: " + ", ".join(str(p) for p in written.values()))
     if result.read_nothing:
         return EXIT_FAILED

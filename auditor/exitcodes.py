@@ -13,12 +13,13 @@ from typing import NoReturn
 import click
 
 from auditor.errors import AuditorError, ConfigError, TargetError
+from auditor.visible import visible
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"auditor: error: {message}", err=True)
+    click.echo(f"auditor: error: {visible(message)}", err=True)
     sys.exit(code)
 
 

@@ -25,6 +25,7 @@ from auditor.probe.parsers.software import VersionRun
 from auditor.probe.sections import ProbeOutput
 from auditor.remote.session import CommandResult, Connector, RemoteSession
 from auditor.software_cache import SoftwareCache, host_key
+from auditor.visible import visible
 
 if TYPE_CHECKING:
     from auditor.remote.paramiko_connector import ParamikoConnector
@@ -198,7 +199,7 @@ class _Progress:
     def on_start(self, host: Host) -> None:
         from rich.markup import escape
 
-        self.progress.update(self.task, description=escape(host.label))
+        self.progress.update(self.task, description=escape(visible(host.label)))
 
     def on_done(self, host: Host, outcome: SshOutcome) -> None:
         self.progress.advance(self.task)

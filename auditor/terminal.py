@@ -10,6 +10,7 @@ from rich.console import Console
 
 from auditor.model import AuditRun, SourceResult
 from auditor.sources import Source
+from auditor.visible import visible
 
 
 class TerminalUI:
@@ -45,7 +46,8 @@ class TerminalUI:
 
 
 def _plain(text: str) -> str:
-    """Escape rich markup: a hostname like '[bold]x' must print as itself."""
+    """Escape rich markup and control characters: a hostname like '[bold]x' or one holding
+    an ESC sequence must print as itself."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(visible(text))

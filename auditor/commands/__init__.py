@@ -24,6 +24,7 @@ from rich.text import Text
 from auditor.errors import ConfigError
 from auditor.exitcodes import run_guarded
 from auditor.store import Store, UnknownRunError, open_store
+from auditor.visible import visible, visible_data
 
 
 def _run(body: Callable[[], None]) -> NoReturn:
@@ -175,7 +176,7 @@ def _host_history(store: Store, host_id: str, as_json: bool) -> None:
         last = sighting.last_seen.isoformat()[:16] if sighting.last_seen else "never alive"
         console.print(
             Text(
-                f"{sighting.label} ({host_id}): first seen "
+                f"{visible(sighting.label)} ({visible(host_id)}): first seen "
                 f"{sighting.first_seen.isoformat()[:16]}, last seen alive {last}"
             )
         )
@@ -223,6 +224,7 @@ def diff(
 
 
 def _print_changes(a: str, b: str, changes: dict[str, Any]) -> None:
+    changes = visible_data(changes)  # host strings print as text, controls escaped
     console = _console()
     console.print(Text.assemble(("diff ", "bold"), a, " -> ", b))
     nothing = True

@@ -21,6 +21,7 @@ import click
 from auditor.config import HOST_KEY_POLICIES, Config, SshSettings
 from auditor.errors import ConfigError
 from auditor.exitcodes import EXIT_FAILED, EXIT_OK, run_guarded
+from auditor.visible import visible
 
 
 def ssh_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -179,7 +180,7 @@ def inspect(
 
         def progress(message: str) -> None:
             if not quiet:
-                errors.print(message, style="dim", markup=False)
+                errors.print(visible(message), style="dim", markup=False)
 
         dossiers = inspect_hosts(config, request, progress=progress)
         for path, render in ((json_path, render_json), (html_path, render_html),

@@ -20,6 +20,7 @@ from auditor.inspect.model import DOSSIER_SCHEMA, Dossier, UseState
 from auditor.inspect.usage import is_custom_job
 from auditor.report.json_report import jsonable
 from auditor.report.markdown_report import md_escape
+from auditor.visible import visible_data, visible_in_html
 
 # --------------------------------------------------------------------------- JSON
 
@@ -425,6 +426,7 @@ def _identity_rows(ident: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 _ENV = jinja2.Environment(
+    finalize=visible_in_html,  # control characters show as \x1b, never act
     loader=jinja2.DictLoader({"dossier.html": _TEMPLATE}),
     autoescape=True,  # every value from a host is text, never markup
     undefined=jinja2.StrictUndefined,
@@ -458,7 +460,7 @@ _STATE_STYLE = {
 
 def render_terminal(dossiers: Sequence[Dossier], console: Console) -> None:
     for dossier in dossiers:
-        _terminal_one(dossier_to_dict(dossier), console)
+        _terminal_one(visible_data(dossier_to_dict(dossier)), console)
 
 
 def _terminal_one(d: Mapping[str, Any], console: Console) -> None:

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from auditor.inspect.render import CSP
 from auditor.report.markdown_report import md_escape
+from auditor.visible import visible_data, visible_in_html
 
 GROUP_TEXT = {
     "unplanned-in-use": "NOT IN PLAN, IN USE",
@@ -86,6 +87,7 @@ def rows(data: Mapping[str, Any]) -> list[dict[str, str]]:
 
 
 def render_terminal(data: Mapping[str, Any], console: Console) -> None:
+    data = visible_data(data)  # host strings print as text, controls escaped
     summary = data.get("premigrate") or {}
     mode = summary.get("mode", "before")
     head = "after the cut-over" if mode == "after" else "before the migration"
@@ -204,6 +206,7 @@ th{color:#66717d}
 """
 
 _ENV = jinja2.Environment(
+    finalize=visible_in_html,  # control characters show as \x1b, never act
     loader=jinja2.DictLoader({"migration.html": _TEMPLATE}),
     autoescape=True,
     undefined=jinja2.ChainableUndefined,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from auditor.report.view import HostRow, client_teams, host_rows
+from auditor.visible import visible_data
 
 COLUMNS: tuple[str, ...] = (
     "id", "label", "status", "status_reason", "addresses", "hostnames", "sources", "owner",
@@ -70,6 +71,7 @@ def _row(r: HostRow) -> dict[str, Any]:
 
 
 def render_csv(report: Mapping[str, Any]) -> str:
+    report = visible_data(report)  # host strings print as text, controls escaped
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)

@@ -37,8 +37,10 @@ from auditor.report.view import (
     status_counts,
     uptime_histogram,
 )
+from auditor.visible import visible_in_html
 
 _ENV = jinja2.Environment(
+    finalize=visible_in_html,  # control characters show as \x1b, never act
     loader=jinja2.PackageLoader("auditor.report", "templates"),
     # Every string from a host (hostname, log line, banner) is hostile until escaped.
     autoescape=True,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from auditor.report.view import change_counts, labels, severity_counts, short_time, status_counts
+from auditor.visible import visible, visible_data
 
 MAX_CHARS = 3500  # below Slack's 4000-character message limit, with room for a link
 MAX_ITEM = 160
@@ -23,7 +24,7 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 
 
 def md_escape(text: Any, limit: int = MAX_ITEM) -> str:
-    flat = " ".join(str(text).split())  # no newlines: one item stays one line
+    flat = visible(" ".join(str(text).split()))  # one item stays one line, controls shown
     if len(flat) > limit:
         flat = flat[: limit - 1] + "…"
     return _SPECIAL.sub(r"\\\1", flat)
@@ -31,7 +32,7 @@ def md_escape(text: Any, limit: int = MAX_ITEM) -> str:
 
 def _code(text: Any) -> str:
     """Inside a code span nothing is markup, but a backtick would end it."""
-    return " ".join(str(text).replace("`", "'").split())[:MAX_ITEM]
+    return visible(" ".join(str(text).replace("`", "'").split()))[:MAX_ITEM]
 
 
 def _plural(n: int, word: str) -> str:
@@ -39,6 +40,7 @@ def _plural(n: int, word: str) -> str:
 
 
 def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> str:
+    report = visible_data(report)  # host strings print as text, controls escaped
     run, summary = report["run"], report.get("summary") or {}
     findings = list(report.get("findings", ()))
     names = labels(report)

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from auditor.model import AuditRun
 from auditor.report.view import change_counts, labels, severity_counts, status_counts
+from auditor.visible import visible_data
 
 STATUS_STYLE = {
     "managed": "green", "unmanaged": "bold red", "cloud-unmanaged": "red",
@@ -34,6 +35,7 @@ def render_terminal_summary(run: AuditRun, console: Console, *, top: int = 15) -
 
 def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: int = 15) -> None:
     """The same summary from report.json data (a stored run)."""
+    report = visible_data(report)  # host strings print as text, controls escaped
     run, summary = report["run"], report.get("summary") or {}
     head = Text.assemble(
         ("auditor ", "bold"), (str(run["id"]), "bold cyan"),

@@ -199,7 +199,7 @@ def test_csv_has_stable_columns_and_escapes_hostile_names() -> None:
     assert len(rows) == 1 + len(run.hosts)
     first = dict(zip(COLUMNS, rows[1], strict=True))
     assert first["label"] == "'=cmd|' /C calc'!A0" and first["owner"] == "'@team"
-    assert first["status_reason"] == "'-1, \"quoted\"\nnewline"
+    assert first["status_reason"] == "'-1, \"quoted\"\\nnewline"  # one line per host
     assert first["os_eol_status"] == "eol" and first["worst_severity"] == "critical"
     for row in rows[1:]:
         assert not any(cell[:1] in ("=", "+", "-", "@") for cell in row)
