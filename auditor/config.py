@@ -114,8 +114,14 @@ class OwnerRule:
 class OwnershipRule:
     """Hosts carrying this tag belong to a system we don't read (an ASG, a node pool)."""
 
-    tag: str  # "key" or "key=value"
+    tag: str  # "key" or "key=value" (the value may be a glob pattern)
     system: str
+
+    def matches(self, tags: Mapping[str, Any]) -> bool:
+        import fnmatch
+
+        key, has_value, value = self.tag.partition("=")
+        return key in tags and (not has_value or fnmatch.fnmatchcase(str(tags[key]), value))
 
 
 @dataclass(frozen=True)

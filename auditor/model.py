@@ -49,6 +49,7 @@ class HostStatus(enum.StrEnum):
     MANAGED = "managed"  # in an inventory or IaC and alive
     UNMANAGED = "unmanaged"  # alive on the network, in no inventory and no IaC: the orphan
     CLOUD_UNMANAGED = "cloud-unmanaged"  # in the cloud, in no inventory and no state
+    OWNED = "owned"  # launched by a system (ASG, stack, node group ...) no state read defines
     STALE = "stale"  # in an inventory, not seen alive anywhere
     MISSING = "missing"  # in Terraform state, gone from the cloud
     IGNORED = "ignored"  # hidden by an [[ignore]] rule (reason says which)

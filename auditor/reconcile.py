@@ -6,10 +6,12 @@ address: private ranges are reused across VPCs, and a terminated instance's addr
 back on a new one. Inventory names (`name:`) are weak and never merge on their own.
 
 Verdicts (HostStatus), each with a reason a person can read:
-  managed          listed by Ansible or Terraform (or owned by a system we don't read,
-                   by tag) and alive, or present in the cloud
+  managed          listed by Ansible or Terraform and alive, or present in the cloud; or
+                   launched by a system (ASG, stack, node group ...) a state read defines
   unmanaged        alive on the network, in no inventory, no state and no cloud: the orphan
   cloud-unmanaged  an instance in the cloud in no inventory and no state: made by hand
+  owned            an instance a system launched (its AWS tags say which, see
+                   auditor.launchers, or an [[ownership]] tag) that no state read defines
   stale            in an inventory, inside a network we swept, and not seen alive anywhere
   missing          in Terraform state, but the cloud (which we read) doesn't have it
   unverified       listed, not seen alive, and nothing we read could have seen it
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from auditor.config import Config, IgnoreRule
+from auditor.config import Config, IgnoreRule, OwnershipRule
+from auditor.launchers import DefinedLauncher, LaunchedBy, launched_by
 from auditor.model import (
     ID_AWS,
     ID_DNS,
@@ -54,6 +57,8 @@ class Coverage:
     failed_sources: tuple[str, ...]
     # (account, region) pairs some cloud source read completely, even when others failed
     cloud_scopes: frozenset[tuple[str | None, str | None]] = frozenset()
+    # the instance launchers (ASGs, stacks, node groups ...) the states read define
+    launchers: tuple[DefinedLauncher, ...] = ()
 
     @classmethod
     def from_results(cls, results: Sequence[SourceResult]) -> Coverage:
@@ -70,7 +75,19 @@ class Coverage:
             for entry in (r.details.get("scope") or {}).get("read", ())
         )
         failed = tuple(f"{r.kind}:{r.name}" for r in results if not r.ok)
-        return cls(swept, cloud_read, failed, scopes)
+        launchers = tuple(
+            DefinedLauncher.from_json(entry)
+            for r in results
+            if r.kind == SourceKind.TERRAFORM
+            for entry in r.details.get("launchers", ())
+        )
+        return cls(swept, cloud_read, failed, scopes, launchers)
+
+    def defining(
+        self, launched: LaunchedBy, account: str | None, region: str | None
+    ) -> DefinedLauncher | None:
+        """The state resource that defines this launcher, if a state read has it."""
+        return next((d for d in self.launchers if d.matches(launched, account, region)), None)
 
     def cloud_covers(self, account: str | None, region: str | None) -> bool:
         """Whether the cloud was read where a state's instance lives, so that its absence
@@ -315,10 +332,10 @@ def _verdict(
         why = "its name does not resolve" if not addresses else "no sweep or cloud read covers it"
         return HostStatus.UNVERIFIED, f"{listed}; not seen alive, and {why}" + expired_note
 
-    owned = _owned_by_system(cloud, config)
-    if owned:
-        return HostStatus.MANAGED, owned
     if cloud:
+        owned = _owned_by_launcher(cloud, config, coverage)
+        if owned is not None:
+            return owned[0], owned[1] + expired_note
         obs = cloud[0]
         instance = next(iter(obs.values(ID_AWS)), "?")
         name = next(iter(obs.values(ID_NAME)), None)
@@ -352,17 +369,42 @@ def _state_has_instances(terraform: list[Observation]) -> bool:
     return any(o.values(ID_AWS) for o in terraform)
 
 
-def _owned_by_system(cloud: list[Observation], config: Config) -> str | None:
-    for obs in cloud:
-        tags = obs.attributes.get("tags") or {}
-        for rule in config.ownership:
-            key, _, value = rule.tag.partition("=")
-            if key in tags and (not value or tags[key] == value):
-                return (
-                    f"owned by {rule.system} (tag {key}={tags[key]}), not by an inventory: "
-                    "managed outside what we read"
-                )
+def _owned_by_launcher(
+    cloud: list[Observation], config: Config, coverage: Coverage
+) -> tuple[HostStatus, str] | None:
+    """A cloud instance in no inventory that a system launched: managed when a state read
+    defines that system, else owned by it (or by what an [[ownership]] tag declares)."""
+    obs = sorted(cloud, key=lambda o: o.attributes.get("state") == "terminated")[0]
+    tags = obs.attributes.get("tags") or {}
+    account, region = obs.attributes.get("account"), obs.attributes.get("region")
+    launchers = launched_by(tags)
+    for launched in launchers:
+        defined = coverage.defining(launched, account, region)
+        if defined is not None:
+            return HostStatus.MANAGED, (
+                f"launched by {launched.label}, which Terraform manages: via "
+                f"{defined.address} in {defined.state_file}"
+            )
+    rule = declared_owner(tags, config.ownership)
+    if rule is not None:
+        key = rule.tag.partition("=")[0]
+        return HostStatus.OWNED, (
+            f"owned by {rule.system} (tag {key}={tags[key]}, an [[ownership]] rule), not by "
+            "an inventory: managed outside what we read"
+        )
+    if launchers:
+        first = launchers[0]
+        return HostStatus.OWNED, (
+            f"launched by {first.label} (tag {first.launcher.tag}={first.tag_value}) in "
+            f"{account or '?'}/{region or '?'}, which is in no Terraform state read: it "
+            f"belongs to that {first.launcher.kind}, not to an inventory"
+        )
     return None
+
+
+def declared_owner(tags: Mapping[str, Any], rules: Sequence[OwnershipRule]) -> OwnershipRule | None:
+    """The first [[ownership]] rule whose tag (`key` or `key=value`) the tags carry."""
+    return next((rule for rule in rules if rule.matches(tags)), None)
 
 
 def ignored_reason(rule: IgnoreRule) -> str:

@@ -56,12 +56,14 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # "10.20.0.0/16" = "team-payments"
 # "db-*" = "team-data"
 
-# Hosts owned by systems we don't read (autoscaling groups, node pools) are not orphans.
+# Instances AWS launched for an ASG, a CloudFormation stack, an EKS node group, Karpenter,
+# a Spot Fleet or EMR are recognised by their aws:/eks: tags without any config. For
+# systems of your own that tag what they launch ("key" or "key=value-glob"):
 # [[ownership]]
-# tag = "aws:autoscaling:groupName"
-# system = "autoscaling"
+# tag = "nomad:job"
+# system = "nomad"
 
-# Known exceptions: hidden from verdicts until they expire.
+# Known exceptions: hidden from verdicts until they expire, and never connected to.
 # [[ignore]]
 # match = "192.168.10.250"
 # reason = "printer, owned by facilities"

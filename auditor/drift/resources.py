@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.drift.model import LiveResource, Unresolved
+from auditor.launchers import launched_by
 
 View = dict[str, Any]
 
 # Tags AWS itself sets (aws:cloudformation:*, aws:autoscaling:groupName ...): no Terraform
 # configuration can hold them, so they are never drift.
 AWS_TAG_PREFIX = "aws:"
-ASG_TAG = "aws:autoscaling:groupName"
-CLOUDFORMATION_TAG = "aws:cloudformation:stack-name"
 
 _PROTOCOL_NAMES = {"-1": "all", "all": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
 
@@ -504,11 +503,9 @@ def _db_from_api(db: Mapping[str, Any], region: str, account: str | None) -> Liv
 
 
 def _controller(tags: Mapping[str, str]) -> str | None:
-    if ASG_TAG in tags:
-        return f"auto scaling group {tags[ASG_TAG]}"
-    if CLOUDFORMATION_TAG in tags:
-        return f"CloudFormation stack {tags[CLOUDFORMATION_TAG]}"
-    return None
+    """The system that launched an instance (its AWS tags say), outermost first."""
+    launched = launched_by(tags)
+    return launched[0].label if launched else None
 
 
 def _engine_version_same(terraform: Any, live: Any) -> bool:

@@ -10,7 +10,6 @@ everything else is still checked.
 
 from __future__ import annotations
 
-import fnmatch
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -145,12 +144,8 @@ def ownership_matcher(
     they are never unmanaged drift."""
 
     def owner(resource: LiveResource) -> str | None:
-        tags = resource.tags
-        for rule in rules:
-            key, has_value, value = rule.tag.partition("=")
-            if key in tags and (not has_value or fnmatch.fnmatchcase(tags[key], value)):
-                return rule.system
-        return None
+        rule = next((r for r in rules if r.matches(resource.tags)), None)
+        return rule.system if rule is not None else None
 
     return owner
 

@@ -4,8 +4,10 @@ that claims some of it.
 us-east-1 holds the lab VPC (the /16 around the lab subnet: 10.250.0.0/16 by default) with
 instances for app01 (in Terraform) and web01 (in Ansible) at their lab addresses, and
 `hand-made-1` at .200 which nothing claims; eu-west-1 holds two instances in its own VPC
-10.251.0.0/16. The state file names app01 (count index 0) and one instance the cloud no
-longer has (`etl`).
+10.251.0.0/16, and the Auto Scaling group `reports-batch` (launched by hand, in no state)
+with one instance there: `owned` by its ASG, not cloud-unmanaged. The state file names app01
+(count index 0) and one instance the cloud no longer has (`etl`). (The drift story's ASG
+`workers` is in the story's state: its instances are managed through it.)
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ OTHER_INSTANCES: tuple[tuple[str, str, str, Mapping[str, str]], ...] = (
     ("analytics-01", "10.251.1.10", AMI_AMAZON_LINUX_2, {"Team": "data"}),
     ("analytics-02", "10.251.1.11", AMI_AMAZON_LINUX_2, {"Team": "data"}),
 )
+# An Auto Scaling group nobody's Terraform defines, in OTHER_REGION's subnet (outside the lab
+# sweep: its instance's made-up address is never connected to).
+UNSTATED_ASG = "reports-batch"
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
@@ -144,6 +149,12 @@ def moto_alive(endpoint_url: str) -> bool:
 
 def ec2_client(endpoint_url: str, region: str) -> EC2Client:
     """An EC2 client for the lab's moto endpoint (dummy credentials, no proxy)."""
+    client: EC2Client = lab_client("ec2", endpoint_url, region)
+    return client
+
+
+def lab_client(service: str, endpoint_url: str, region: str) -> Any:
+    """A boto3 client for the lab's moto endpoint (dummy credentials, no proxy)."""
     import boto3
     from botocore.config import Config
 
@@ -154,8 +165,8 @@ def ec2_client(endpoint_url: str, region: str) -> EC2Client:
         connect_timeout=3,
         read_timeout=15,
     )
-    return boto3.client(
-        "ec2",
+    return boto3.client(  # type: ignore[call-overload]
+        service,
         region_name=region,
         endpoint_url=endpoint_url,
         config=config,
@@ -216,6 +227,7 @@ def seed(endpoint_url: str, subnet: IPv4Network) -> AwsState:
                         region, inst["InstanceId"], name, ip, vpc_id, subnet_id, image, "t3.micro"
                     )
                 )
+        _seed_unstated_asg(endpoint_url, OTHER_REGION, subnets[-1][1])
     except LabError:
         raise
     except Exception as exc:  # botocore's errors, translated where they enter
@@ -227,6 +239,23 @@ def seed(endpoint_url: str, subnet: IPv4Network) -> AwsState:
         instances=tuple(instances),
         vpcs=tuple(vpcs),
         subnets=tuple(subnets),
+    )
+
+
+def _seed_unstated_asg(endpoint_url: str, region: str, subnet_id: str) -> None:
+    """An ASG made by hand: moto launches its instance, tagged aws:autoscaling:groupName."""
+    ec2 = ec2_client(endpoint_url, region)
+    template = ec2.create_launch_template(
+        LaunchTemplateName=UNSTATED_ASG,
+        LaunchTemplateData={"ImageId": AMI_AMAZON_LINUX_2, "InstanceType": "t3.micro"},
+    )["LaunchTemplate"]
+    lab_client("autoscaling", endpoint_url, region).create_auto_scaling_group(
+        AutoScalingGroupName=UNSTATED_ASG,
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"},
+        MinSize=1,
+        MaxSize=1,
+        DesiredCapacity=1,
+        VPCZoneIdentifier=subnet_id,
     )
 
 

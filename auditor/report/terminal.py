@@ -17,7 +17,7 @@ from auditor.report.view import change_counts, labels, severity_counts, status_c
 from auditor.visible import visible_data
 
 STATUS_STYLE = {
-    "managed": "green", "unmanaged": "bold red", "cloud-unmanaged": "red",
+    "managed": "green", "unmanaged": "bold red", "cloud-unmanaged": "red", "owned": "cyan",
     "stale": "yellow", "missing": "magenta", "ignored": "dim", "unverified": "dim",
 }  # fmt: skip
 SEVERITY_STYLE = {

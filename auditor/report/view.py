@@ -13,7 +13,8 @@ from typing import Any
 SEVERITIES = ("critical", "high", "medium", "low", "info")  # worst first
 SEVERITY_RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
 STATUSES = (
-    "managed", "unmanaged", "cloud-unmanaged", "stale", "missing", "ignored", "unverified",
+    "managed", "unmanaged", "cloud-unmanaged", "owned", "stale", "missing", "ignored",
+    "unverified",
 )  # fmt: skip
 EOL_STATUSES = ("eol", "extended-support", "security-only", "supported", "unknown")
 UPTIME_BUCKETS: tuple[tuple[str, float], ...] = (

@@ -9,7 +9,8 @@ and notification compare findings by `(rule, host, title)`; volatile detail goes
 
 | module | rules (finding `rule` ids) |
 |---|---|
-| `status` | unmanaged-host, cloud-unmanaged, stale-inventory, missing-from-cloud, source-failed |
+| `status` | unmanaged-host, cloud-unmanaged, stale-inventory, missing-from-cloud, |
+|          | unmanaged-launcher, source-failed |
 | `ssh` | ssh-host-key-changed, ssh-host-key-unknown, ssh-auth-refused, ssh-unreachable |
 | `eol` | eol-os, eol-software |
 | `uptime` | long-uptime |
@@ -27,7 +28,7 @@ from auditor.rules.common import Rule, RuleContext
 from auditor.rules.eol import eol_findings, eol_severity
 from auditor.rules.listeners import listener_findings
 from auditor.rules.ssh import ssh_findings
-from auditor.rules.status import source_findings, status_findings
+from auditor.rules.status import launcher_findings, source_findings, status_findings
 from auditor.rules.uptime import uptime_findings
 
 ALL_RULES: tuple[Rule, ...] = (
@@ -37,6 +38,7 @@ ALL_RULES: tuple[Rule, ...] = (
     uptime_findings,
     listener_findings,
     activity_findings,
+    launcher_findings,
     source_findings,
 )
 
@@ -58,6 +60,7 @@ __all__ = [
     "eol_findings",
     "eol_severity",
     "evaluate",
+    "launcher_findings",
     "listener_findings",
     "source_findings",
     "ssh_findings",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from auditor.model import Finding, HostStatus, Severity
+from auditor.launchers import CLOUDFORMATION, LaunchedBy, launched_by
+from auditor.model import Finding, Host, HostStatus, Severity
+from auditor.reconcile import declared_owner
 from auditor.rules.common import RuleContext, inbound_connections, when
 
 
@@ -64,6 +66,55 @@ def status_findings(ctx: RuleContext) -> Iterable[Finding]:
                 f"{host.label} is in Terraform state but gone from the cloud",
                 evidence,
             )
+
+
+def launcher_findings(ctx: RuleContext) -> Iterable[Finding]:
+    """unmanaged-launcher: one finding per system (an ASG, a stack, a node group ...) that
+    launched `owned` instances and that no Terraform state read defines, naming its
+    instances, instead of one finding per instance. Instances an [[ownership]] rule gives to
+    a system are left alone: the user has said who owns them. Low; info for a CloudFormation
+    stack, which is infrastructure as code of its own."""
+    groups: dict[tuple[str, str, str, str], tuple[LaunchedBy, list[Host]]] = {}
+    for host, _ in ctx.judged():
+        if host.status != HostStatus.OWNED or not host.cloud:
+            continue
+        tags = host.cloud.get("tags") or {}
+        found = launched_by(tags)
+        if not found or declared_owner(tags, ctx.config.ownership) is not None:
+            continue
+        account = str(host.cloud.get("account") or "?")
+        region = str(host.cloud.get("region") or "?")
+        key = (found[0].launcher.tag, found[0].key, account, region)
+        groups.setdefault(key, (found[0], []))[1].append(host)
+    for key in sorted(groups):
+        launched, hosts = groups[key]
+        _, _, account, region = key
+        instances = [_instance_text(h) for h in hosts]
+        more = len(instances) - _MAX_INSTANCES_SHOWN
+        shown = ", ".join(instances[:_MAX_INSTANCES_SHOWN]) + (
+            f" ... and {more} more" if more > 0 else ""
+        )
+        yield Finding(
+            "unmanaged-launcher",
+            Severity.INFO if launched.launcher is CLOUDFORMATION else Severity.LOW,
+            None,
+            f"{launched.label} in {account}/{region} launches instances but is in no "
+            "Terraform state read",
+            (
+                f"tag {launched.launcher.tag}={launched.tag_value} on {len(hosts)} "
+                f"instance(s): {shown}",
+                f"its instances are `owned`, not orphans: the {launched.launcher.kind} "
+                "replaces them; define it in Terraform (or declare it with [[ownership]])",
+            ),
+        )
+
+
+_MAX_INSTANCES_SHOWN = 20
+
+
+def _instance_text(host: Host) -> str:
+    instance = str((host.cloud or {}).get("instance_id") or host.id)
+    return f"{instance} ({host.label})" if host.label != instance else instance
 
 
 def source_findings(ctx: RuleContext) -> Iterable[Finding]:

@@ -32,6 +32,7 @@ import boto3
 
 from auditor.config import TerraformConfig
 from auditor.errors import SourceError
+from auditor.launchers import DefinedLauncher, defined_launcher
 from auditor.model import (
     ID_AWS,
     ID_DNS,
@@ -524,9 +525,22 @@ def _ids(kind: str, values: Iterable[Any], *, lower: bool = False) -> list[str]:
 def _arn_region_account(arn: Any) -> tuple[str | None, str | None]:
     # arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc
     parts = arn.split(":") if isinstance(arn, str) else []
-    if len(parts) < 6:
+    if len(parts) < 6 or parts[0] != "arn":
         return None, None
     return parts[3] or None, parts[4] or None
+
+
+def defined_launchers(resources: Iterable[StateResource]) -> list[DefinedLauncher]:
+    """The systems that launch instances of their own (ASGs, stacks, node groups ...) that
+    these states define: an instance they launched is managed through them."""
+    out = []
+    for r in resources:
+        found = defined_launcher(r.type, r.id, r.attributes)
+        if found is None or r.deposed:
+            continue
+        region, account = _arn_region_account(r.attributes.get("arn") or r.id)
+        out.append(DefinedLauncher(*found, r.address, r.state_file, account, region))
+    return out
 
 
 def resource_summaries(resources: Iterable[StateResource]) -> list[dict[str, Any]]:
@@ -618,6 +632,7 @@ class TerraformStateSource:
                 "state_files": [s.summary() for s in states],
                 "resources": resource_summaries(resources),
                 "foreign_attachments": foreign_attachments(resources),
+                "launchers": [d.to_json() for d in defined_launchers(resources)],
             },
         )
 

@@ -191,3 +191,62 @@ def test_drift_command_on_the_lab(lab: LabState, tmp_path: Path) -> None:
     data = json.loads((tmp_path / "report.json").read_text())
     validate_report(data)
     assert data["hosts"] == [] and data["drift"]
+
+
+def test_instances_an_asg_launched_are_not_orphans(report: dict[str, Any]) -> None:
+    # moto's ASGs launched these; no [[ownership]] rule in the config (issue #12 part 3).
+    from auditor.lab.aws import UNSTATED_ASG
+
+    def launched_by(group: str) -> list[dict[str, Any]]:
+        return [h for h in report["hosts"] if h.get("cloud")
+                and (h["cloud"].get("tags") or {}).get("aws:autoscaling:groupName") == group]
+
+    workers, batch = launched_by("workers"), launched_by(UNSTATED_ASG)
+    assert workers and batch
+    for host in workers:  # the drift story's ASG is in the drift-story state
+        assert host["status"] == "managed", host["status_reason"]
+        assert ("via aws_autoscaling_group.workers in /run/auditor-lab/drift/state/"
+                "terraform.tfstate") in host["status_reason"]
+    for host in batch:  # made by hand, in no state: owned by its ASG, not cloud-unmanaged
+        assert host["status"] == "owned", host["status_reason"]
+        assert f"Auto Scaling group '{UNSTATED_ASG}'" in host["status_reason"]
+        assert host["ssh"]["state"] == "not-attempted"  # 10.251.x: outside the lab sweep
+    launchers = [f for f in report["findings"] if f["rule"] == "unmanaged-launcher"]
+    assert [f["title"] for f in launchers] == [
+        f"Auto Scaling group '{UNSTATED_ASG}' in 123456789012/eu-west-1 launches instances "
+        "but is in no Terraform state read"
+    ]
+    assert all(h["cloud"]["instance_id"] in launchers[0]["evidence"][0] for h in batch)
+    per_instance = {f["host"] for f in report["findings"] if f["rule"] == "cloud-unmanaged"}
+    assert not per_instance & {h["id"] for h in workers + batch}
+    assert report["summary"]["by_status"]["owned"] == len(batch)
+
+
+def test_an_ignored_host_is_never_connected_to(lab: LabState) -> None:
+    # web02 is alive in the sweep and listed in Ansible; an [[ignore]] rule must keep the
+    # probe away: its sshd (LogLevel INFO) logs every connection, and must log none.
+    from auditor.pipeline import discover
+
+    config = load_config(CONFIG)
+    config = replace(config, ignore=(IgnoreRule("web02", "change freeze on the web tier"),))
+    mp = pytest.MonkeyPatch()
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        mp.setenv(key, value)
+    try:
+        discovery = discover(config)
+    finally:
+        mp.undo()
+    hosts = {h.label: h for h in discovery.hosts}
+    assert hosts["web02"].status.value == "ignored" and hosts["web02"].alive
+    web02_log = Path(lab.host("web02").host_dir) / "sshd.log"
+    web01_log = Path(lab.host("web01").host_dir) / "sshd.log"
+    before = web02_log.read_text(), web01_log.read_text()
+    probed = probe_hosts(config, (hosts["web02"], hosts["web01"]))
+    after = web02_log.read_text(), web01_log.read_text()
+    assert probed.ssh[hosts["web01"].id].state == "ok"
+    assert after[1] != before[1]  # the control: a probe does leave lines in sshd.log
+    outcome = probed.ssh[hosts["web02"].id]
+    assert outcome.state == "not-attempted"
+    assert "change freeze on the web tier" in (outcome.reason or "")
+    assert after[0] == before[0], after[0][len(before[0]):]

@@ -182,7 +182,7 @@ def test_instance_tags_and_aws_reserved_tags() -> None:
         ('tags["Owner"]', None, "bob"),
         ('tags["managed-by"]', "terraform", None),
     ]
-    assert live.controlled_by == "auto scaling group x"
+    assert live.controlled_by == "Auto Scaling group 'x'"
 
 
 def test_security_group_rules_are_compared_one_by_one() -> None:

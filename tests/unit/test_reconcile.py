@@ -161,11 +161,15 @@ def test_ignore_by_cidr_and_name_pattern() -> None:
     assert got == {"ip:10.0.0.3": "ignored", "aws:i-h": "ignored"}
 
 
-def test_autoscaling_instances_are_not_orphans() -> None:
-    config = Config(path=None, ownership=(OwnershipRule("aws:autoscaling:groupName", "asg"),))
-    results = [src(SourceKind.AWS, ec2("i-a", "10.0.0.30", **{"aws:autoscaling:groupName": "w"}))]
-    hosts = reconcile(results, config, TODAY)
-    assert hosts[0].status is HostStatus.MANAGED and "owned by asg" in hosts[0].status_reason
+def test_a_custom_ownership_tag_makes_an_instance_owned() -> None:
+    config = Config(path=None, ownership=(OwnershipRule("team:platform=batch-*", "the batch "
+                                                        "scheduler"),))  # fmt: skip
+    results = [src(SourceKind.AWS, ec2("i-a", "10.0.0.30", **{"team:platform": "batch-eu"}),
+                   ec2("i-b", "10.0.0.31", **{"team:platform": "web"}))]
+    hosts = {h.id: h for h in reconcile(results, config, TODAY)}
+    assert hosts["aws:i-a"].status is HostStatus.OWNED
+    assert "owned by the batch scheduler" in hosts["aws:i-a"].status_reason
+    assert hosts["aws:i-b"].status is HostStatus.CLOUD_UNMANAGED  # the pattern must match
 
 
 def test_owner_by_cidr_and_reasons_are_readable() -> None:
