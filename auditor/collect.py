@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from auditor.bounds import LIMITS, cut
 from auditor.config import SshSettings
 from auditor.errors import ProbeError
 from auditor.model import Facts, Host, HostStatus, SourceKind, SshOutcome
@@ -380,7 +381,7 @@ class _Worker:
     def _skipped(self, attempt: _Attempt, reason: str, kind: str | None = None) -> SshOutcome:
         return SshOutcome(
             state=SKIPPED,
-            reason=reason,
+            reason=cut(reason, LIMITS["reason"]),  # it can quote what the server sent
             address=attempt.address,
             port=attempt.port,
             duration_s=attempt.elapsed(),

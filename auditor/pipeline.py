@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditor.bounds import bounded_fields
 from auditor.config import Config
 from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult, SshOutcome
 from auditor.reconcile import reconcile
@@ -60,6 +61,7 @@ def collect_sources(
             result = SourceResult(
                 source.kind, source.name, ok=False, error=f"{type(exc).__name__}: {exc}"
             )
+        result = bounded_fields(result)  # observations enter here: every string bounded
         results.append(result)
         if observer:
             observer(source, result)

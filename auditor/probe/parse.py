@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from auditor.bounds import bounded_fields
 from auditor.model import Facts
 from auditor.probe.facts import ALL_FACTS
 from auditor.probe.interface import ParseContext, Privilege, ProbeFact, missing_section
@@ -91,7 +92,8 @@ def parse_facts(
     output: ProbeOutput, facts: Sequence[ProbeFact], context: ParseContext
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Each fact's field values and errors; a fact that printed nothing gets None with the
-    reason (the script stopped before it, or it printed no part)."""
+    reason (the script stopped before it, or it printed no part). Every string is bounded
+    here, where facts enter (`auditor.bounds`): a host's answer can be of any length."""
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for fact in facts:
@@ -100,8 +102,8 @@ def parse_facts(
             update = missing_section(fact.fields, fact.name, output.finished)
         else:
             update = fact.parse(section, context)
-        values.update(update.values)
-        errors.update(update.errors)
+        values.update(bounded_fields(dict(update.values)))
+        errors.update(bounded_fields(dict(update.errors), "errors"))
     return values, errors
 
 
