@@ -211,6 +211,28 @@ class ClientUse:
 
 
 @dataclass(frozen=True)
+class TeamUse:
+    """One team's use of a host over the whole window: every client of the access logs
+    counted (on the host), each client in the team of its longest [owners] network."""
+
+    team: str
+    requests: int
+    clients: int  # distinct addresses
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class NetworkUse:
+    """Clients of no team, grouped by /24 or /64 (`network`; "other" for the networks
+    beyond the top ones, "not an address" for names or garbled fields)."""
+
+    network: str
+    requests: int
+    clients: int
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
 class PathCount:
     path: str
     requests: int
@@ -260,7 +282,9 @@ class Facts:
     connections: tuple[Connection, ...] | None = None
     log_activity: LogActivity | None = None
     web_logs: tuple[WebLog, ...] | None = None
-    clients: tuple[ClientUse, ...] | None = None
+    clients: tuple[ClientUse, ...] | None = None  # the top addresses
+    client_teams: tuple[TeamUse, ...] | None = None  # every client, per team, most first
+    client_networks: tuple[NetworkUse, ...] | None = None  # clients of no team
     logins: tuple[Login, ...] | None = None
     sessions: tuple[Login, ...] | None = None
     cron: tuple[str, ...] | None = None

@@ -20,7 +20,9 @@ from auditor.model import Facts, Host, SshOutcome
 from auditor.pipeline import ProbeResults
 from auditor.probe import ProbeOptions, build_script, split_output
 from auditor.probe.facts.software import cache_hits, version_runs
+from auditor.probe.owners import ClientOwners
 from auditor.probe.parse import parse_probe_sections
+from auditor.probe.parsers.addresses import is_ip
 from auditor.probe.parsers.software import VersionRun
 from auditor.probe.sections import ProbeOutput
 from auditor.remote.session import CommandResult, Connector, RemoteSession
@@ -109,6 +111,16 @@ def ssh_target(session: RemoteSession, host: Host, config: Config) -> str:
     return host_key(address, port)
 
 
+def host_overrides(session: RemoteSession, config: Config) -> dict[str, Any]:
+    """The probe options every host gets from the run: the [owners] networks (the host
+    counts its clients per team) and the auditor's own address there (not a client)."""
+    own = getattr(session, "local_address", None)
+    return {
+        "client_owners": ClientOwners.from_rules(config.owners),
+        "own_address": own if isinstance(own, str) and is_ip(own) else None,
+    }
+
+
 @dataclass(frozen=True)
 class VersionRecall:
     """What the version cache knows of one host for one run: the options that tell the
@@ -127,6 +139,7 @@ class VersionRecall:
         config: Config,
         **overrides: Any,
     ) -> VersionRecall:
+        overrides = {**host_overrides(session, config), **overrides}
         if cache is None:
             return cls(ProbeOptions.from_settings(config.ssh, **overrides))
         target = ssh_target(session, host, config)
@@ -166,6 +179,7 @@ def make_probe(
             log_days=config.ssh.log_days,
             owner_of=lambda address: config.owner_of(address),
             cached_versions=recall.known,
+            client_owners=options.client_owners,
         )
         recall.remember(software_cache, output, now)
         own_address = getattr(session, "local_address", None)

@@ -99,6 +99,7 @@ class InspectProbe:
             log_days=self.log_days,
             owner_of=owner_of,
             cached_versions=recall.known,
+            client_owners=options.client_owners,
         )
         recall.remember(self.software_cache, output, now)
         deep = parse_inspect_sections(

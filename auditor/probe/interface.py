@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from auditor.probe.options import ProbeOptions
+from auditor.probe.owners import ClientOwners
 from auditor.probe.parsers.software import VersionRun
 from auditor.probe.sections import Part, Section
 
@@ -63,6 +64,8 @@ class ParseContext:
     # The version runs the controller handed to the script as known (by program path): what
     # a `software/cache/hit` part stands for.
     cached_versions: Mapping[str, VersionRun] = field(default_factory=dict)
+    # The teams the script's client totals name by index (`ProbeOptions.client_owners`).
+    client_owners: ClientOwners = field(default_factory=ClientOwners)
 
 
 @dataclass(frozen=True)

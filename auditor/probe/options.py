@@ -7,6 +7,9 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from auditor.probe.owners import ClientOwners
+from auditor.probe.parsers.addresses import is_ip
+
 if TYPE_CHECKING:
     from auditor.config import SshSettings
 
@@ -71,8 +74,15 @@ class ProbeOptions:
     privileged_timeout: int = 75  # seconds for the root half: sockets, logs, web logs, cron
     search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH
     known_versions: tuple[tuple[str, str], ...] = ()
+    # The [owners] networks, for the access logs' clients to be counted per team on the host.
+    client_owners: ClientOwners = field(default_factory=ClientOwners)
+    # The auditor's own address as the host sees it: its requests (inspect fetches front
+    # pages) are not somebody using the host, and are left out of the counts.
+    own_address: str | None = None
 
     def __post_init__(self) -> None:
+        if self.own_address is not None and not is_ip(self.own_address):
+            raise ValueError(f"own_address must be an IP address, got {self.own_address!r}")
         if not _NONCE_RE.match(self.nonce):
             raise ValueError("nonce must be 12-64 letters or digits")
         for name in (

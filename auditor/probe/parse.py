@@ -11,6 +11,7 @@ from auditor.bounds import bounded_fields
 from auditor.model import Facts
 from auditor.probe.facts import ALL_FACTS
 from auditor.probe.interface import ParseContext, Privilege, ProbeFact, missing_section
+from auditor.probe.owners import ClientOwners
 from auditor.probe.parsers.clock import from_epoch
 from auditor.probe.parsers.software import VersionRun
 from auditor.probe.sections import ProbeOutput, Section, split_output
@@ -25,6 +26,7 @@ def parse_probe_output(
     owner_of: Callable[[str], str | None],
     facts: Sequence[ProbeFact] = ALL_FACTS,
     cached_versions: Mapping[str, VersionRun] | None = None,
+    client_owners: ClientOwners | None = None,
 ) -> Facts:
     """Facts from one run's stdout. Never raises on bad output: a fact that could not be
     read is None with a reason in `errors[field]`; `errors["probe"]` says when the script
@@ -37,6 +39,7 @@ def parse_probe_output(
         owner_of=owner_of,
         facts=facts,
         cached_versions=cached_versions,
+        client_owners=client_owners,
     )
 
 
@@ -48,6 +51,7 @@ def parse_probe_sections(
     owner_of: Callable[[str], str | None],
     facts: Sequence[ProbeFact] = ALL_FACTS,
     cached_versions: Mapping[str, VersionRun] | None = None,
+    client_owners: ClientOwners | None = None,
 ) -> Facts:
     """`parse_probe_output` for output already split (a caller that reads other sections of
     the same output splits it once)."""
@@ -57,6 +61,7 @@ def parse_probe_sections(
         log_days=log_days,
         owner_of=owner_of,
         cached_versions=cached_versions,
+        client_owners=client_owners,
     )
     values, errors = parse_facts(output, facts, context)
     meta = output.section("meta") or Section("meta")
@@ -73,6 +78,7 @@ def parse_context(
     log_days: int,
     owner_of: Callable[[str], str | None],
     cached_versions: Mapping[str, VersionRun] | None = None,
+    client_owners: ClientOwners | None = None,
 ) -> ParseContext:
     """What every fact's parser is given: the clock, who the script ran as (meta)."""
     if collected_at.tzinfo is None:
@@ -85,6 +91,7 @@ def parse_context(
         privilege=privilege,
         host_now=host_now,
         cached_versions=dict(cached_versions or {}),
+        client_owners=client_owners or ClientOwners(),
     )
 
 

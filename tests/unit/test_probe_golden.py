@@ -24,8 +24,9 @@ import pytest
 
 from auditor.config import Config, OwnerRule
 from auditor.probe import parse_probe_output
-from auditor.probe.facts.web_logs import summary_pipeline
+from auditor.probe.facts.web_logs import clients_pipeline, summary_pipeline
 from auditor.probe.options import ProbeOptions
+from auditor.probe.owners import ClientOwners
 from auditor.probe.parsers.cron import parse_cron_lines
 from auditor.probe.parsers.logfiles import parse_ls_listing, parse_stat_listing
 from auditor.probe.parsers.logins import parse_last, parse_who
@@ -45,6 +46,9 @@ OWNERS = Config(
     path=None,
     owners=(OwnerRule("10.20.0.0/16", "payments"), OwnerRule("10.30.0.0/16", "data")),
 )
+
+
+CLIENT_OWNERS = ClientOwners.from_rules(OWNERS.owners)
 
 
 def owner_of(address: str) -> str | None:
@@ -99,11 +103,16 @@ def _extracted(name: str) -> str | None:
 
 
 def summarise_log(path: Path, args: dict[str, Any], awk: list[str]) -> str:
-    """Run the probe's own per-log pipeline (see web_logs.summary_pipeline) on one file."""
+    """Run the probe's own per-log pipeline (see web_logs.summary_pipeline) on one file, then
+    the clients' totals (web_logs.clients_pipeline)."""
     options = ProbeOptions(
-        log_days=args.get("days", 7), top_n=args.get("top", 20), top_clients=args.get("topc", 50)
+        log_days=args.get("days", 7),
+        top_n=args.get("top", 20),
+        top_clients=args.get("topc", 50),
+        client_owners=CLIENT_OWNERS,
     )
-    pipeline = summary_pipeline(options, " ".join(shlex.quote(a) for a in awk))
+    command = " ".join(shlex.quote(a) for a in awk)
+    pipeline = f"{{ {summary_pipeline(options, command)}; }} | {clients_pipeline(options, command)}"
     env = {
         "LC_ALL": "C",
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -119,7 +128,10 @@ def summarise_log(path: Path, args: dict[str, Any], awk: list[str]) -> str:
 
 def _weblog(text: str, args: dict[str, Any], case: Path) -> Any:
     awks = available_awks()
-    reports = [parse_weblog_report(summarise_log(case, args, awk), owner_of) for awk in awks]
+    reports = [
+        parse_weblog_report(summarise_log(case, args, awk), owner_of, CLIENT_OWNERS)
+        for awk in awks
+    ]
     for awk, report in zip(awks, reports, strict=True):
         assert report == reports[0], f"{' '.join(awk)} disagrees with {' '.join(awks[0])}"
     return reports[0]

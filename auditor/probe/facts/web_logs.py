@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from auditor.probe.interface import FactUpdate, ParseContext, part_failure
 from auditor.probe.options import ProbeOptions
+from auditor.probe.owners import AWK_OWNERS
 from auditor.probe.parsers.weblog import (
     admin_path_awk_regex,
     merge_clients,
@@ -70,8 +71,9 @@ function civil(y, m, d,    a, yy, mm) {
   }
   parsed++
   if (e < since) next
-  win++
   h = (t == 5) ? $2 : $1
+  if (h == skip || h == "::ffff:" skip) next
+  win++
   if (!(h in cc)) nc++
   cc[h]++; if (e > cl[h]) cl[h] = e
   if (first == 0 || e < first) first = e
@@ -91,15 +93,67 @@ END {
 }
 """
 
+# Keeps the top paths and clients of one log; every client also goes on as a `K` line, for
+# AWK_CLIENTS to add up over all logs.
 AWK_TOP = r"""
 { c = ++n[$1] }
+$1 == "C" { print "K", $2, $3, $4 }
 $1 == "S" || ($1 == "P" && c <= top) || ($1 != "P" && $1 != "S" && c <= topc)
 """
+
+# All logs' summaries on stdin: passed on, except the `K` lines (every client of every log,
+# in the window), which are added up per client over all logs (an address in two rotations
+# is one client; IPv4-mapped IPv6 is the IPv4 address) and then per team (the longest
+# [owners] prefix, see auditor.probe.owners) and, for clients of no team, per /24 or /64:
+#   T <team index> <requests> <clients> <last seen epoch>
+#   N <network> <requests> <clients> <last seen epoch>   top `topn` by requests, then one
+#                                                         `N other ...` for the rest
+#   U <requests> <clients>                                all clients; the last line
+# Ties are broken by the network's text, so every awk picks the same top networks whatever
+# order its `for (k in a)` walks in.
+AWK_CLIENTS = (
+    AWK_OWNERS
+    + r"""
+BEGIN { own_init() }
+$1 != "K" { print; next }
+NF == 4 {
+  addr($3); c = AC
+  if (!(c in rq)) { ow[c] = owner(); nw[c] = (ow[c] == "") ? net() : "" }
+  rq[c] += $2; if ($4 + 0 > ls[c] + 0) ls[c] = $4
+}
+END {
+  for (c in rq) {
+    ur += rq[c]; uc++
+    if (ow[c] != "") {
+      t = ow[c]; tr[t] += rq[c]; tc[t]++; if (ls[c] + 0 > tl[t] + 0) tl[t] = ls[c]
+    } else {
+      k = nw[c]; nr[k] += rq[c]; nc[k]++; if (ls[c] + 0 > nl[k] + 0) nl[k] = ls[c]
+    }
+  }
+  for (t in tr) print "T", t, tr[t], tc[t], tl[t]
+  m = 0
+  for (k in nr) {
+    j = m + 1
+    while (j > 1 && (nr[k] > nr[tp[j - 1]] || (nr[k] == nr[tp[j - 1]] && k < tp[j - 1]))) j--
+    if (j > topn) continue
+    if (m < topn) m++
+    for (i = m; i > j; i--) tp[i] = tp[i - 1]
+    tp[j] = k
+  }
+  for (i = 1; i <= m; i++) { k = tp[i]; kept[k] = 1; print "N", k, nr[k], nc[k], nl[k] }
+  for (k in nr) if (!(k in kept)) {
+    rest++; orq += nr[k]; ocl += nc[k]; if (nl[k] + 0 > ol + 0) ol = nl[k]
+  }
+  if (rest) print "N", "other", orq, ocl, ol
+  print "U", ur + 0, uc + 0
+}
+"""
+)
 
 # One log on stdin -> its summary lines. NULs go first: logs left NUL-padded by a crash are
 # common, and awks disagree on NUL inside a record.
 _SUMMARY_PIPELINE = (
-    "tr -d '\\000' | @AWK@ -v now=\"$WNOW\" -v days=@DAYS@ @AWK_SUMMARY@"
+    "tr -d '\\000' | @AWK@ -v now=\"$WNOW\" -v days=@DAYS@ -v skip=@SKIP@ @AWK_SUMMARY@"
     " | sort -k1,1 -k2,2nr | @AWK@ -v top=@TOPN@ -v topc=@TOPC@ @AWK_TOP@"
 )
 
@@ -111,6 +165,7 @@ def summary_pipeline(options: ProbeOptions, awk: str = "awk") -> str:
         _SUMMARY_PIPELINE,
         AWK=awk,
         DAYS=options.log_days,
+        SKIP=quote(options.own_address or ""),
         TOPN=options.top_n,
         TOPC=options.top_clients,
         AWK_SUMMARY=quote(fill(AWK_SUMMARY, ADMIN=awk_string(admin_path_awk_regex()))),
@@ -118,8 +173,30 @@ def summary_pipeline(options: ProbeOptions, awk: str = "awk") -> str:
     )
 
 
+_CLIENTS_PIPELINE = "@AWK@ -v topn=@TOPN@ -v rules=@RULES@ -v p4=@P4@ -v p6=@P6@ @AWK_CLIENTS@"
+
+# How many /24 or /64 networks of clients of no team are named; the rest is one "other" row.
+TOP_NETWORKS = 20
+
+
+def clients_pipeline(options: ProbeOptions, awk: str = "awk") -> str:
+    """The awk adding up the clients of every log's summary (stdin: the summaries, `K`
+    lines among them) per team and network, into T and N lines."""
+    rules, v4_lengths, v6_lengths = options.client_owners.awk_rules()
+    return fill(
+        _CLIENTS_PIPELINE,
+        AWK=awk,
+        TOPN=TOP_NETWORKS,
+        RULES=quote(rules),
+        P4=quote(v4_lengths),
+        P6=quote(v6_lengths),
+        AWK_CLIENTS=quote(AWK_CLIENTS),
+    )
+
+
 _SNIPPET = r"""
 _wsum() { @PIPELINE@; }
+_wcli() { @CLIENTS@; }
 _wscan() { awk @AWK_CONF@ "$@" 2>/dev/null; }
 # _wk KIND TEXT: the values of TEXT's `KIND value` lines (from _wscan), space-separated, in WK
 _wk() { WK= _ws=$NL$2
@@ -237,7 +314,7 @@ $D"; lv=$((lv + 1))
         printf 'F %s %s %s\n' "$s" "$c" "$f"
         tail -c @MAXB@ "$f" | _wsum ;;
     esac
-  done
+  done | _wcli
 }
 _b weblogs/report; _weblogs 2>&1; _e weblogs/report $?
 """
@@ -259,13 +336,14 @@ DEFAULT_LOGS = (
 @dataclass(frozen=True)
 class WebLogsFact:
     name: str = "weblogs"
-    fields: tuple[str, ...] = ("web_logs", "clients")
+    fields: tuple[str, ...] = ("web_logs", "clients", "client_teams", "client_networks")
     privileged: bool = True
 
     def snippet(self, options: ProbeOptions) -> str:
         return fill(
             _SNIPPET,
             PIPELINE=summary_pipeline(options),
+            CLIENTS=clients_pipeline(options),
             WINDOW=options.log_days + 1,
             MAXW=options.max_web_logs,
             MAXB=options.max_log_bytes,
@@ -279,10 +357,8 @@ class WebLogsFact:
         part = section.get("report")
         if part is None:
             reason = part_failure(part, "access-log summary")
-            return FactUpdate(
-                {"web_logs": None, "clients": None}, {"web_logs": reason, "clients": reason}
-            )
-        report = parse_weblog_report(part.body, context.owner_of)
+            return FactUpdate(dict.fromkeys(self.fields), dict.fromkeys(self.fields, reason))
+        report = parse_weblog_report(part.body, context.owner_of, context.client_owners)
         errors: dict[str, str] = {}
         if not part.complete:
             errors["web_logs.cut"] = "access-log summary cut off (deadline): later logs missing"
@@ -306,8 +382,26 @@ class WebLogsFact:
             errors["web_logs.piped"] = "logs written through a pipe cannot be read: " + ", ".join(
                 e.split(" ", 1)[1] for e in unreadable
             )
+        teams, networks = report.teams, report.networks
+        if teams is None and part.complete and not report.summaries:
+            teams, networks = (), ()  # no access log read: nobody to count
+        elif teams is None:
+            missing = (
+                "client totals missing: the summary ended without them"
+                if part.complete
+                else "client totals cut off (deadline): not counted"
+            )
+            errors.update(client_teams=missing, client_networks=missing)
         logs = tuple(s.log for s in report.summaries)
-        return FactUpdate({"web_logs": logs, "clients": merge_clients(logs)}, errors)
+        return FactUpdate(
+            {
+                "web_logs": logs,
+                "clients": merge_clients(logs),
+                "client_teams": teams,
+                "client_networks": networks,
+            },
+            errors,
+        )
 
 
 _SKIP_REASONS = {

@@ -10,7 +10,13 @@ The probe prints, per log file:
     A <requests> <path>                          admin-looking paths
 
 plus `X <reason> <path>` for a log it skipped and `G <what> <value>` evidence lines (config
-files read, log paths named there, piped logs it cannot read).
+files read, log paths named there, piped logs it cannot read). After all logs, every client of
+every log in the window, added up (see auditor.probe.owners):
+
+    T <team index> <requests> <clients> <last seen epoch>     per [owners] team
+    N <network> <requests> <clients> <last seen epoch>        clients of no team, per /24
+                                                              or /64, top ones, then "other"
+    U <requests> <clients>                                    all of them; always last
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from auditor.model import ClientUse, PathCount, WebLog
+from auditor.model import ClientUse, NetworkUse, PathCount, TeamUse, WebLog
+from auditor.probe.owners import OTHER_NETWORKS, ClientOwners, canonical_network
 from auditor.probe.parsers.addresses import normalise_address
 from auditor.probe.parsers.clock import from_epoch
 
@@ -62,6 +69,10 @@ class WebLogReport:
     skipped: tuple[tuple[str, str], ...] = ()  # (path, reason)
     evidence: tuple[str, ...] = ()
     incomplete: tuple[str, ...] = ()  # logs whose summary was cut off before its S line
+    # Every client over all logs, per team and per network; None when the totals were cut off
+    # (the probe stopped before the end) or no log was read.
+    teams: tuple[TeamUse, ...] | None = None
+    networks: tuple[NetworkUse, ...] | None = None
 
 
 @dataclass
@@ -74,8 +85,16 @@ class _Open:
     admin: list[PathCount] = field(default_factory=list)
 
 
-def parse_weblog_report(text: str, owner_of: Callable[[str], str | None]) -> WebLogReport:
+def parse_weblog_report(
+    text: str,
+    owner_of: Callable[[str], str | None],
+    owners: ClientOwners | None = None,
+) -> WebLogReport:
+    """The report's parts; `owners` names the teams of the T lines (by index)."""
     summaries: list[WebLogSummary] = []
+    teams: dict[str, TeamUse] = {}
+    networks: dict[str, NetworkUse] = {}
+    totals = False
     skipped: list[tuple[str, str]] = []
     evidence: list[str] = []
     incomplete: list[str] = []
@@ -101,6 +120,20 @@ def parse_weblog_report(text: str, owner_of: Callable[[str], str | None]) -> Web
             skipped.append((path, reason))
         elif kind == "G":
             evidence.append(rest)
+        elif kind == "U":
+            totals = True
+        elif kind in ("T", "N"):
+            fields = rest.split(" ")
+            if len(fields) != 4 or not (fields[1].isdigit() and fields[2].isdigit()):
+                continue
+            requests, clients, last = int(fields[1]), int(fields[2]), from_epoch(fields[3])
+            if kind == "T":
+                team = (owners or ClientOwners()).team(fields[0])
+                if team is not None:
+                    teams.setdefault(team, TeamUse(team, requests, clients, last))
+            else:
+                name = fields[0] if fields[0] == OTHER_NETWORKS else canonical_network(fields[0])
+                networks.setdefault(name, NetworkUse(name, requests, clients, last))
         elif current is None:
             continue
         elif kind == "S":
@@ -119,7 +152,18 @@ def parse_weblog_report(text: str, owner_of: Callable[[str], str | None]) -> Web
                     PathCount(path, int(count))
                 )
     flush()
-    return WebLogReport(tuple(summaries), tuple(skipped), tuple(evidence), tuple(incomplete))
+    if not totals:
+        # No U line: no log was read, or the totals never came (the probe was cut off).
+        return WebLogReport(tuple(summaries), tuple(skipped), tuple(evidence), tuple(incomplete))
+    return WebLogReport(
+        tuple(summaries), tuple(skipped), tuple(evidence), tuple(incomplete),
+        teams=tuple(sorted(teams.values(), key=lambda t: (-t.requests, t.team))),
+        networks=tuple(sorted(networks.values(), key=_network_order)),
+    )  # fmt: skip
+
+
+def _network_order(use: NetworkUse) -> tuple[bool, int, str]:
+    return (use.network == OTHER_NETWORKS, -use.requests, use.network)
 
 
 def _summary(found: _Open) -> WebLogSummary:
