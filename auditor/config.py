@@ -7,6 +7,7 @@ must not silently disable a check). Relative paths resolve against the config fi
 from __future__ import annotations
 
 import ipaddress
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, TargetError
 from auditor.model import Severity
+from auditor.targets import validate_target
 
 if TYPE_CHECKING:
     from auditor.drift.policy import PolicyRule
@@ -217,23 +219,30 @@ class _Table:
             raise self._err(key, "true or false", value)
         return value
 
-    def get_int(self, key: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    # Every number has a sane range: a typo (an extra zero, a minus) or `inf` / `nan` (TOML
+    # has both) is refused at load, not discovered when a hung host hangs the whole audit.
+    def get_int(self, key: str, default: int, *, minimum: int, maximum: int) -> int:
         value = self._get(key)
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._err(key, "an integer", value)
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum else f">= {minimum}"
-            raise self._err(key, f"an integer {bound}", value)
+        if not minimum <= value <= maximum:
+            raise self._err(key, f"an integer between {minimum} and {maximum}", value)
         return value
 
-    def get_float(self, key: str, default: float, minimum: float = 0.0) -> float:
+    def get_float(self, key: str, default: float, *, maximum: float) -> float:
+        """A positive, finite number of at most `maximum` (seconds, mostly)."""
         value = self._get(key)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= minimum:
-            raise self._err(key, f"a number > {minimum:g}", value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not 0 < value <= maximum
+        ):
+            raise self._err(key, f"a number > 0 and at most {maximum:g}", value)
         return float(value)
 
     def get_strs(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -366,13 +375,13 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         store=t.get_path("store"),
         reports=t.get_path("reports") or base / "reports",
         fail_on=fail_on,
-        uptime_days=t.get_int("uptime_days", 365, minimum=1),
-        gone_after_days=t.get_int("gone_after_days", 7, minimum=0),
-        silent_days=t.get_int("silent_days", 30, minimum=1),
+        uptime_days=t.get_int("uptime_days", 365, minimum=1, maximum=36500),
+        gone_after_days=t.get_int("gone_after_days", 7, minimum=0, maximum=3650),
+        silent_days=t.get_int("silent_days", 30, minimum=1, maximum=3650),
         expected_ports=t.get_ports("expected_ports", (22,)),
         expected_ports_by_group=_group_ports(t, "expected_ports_by_group"),
         notify=t.get_str("notify"),
-        notify_timeout=t.get_float("notify_timeout", 10.0),
+        notify_timeout=t.get_float("notify_timeout", 10.0, maximum=300),
     )
     if audit.notify and not audit.notify.startswith(("http://", "https://")):
         raise t._err("notify", "an http:// or https:// URL", audit.notify)
@@ -387,8 +396,14 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             ports=t.get_ports("ports", DEFAULT_PORTS),
             service_detection=t.get_bool("service_detection", False),
             nmap_xml=t.get_paths("nmap_xml"),
-            host_timeout=t.get_int("host_timeout", 120, minimum=1),
+            host_timeout=t.get_int("host_timeout", 120, minimum=1, maximum=86400),
         )
+        for key in ("targets", "exclude"):
+            for target in getattr(net, key):
+                try:
+                    validate_target(target)
+                except TargetError as exc:
+                    raise ConfigError(f"{path}: {t.where} key '{key}': {exc}") from exc
         t.finish()
         if not net.targets and not net.nmap_xml:
             raise ConfigError(f"{path}: {t.where}: needs 'targets' or 'nmap_xml'")
@@ -414,7 +429,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         src = AnsibleConfig(
             name=t.get_str("name") or f"ansible-{i + 1}",
             inventory=t.get_paths("inventory"),
-            resolve_timeout=t.get_float("resolve_timeout", 2.0),
+            resolve_timeout=t.get_float("resolve_timeout", 2.0, maximum=60),
         )
         t.finish()
         if not src.inventory:
@@ -448,8 +463,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         tofu_known_hosts=t.get_path("tofu_known_hosts"),
         ports=t.get_ports("ports", (22,)) if "ports" in t.data else t.get_ports("port", (22,)),
         concurrency=t.get_int("concurrency", 16, minimum=1, maximum=512),
-        timeout=t.get_float("timeout", 10.0),
-        deadline=t.get_float("deadline", 90.0),
+        timeout=t.get_float("timeout", 10.0, maximum=300),
+        deadline=t.get_float("deadline", 90.0, maximum=3600),
         sudo=t.get_bool("sudo", False),
         jump_host=t.get_str("jump_host"),
         legacy_algorithms=t.get_strs("legacy_algorithms"),

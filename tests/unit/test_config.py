@@ -90,7 +90,7 @@ expires = 2027-01-31
     ("text", "message"),
     [
         ("[ssh]\ntimout = 3\n", "[ssh]: unknown key 'timout'"),
-        ("[ssh]\ntimeout = 'soon'\n", "[ssh] key 'timeout': expected a number > 0, got string 'soon'"),
+        ("[ssh]\ntimeout = 'soon'\n", "[ssh] key 'timeout': expected a number > 0 and at most 300, got string 'soon'"),
         ("[ssh]\nhost_key_policy = 'yolo'\n", "expected one of strict, tofu"),
         ("[ssh]\nconcurrency = 0\n", "key 'concurrency': expected an integer between 1 and 512"),
         ("[[network]]\ntargets = [1]\n", "[[network]] #1 key 'targets'"),
