@@ -157,6 +157,10 @@ class EolStatus:
     days_past: int | None  # days since EOL as of the audit date (negative: days left)
     source: str  # "embedded 2026-08-22" or "refreshed 2026-11-28"
     seen: str | None = None  # the identity or version string we mapped from
+    # Software only: whose support counts. "distribution" (a package of an OS release that is
+    # still maintained: the OS's status) or "upstream" (the program's own release cycle).
+    judged_by: str | None = None
+    basis: str | None = None  # why, for people: "maintained by debian 12 (...)"
 
 
 @dataclass(frozen=True)
@@ -258,11 +262,35 @@ class Login:
 
 
 @dataclass(frozen=True)
+class Package:
+    """The OS package that installed a program, as its package manager says."""
+
+    manager: str  # dpkg | rpm | apk
+    name: str  # nginx-light, openjdk-17-jre-headless, httpd
+    version: str | None  # 1.22.1-9+deb12u1, 2.4.6-99.el7.centos.1; None when not said
+
+
+@dataclass(frozen=True)
+class UnknownPackage:
+    """Nobody could say whether a package installed the program, and why (no package
+    manager on the host, its database unreadable, the question not asked)."""
+
+    unknown: str
+
+
+NOT_ASKED = UnknownPackage("the package manager was not asked")
+
+
+@dataclass(frozen=True)
 class Software:
     name: str  # httpd, nginx, java, php, mysqld, postgres ...
     version: str
     raw: str | None = None  # the version output line (evidence)
     eol: EolStatus | None = None
+    path: str | None = None  # the program that printed the version
+    # Package: installed by the OS's package manager. None: hand-installed (the package
+    # manager was asked and owns no such file). UnknownPackage: nobody could say.
+    package: Package | UnknownPackage | None = NOT_ASKED
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,12 @@ MAX_PROBE_OUTPUT = 8 * 1024 * 1024
 
 
 def add_eol(facts: Facts, on: date, data: EolData) -> Facts:
-    """Facts with `os.eol` and each `software[].eol` filled in."""
+    """Facts with `os.eol` and each `software[].eol` filled in (a packaged program on a
+    maintained OS release by the OS's status: `auditor.eol.software`)."""
     os_identity = with_os_eol(facts.os, on, data) if facts.os is not None else None
+    os_status = os_identity.eol if os_identity is not None else None
     software = (
-        tuple(with_software_eol(s, on, data) for s in facts.software)
+        tuple(with_software_eol(s, on, data, os_status) for s in facts.software)
         if facts.software is not None
         else None
     )

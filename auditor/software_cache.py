@@ -13,10 +13,16 @@ the parser reads the kept output again (so parser fixes apply to it). Any change
 The file, `<cache dir>/software-versions.json` (`$XDG_CACHE_HOME/auditor` or
 `~/.cache/auditor`), readable by its owner only:
 
-    {"format": 1,
+    {"format": 2,
      "hosts": {"10.0.0.5:22": {"/usr/sbin/nginx": {"identity": "2049 1234 1290240
                   1700000000 1700000000", "status": 0, "output": "nginx version: nginx/1.22.1",
+                  "package": {"manager": "dpkg", "name": "nginx", "version": "1.22.1-9"},
                   "seen": "2026-11-29T03:00:00+00:00"}}}}
+
+The package answer the same run's query gave (`auditor.probe.parsers.packages`) is kept with
+the output: a package upgrade, install or removal replaces the file, so its identity changes
+and the program is asked about again. A run whose package query failed is not kept (it runs,
+and is asked, again next time). Format 1 files (no package answers) are started afresh.
 
 It is loaded once per run, updated from `collect`'s worker threads under one lock, and
 saved once at the end (merged with what another run may have saved meanwhile: per entry,
@@ -39,13 +45,16 @@ from pathlib import Path
 from typing import Any
 
 from auditor.fileio import write_atomic
+from auditor.model import NOT_ASKED, Package, UnknownPackage
 from auditor.probe.options import is_known_version
+from auditor.probe.parsers.packages import NO_PACKAGE_MANAGER
 from auditor.probe.parsers.software import VersionRun
 
 log = logging.getLogger(__name__)
 
 CACHE_FILE_NAME = "software-versions.json"
-FORMAT = 1
+FORMAT = 2
+_OLDER_FORMATS = (1,)  # format 1 kept no package answers
 MAX_AGE = timedelta(days=30)
 MAX_PROGRAMS_PER_HOST = 64
 MAX_OUTPUT_CHARS = 8 * 1024
@@ -77,12 +86,15 @@ def host_key(address: str, port: int | None) -> str:
 
 
 def cacheable(run: VersionRun) -> bool:
-    """Whether a fresh run is worth keeping: a real answer, small, of a plain path."""
+    """Whether a fresh run is worth keeping: a real answer, small, of a plain path, with a
+    package answer that will not change while the file does not (a package, hand-installed,
+    or no package manager on the host; not a query that failed or was not asked)."""
     return (
         is_known_version(run.path, run.identity)
         and 0 <= run.status < 128
         and run.status not in _RETRY_STATUSES
         and len(run.output) <= MAX_OUTPUT_CHARS
+        and (not isinstance(run.package, UnknownPackage) or run.package == NO_PACKAGE_MANAGER)
     )
 
 
@@ -219,6 +231,7 @@ def _to_json(entries: Mapping[str, Mapping[str, CachedVersion]]) -> dict[str, An
                     "identity": e.run.identity,
                     "status": e.run.status,
                     "output": e.run.output,
+                    "package": _package_to_json(e.run.package),
                     "seen": e.seen.isoformat(),
                 }
                 for path, e in programs.items()
@@ -245,6 +258,10 @@ def _read(path: Path, *, warn: bool) -> dict[str, dict[str, CachedVersion]]:
         say("software version cache %s ignored: not JSON: %s", path, exc)
         return {}
     hosts = data.get("hosts") if isinstance(data, dict) else None
+    if isinstance(data, dict) and data.get("format") in _OLDER_FORMATS:
+        # Kept no package answers: its programs run once more, and it is rewritten.
+        log.debug("software version cache %s: format %s, starting afresh", path, data["format"])
+        return {}
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(hosts, dict):
         say("software version cache %s ignored: not a format %d cache file", path, FORMAT)
         return {}
@@ -269,6 +286,7 @@ def _entry(path: object, raw: object) -> CachedVersion | None:
     if not isinstance(raw, dict):
         return None
     identity, status, output, seen = (raw.get(k) for k in ("identity", "status", "output", "seen"))
+    package = _package_from_json(raw.get("package", NOT_ASKED))
     if (
         not isinstance(path, str)
         or not isinstance(identity, str)
@@ -284,5 +302,32 @@ def _entry(path: object, raw: object) -> CachedVersion | None:
         return None
     if when.tzinfo is None:
         return None
-    run = VersionRun(path=path, identity=identity, status=status, output=output)
+    run = VersionRun(path=path, identity=identity, status=status, output=output, package=package)
     return CachedVersion(run, when.astimezone(UTC)) if cacheable(run) else None
+
+
+def _package_to_json(package: Package | UnknownPackage | None) -> dict[str, Any] | None:
+    """A package as report.json spells it: {manager, name, version}, null (hand-installed)
+    or {unknown: why}."""
+    if package is None:
+        return None
+    if isinstance(package, UnknownPackage):
+        return {"unknown": package.unknown}
+    return {"manager": package.manager, "name": package.name, "version": package.version}
+
+
+def _package_from_json(raw: object) -> Package | UnknownPackage | None:
+    """The inverse of `_package_to_json`; NOT_ASKED (never kept) for anything else."""
+    if raw is None:
+        return None
+    if isinstance(raw, dict) and isinstance(raw.get("unknown"), str):
+        return UnknownPackage(raw["unknown"])
+    if isinstance(raw, dict):
+        manager, name, version = (raw.get(k) for k in ("manager", "name", "version"))
+        if (
+            isinstance(manager, str)
+            and isinstance(name, str)
+            and (version is None or isinstance(version, str))
+        ):
+            return Package(manager, name, version)
+    return NOT_ASKED

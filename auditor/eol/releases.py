@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from auditor.model import OsIdentity
 
@@ -363,7 +364,9 @@ def _normalise_path(path: str) -> str:
 def identify_os(files: Mapping[str, str]) -> OsIdentity | None:
     """The best identity found in `files` (path -> contents; a bare name such as
     "redhat-release" means /etc/<name>). Files are tried in RELEASE_FILES order and the first
-    that parses wins; None when none does. Paths not in RELEASE_FILES are ignored."""
+    that parses wins; None when none does. Paths not in RELEASE_FILES are ignored. A version
+    with the major only ("8", "7") gets its point release from the distribution's own file
+    when that file agrees on the major (see `with_point_release`)."""
     by_path = {_normalise_path(path): text for path, text in files.items()}
     for path, parser in RELEASE_FILES:
         text = by_path.get(path)
@@ -371,5 +374,41 @@ def identify_os(files: Mapping[str, str]) -> OsIdentity | None:
             continue
         identity = parser(text, path)
         if identity is not None:
-            return identity
+            return with_point_release(identity, by_path)
     return None
+
+
+# os-release ID -> the files that carry the point release, best first. os-release says only
+# the major on CentOS 7/8 ("7", "8"), on Debian ("7", "12") and on RHEL 7; the point release
+# ("CentOS Linux release 8.1.1911", "7.9") is in the distribution's own file.
+POINT_RELEASE_FILES: dict[str, tuple[str, ...]] = {
+    "centos": ("/etc/centos-release", REDHAT_RELEASE),
+    "rhel": (REDHAT_RELEASE,),
+    "rocky": ("/etc/rocky-release", REDHAT_RELEASE),
+    "almalinux": ("/etc/almalinux-release", REDHAT_RELEASE),
+    "ol": ("/etc/oracle-release",),
+    "debian": (DEBIAN_VERSION,),
+}
+
+
+def with_point_release(identity: OsIdentity, files: Mapping[str, str]) -> OsIdentity:
+    """`identity` with the point release ("8.1.1911", "7.9") when its version is a bare major
+    and a file in POINT_RELEASE_FILES names the same major with more after it. Its pretty
+    name says the point release too ("CentOS Linux 8.1.1911"). Anything else: unchanged."""
+    version = identity.version
+    if identity.id is None or version is None or not version.isdigit():
+        return identity
+    for path in POINT_RELEASE_FILES.get(identity.id, ()):
+        text = files.get(path)
+        if not text:
+            continue
+        parser = parse_debian_version if path == DEBIAN_VERSION else parse_redhat_release
+        found = parser(text, path)
+        point = found.version if found is not None else None
+        if point is None or not point.startswith(version + "."):
+            continue
+        pretty = identity.pretty_name
+        if pretty is not None:
+            pretty = re.sub(rf"(?<![\d.]){version}(?![\d.])", point, pretty, count=1)
+        return replace(identity, version=point, pretty_name=pretty)
+    return identity

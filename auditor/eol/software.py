@@ -25,6 +25,16 @@ The Linux kernel is judged against upstream kernel.org cycles (`linux-kernel`). 
 kernels (2.6.18-419.el5, 4.18.0-513.el8, 5.15.0-91-generic) are maintained by the
 distribution for the OS's lifetime, so the OS status is the one that decides; a kernel branch
 upstream no longer lists (2.6, 3.10, 4.18) is "unknown" here, not "eol".
+
+Who maintains the program decides whose cycle counts. A program a package of the OS installed
+(`Software.package` is a Package) on an OS release that is still supported, security-only or
+in extended support is maintained by the distribution: Debian 12's nginx 1.22, openjdk-17 and
+openssl 3.0 get Debian's security fixes whatever upstream does. Its status is the OS's
+(`judged_by` "distribution", product and cycle the OS's), and `basis` says so: "maintained by
+debian 12 (extended support until 2028-06-30); package nginx 1.22.1-9 (dpkg); upstream nginx
+1.22 ended 2023-04-11". The upstream cycle (`judged_by` "upstream") applies to hand-installed
+programs (`package` None), to programs whose package nobody could tell (UnknownPackage), and
+to everything once the OS itself is past support or its status is unknown.
 """
 
 from __future__ import annotations
@@ -34,10 +44,24 @@ from dataclasses import replace
 from datetime import date
 
 from auditor.eol.dataset import EolData, Product
-from auditor.eol.status import lookup_status, unknown_status
-from auditor.model import EolStatus, Software
+from auditor.eol.status import (
+    EOL,
+    EXTENDED_SUPPORT,
+    SECURITY_ONLY,
+    SUPPORTED,
+    UNKNOWN,
+    lookup_status,
+    unknown_status,
+)
+from auditor.model import EolStatus, Package, Software, UnknownPackage
 
 JAVA_PRODUCT = "oracle-jdk"
+
+# `EolStatus.judged_by` for software.
+DISTRIBUTION = "distribution"
+UPSTREAM = "upstream"
+# OS statuses under which the distribution still maintains its packages.
+DISTRIBUTION_MAINTAINED = frozenset({SUPPORTED, SECURITY_ONLY, EXTENDED_SUPPORT})
 
 # Program / package names the probe may report -> endoflife.date slug. Product slugs and
 # their endoflife.date aliases (httpd, postgres, node, mongo, k8s ...) are matched as well.
@@ -216,12 +240,74 @@ def software_eol(name: str | None, version_text: str, on: date, data: EolData) -
     return lookup_status(data, product.slug, cycle, on, seen)
 
 
-def with_software_eol(software: Software, on: date, data: EolData) -> Software:
-    """`software` with its `eol` filled in, from its raw version line (or its version)."""
+def upstream_eol(software: Software, on: date, data: EolData) -> EolStatus:
+    """The status of the program's own (upstream) release cycle, from its raw version line
+    (or its version)."""
     text = software.raw or software.version
     status = software_eol(software.name, text, on, data)
     if status.cycle is None and software.raw and software.version:
         fallback = software_eol(software.name, software.version, on, data)
         if fallback.cycle is not None:
             status = replace(fallback, seen=status.seen)
+    return status
+
+
+def with_software_eol(
+    software: Software, on: date, data: EolData, os_status: EolStatus | None = None
+) -> Software:
+    """`software` with its `eol` filled in: the OS's status when a package of a still
+    maintained OS release installed it (`os_status`, the host's OS on the same day), else its
+    upstream cycle's; `judged_by` and `basis` say which, and why (module docstring)."""
+    upstream = upstream_eol(software, on, data)
+    package = software.package
+    if (
+        isinstance(package, Package)
+        and os_status is not None
+        and os_status.status in DISTRIBUTION_MAINTAINED
+    ):
+        basis = f"maintained by {_os_name(os_status)} ({_os_support(os_status, data)})"
+        basis += f"; package {_package_text(package)}"
+        if upstream.status == EOL and upstream.product and upstream.cycle:
+            ended = f" ended {upstream.date}" if upstream.date else " is end of life"
+            basis += f"; upstream {upstream.product} {upstream.cycle}{ended}"
+        status = replace(os_status, seen=upstream.seen, judged_by=DISTRIBUTION, basis=basis)
+    else:
+        status = replace(
+            upstream, judged_by=UPSTREAM, basis=_upstream_basis(software, upstream, os_status)
+        )
     return replace(software, eol=status)
+
+
+def _os_name(os_status: EolStatus) -> str:
+    return " ".join(x for x in (os_status.product, os_status.cycle) if x) or "the OS"
+
+
+def _os_support(os_status: EolStatus, data: EolData) -> str:
+    """ "supported until 2028-06-30", "extended support until 2028-06-30" ..."""
+    if os_status.status == EXTENDED_SUPPORT:
+        product = data.product(os_status.product) if os_status.product else None
+        cycle = product.find_cycle(os_status.cycle) if product and os_status.cycle else None
+        until = cycle.extended if cycle is not None and isinstance(cycle.extended, date) else None
+        return f"extended support until {until}" if until else "extended support"
+    words = "security fixes" if os_status.status == SECURITY_ONLY else "supported"
+    return f"{words} until {os_status.date}" if os_status.date else words
+
+
+def _package_text(package: Package) -> str:
+    version = f" {package.version}" if package.version else ""
+    return f"{package.name}{version} ({package.manager})"
+
+
+def _upstream_basis(software: Software, upstream: EolStatus, os_status: EolStatus | None) -> str:
+    cycle = " ".join(x for x in (upstream.product, upstream.cycle) if x) or software.name
+    package = software.package
+    if package is None:
+        where = f" ({software.path})" if software.path else ""
+        return f"upstream {cycle} cycle: hand-installed, no package owns the program{where}"
+    if isinstance(package, UnknownPackage):
+        return f"upstream {cycle} cycle: package unknown ({package.unknown})"
+    owner = f"package {_package_text(package)}"
+    if os_status is None or os_status.status == UNKNOWN:
+        return f"upstream {cycle} cycle: {owner}, but the OS's support status is unknown"
+    since = f" since {os_status.date}" if os_status.date else ""
+    return f"upstream {cycle} cycle: {owner}, but {_os_name(os_status)} is past support{since}"

@@ -10,12 +10,17 @@ Severity (documented in docs/reports.md):
 | extended-support (paid extended support only) | medium |
 | security-only (no more bug fixes) | low |
 | supported, unknown | no finding |
+
+A program that a package of a still maintained OS release installed is judged by the OS
+(`EolStatus.judged_by` "distribution", see auditor.eol.software): it gets no finding of its
+own, the host's eol-os finding (if any) is the one to act on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from auditor.eol.software import DISTRIBUTION
 from auditor.model import EolStatus, Facts, Finding, Host, Severity
 from auditor.rules.common import RuleContext, probed_at
 
@@ -86,7 +91,7 @@ def _os_finding(host: Host, facts: Facts) -> Iterable[Finding]:
 
 def _software_findings(host: Host, facts: Facts) -> Iterable[Finding]:
     for sw in facts.software or ():
-        if sw.eol is None:
+        if sw.eol is None or sw.eol.judged_by == DISTRIBUTION:
             continue
         severity = eol_severity(sw.eol)
         if severity is None:
@@ -98,6 +103,7 @@ def _software_findings(host: Host, facts: Facts) -> Iterable[Finding]:
             f"{sw.name} {sw.eol.cycle or sw.version} on {host.label} {_phrase(sw.eol)}",
             (
                 _eol_evidence(sw.eol),
+                *((sw.eol.basis,) if sw.eol.basis else ()),
                 f"seen: {(sw.raw or sw.name + ' ' + sw.version)!r}, {probed_at(facts)}",
             ),
         )

@@ -177,6 +177,34 @@ EXPECTED: dict[str, Expected] = {
         "openSUSE 13.1 (x86_64); VERSION = 13.1",
         ("opensuse", "13.1"),
     ),
+    "centos_8_1_with_os_release": Expected(
+        "centos",
+        "8.1.1911",
+        "/etc/os-release",
+        'PRETTY_NAME="CentOS Linux 8 (Core)"',
+        ("centos", "8"),
+    ),
+    "centos_7_9_with_os_release": Expected(
+        "centos",
+        "7.9.2009",
+        "/etc/os-release",
+        'PRETTY_NAME="CentOS Linux 7 (Core)"',
+        ("centos", "7"),
+    ),
+    "debian_7_9_with_os_release": Expected(
+        "debian",
+        "7.9",
+        "/etc/os-release",
+        'PRETTY_NAME="Debian GNU/Linux 7 (wheezy)"',
+        ("debian", "7"),
+    ),
+    "debian_12_11_with_os_release": Expected(
+        "debian",
+        "12.11",
+        "/etc/os-release",
+        'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"',
+        ("debian", "12"),
+    ),
     "debian_6_0_10": Expected("debian", "6.0.10", "/etc/debian_version", "6.0.10", ("debian", "6")),
     "debian_7_11": Expected("debian", "7.11", "/etc/debian_version", "7.11", ("debian", "7")),
     # testing/unstable has no release cycle: the product is known, the cycle is not
@@ -244,7 +272,8 @@ def test_os_release_beats_every_other_file() -> None:
     )
     assert identity is not None
     assert identity.source == "/etc/os-release"
-    assert identity.version == "7"
+    # ... and the distribution's own file still adds the point release os-release lacks.
+    assert identity.version == "7.9.2009"
 
 
 def test_unparseable_os_release_falls_through() -> None:
@@ -396,3 +425,37 @@ def test_alpine_release_rejects_non_versions() -> None:
     assert parse_alpine_release("edge\n") is None
     identity = parse_alpine_release("3.8.2\n")
     assert identity is not None and identity.version == "3.8.2"
+
+
+@pytest.mark.parametrize(
+    ("case", "pretty"),
+    [
+        ("centos_8_1_with_os_release", "CentOS Linux 8.1.1911 (Core)"),
+        ("debian_7_9_with_os_release", "Debian GNU/Linux 7.9 (wheezy)"),
+        ("debian_12_11_with_os_release", "Debian GNU/Linux 12.11 (bookworm)"),
+    ],
+)
+def test_the_point_release_shows_in_the_pretty_name(case: str, pretty: str) -> None:
+    identity = identify_os(_read_case(case))
+    assert identity is not None and identity.pretty_name == pretty
+
+
+@pytest.mark.parametrize(
+    ("os_release", "other", "text"),
+    [
+        # A point release of another major is not this system's (a stale or copied file).
+        ('ID=debian\nVERSION_ID="12"\n', "/etc/debian_version", "11.9\n"),
+        # Testing/unstable: a codename names no point release.
+        ('ID=debian\nVERSION_ID="12"\n', "/etc/debian_version", "bookworm/sid\n"),
+        # os-release already says more than the major.
+        ('ID=rocky\nVERSION_ID="8.9"\n', "/etc/rocky-release", "Rocky Linux release 8.10\n"),
+        # Not a distribution whose files carry point releases.
+        ('ID=ubuntu\nVERSION_ID="22.04"\n', "/etc/debian_version", "bookworm/sid\n"),
+    ],
+)
+def test_the_point_release_is_taken_only_when_it_extends_the_major(
+    os_release: str, other: str, text: str
+) -> None:
+    alone = identify_os({"/etc/os-release": os_release})
+    both = identify_os({"/etc/os-release": os_release, other: text})
+    assert alone is not None and both == alone

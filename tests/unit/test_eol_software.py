@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from auditor.eol import load_embedded, software_eol, with_software_eol
+from auditor.eol import load_embedded, os_eol, software_eol, with_software_eol
 from auditor.eol.software import cycle_for_version, java_version
-from auditor.model import Software
+from auditor.model import OsIdentity, Package, Software, UnknownPackage
 
 AUDIT_DATE = date(2026, 11, 28)
 
@@ -173,3 +173,106 @@ def test_with_software_eol_uses_raw_then_version() -> None:
         data,
     )
     assert odd.eol is not None and (odd.eol.cycle, odd.eol.seen) == ("9.2", "server_version 9.2.24")
+
+
+# ------------------------------------------------- who maintains it: distribution or upstream
+
+DEBIAN_12 = OsIdentity("debian", "12.11", "Debian GNU/Linux", None, "/etc/os-release")
+CENTOS_5 = OsIdentity("centos", "5.11", "CentOS", None, "/etc/redhat-release")
+ON = date(2026, 12, 7)  # Debian 12 in LTS (extended support) until 2028-06-30
+NGINX_LINE = "nginx version: nginx/1.22.1"
+
+
+def _nginx(package: Package | UnknownPackage | None, path: str = "/usr/sbin/nginx") -> Software:
+    return Software("nginx", "1.22.1", NGINX_LINE, path=path, package=package)
+
+
+def test_a_package_of_a_maintained_os_release_is_judged_by_the_os() -> None:
+    data = load_embedded()
+    os_status = os_eol(DEBIAN_12, ON, data)
+    assert os_status.status == "extended-support"
+    packaged = _nginx(Package("dpkg", "nginx", "1.22.1-9+deb12u2"))
+    status = with_software_eol(packaged, ON, data, os_status).eol
+    assert status is not None
+    assert (status.judged_by, status.status, status.product, status.cycle) == (
+        "distribution", "extended-support", "debian", "12",
+    )  # fmt: skip
+    assert status.date == os_status.date and status.seen == NGINX_LINE
+    assert status.basis == (
+        "maintained by debian 12 (extended support until 2028-06-30); "
+        "package nginx 1.22.1-9+deb12u2 (dpkg); upstream nginx 1.22 ended 2023-04-11"
+    )
+    # ... and the same nginx built by hand is upstream's 1.22: end of life.
+    by_hand = with_software_eol(_nginx(None, "/usr/local/nginx/sbin/nginx"), ON, data, os_status)
+    assert by_hand.eol is not None
+    assert (by_hand.eol.judged_by, by_hand.eol.status, by_hand.eol.cycle) == (
+        "upstream",
+        "eol",
+        "1.22",
+    )
+    assert by_hand.eol.basis == (
+        "upstream nginx 1.22 cycle: hand-installed, no package owns the program "
+        "(/usr/local/nginx/sbin/nginx)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("program", "line"),
+    [
+        ("java", 'openjdk version "17.0.15" 2025-04-15'),
+        ("openssl", "OpenSSL 3.0.17 1 Jul 2025 (Library: OpenSSL 3.0.17 1 Jul 2025)"),
+    ],
+)
+def test_debian_12_s_openjdk_and_openssl_are_not_end_of_life(program: str, line: str) -> None:
+    data = load_embedded()
+    os_status = os_eol(DEBIAN_12, ON, data)
+    software = Software(program, "x", line, package=Package("dpkg", program, "1"))
+    status = with_software_eol(software, ON, data, os_status).eol
+    assert status is not None and status.status != "eol" and status.judged_by == "distribution"
+
+
+def test_past_the_os_s_support_the_upstream_cycle_counts_again() -> None:
+    data = load_embedded()
+    os_status = os_eol(CENTOS_5, ON, data)
+    assert os_status.status == "eol"
+    httpd = Software(
+        "httpd",
+        "2.2.3",
+        "Server version: Apache/2.2.3",
+        package=Package("rpm", "httpd", "2.2.3-91.el5.centos"),
+    )
+    status = with_software_eol(httpd, ON, data, os_status).eol
+    assert status is not None
+    assert (status.judged_by, status.status, status.cycle) == ("upstream", "eol", "2.2")
+    assert status.basis == (
+        "upstream apache-http-server 2.2 cycle: package httpd 2.2.3-91.el5.centos (rpm), "
+        "but centos 5 is past support since 2017-03-31"
+    )
+
+
+def test_unknown_package_or_unknown_os_is_judged_upstream_and_says_why() -> None:
+    data = load_embedded()
+    unknown_os = os_eol(OsIdentity("kali", "2024.1", None, None, None), ON, data)
+    packaged = _nginx(Package("dpkg", "nginx", "1.22.1-9"))
+    status = with_software_eol(packaged, ON, data, unknown_os).eol
+    assert status is not None and status.judged_by == "upstream" and status.status == "eol"
+    assert status.basis is not None and "the OS's support status is unknown" in status.basis
+    no_os = with_software_eol(packaged, ON, data, None).eol
+    assert no_os is not None and no_os.judged_by == "upstream"
+    asked_nobody = with_software_eol(
+        _nginx(UnknownPackage("rpm -qf timed out")), ON, data, os_eol(DEBIAN_12, ON, data)
+    ).eol
+    assert asked_nobody is not None and asked_nobody.judged_by == "upstream"
+    assert asked_nobody.basis == "upstream nginx 1.22 cycle: package unknown (rpm -qf timed out)"
+
+
+def test_a_supported_os_release_says_until_when() -> None:
+    data = load_embedded()
+    os_status = os_eol(OsIdentity("debian", "13", None, None, None), ON, data)
+    assert os_status.status == "supported"
+    status = with_software_eol(
+        _nginx(Package("dpkg", "nginx", "1.26.3-3")), ON, data, os_status
+    ).eol
+    assert status is not None and status.status == "supported"
+    assert status.basis is not None
+    assert status.basis.startswith(f"maintained by debian 13 (supported until {os_status.date})")

@@ -24,12 +24,19 @@ import pytest
 
 from auditor.config import Config, OwnerRule
 from auditor.probe import parse_probe_output
+from auditor.probe.facts.software import AWK_APK
 from auditor.probe.facts.web_logs import clients_pipeline, summary_pipeline
 from auditor.probe.options import ProbeOptions
 from auditor.probe.owners import ClientOwners
 from auditor.probe.parsers.cron import parse_cron_lines
 from auditor.probe.parsers.logfiles import parse_ls_listing, parse_stat_listing
 from auditor.probe.parsers.logins import parse_last, parse_who
+from auditor.probe.parsers.packages import (
+    parse_apk_owners,
+    parse_dpkg_lists,
+    parse_dpkg_versions,
+    parse_rpm_answers,
+)
 from auditor.probe.parsers.processes import parse_passwd, parse_process_details
 from auditor.probe.parsers.sockets import parse_netstat, parse_proc_net, parse_ss
 from auditor.probe.parsers.software import parse_version
@@ -137,6 +144,33 @@ def _weblog(text: str, args: dict[str, Any], case: Path) -> Any:
     return reports[0]
 
 
+# ---------------------------------------------------------------------- package owners
+
+
+def apk_owners(text: str, want: list[str], awk: list[str]) -> str:
+    """The software snippet's awk over an apk `installed` database, as the host runs it."""
+    result = subprocess.run(
+        [*awk, "-v", f"want= {' '.join(want)} ", AWK_APK],
+        input=text.encode(), capture_output=True, env={"LC_ALL": "C"}, check=True, timeout=60,
+    )  # fmt: skip
+    return result.stdout.decode()
+
+
+def _packages(text: str, args: dict[str, Any], case: Path) -> Any:
+    kind = case.stem.split("_", 2)[:2]
+    if kind == ["dpkg", "lists"]:
+        return parse_dpkg_lists(text)
+    if kind == ["dpkg", "query"]:
+        return parse_dpkg_versions(text)
+    if kind == ["rpm", "qf"]:
+        return parse_rpm_answers(args["resolved"], text)
+    assert kind == ["apk", "installed"], case
+    answers = [parse_apk_owners(apk_owners(text, args["want"], awk)) for awk in available_awks()]
+    for awk, answer in zip(available_awks(), answers, strict=True):
+        assert answer == answers[0], f"{' '.join(awk)} disagrees"
+    return answers[0]
+
+
 # ---------------------------------------------------------------------------- adapters
 
 
@@ -172,6 +206,7 @@ ADAPTERS: dict[str, Adapter] = {
     "software": lambda text, args, case: parse_version(args["name"], text),
     "cron": lambda text, args, case: parse_cron_lines(text),
     "weblog": _weblog,
+    "packages": _packages,
     "probe_output": _probe_output,
 }
 

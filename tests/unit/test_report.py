@@ -255,3 +255,51 @@ def test_write_reports_writes_every_format_atomically(tmp_path: Path) -> None:
     assert {p.name for p in tmp_path.iterdir()} == {
         "report.json", "index.html", "hosts.csv", "summary.md"}
     assert all(oct(p.stat().st_mode)[-3:] == "644" for p in written.values())
+
+
+def test_software_packages_and_eol_basis_in_json_and_html(tmp_path: Path) -> None:
+    """Issue 12 part 4: each program's package (or hand-installed, or unknown) and the basis
+    of its EOL status reach report.json (valid against the schema) and the HTML, as text."""
+    from dataclasses import replace
+
+    from auditor.eol import load_embedded
+    from auditor.model import Package, Software, UnknownPackage
+    from auditor.probing import add_eol
+
+    run = sample_run()
+    host_id = run.hosts[0].id
+    facts = replace(
+        run.facts[host_id],
+        os=OsIdentity("debian", "12.11", "Debian GNU/Linux", "Debian GNU/Linux 12.11 (bookworm)",
+                      "/etc/os-release"),
+        software=(
+            Software("nginx", "1.22.1", "nginx version: nginx/1.22.1", path="/usr/sbin/nginx",
+                     package=Package("dpkg", "nginx", "1.22.1-9+deb12u2")),
+            Software("httpd", "1.3.42", "Server version: Apache/1.3.42 (Unix)",
+                     path="/usr/local/apache/bin/httpd", package=None),
+            Software("openssl", "3.0.19", "OpenSSL 3.0.19", path="/usr/bin/openssl",
+                     package=UnknownPackage(f"rpm -qf failed: {HOSTILE}")),
+            Software("php", "8.2.1", "PHP 8.2.1 (cli)", path="/usr/bin/php8.2",
+                     package=Package("apk", HOSTILE, None)),
+        ),
+    )  # fmt: skip
+    facts = add_eol(facts, NOW.date(), load_embedded())
+    run = replace(run, facts={host_id: facts})
+    written = write_reports(run, tmp_path)
+    data = json.loads(written["json"].read_text())
+    validate_report(data)
+    software = {s["name"]: s for s in data["hosts"][0]["facts"]["software"]}
+    assert software["nginx"]["package"] == {
+        "manager": "dpkg", "name": "nginx", "version": "1.22.1-9+deb12u2"}  # fmt: skip
+    assert software["nginx"]["eol"]["judged_by"] == "distribution"
+    assert software["nginx"]["eol"]["basis"].startswith("maintained by debian 12 (")
+    assert software["httpd"]["package"] is None and software["httpd"]["eol"]["status"] == "eol"
+    assert software["openssl"]["package"] == {"unknown": f"rpm -qf failed: {HOSTILE}"}
+    assert data["hosts"][0]["facts"]["os"]["eol"]["judged_by"] is None
+    html = written["html"].read_text()
+    parser = _Collector()
+    parser.feed(html)
+    assert "img" not in parser.tags and "onerror" not in parser.attrs
+    text = "".join(parser.text)
+    assert "hand-installed" in text and "nginx 1.22.1-9+deb12u2" in text
+    assert "maintained by debian 12 (" in text and HOSTILE in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from auditor.model import (
     Login,
     Observation,
     OsIdentity,
+    Package,
     Severity,
     Software,
     SourceKind,
@@ -221,6 +223,28 @@ def test_eol_os_and_software_findings_with_evidence() -> None:
     assert "/etc/redhat-release" in found[0].evidence[1]
     assert found[1].title == "httpd 2.2 on host5 is end of life"
     assert "in 400 days" in found[2].evidence[0] and "security fixes only" in found[2].title
+
+
+def test_a_program_the_distribution_maintains_gets_no_finding_of_its_own() -> None:
+    """Debian 12's nginx 1.22 is maintained by Debian (in LTS): the OS's extended-support
+    finding is the one to act on; a hand-built nginx 1.22 next to it is end of life."""
+    h = mkhost()
+    debian = EolStatus("debian", "12", "extended-support", "2026-07-11", 149, "embedded")
+    os = OsIdentity("debian", "12.11", "Debian GNU/Linux", "Debian GNU/Linux 12.11 (bookworm)",
+                    "/etc/os-release", None, debian)
+    upstream = EolStatus("nginx", "1.22", "eol", "2023-04-11", 1336, "embedded",
+                         judged_by="upstream", basis="upstream nginx 1.22 cycle: hand-installed")
+    software = (
+        Software("nginx", "1.22.1", "nginx version: nginx/1.22.1",
+                 replace(debian, judged_by="distribution", basis="maintained by debian 12"),
+                 path="/usr/sbin/nginx", package=Package("dpkg", "nginx", "1.22.1-9")),
+        Software("nginx", "1.22.1", "nginx version: nginx/1.22.1", upstream,
+                 path="/opt/nginx/sbin/nginx", package=None),
+    )
+    found = list(eol_findings(ctx([h], {h.id: mkfacts(os=os, software=software)})))
+    assert [(f.rule, f.severity) for f in found] == [
+        ("eol-os", Severity.MEDIUM), ("eol-software", Severity.CRITICAL)]
+    assert "upstream nginx 1.22 cycle: hand-installed" in found[1].evidence
 
 
 def test_no_eol_finding_without_facts_or_eol() -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from auditor.config import Config, SshSettings
+from auditor.model import NOT_ASKED, Package, UnknownPackage
+from auditor.probe.parsers.packages import NO_PACKAGE_MANAGER
 from auditor.probe.parsers.software import VersionRun
 from auditor.probing import probe_hosts
 from auditor.remote import LocalShellConnector
@@ -37,8 +39,11 @@ from auditor.software_cache import (
 from tests.unit.test_remote_local import local_host
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
-NGINX = VersionRun("/usr/sbin/nginx", "2049 1234 1290240 1700000000 1700000000", 0, "nginx/1.22.1")
-SSH = VersionRun("/usr/bin/ssh", "2049 99 1129504 1700000000 1700000001", 0, "OpenSSH_9.2p1 x")
+NGINX = VersionRun(
+    "/usr/sbin/nginx", "2049 1234 1290240 1700000000 1700000000", 0, "nginx/1.22.1",
+    Package("dpkg", "nginx", "1.22.1-9+deb12u1"),
+)  # fmt: skip
+SSH = VersionRun("/usr/bin/ssh", "2049 99 1129504 1700000000 1700000001", 0, "OpenSSH_9.2p1 x", None)
 
 
 @pytest.fixture
@@ -64,11 +69,13 @@ def test_save_and_load_round_trip(cache_file: Path) -> None:
     assert cache.save(now=NOW)
     assert stat.S_IMODE(cache_file.stat().st_mode) == 0o600  # what hosts said: ours only
     data = json.loads(cache_file.read_text())
-    assert data["format"] == 1
+    assert data["format"] == 2
     assert data["hosts"]["10.0.0.5:22"]["/usr/sbin/nginx"] == {
         "identity": NGINX.identity, "status": 0, "output": "nginx/1.22.1",
+        "package": {"manager": "dpkg", "name": "nginx", "version": "1.22.1-9+deb12u1"},
         "seen": "2026-11-29T03:00:00+00:00",
     }  # fmt: skip
+    assert data["hosts"]["10.0.0.5:22"]["/usr/bin/ssh"]["package"] is None  # hand-installed
     again = SoftwareCache.load(cache_file)
     assert again.known("10.0.0.5:22") == {NGINX.path: NGINX, SSH.path: SSH}
     assert again.known("[fd00::5]:2222") == {SSH.path: SSH}
@@ -89,8 +96,8 @@ def test_nothing_changed_nothing_written(cache_file: Path) -> None:
 @pytest.mark.parametrize(
     "content",
     [
-        "{not json", "[]", '{"format": 2, "hosts": {}}', '{"format": 1, "hosts": []}', "",
-        '{"format": 1}', "\udcff",
+        "{not json", "[]", '{"format": 3, "hosts": {}}', '{"format": 2, "hosts": []}', "",
+        '{"format": 2}', "\udcff",
     ],
 )  # fmt: skip
 def test_a_corrupt_file_is_ignored_with_a_warning(
@@ -135,6 +142,7 @@ def test_entries_that_do_not_check_out_are_skipped_one_by_one(
     """The file holds what hosts said: whatever could reach the script as shell syntax, or
     is not an entry, is dropped on load; the good entries stay."""
     good = {"identity": NGINX.identity, "status": 0, "output": "nginx/1.22.1",
+            "package": {"manager": "dpkg", "name": "nginx", "version": "1.22.1-9+deb12u1"},
             "seen": NOW.isoformat()}  # fmt: skip
     hosts = {
         "h:22": {
@@ -147,15 +155,30 @@ def test_entries_that_do_not_check_out_are_skipped_one_by_one(
             "/usr/bin/u": {**good, "seen": "2026-11-29T03:00:00"},  # naive
             "/usr/bin/v": {**good, "status": 124},  # a timeout is never kept
             "/usr/bin/w": "nginx/1.22.1",
+            "/usr/bin/p": {k: v for k, v in good.items() if k != "package"},  # never asked
+            "/usr/bin/q": {**good, "package": {"manager": "dpkg"}},
+            "/usr/bin/r": {**good, "package": {"unknown": "rpm -qf timed out"}},
         },
         "other:22": ["not", "a", "table"],
     }
     cache_file.parent.mkdir(parents=True)
-    cache_file.write_text(json.dumps({"format": 1, "hosts": hosts}))
+    cache_file.write_text(json.dumps({"format": 2, "hosts": hosts}))
     with caplog.at_level(logging.WARNING, logger="auditor.software_cache"):
         cache = SoftwareCache.load(cache_file)
     assert cache.known("h:22") == {NGINX.path: NGINX}
-    assert "9 malformed entries ignored" in caplog.text
+    assert "12 malformed entries ignored" in caplog.text
+
+
+def test_a_format_1_file_kept_no_package_answers_and_is_started_afresh(
+    cache_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = {"identity": NGINX.identity, "status": 0, "output": "nginx/1.22.1",
+             "seen": NOW.isoformat()}  # fmt: skip
+    cache_file.parent.mkdir(parents=True)
+    cache_file.write_text(json.dumps({"format": 1, "hosts": {"h:22": {NGINX.path: entry}}}))
+    with caplog.at_level(logging.WARNING, logger="auditor.software_cache"):
+        assert SoftwareCache.load(cache_file).entries() == {}
+    assert caplog.text == ""  # an upgrade, not a corrupt file
 
 
 # --------------------------------------------------------------------------- updates
@@ -163,9 +186,15 @@ def test_entries_that_do_not_check_out_are_skipped_one_by_one(
 
 def test_what_is_kept_and_what_runs_again(cache_file: Path) -> None:
     cache = SoftwareCache(cache_file)
-    failed = VersionRun("/usr/bin/php", "1 2 3 4 5", 1, "PHP Warning: something")
+    failed = VersionRun("/usr/bin/php", "1 2 3 4 5", 1, "PHP Warning: something", None)
     cache.update("h:22", [NGINX, failed], now=NOW)
     assert set(cache.known("h:22")) == {NGINX.path, failed.path}  # an answer, if no version
+    # The package answer is kept when it will not change while the file does not.
+    cache.update("h:22", [replace(SSH, package=NO_PACKAGE_MANAGER)], now=NOW)
+    assert cache.known("h:22")[SSH.path].package == NO_PACKAGE_MANAGER
+    for package in (NOT_ASKED, UnknownPackage("rpm -qf timed out")):
+        cache.update("h:22", [replace(SSH, package=package)], now=NOW)
+        assert SSH.path not in cache.known("h:22"), package
     for status in (124, 126, 127, 137):  # timed out, refused, not found, killed
         cache.update("h:22", [replace(NGINX, status=status)], now=NOW)
         assert NGINX.path not in cache.known("h:22"), status
@@ -336,7 +365,7 @@ def test_a_corrupt_cache_never_fails_an_audit(
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     (tmp_path / "auditor").mkdir()
-    (tmp_path / "auditor" / CACHE_FILE_NAME).write_text('{"format": 1, "hosts": {"x": 1}')
+    (tmp_path / "auditor" / CACHE_FILE_NAME).write_text('{"format": 2, "hosts": {"x": 1}')
     config = Config(path=None, ssh=SshSettings())
     with caplog.at_level(logging.WARNING, logger="auditor.software_cache"):
         results = probe_hosts(config, [local_host()], connector=LocalShellConnector())

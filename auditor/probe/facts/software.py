@@ -33,16 +33,24 @@ owner, mode and identity (a `find -L` owner check where `stat -c` is missing); t
 command substitution and one `timeout` per program actually run, whose output is cut to 6
 lines by the shell (a `sed` only for the rare longer one). With every program known and
 unchanged: `readlink` and `stat`, and no `timeout` at all.
+
+Which package installed each program run (for end of life: a distribution's package is
+maintained by the distribution) is asked once per host, for all of them together: one `grep`
+over dpkg's file lists plus one `dpkg-query -W`, or one `rpm -qf`, or one `awk` over Alpine's
+apk database (auditor.probe.parsers.packages; docs/probe.md "Package owners"). The answer is
+kept in the version cache with the output, so a warm run asks nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from auditor.model import Software
+from auditor.model import NOT_ASKED, Software
 from auditor.probe.interface import FactUpdate, ParseContext
 from auditor.probe.options import ProbeOptions
+from auditor.probe.parsers.packages import PART_PREFIX as PACKAGE_PARTS
+from auditor.probe.parsers.packages import PackageAnswer, package_answers
 from auditor.probe.parsers.software import VersionRun, parse_version, program_name
 from auditor.probe.sections import Part, Section
 from auditor.probe.shell import fill, quote
@@ -82,11 +90,27 @@ FIND_SAFE = "-L @FILES@ -type f -user 0 ! -perm -020 ! -perm -002"
 # the script prints markers (they carry the run's nonce): program output cannot forge it.
 CACHE_HIT = "cache/hit"
 
+# `rpm -qf` answers one line per package owning each file asked, in order (or "file X is not
+# owned by any package"): auditor.probe.parsers.packages lines them up.
+RPM_FORMAT = r"%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n"
+
+# Alpine's package database, /lib/apk/db/installed: a record per package (P: name,
+# V: version), each file an `R:` line under its folder's `F:` line. Prints
+# `NAME<TAB>VERSION<TAB>PATH` for the files in `want` (" PATH PATH ... ").
+AWK_APK = r"""
+/^P:/ { p = substr($0, 3) }
+/^V:/ { v = substr($0, 3) }
+/^F:/ { d = "/" substr($0, 3) }
+/^R:/ { f = d "/" substr($0, 3); if (d == "/") f = d substr($0, 3)
+        if (index(want, " " f " ")) print p "\t" v "\t" f }
+/^$/ { p = ""; v = ""; d = "" }
+"""
+
 # What a JVM's `release` file says that matters (JAVA_VERSION is the version).
 RELEASE_KEYS = ("JAVA_VERSION", "JAVA_RUNTIME_VERSION", "IMPLEMENTOR", "IMPLEMENTOR_VERSION")
 
 _SNIPPET = r"""
-SW= C= Y= K= J= RF= SEEN= TB='@TAB@' KC=@KNOWN@
+SW= C= Y= K= J= RF= SEEN= PQ= PY= TB='@TAB@' KC=@KNOWN@
 set -f; _i=$IFS; IFS=:; set -- $PATH; IFS=$_i; set +f
 for b in @NAMES@; do
   for d; do
@@ -194,7 +218,7 @@ for y in $Y; do
   SEEN="$SEEN $x $y"
   # A BusyBox/Toybox applet is not the program: BusyBox `httpd -v` starts a web server.
   case ${y##*/} in busybox*|toybox*) continue ;; esac
-  K="$K $x"
+  K="$K $x" PQ="$PQ$NL$x$TB$y" PY="$PY $y"
   case ${x##*/} in java*)
     h=${y%/bin/*}; r=$h/release; [ -f "$r" ] || r=${h%/jre}/release
     [ -f "$r" ] && { J="$J $x $r"; RF="$RF $r"; } ;;
@@ -255,6 +279,40 @@ $r:$O"; continue ;;
   _o "software/${x##*/}" "$R" "$x${i:+$TB$i}
 $O"
 done
+# Which package installed each program: one question per host for all of them, and none
+# when every program was known (the version cache keeps the answer with the output).
+if [ -n "$PY" ]; then
+  _o software/package/query 0 "$PQ"
+  if [ -d /var/lib/dpkg/info ]; then
+    # dpkg's file lists read by one grep (a third of `dpkg -S`'s time), then the owners'
+    # versions from one dpkg-query. A package built before usrmerge lists /bin/x.
+    E=
+    for y in $PY; do
+      E="$E -e $y"
+      case $y in /usr/bin/*|/usr/sbin/*|/usr/lib/*|/usr/lib64/*) E="$E -e ${y#/usr}" ;; esac
+    done
+    O=$(cd /var/lib/dpkg/info || exit 2; set +f; set -- *.list; set -f
+      exec grep -F -x $E -- "$@" 2>/dev/null); R=$?
+    _o software/package/dpkg "$R" "$O"
+    P=
+    for l in $O; do
+      l=${l%%.list:/*}; case " $P " in *" $l "*) ;; *) P="$P $l" ;; esac
+    done
+    if [ -n "$P" ]; then
+      O=$(dpkg-query -W -f='${Package} ${Version} ${Architecture}\n' $P 2>/dev/null); R=$?
+      _o software/package/dpkg-query "$R" "$O"
+    fi
+  elif [ -d /var/lib/rpm ] && _has rpm; then
+    _tt @CT@
+    O=$($TT rpm -qf --qf @RPM_FORMAT@ $PY 2>/dev/null); R=$?
+    _o software/package/rpm "$R" "$O"
+  elif [ -r /lib/apk/db/installed ]; then
+    O=$(awk -v want=" $PY " @AWK_APK@ /lib/apk/db/installed 2>/dev/null); R=$?
+    _o software/package/apk "$R" "$O"
+  else
+    _o software/package/none 0 ""
+  fi
+fi
 set +f
 """
 
@@ -271,6 +329,8 @@ class SoftwareFact:
             NAMES=" ".join(NAMES_ON_PATH),
             OFF_PATH=" ".join(OFF_PATH),
             AWK_PS=quote(AWK_PS_PROGRAMS),
+            AWK_APK=quote(AWK_APK),
+            RPM_FORMAT=quote(RPM_FORMAT),
             FIND_SAFE=FIND_SAFE.replace("@FILES@", "$K $RF"),
             RELEASE_KEYS="|".join(f"{key}=*" for key in RELEASE_KEYS),
             CT=options.command_timeout,
@@ -283,15 +343,18 @@ class SoftwareFact:
         )
 
     def parse(self, section: Section, context: ParseContext) -> FactUpdate:
-        found: dict[tuple[str, str, str | None], Software] = {}
+        found: dict[tuple[str, str, str | None, PackageAnswer], Software] = {}
         errors: dict[str, str] = {}
-        for path, status, output in _outputs(section, context.cached_versions, errors):
+        for run in _runs(section, context.cached_versions, errors):
+            path, status, output = run.path, run.status, run.output
             name = program_name(path)
             if name is None:
                 continue
             software = parse_version(name, output)
             if software is not None:
-                found.setdefault((software.name, software.version, software.raw), software)
+                software = replace(software, path=path, package=run.package)
+                key = (software.name, software.version, software.raw, run.package)
+                found.setdefault(key, software)
             elif status == 126:
                 errors[f"software:{path}"] = output.strip()
             elif status is not None:
@@ -309,15 +372,26 @@ def _head(part: Part) -> tuple[str, str, str]:
     return path, identity, output
 
 
-def _outputs(
+@dataclass(frozen=True)
+class _Run:
+    path: str
+    status: int | None  # None: cut off
+    output: str
+    package: PackageAnswer
+
+
+def _runs(
     section: Section, cached: Mapping[str, VersionRun], errors: dict[str, str]
-) -> Iterator[tuple[str, int | None, str]]:
-    """(path, exit status or None when cut off, output) of every program, a cache hit
-    standing for the output the controller kept (parsed again: parser fixes apply)."""
+) -> Iterator[_Run]:
+    """Every program's path, exit status, output and package, a cache hit standing for
+    the output and package the controller kept (parsed again: parser fixes apply)."""
+    packages = package_answers(section.parts)
     for part in section.parts:
+        if part.name.startswith(PACKAGE_PARTS):
+            continue
         path, identity, output = _head(part)
         if part.name != CACHE_HIT:
-            yield path, part.status, output
+            yield _Run(path, part.status, output, packages.get(path, NOT_ASKED))
             continue
         known = cached.get(path)
         if known is None or known.identity != identity:
@@ -326,7 +400,7 @@ def _outputs(
                 "output for it"
             )
             continue
-        yield path, known.status, known.output
+        yield _Run(path, known.status, known.output, known.package)
 
 
 def version_runs(section: Section | None) -> tuple[VersionRun, ...]:
@@ -334,12 +408,14 @@ def version_runs(section: Section | None) -> tuple[VersionRun, ...]:
     controller's version cache keeps. Runs without an identity (no `stat -c` on the host)
     and runs cut off are left out."""
     runs = []
+    packages = package_answers(section.parts) if section is not None else {}
     for part in section.parts if section is not None else ():
-        if part.name == CACHE_HIT or part.status is None:
+        if part.name == CACHE_HIT or part.name.startswith(PACKAGE_PARTS) or part.status is None:
             continue
         path, identity, output = _head(part)
         if identity and program_name(path) is not None:
-            runs.append(VersionRun(path, identity, part.status, output))
+            package = packages.get(path, NOT_ASKED)
+            runs.append(VersionRun(path, identity, part.status, output, package))
     return tuple(runs)
 
 

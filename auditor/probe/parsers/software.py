@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from auditor.model import Software
+from auditor.model import NOT_ASKED, Package, Software, UnknownPackage
 
 # Program file name -> the name we report (what auditor.eol.software understands).
 PROGRAM_NAMES: dict[str, str] = {
@@ -40,7 +40,8 @@ _PATTERNS["php-cgi"] = _PATTERNS["php-fpm"] = _PATTERNS["php"]
 @dataclass(frozen=True)
 class VersionRun:
     """One version run of a program: its path, its identity as `stat -L` gave it
-    (`dev ino size mtime ctime`), the exit status and the raw output (at most 6 lines).
+    (`dev ino size mtime ctime`), the exit status, the raw output (at most 6 lines) and
+    its package.
     What the controller's version cache keeps, and hands back to the parser when the script
     reports the program unchanged."""
 
@@ -48,6 +49,9 @@ class VersionRun:
     identity: str
     status: int
     output: str
+    # Which package installed the program, as the same run's package query said (see
+    # auditor.probe.parsers.packages): kept with the output, as it changes only with the file.
+    package: Package | UnknownPackage | None = NOT_ASKED
 
 
 def program_name(path: str) -> str | None:
