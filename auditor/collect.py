@@ -73,11 +73,9 @@ class ProbeScope:
     exclude: tuple[str, ...] = ()
 
     def covers(self, address: str) -> bool:
-        from auditor.targets import target_contains
+        from auditor.targets import in_targets
 
-        return any(target_contains(t, address) for t in self.targets) and not any(
-            target_contains(t, address) for t in self.exclude
-        )
+        return in_targets(address, self.targets, self.exclude)
 
 
 def not_attempted_reason(

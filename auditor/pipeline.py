@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from auditor.bounds import bounded_fields
 from auditor.config import Config
 from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult, SshOutcome
+from auditor.recheck import Recheck, Rechecker, plan_recheck, run_recheck
 from auditor.reconcile import reconcile
 from auditor.rules import RuleContext, evaluate
 from auditor.sources import Source
@@ -73,6 +74,7 @@ class Discovery:
     started_at: datetime
     sources: tuple[SourceResult, ...]
     hosts: tuple[Host, ...]
+    recheck: Recheck | None = None  # the direct check of listed hosts the sweeps missed
 
 
 def discover(
@@ -81,13 +83,26 @@ def discover(
     now: datetime | None = None,
     sources: Sequence[Source] | None = None,
     observer: SourceObserver | None = None,
+    rechecker: Rechecker | None = None,
 ) -> Discovery:
+    """Read the sources and reconcile. A listed host a sweep missed is checked again
+    directly before it is called stale (auditor.recheck), then everything is reconciled
+    once more with what that check found.
+
+    The re-check uses `rechecker`, or nmap when the sources are the config's own (`sources`
+    None): sources given by a caller (tests) get no real re-check unless one is passed."""
     started = now or datetime.now(UTC)
     results = collect_sources(
         sources if sources is not None else build_sources(config), started, observer
     )
     hosts = reconcile(results, config, started.date())
-    return Discovery(started, results, hosts)
+    if rechecker is None and sources is None:
+        rechecker = run_recheck
+    plan = plan_recheck(hosts, config) if rechecker is not None else None
+    if rechecker is None or plan is None:
+        return Discovery(started, results, hosts)
+    recheck = rechecker(plan, started)
+    return Discovery(started, results, reconcile(results, config, started.date(), recheck), recheck)
 
 
 @dataclass(frozen=True)

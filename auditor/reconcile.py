@@ -42,7 +42,8 @@ from auditor.model import (
     SourceResult,
     split_ident,
 )
-from auditor.targets import is_address, target_contains
+from auditor.recheck import Recheck
+from auditor.targets import in_targets, is_address
 
 STRONG_KINDS = (ID_IP, ID_AWS, ID_DNS, ID_MAC)
 _ID_PREFERENCE = (ID_AWS, ID_IP, ID_DNS, ID_NAME, ID_MAC)
@@ -101,9 +102,7 @@ class Coverage:
     def sweeping(self, address: str) -> str | None:
         """The name of a successful sweep whose targets include `address`, if any."""
         for name, targets, exclude in self.swept:
-            if any(target_contains(t, address) for t in targets) and not any(
-                target_contains(t, address) for t in exclude
-            ):
+            if in_targets(address, targets, exclude):
                 return name
         return None
 
@@ -154,11 +153,20 @@ def merge(observations: Sequence[Observation]) -> list[list[Observation]]:
 # --------------------------------------------------------------------------- verdicts
 
 
-def reconcile(results: Sequence[SourceResult], config: Config, today: date) -> tuple[Host, ...]:
-    """All observations of a run -> reconciled hosts with statuses, sorted by id."""
+def reconcile(
+    results: Sequence[SourceResult],
+    config: Config,
+    today: date,
+    recheck: Recheck | None = None,
+) -> tuple[Host, ...]:
+    """All observations of a run -> reconciled hosts with statuses, sorted by id.
+
+    `recheck` is the direct check of listed hosts the sweeps missed (auditor.recheck): its
+    observations count as sightings, and a host still not seen says what was tried."""
     coverage = Coverage.from_results(results)
     observations = [o for r in results for o in r.observations]
-    hosts = [_build_host(group, config, coverage, today) for group in merge(observations)]
+    observations += recheck.observations if recheck else ()
+    hosts = [_build_host(group, config, coverage, today, recheck) for group in merge(observations)]
     return tuple(sorted((h for h in hosts if h is not None), key=lambda h: h.id))
 
 
@@ -196,7 +204,11 @@ def _sort_addresses(addresses: Iterable[str]) -> tuple[str, ...]:
 
 
 def _build_host(
-    group: list[Observation], config: Config, coverage: Coverage, today: date
+    group: list[Observation],
+    config: Config,
+    coverage: Coverage,
+    today: date,
+    recheck: Recheck | None = None,
 ) -> Host | None:
     identifiers = _identifiers(group)
     by_source: dict[SourceKind, list[Observation]] = {}
@@ -232,7 +244,9 @@ def _build_host(
         None,
     )
     cloud = _cloud_summary(cloud_obs)
-    status, reason = _verdict(group, by_source, addresses, config, coverage, today, identifiers)
+    status, reason = _verdict(
+        group, by_source, addresses, config, coverage, today, identifiers, recheck
+    )
     return Host(
         id=host_id,
         addresses=addresses,
@@ -282,6 +296,7 @@ def _verdict(
     coverage: Coverage,
     today: date,
     identifiers: tuple[str, ...],
+    recheck: Recheck | None = None,
 ) -> tuple[HostStatus, str]:
     expired_note = ""
     rule, expired = matching_ignore(config.ignore, identifiers, today)
@@ -300,6 +315,9 @@ def _verdict(
     port_text = f" (open ports: {', '.join(map(str, ports))})" if ports else ""
 
     if listed:
+        found = _found_by_recheck(group)
+        if found:
+            return HostStatus.MANAGED, f"{listed}; alive: {found}" + expired_note
         if alive_by:
             return HostStatus.MANAGED, f"{listed}; alive ({', '.join(alive_by)}){port_text}"
         cloud_live = [o for o in cloud if o.attributes.get("state") != "terminated"]
@@ -320,14 +338,16 @@ def _verdict(
                 f"{listed}, but instance {gone} is {why} in the cloud accounts read" + expired_note
             )
         sweep = next((s for a in addresses if (s := coverage.sweeping(a))), None)
+        nor = next((t for a in addresses if recheck and (t := recheck.after_sweep(a))), "")
         if sweep and ansible:
             return HostStatus.STALE, (
                 f"{listed}, but {', '.join(addresses)} did not answer the sweep '{sweep}'"
+                + nor
                 + expired_note
             )
         if sweep:
             return HostStatus.STALE, (
-                f"{listed}, but did not answer the sweep '{sweep}'" + expired_note
+                f"{listed}, but did not answer the sweep '{sweep}'" + nor + expired_note
             )
         why = "its name does not resolve" if not addresses else "no sweep or cloud read covers it"
         return HostStatus.UNVERIFIED, f"{listed}; not seen alive, and {why}" + expired_note
@@ -348,6 +368,21 @@ def _verdict(
     return HostStatus.UNMANAGED, (
         f"answers on the network{port_text} but is in no inventory, no Terraform state and "
         f"no cloud account read" + expired_note
+    )
+
+
+def _found_by_recheck(group: Sequence[Observation]) -> str | None:
+    """When only the direct re-check saw the host alive: what answered, for the reason."""
+    alive = [o for o in group if o.alive]
+    if not alive or not all(o.attributes.get("recheck") for o in alive):
+        return None
+    first = alive[0].attributes
+    answers = [f"{p['port']}/tcp open" for p in first.get("open_ports", ())]
+    answers += [f"{port}/tcp closed (a reset)" for port in first.get("closed_ports", ())]
+    answers = answers or ["an ARP reply"]
+    return (
+        f"the sweep '{first['recheck']['missed_by']}' missed it, but {first['recheck']['tried']}"
+        f" answered: {', '.join(answers)}"
     )
 
 

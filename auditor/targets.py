@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 
 from auditor.errors import TargetError
 
@@ -107,3 +108,11 @@ def _octet_matches(part: str, value: int) -> bool:
         if int(low) <= value <= int(high or low):
             return True
     return False
+
+
+def in_targets(address: str, targets: Iterable[str], exclude: Iterable[str] = ()) -> bool:
+    """Whether `address` is inside one of `targets` and outside every `exclude`: the one
+    test of "may we touch this address" (sweep coverage, probe scope, direct re-checks)."""
+    return any(target_contains(t, address) for t in targets) and not any(
+        target_contains(t, address) for t in exclude
+    )

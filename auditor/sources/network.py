@@ -35,13 +35,22 @@ class ScanPlan:
     scan_type: str  # "syn (root)" or "connect (unprivileged)"
 
 
-def plan_scan(config: NetworkConfig, *, privileged: bool | None = None) -> ScanPlan:
+def plan_scan(
+    config: NetworkConfig,
+    *,
+    privileged: bool | None = None,
+    no_ping: bool = False,
+    max_retries: int = 2,
+) -> ScanPlan:
+    """The nmap invocation for a sweep. `no_ping` (-Pn) and more `max_retries` make the
+    direct re-check of listed hosts the sweep missed (auditor.recheck)."""
     targets = tuple(validate_target(t) for t in config.targets)
     exclude = tuple(validate_target(t) for t in config.exclude)
     if privileged is None:
         privileged = os.geteuid() == 0
     # -n: no reverse DNS, so a sweep sends nothing to resolvers outside the targets.
-    args = ["-n", "-T4", "--max-retries", "2", "--host-timeout", f"{config.host_timeout}s"]
+    args = ["-n", "-T4", "--max-retries", str(max_retries)]
+    args += ["--host-timeout", f"{config.host_timeout}s"] + (["-Pn"] if no_ping else [])
     if privileged:
         args.append("-sS")
         scan_type = "syn (root: ARP/ICMP discovery, SYN scan)"
@@ -141,6 +150,7 @@ def _parse_host(elem: Element) -> dict[str, Any]:
         "vendor": None,
         "hostnames": [],
         "ports": [],
+        "closed_ports": [],  # a reset is an answer too: something lives at that address
     }
     for addr in elem.findall("address"):
         kind, value = addr.get("addrtype"), addr.get("addr")
@@ -154,6 +164,8 @@ def _parse_host(elem: Element) -> dict[str, Any]:
             host["hostnames"].append(name.get("name"))
     for port in elem.findall("ports/port"):
         state = port.find("state")
+        if state is not None and state.get("state") == "closed":
+            host["closed_ports"].append(int(port.get("portid", "0")))
         if state is None or state.get("state") != "open":
             continue
         service = port.find("service")

@@ -250,3 +250,9 @@ def test_an_ignored_host_is_never_connected_to(lab: LabState) -> None:
     assert outcome.state == "not-attempted"
     assert "change freeze on the web tier" in (outcome.reason or "")
     assert after[0] == before[0], after[0][len(before[0]):]
+
+
+def test_stale_means_checked_twice(report: dict[str, Any]) -> None:
+    # The audit's own discover re-checks the listed host the sweep did not see (part 7).
+    reason = by_label(report)["old-report01"]["status_reason"]
+    assert "nor a direct check of 22, 80, 443, 2222/tcp (no ping, 3 retries)" in reason
