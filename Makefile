@@ -37,6 +37,33 @@ test: install
 unit: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests/unit
 
+# The lowest declared versions of every runtime dependency (tools/lowest_constraints.py),
+# the unit tests on them: a floor in pyproject.toml that no longer works fails here.
+test-min:
+	@test -x .venv-min/bin/python || $(PYTHON) -m venv .venv-min
+	.venv-min/bin/pip install -q --upgrade pip
+	$(PYTHON) tools/lowest_constraints.py pyproject.toml > .venv-min/constraints.txt
+	.venv-min/bin/pip install -q -c .venv-min/constraints.txt -e '.[test]'
+	PATH="$(CURDIR)/.venv-min/bin:$$PATH" .venv-min/bin/python -m pytest -q -p no:cacheprovider tests/unit
+
+# The unit tests on each Python the package claims: python3.X on PATH, else pyenv's build.
+test-pythons:
+	@for v in $(PYTHONS); do \
+	  py=$$(command -v python$$v || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); \
+	  if [ -z "$$py" ]; then echo "test-pythons: no python$$v here (install it, or pyenv install $$v)"; exit 1; fi; \
+	  echo "== Python $$v: $$py"; \
+	  test -x .venv-$$v/bin/python || $$py -m venv .venv-$$v || exit 1; \
+	  .venv-$$v/bin/pip install -q --upgrade pip && .venv-$$v/bin/pip install -q -e '.[test]' || exit 1; \
+	  PATH="$(CURDIR)/.venv-$$v/bin:$$PATH" .venv-$$v/bin/python -m pytest -q -p no:cacheprovider tests/unit || exit 1; \
+	done
+
+test-compat: test-min test-pythons
+
+# The wheel and sdist a production install uses (pipx install dist/auditor-*.whl).
+dist: install
+	$(PIP) install -q build
+	$(PY) -m build --outdir dist .
+
 # The hostile suite (issue 13): untrusted names, files and values. Ends with "N hostile cases".
 hostile: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -p no:cacheprovider -m hostile tests/unit
@@ -74,4 +101,4 @@ bench: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/probe.py
 
 clean: lab-down
-	rm -rf $(VENV) build dist *.egg-info reports/demo reports/.cache
+	rm -rf $(VENV) .venv-* build dist *.egg-info reports/demo reports/.cache

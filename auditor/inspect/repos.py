@@ -45,9 +45,13 @@ def search_terms(addresses: Iterable[str], names: Iterable[str]) -> tuple[Search
     terms: dict[str, SearchTerm] = {}
     for address in addresses:
         try:
-            text = str(ipaddress.ip_address(address.strip()))
+            ip = ipaddress.ip_address(address.strip())
         except ValueError:
             continue
+        # An IPv4-mapped IPv6 address is that IPv4 host, and files name it in dotted form
+        # (Python 3.13 prints ::ffff:10.0.0.1, older ones ::ffff:a00:1: neither is in a repo).
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        text = str(mapped or ip)
         terms.setdefault(text, SearchTerm(text, "address"))
     for name in names:
         name = name.strip().rstrip(".").lower()

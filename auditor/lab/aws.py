@@ -76,7 +76,7 @@ def moto_server_path() -> str:
         return str(candidate)
     raise LabError(
         f"moto_server not found beside {sys.executable}; "
-        "install the test extras: pip install 'moto[server]'"
+        "install the lab extra: pip install 'auditor[lab]'"
     )
 
 

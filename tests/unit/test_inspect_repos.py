@@ -61,12 +61,13 @@ def test_name_boundaries(line: str, found: bool) -> None:
 
 def test_terms_from_addresses_and_names() -> None:
     terms = search_terms(
-        ["10.250.77.10", "not-an-ip", "::ffff:10.0.0.1"],
+        ["10.250.77.10", "not-an-ip", "::ffff:10.0.0.1", "2001:db8::1"],
         ["legacy-billing01.corp.example.", "LEGACY-BILLING01", "db", "localhost", "10.1.1.1"],
     )
     assert [(t.text, t.kind) for t in terms] == [
         ("10.250.77.10", "address"),
-        ("::ffff:a00:1", "address"),
+        ("10.0.0.1", "address"),  # IPv4-mapped: the IPv4 host, as files write it
+        ("2001:db8::1", "address"),
         ("legacy-billing01.corp.example", "name"),
         ("legacy-billing01", "name"),
     ]
