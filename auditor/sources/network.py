@@ -8,11 +8,14 @@ used), and the same parser serves live scans and imported files.
 
 from __future__ import annotations
 
+import io
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
@@ -86,35 +89,96 @@ def run_nmap(plan: ScanPlan) -> bytes:
     return output if isinstance(output, bytes) else str(output).encode()
 
 
+# Caps on an imported scan. A sweep of a /8 with one address in 256 up is 65k hosts; the
+# host cap leaves room for ten times that and stops a file that would fill memory. The size
+# cap stops a file that would take an hour to read.
+MAX_XML_BYTES = 4 * 1024**3
+MAX_HOSTS = 1_000_000  # hosts up, kept (hosts down are counted, not kept)
+MAX_PORTS = 65536 * 2  # per host: every TCP and UDP port
+MAX_NAMES = 64  # hostnames per host
+MAX_PROBLEMS = 20  # bad elements named one by one; past this only counted
+
+
 @dataclass(frozen=True)
 class ParsedScan:
-    hosts: tuple[dict[str, Any], ...]
+    hosts: tuple[dict[str, Any], ...]  # the hosts up
     complete: bool
-    problem: str | None = None
+    problem: str | None = None  # why the result is partial
     started: str | None = None
     args: str | None = None
+    # Elements dropped for a bad or missing attribute, each named ("host 10.0.0.5: <port
+    # portid='abc'>: ..."); the rest of the file still counts.
+    dropped: tuple[str, ...] = ()
+    hosts_down: int = 0
 
 
-def parse_nmap_xml(data: bytes, *, origin: str = "nmap output") -> ParsedScan:
-    """Parse nmap XML (live or imported). A truncated file yields the hosts read before the
-    cut, labelled incomplete; a file that is not nmap XML at all raises SourceError."""
-    import io
+class _ScanTooLarge(Exception):
+    pass
 
+
+class _CappedReader:
+    """A binary file for iterparse that stops at `limit` bytes."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self.stream, self.limit, self.read_so_far = stream, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size if size >= 0 else self.limit + 1)
+        self.read_so_far += len(chunk)
+        if self.read_so_far > self.limit:
+            raise _ScanTooLarge
+        return chunk
+
+
+def parse_nmap_xml(
+    data: bytes | BinaryIO,
+    *,
+    origin: str = "nmap output",
+    max_hosts: int = MAX_HOSTS,
+    max_bytes: int = MAX_XML_BYTES,
+) -> ParsedScan:
+    """Parse nmap XML (live output or an imported file), streaming: each <host> is read,
+    kept when up, and freed, so memory follows the hosts up, not the file. A truncated file
+    yields the hosts before the cut, labelled incomplete, and so do the caps (`max_hosts`
+    hosts up, `max_bytes` read). An element with a bad or missing required attribute
+    (`portid="abc"`, an address that is not one) is dropped and named in `dropped`; a file
+    that is not nmap XML at all raises SourceError."""
+    stream = _CappedReader(io.BytesIO(data) if isinstance(data, bytes) else data, max_bytes)
     hosts: list[dict[str, Any]] = []
+    dropped: list[str] = []
     started = args = None
-    saw_root = finished = False
+    root: Element | None = None
+    finished = False
+    down = 0
+    cut: str | None = None
     try:
-        for event, elem in SafeET.iterparse(io.BytesIO(data), events=("start", "end")):
-            if event == "start" and elem.tag == "nmaprun":
-                saw_root = True
-                started, args = elem.get("startstr"), elem.get("args")
-            elif event == "end" and elem.tag == "host":
-                hosts.append(_parse_host(elem))
-                elem.clear()
-            elif event == "end" and elem.tag == "runstats":
+        for event, elem in SafeET.iterparse(stream, events=("start", "end")):
+            if event == "start":
+                if root is None:
+                    if elem.tag != "nmaprun":
+                        raise SourceError(f"{origin}: not nmap XML (no <nmaprun> element)")
+                    root = elem
+                    started, args = elem.get("startstr"), elem.get("args")
+                continue
+            if elem.tag == "host":
+                host = _parse_host(elem, dropped)
+                if root is not None:
+                    root.clear()  # the host is read: free it and everything before it
+                if host is None:
+                    continue
+                if host["state"] != "up":
+                    down += 1
+                    continue
+                if len(hosts) >= max_hosts:
+                    cut = f"more than {max_hosts} hosts up"
+                    break
+                hosts.append(host)
+            elif elem.tag == "runstats":
                 finished = True
+    except _ScanTooLarge:
+        cut = f"larger than {max_bytes} bytes"
     except ParseError as exc:
-        if not saw_root:
+        if root is None:
             raise SourceError(f"{origin}: not nmap XML ({exc})") from exc
         return ParsedScan(
             tuple(hosts),
@@ -123,24 +187,44 @@ def parse_nmap_xml(data: bytes, *, origin: str = "nmap output") -> ParsedScan:
             f"partial result with {len(hosts)} host(s)",
             started,
             args,
+            _named(origin, dropped),
+            down,
         )
+    except (SourceError, OSError):
+        raise
     except Exception as exc:  # defusedxml raises its own types for entities/DTDs
         raise SourceError(f"{origin}: refused XML: {type(exc).__name__}: {exc}") from exc
-    if not saw_root:
+    if root is None:
         raise SourceError(f"{origin}: not nmap XML (no <nmaprun> element)")
-    if not finished:
-        return ParsedScan(
-            tuple(hosts),
-            False,
+    if cut is not None:
+        problem = f"{origin}: {cut}; read stopped there, partial result with {len(hosts)} host(s)"
+    elif not finished:
+        problem = (
             f"{origin}: scan did not finish (no <runstats>); "
-            f"partial result with {len(hosts)} host(s)",
-            started,
-            args,
+            f"partial result with {len(hosts)} host(s)"
         )
-    return ParsedScan(tuple(hosts), True, None, started, args)
+    else:
+        problem = None
+    return ParsedScan(
+        tuple(hosts), problem is None, problem, started, args, _named(origin, dropped), down
+    )
 
 
-def _parse_host(elem: Element) -> dict[str, Any]:
+def _named(origin: str, dropped: list[str]) -> tuple[str, ...]:
+    shown = [f"{origin}: {what}" for what in dropped[:MAX_PROBLEMS]]
+    if len(dropped) > MAX_PROBLEMS:
+        shown.append(f"{origin}: ... and {len(dropped) - MAX_PROBLEMS} more elements dropped")
+    return tuple(shown)
+
+
+def _tag(elem: Element) -> str:
+    """The element as a reader finds it in the file: `<port portid='abc' protocol='tcp'>`."""
+    attributes = " ".join(f"{k}={v!r}" for k, v in sorted(elem.attrib.items()))
+    return f"<{elem.tag}{' ' if attributes else ''}{attributes}>"
+
+
+def _parse_host(elem: Element, dropped: list[str]) -> dict[str, Any] | None:
+    """One <host>: None (and a line in `dropped`) when it has no usable address."""
     status = elem.find("status")
     host: dict[str, Any] = {
         "state": status.get("state") if status is not None else "unknown",
@@ -152,27 +236,42 @@ def _parse_host(elem: Element) -> dict[str, Any]:
         "ports": [],
         "closed_ports": [],  # a reset is an answer too: something lives at that address
     }
-    for addr in elem.findall("address"):
+    for addr in elem.iterfind("address"):
         kind, value = addr.get("addrtype"), addr.get("addr")
-        if kind in ("ipv4", "ipv6") and value:
+        if kind in ("ipv4", "ipv6") and value is not None and _is_ip(value, kind):
             host["addresses"].append(value)
-        elif kind == "mac" and value:
+        elif kind == "mac" and value is not None and _MAC.match(value):
             host["mac"] = value.lower()
             host["vendor"] = addr.get("vendor")
-    for name in elem.findall("hostnames/hostname"):
-        if name.get("name"):
+        else:
+            dropped.append(f"{_tag(addr)}: not an address of its addrtype; address dropped")
+    if not host["addresses"]:
+        if host["state"] == "up":
+            dropped.append(f"<host> with no valid IP address ({_tag(status or elem)}); dropped")
+        return None
+    where = f"host {host['addresses'][0]}"
+    for name in elem.iterfind("hostnames/hostname"):
+        if name.get("name") and len(host["hostnames"]) < MAX_NAMES:
             host["hostnames"].append(name.get("name"))
-    for port in elem.findall("ports/port"):
+    if host["state"] != "up":
+        return host
+    for port in elem.iterfind("ports/port"):
         state = port.find("state")
         if state is not None and state.get("state") == "closed":
             host["closed_ports"].append(int(port.get("portid", "0")))
         if state is None or state.get("state") != "open":
             continue
+        portid, proto = port.get("portid"), port.get("protocol")
+        if portid is None or proto is None:
+            dropped.append(f"{where}: {_tag(port)}: no portid or protocol; port dropped")
+            continue
+        if not (portid.isdigit() and 0 < int(portid) <= 65535):
+            dropped.append(f"{where}: {_tag(port)}: portid is not a port number; port dropped")
+            continue
+        if len(host["ports"]) >= MAX_PORTS:
+            break
+        entry: dict[str, Any] = {"port": int(portid), "proto": proto}
         service = port.find("service")
-        entry: dict[str, Any] = {
-            "port": int(port.get("portid", "0")),
-            "proto": port.get("protocol"),
-        }
         if service is not None:
             entry["service"] = service.get("name")
             banner = " ".join(
@@ -186,6 +285,17 @@ def _parse_host(elem: Element) -> dict[str, Any]:
     return host
 
 
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+
+
+def _is_ip(text: str, kind: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return address.version == (4 if kind == "ipv4" else 6)
+
+
 def to_observations(
     scan: ParsedScan, *, source_name: str, now: datetime, scan_type: str | None
 ) -> tuple[Observation, ...]:
@@ -193,7 +303,7 @@ def to_observations(
     out = []
     for host in scan.hosts:
         if host["state"] != "up" or not host["addresses"]:
-            continue
+            continue  # (the parser keeps only hosts up; a ParsedScan built by hand may not)
         ids = [ident(ID_IP, a) for a in host["addresses"]]
         if host["mac"]:
             ids.append(ident(ID_MAC, host["mac"]))
@@ -228,12 +338,13 @@ class NmapSource:
         fatal: str | None = None
         for path in self.config.nmap_xml:
             try:
-                scan = parse_nmap_xml(_read(path), origin=str(path))
+                scan = _parse_file(path)
             except SourceError as exc:
                 errors.append(str(exc))
                 continue
             if scan.problem:
                 errors.append(scan.problem)
+            errors += scan.dropped
             observations += to_observations(scan, source_name=self.name, now=now, scan_type=None)
         if self.config.targets:
             try:
@@ -242,6 +353,7 @@ class NmapSource:
                 scan = parse_nmap_xml(run_nmap(plan))
                 if scan.problem:
                     errors.append(scan.problem)
+                errors += scan.dropped
                 observations += to_observations(
                     scan, source_name=self.name, now=now, scan_type=plan.scan_type
                 )
@@ -260,8 +372,9 @@ class NmapSource:
         )
 
 
-def _read(path: Path) -> bytes:
+def _parse_file(path: Path) -> ParsedScan:
     try:
-        return path.read_bytes()
+        with path.open("rb") as stream:
+            return parse_nmap_xml(stream, origin=str(path))
     except OSError as exc:
         raise SourceError(f"{path}: cannot read nmap XML: {exc.strerror or exc}") from exc
