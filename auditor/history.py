@@ -17,8 +17,8 @@ when each host was first seen, and last seen alive, across every run.
     fact_changes       [{host, label, fact, before, after}]   facts: boot (rebooted), os,
                        kernel, listener, client_team, software; only compared when both
                        runs probed the host, so a failed probe is not "everything vanished"
-    new_findings       [{rule, severity, host, title}]  not in the previous run, or worse
-    resolved_findings  [{rule, severity, host, title}]  in the previous run, not now
+    new_findings       [{rule, severity, host, label, title}]  not in the previous run, or worse
+    resolved_findings  [{rule, severity, host, label, title}]  in the previous run, not now
     first_seen         {host id: ISO time}              for every host of this run
 """
 
@@ -279,6 +279,11 @@ def compute_changes(
     if previous is not None:
         _host_changes(changes, previous, cur, now, grace, sightings)
         new, resolved = diff_findings(previous.findings, cur.findings)
+        # Titles name no host (so findings group): the label says which machine it is.
+        names = {**{h: s.label for h, s in previous.hosts.items()},
+                 **{h: s.label for h, s in cur.hosts.items()}}  # fmt: skip
+        for item in (*new, *resolved):
+            item["label"] = names.get(str(item.get("host") or ""))
         changes["new_findings"], changes["resolved_findings"] = new, resolved
     return changes
 

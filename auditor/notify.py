@@ -5,6 +5,7 @@ anything else (a Teams/Mattermost relay, a ticket bot):
 
     {"text": "...", "run": "<id>", "started_at": "...", "hosts": 12,
      "findings": 30, "new_findings": [{rule, severity, host, label, title}], "resolved": 2,
+     "new_finding_groups": [{key, rule, severity, title, count, hosts}],
      "by_severity": {"critical": 1, ...}, "changes": {new_hosts: 1, ...}}
 
 Nothing new, nothing sent. A webhook that cannot be reached is a warning (the return value
@@ -23,6 +24,7 @@ from typing import Any
 
 from auditor.history import diff_findings
 from auditor.model import AuditRun, Finding
+from auditor.report.groups import group_findings, group_text
 from auditor.report.view import change_counts
 
 log = logging.getLogger(__name__)
@@ -54,14 +56,15 @@ def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
     by_severity: dict[str, int] = {}
     for f in run.findings:
         by_severity[f.severity.value] = by_severity.get(f.severity.value, 0) + 1
+    groups = group_findings(new)  # 990 hosts on Debian 12: one line, not 990
     lines = [
         f"*auditor*: {len(new)} new finding{'s' if len(new) != 1 else ''} in run {run.id} "
         f"({len(run.hosts)} hosts, {len(run.findings)} findings in all)"
     ]
-    for item in new[:MAX_LISTED]:
-        lines.append(f"• [{str(item['severity']).upper()}] {_plain(str(item['title']))}")
-    if len(new) > MAX_LISTED:
-        lines.append(f"• … and {len(new) - MAX_LISTED} more")
+    for group in groups[:MAX_LISTED]:
+        lines.append(f"• [{str(group['severity']).upper()}] {group_text(group, labels, _plain)}")
+    if len(groups) > MAX_LISTED:
+        lines.append(f"• … and {len(groups) - MAX_LISTED} more")
     changes = run.changes or {}
     return {
         "text": "\n".join(lines),
@@ -73,6 +76,7 @@ def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
         "new_findings": [
             {**f, "label": labels.get(str(f.get("host")), f.get("host"))} for f in new
         ],
+        "new_finding_groups": groups,
         "resolved": len(changes.get("resolved_findings") or ()),
         "changes": change_counts(changes) if changes else None,
     }

@@ -257,12 +257,13 @@ def _print_changes(a: str, b: str, changes: dict[str, Any]) -> None:
             )
         )
         nothing = False
-    for f in changes["new_findings"]:
-        console.print(Text.assemble(("  + finding   ", "red"), f"[{f['severity']}] {f['title']}"))
-        nothing = False
-    for f in changes["resolved_findings"]:
-        console.print(Text.assemble(("  - resolved  ", "green"), f"[{f['severity']}] {f['title']}"))
-        nothing = False
+    for mark, style, key in (("  + finding   ", "red", "new_findings"),
+                             ("  - resolved  ", "green", "resolved_findings")):  # fmt: skip
+        for f in changes[key]:
+            where = f.get("label") or f.get("host")
+            console.print(Text.assemble((mark, style), f"[{f['severity']}] {f['title']}",
+                                        f" on {where}" if where else ""))  # fmt: skip
+            nothing = False
     if nothing:
         console.print("  no changes")
 

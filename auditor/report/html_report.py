@@ -20,6 +20,8 @@ import jinja2
 from markupsafe import Markup
 
 from auditor.model import AuditRun
+from auditor.report.groups import report_groups
+from auditor.report.html_data import page_data, script_json
 from auditor.report.json_report import run_to_dict
 from auditor.report.view import (
     EOL_STATUSES,
@@ -121,11 +123,30 @@ def _cards(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         {"n": sev["critical"], "label": "critical findings", "cls": "c-crit",
          "key": "sev=critical"},
         {"n": sev["high"], "label": "high findings", "cls": "c-high", "key": "sev=high"},
-        {"n": eol_host_count(report), "label": "hosts on an EOL OS", "cls": "c-eol", "key": ""},
+        {"n": eol_host_count(report, "eol"), "label": "hosts on an end-of-life OS",
+         "cls": "c-eol", "key": ""},
+        {"n": eol_host_count(report, "extended-support"),
+         "label": "hosts on an OS in extended support", "cls": "c-ext", "key": ""},
         {"n": f"{summary.get('probed', 0)}/{summary.get('hosts', 0)}", "label": "probed over SSH",
          "cls": "c-ok", "key": ""},
     ]  # fmt: skip
     return cards
+
+
+MAX_GROUPS = 500  # findings table rows; report.json has every group
+
+
+def _group_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The findings table: one row per group, with the first host's evidence as a sample."""
+    first: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+    for f in report.get("findings", ()):
+        first.setdefault((f["rule"], f["severity"], f["title"], str(f.get("host") or "")), f)
+    out = []
+    for group in report_groups(report)[:MAX_GROUPS]:
+        host = group["hosts"][0] if group["hosts"] else ""
+        sample = first.get((group["rule"], group["severity"], group["title"], host)) or {}
+        out.append({**group, "evidence": list(sample.get("evidence") or ())})
+    return out
 
 
 def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,7 +154,12 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
     eol_rows = eol_by_os(report)[:8]
     rows = host_rows(report)
     statuses = status_counts(report)
+    groups = _group_rows(report)
+    data = page_data(rows, [g["hosts"] for g in groups], changes)
     return {
+        "groups": groups,
+        "groups_total": len(report_groups(report)),
+        "data_json": Markup(script_json(data)),  # escaped for a script element by script_json
         "csp": CSP,
         "script": Markup(SCRIPT),  # our own file, hashed into the CSP
         "cards": _cards(report),
@@ -146,9 +172,8 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
         "eol_bars": stacked_bars(eol_rows, EOL_STATUSES),
         "eol_height": 22 * len(eol_rows) + 8,
         "uptime": histogram(uptime_histogram(report)),
-        "rows": rows,
+        "host_count": len(rows),
         "anchors": {r.id: r.anchor for r in rows},
-        "status_of": {r.id: r.data["status"] for r in rows},
         "labels": labels(report),
         "changes": changes,
         "change_counts": change_counts(changes),

@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from auditor.model import AuditRun, Facts, Host, HostStatus, Severity, SshOutcome
+from auditor.report.groups import group_findings
 
 SCHEMA_ID = "auditor/report@1"
 
@@ -126,6 +127,7 @@ def run_to_dict(run: AuditRun) -> dict[str, Any]:
         ],
         "changes": jsonable(run.changes) if run.changes is not None else None,
     }
+    data["finding_groups"] = group_findings(data["findings"])
     for key, value in run.extra.items():
         data.setdefault(key, jsonable(value))
     return data

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from auditor.report.groups import group_findings, group_text, report_groups
 from auditor.report.view import change_counts, labels, severity_counts, short_time, status_counts
 from auditor.visible import visible, visible_data
 
@@ -60,12 +61,13 @@ def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> st
             "Sources failed: "
             + ", ".join(f"{md_escape(s['kind'])} '{md_escape(s.get('name', ''))}'" for s in failed)
         )
-    if findings:
+    groups = report_groups(report)
+    if groups:
         lines += ["", "**Top findings**"]
-        for f in findings[:TOP_FINDINGS]:
-            lines.append(f"- **{f['severity'].upper()}** {md_escape(f['title'])}")
-        if len(findings) > TOP_FINDINGS:
-            lines.append(f"- … and {len(findings) - TOP_FINDINGS} more in index.html")
+        for g in groups[:TOP_FINDINGS]:
+            lines.append(f"- **{g['severity'].upper()}** {group_text(g, names, md_escape)}")
+        if len(groups) > TOP_FINDINGS:
+            lines.append(f"- … and {len(groups) - TOP_FINDINGS} more in index.html")
     changes = report.get("changes")
     if changes and changes.get("previous_run"):
         counts = change_counts(changes)
@@ -86,8 +88,8 @@ def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> st
             for c in changes["status_changed"]
         ]
         items += [
-            f"- new finding: **{f['severity'].upper()}** {md_escape(f['title'])}"
-            for f in changes.get("new_findings", ())
+            f"- new finding: **{g['severity'].upper()}** {group_text(g, names, md_escape)}"
+            for g in group_findings(changes.get("new_findings", ()))
         ]
         lines += items[:TOP_CHANGES]
         if len(items) > TOP_CHANGES:

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.model import AuditRun
+from auditor.report.groups import hosts_phrase, report_groups
 from auditor.report.view import change_counts, labels, severity_counts, status_counts
 from auditor.visible import visible_data
 
@@ -37,9 +38,11 @@ def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: in
     """The same summary from report.json data (a stored run)."""
     report = visible_data(report)  # host strings print as text, controls escaped
     run, summary = report["run"], report.get("summary") or {}
+    groups = report_groups(report)
     head = Text.assemble(
         ("auditor ", "bold"), (str(run["id"]), "bold cyan"),
-        f"  {summary.get('hosts', 0)} hosts, {len(report.get('findings', ()))} findings",
+        f"  {summary.get('hosts', 0)} hosts, {len(report.get('findings', ()))} findings"
+        f" in {len(groups)} group{'' if len(groups) == 1 else 's'}",
     )  # fmt: skip
     console.print(head)
     counts = Text()
@@ -64,22 +67,21 @@ def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: in
                 )
             )
 
-    findings = list(report.get("findings", ()))
-    if findings:
+    if groups:
         names = labels(report)
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         table.add_column("severity", no_wrap=True)
-        table.add_column("host", overflow="fold", max_width=28)
         table.add_column("finding", overflow="fold")
-        for f in findings[:top]:
+        table.add_column("hosts", overflow="fold", max_width=60)
+        for group in groups[:top]:
             table.add_row(
-                Text(f["severity"], style=SEVERITY_STYLE.get(f["severity"], "")),
-                Text(names.get(f.get("host") or "", f.get("host") or "-")),
-                Text(f["title"]),
+                Text(group["severity"], style=SEVERITY_STYLE.get(group["severity"], "")),
+                Text(group["title"]),
+                Text(hosts_phrase(group["count"], group["hosts"], names) or "-"),
             )
         console.print(table)
-        if len(findings) > top:
-            console.print(Text(f"... and {len(findings) - top} more findings", style="dim"))
+        if len(groups) > top:
+            console.print(Text(f"... and {len(groups) - top} more finding groups", style="dim"))
 
     changes = report.get("changes")
     if changes and changes.get("previous_run"):

@@ -91,6 +91,14 @@ def listener_text(listener: Mapping[str, Any]) -> str:
     return f"{listener.get('proto', 'tcp')} {address}:{listener.get('port')}"
 
 
+def owner_text(owner: Any) -> str:
+    """A host's owner for a table cell: a team name, or {team, source, detail}."""
+    if isinstance(owner, Mapping):
+        team = str(owner.get("team") or "")
+        return f"{team} ({owner['source']})" if team and owner.get("source") else team
+    return str(owner or "")
+
+
 def client_teams(facts: Mapping[str, Any] | None) -> list[str]:
     if not facts:
         return []
@@ -216,11 +224,11 @@ def uptime_histogram(report: Mapping[str, Any]) -> list[tuple[str, int]]:
     return [(label, counts[i]) for i, (label, _) in enumerate(UPTIME_BUCKETS)]
 
 
-def eol_host_count(report: Mapping[str, Any]) -> int:
+def eol_host_count(report: Mapping[str, Any], status: str) -> int:
+    """Hosts whose OS has this end-of-life status ('eol', 'extended-support' ...): end of
+    life and paid extended support are different conversations, so they are counted apart."""
     return sum(
-        1
-        for h in report.get("hosts", ())
-        if (eol_of(h.get("facts")) or {}).get("status") in ("eol", "extended-support")
+        1 for h in report.get("hosts", ()) if (eol_of(h.get("facts")) or {}).get("status") == status
     )
 
 

@@ -6,6 +6,8 @@ what was seen, where, and when.
 
 Titles are stable from run to run (no counts or durations that grow daily) because history
 and notification compare findings by `(rule, host, title)`; volatile detail goes in evidence.
+Titles never name the host (the finding's `host` does): findings identical but for the host
+group into one line ("Debian 12 is in extended support only — 990 hosts", `finding_groups`).
 
 | module | rules (finding `rule` ids) |
 |---|---|

@@ -51,7 +51,7 @@ def activity_findings(ctx: RuleContext) -> Iterable[Finding]:
                     "log-silence",
                     Severity.MEDIUM if unmanaged else Severity.LOW,
                     host.id,
-                    f"{host.label} is silent: no log written in over {days} days"
+                    f"Silent: no log written in over {days} days"
                     + (" (unmanaged: likely abandoned)" if unmanaged else ""),
                     (
                         f"newest log write {when(la.latest_write)} "
@@ -68,6 +68,6 @@ def activity_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "unmanaged-activity",
                 Severity.HIGH,
                 host.id,
-                f"Unmanaged host {host.label} is in use",
+                "Unmanaged host is in use",
                 (*evidence, host.status_reason, probed_at(facts)),
             )

@@ -75,13 +75,14 @@ def _os_finding(host: Host, facts: Facts) -> Iterable[Finding]:
     severity = eol_severity(os.eol)
     if severity is None:
         return
-    name = os.pretty_name or " ".join(x for x in (os.name or os.id, os.version) if x) or "OS"
-    seen = os.raw or os.pretty_name or name
+    # The release cycle, not the point release: every Debian 12 host lands in one group.
+    release = " ".join(x for x in (os.name or os.id, os.eol.cycle or os.version) if x) or "OS"
+    seen = os.raw or os.pretty_name or release
     yield Finding(
         "eol-os",
         severity,
         host.id,
-        f"{name} on {host.label} {_phrase(os.eol)}",
+        f"{release} {_phrase(os.eol)}",
         (
             _eol_evidence(os.eol),
             f"seen: {seen!r} in {os.source or 'os identity'}, {probed_at(facts)}",
@@ -100,7 +101,7 @@ def _software_findings(host: Host, facts: Facts) -> Iterable[Finding]:
             "eol-software",
             severity,
             host.id,
-            f"{sw.name} {sw.eol.cycle or sw.version} on {host.label} {_phrase(sw.eol)}",
+            f"{sw.name} {sw.eol.cycle or sw.version} {_phrase(sw.eol)}",
             (
                 _eol_evidence(sw.eol),
                 *((sw.eol.basis,) if sw.eol.basis else ()),

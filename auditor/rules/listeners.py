@@ -86,7 +86,7 @@ def listener_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "unexpected-listener",
                 Severity.MEDIUM,
                 host.id,
-                f"Unexpected listener on port {port}/tcp on {host.label}",
+                f"Unexpected listener on port {port}/tcp",
                 (
                     *(describe(x) for x in listeners),
                     "process: " + (", ".join(names) if names else "unknown (needs root)"),

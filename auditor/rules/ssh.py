@@ -48,7 +48,7 @@ def ssh_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "ssh-host-key-changed",
                 Severity.CRITICAL,
                 host.id,
-                f"SSH host key of {host.label} changed",
+                "SSH host key changed",
                 evidence,
             )
         elif failure == "unknown-host-key":
@@ -56,7 +56,7 @@ def ssh_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "ssh-host-key-unknown",
                 Severity.LOW,
                 host.id,
-                f"SSH host key of {host.label} is not in known_hosts",
+                "SSH host key is not in known_hosts",
                 evidence,
             )
         elif failure == "auth":
@@ -64,7 +64,7 @@ def ssh_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "ssh-auth-refused",
                 Severity.MEDIUM,
                 host.id,
-                f"SSH authentication to {host.label} was refused",
+                "SSH authentication was refused",
                 evidence,
             )
         else:
@@ -72,6 +72,6 @@ def ssh_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "ssh-unreachable",
                 Severity.LOW,
                 host.id,
-                f"Could not probe {host.label} over SSH",
+                "Could not probe over SSH",
                 evidence,
             )

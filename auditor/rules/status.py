@@ -38,7 +38,7 @@ def status_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "unmanaged-host",
                 Severity.CRITICAL if serving else Severity.HIGH,
                 host.id,
-                f"Unmanaged host {host.label} "
+                "Unmanaged host "
                 + ("serves traffic to clients" if serving else "is alive and in no inventory"),
                 (*evidence, *extra),
             )
@@ -47,7 +47,7 @@ def status_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "cloud-unmanaged",
                 Severity.HIGH,
                 host.id,
-                f"Cloud instance {host.label} was created outside IaC",
+                "Cloud instance was created outside IaC",
                 evidence,
             )
         elif host.status == HostStatus.STALE:
@@ -55,7 +55,7 @@ def status_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "stale-inventory",
                 Severity.MEDIUM,
                 host.id,
-                f"Inventory entry {host.label} is not alive",
+                "Inventory entry is not alive",
                 evidence,
             )
         elif host.status == HostStatus.MISSING:
@@ -63,7 +63,7 @@ def status_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "missing-from-cloud",
                 Severity.MEDIUM,
                 host.id,
-                f"{host.label} is in Terraform state but gone from the cloud",
+                "In Terraform state but gone from the cloud",
                 evidence,
             )
 

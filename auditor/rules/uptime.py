@@ -27,6 +27,6 @@ def uptime_findings(ctx: RuleContext) -> Iterable[Finding]:
             "long-uptime",
             Severity.MEDIUM,
             host.id,
-            f"{host.label} has not rebooted in over {limit_days} days (kernel unpatched)",
+            f"Not rebooted in over {limit_days} days (kernel unpatched)",
             tuple(evidence),
         )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from html.parser import HTMLParser
 
 from auditor.drift.model import DriftItem, DriftKind, DriftResult, PolicyViolation
 from auditor.model import AuditRun, Severity
 from auditor.report.html_report import SCRIPT, render_html
 from auditor.report.json_report import render_json, run_to_dict, validate_report
+from tests.unit.html_page import Page
 from tests.unit.test_report import HOSTILE, sample_run
 
 RESULT = DriftResult(
@@ -64,34 +64,12 @@ def test_schema_rejects_a_drift_entry_without_its_fields() -> None:
         validate_report(data)
 
 
-class _Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.attrs: list[str] = []
-        self.text: list[str] = []
-        self.scripts: list[str] = []
-        self._in_script = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attrs += [name for name, _ in attrs]
-        self._in_script = tag == "script"
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in_script = False
-
-    def handle_data(self, data: str) -> None:
-        (self.scripts if self._in_script else self.text).append(data)
-
-
 def test_html_has_a_drift_section_and_hostile_strings_stay_text() -> None:
     html = render_html(_run())
     assert 'id="drift"' in html and 'href="#drift"' in html
     assert "ignored by IaC" in html and "aws_dynamodb_table.orders" in html
-    parser = _Tags()
-    parser.feed(html)
-    assert parser.tags.count("script") == 1 and parser.scripts == [SCRIPT]
+    parser = Page(html)
+    assert parser.scripts == [SCRIPT] and len(parser.data_blocks) == 1
     assert "img" not in parser.tags and not [a for a in parser.attrs if a.startswith("on")]
     assert sum(HOSTILE in t for t in parser.text) >= 4  # shown as text, never as markup
 

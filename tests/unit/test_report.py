@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from pathlib import Path
 
 import jsonschema
@@ -72,40 +71,17 @@ def test_schema_rejects_renamed_fields() -> None:
         validate_report(data)
 
 
-class _Collector(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.attrs: list[str] = []
-        self.text: list[str] = []
-        self.scripts: list[str] = []
-        self._in_script = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attrs += [name for name, _ in attrs]
-        self._in_script = tag == "script"
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in_script = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_script:
-            self.scripts.append(data)
-        else:
-            self.text.append(data)
-
-
 def test_html_is_self_contained_and_hostile_strings_stay_inert(tmp_path: Path) -> None:
     written = write_reports(sample_run(label=HOSTILE), tmp_path)
     html = written["html"].read_text()
-    parser = _Collector()
-    parser.feed(html)
-    # exactly one script: ours, allowed by its hash in the CSP; nothing injected
-    assert parser.tags.count("script") == 1 and "img" not in parser.tags
+    parser = Page(html)
+    # exactly one executable script: ours, allowed by its hash in the CSP; nothing injected
+    assert parser.scripts == [SCRIPT] and "img" not in parser.tags
     assert "onerror" not in parser.attrs
-    assert SCRIPT_HASH in html and parser.scripts == [SCRIPT]
+    assert SCRIPT_HASH in html
     assert any(HOSTILE in chunk for chunk in parser.text)  # shown, as text
+    # ... and in the data block as a JSON string that cannot end the element
+    assert HOSTILE in parser.data_strings() and "</script>" not in parser.data_blocks[0]
     assert "http://" not in html and "https://" not in html.replace(
         "https://json-schema.org", "")  # no external assets
     assert json.loads(written["json"].read_text())["hosts"][0]["label"] == HOSTILE
@@ -131,6 +107,7 @@ def test_atomic_write_keeps_previous_file_on_failure(
 
 from auditor.report.csv_report import COLUMNS, render_csv, safe_cell  # noqa: E402
 from auditor.report.markdown_report import MAX_CHARS, render_markdown  # noqa: E402
+from tests.unit.html_page import Page  # noqa: E402
 from tests.unit.test_report_fleet import HOSTILE_LOG, fleet_with_changes  # noqa: E402
 
 ALLOWED_TAGS = {
@@ -145,13 +122,13 @@ def test_fleet_html_has_only_our_elements_and_attributes() -> None:
     from auditor.report.html_report import render_html
 
     html = render_html(fleet_with_changes())
-    parser = _Collector()
-    parser.feed(html)
+    parser = Page(html)
     assert set(parser.tags) <= ALLOWED_TAGS, set(parser.tags) - ALLOWED_TAGS
     assert not [a for a in parser.attrs if a.startswith("on")]  # no event handler anywhere
-    assert parser.tags.count("script") == 1 and parser.scripts == [SCRIPT]
+    assert parser.scripts == [SCRIPT] and len(parser.data_blocks) == 1
     assert "iframe" not in parser.tags and "svg" in parser.tags  # our charts only
-    assert any(HOSTILE_LOG in t for t in parser.text)
+    assert any(HOSTILE_LOG in t for t in parser.data_strings())  # host details: data, not HTML
+    assert "<svg" not in parser.data_blocks[0] and "<iframe" not in parser.data_blocks[0]
     import html as htmllib
 
     csp = htmllib.unescape(
@@ -219,8 +196,8 @@ def test_markdown_stays_short_for_a_huge_fleet() -> None:
     from auditor.model import Finding, Severity
 
     run = fleet_with_changes()
-    many = tuple(Finding("unmanaged-host", Severity.HIGH, f"ip:10.{i}", "x" * 500)
-                 for i in range(3000))
+    many = tuple(Finding("unmanaged-host", Severity.HIGH, f"ip:10.{i}", f"{'x' * 500} {i}")
+                 for i in range(3000))  # 3000 different findings: no two group together
     assert run.changes is not None
     changes = dict(run.changes)
     changes["new_hosts"] = [{"host": f"h{i}", "label": "y" * 300, "status": "unmanaged"}

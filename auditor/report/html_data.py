@@ -1,0 +1,259 @@
+"""The data index.html's script draws the host table and host details from: one compact JSON
+block, so the page stays small and fast at 10,000 hosts.
+
+Layout (`PAGE_DATA_VERSION`):
+
+    {"v": 1,
+     "rf": [row field names], "rows": [[value index, ...] per host],
+     "df": [detail field names], "details": [[value index | [value index, ...], ...] per host],
+     "groups": [[host row number, ...] per finding group shown in the findings table],
+     "values": [every distinct value, once]}
+
+Every cell is an index into `values`: a fleet of near-identical hosts repeats the same OS,
+the same listeners and the same findings, and each is written once. List fields of a detail
+(findings, listeners, software ...) are lists of indices, one per item.
+
+Safety: the block sits in `<script type="application/json">`, which the browser never runs.
+`<`, `>` and `&` are written as JSON `\\u003c`-style escapes, so no host string can close the
+element (`</script>`) or open a comment; the script reads it with JSON.parse and writes
+every value with textContent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from auditor.report.view import (
+    HostRow,
+    human_duration,
+    listener_text,
+    os_text,
+    owner_text,
+    short_time,
+)
+
+PAGE_DATA_VERSION = 1
+ROW_FIELDS = (
+    "label", "addresses", "status", "owner", "os", "eol", "eol_days", "uptime", "uptime_text",
+    "ssh", "worst", "findings", "first_seen", "addr_key", "changes",
+)  # fmt: skip
+DETAIL_FIELDS = (
+    "id", "status_reason", "hostnames", "identifiers", "sources", "open_ports", "ssh_state",
+    "ssh_where", "ssh_reason", "cloud", "probed", "os", "os_eol", "os_source", "os_raw",
+    "kernel", "hostname", "uptime", "boot", "logs", "log_files", "findings", "changes",
+    "listeners", "clients", "web_logs", "logins", "software", "cron", "errors",
+)  # fmt: skip
+LIST_FIELDS = frozenset({"findings", "changes", "listeners", "clients", "web_logs", "logins",
+                         "software", "cron"})  # fmt: skip
+MAX_LOGINS = 20
+MAX_CRON = 30
+MAX_CLIENTS = 50
+
+
+class ValueTable:
+    """Distinct JSON values, each stored once; `index` returns a value's position."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._index: dict[tuple[str, Any], int] = {}
+
+    def index(self, value: Any) -> int:
+        # Scalars key by type and value (1, 1.0 and True stay apart); containers by their JSON.
+        if isinstance(value, dict | list):
+            key: tuple[str, Any] = ("json", json.dumps(value, sort_keys=True, ensure_ascii=False))
+        else:
+            key = (type(value).__name__, value)
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = len(self.values)
+            self.values.append(value)
+        return found
+
+
+def address_key(addresses: Sequence[str]) -> str:
+    """Sorts addresses as numbers (10.0.0.9 before 10.0.0.10), IPv4 before IPv6, names last."""
+    if not addresses:
+        return "9"
+    text = str(addresses[0])
+    try:
+        ip = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return "8" + text.lower()
+    return f"{ip.version}{int(ip):032x}"
+
+
+def _row(row: HostRow) -> list[Any]:
+    h = row.data
+    eol = row.eol or {}
+    days = row.uptime_days
+    return [
+        row.label,
+        ", ".join(h.get("addresses", ())),
+        h.get("status"),
+        owner_text(h.get("owner")),
+        row.os,
+        eol.get("status") or "",
+        eol.get("days_past"),
+        round(days, 2) if days is not None else None,
+        human_duration(days),
+        row.ssh_state,
+        row.worst or "",
+        len(row.findings),
+        short_time(row.first_seen),
+        address_key(h.get("addresses", ())),
+        list(row.changes),
+    ]
+
+
+def _system(row: HostRow) -> dict[str, Any]:
+    """What the probe learned, flat: each field is stored apart, so the parts hosts share
+    (the OS, its end-of-life data, the kernel) are written once however many hosts have them.
+    `probed` is None for a host that was not probed."""
+    facts = row.facts or {}
+    os: Mapping[str, Any] = facts["os"] if isinstance(facts.get("os"), Mapping) else {}
+    logs = facts.get("log_activity") or {}
+    return {
+        "probed": short_time(facts.get("collected_at")) if facts else None,
+        "os": os_text(facts),
+        "os_eol": dict(row.eol) if row.eol else None,
+        "os_source": os.get("source"),
+        "os_raw": os.get("raw"),
+        "kernel": " ".join(str(x) for x in (facts.get("kernel"), facts.get("arch")) if x),
+        "hostname": " ".join(
+            str(x) for x in (facts.get("hostname"), facts.get("fqdn") and f"({facts['fqdn']})") if x
+        ),
+        "uptime": human_duration(row.uptime_days),
+        "boot": short_time(facts.get("boot_time")),
+        "logs": short_time(logs.get("latest_write")) if logs else None,
+        "log_files": len(logs.get("files") or ()) if logs else None,
+    }
+
+
+def _host_changes(host_id: str, changes: Mapping[str, Any] | None) -> list[str]:
+    if not changes or not changes.get("previous_run"):
+        return []
+    out = [
+        f"status {c['from']} → {c['to']}"
+        for c in changes.get("status_changed") or ()
+        if c.get("host") == host_id
+    ]
+    for c in changes.get("fact_changes") or ():
+        if c.get("host") != host_id:
+            continue
+        before = "none" if c.get("before") is None else str(c["before"])
+        after = "gone" if c.get("after") is None else str(c["after"])
+        out.append(f"{c['fact']}: {before} → {after}")
+    return out
+
+
+def _detail(row: HostRow, changes: Mapping[str, Any] | None) -> dict[str, Any]:
+    h, facts = row.data, row.facts or {}
+    ssh = h.get("ssh") or {}
+    logins = [{"user": x.get("user"), "from": x.get("from"), "at": short_time(x.get("at")),
+               "now": True} for x in facts.get("sessions") or ()]  # fmt: skip
+    logins += [{"user": x.get("user"), "from": x.get("from"), "at": short_time(x.get("at")),
+                "now": False} for x in (facts.get("logins") or ())[:MAX_LOGINS]]  # fmt: skip
+    return {
+        "id": h["id"],
+        "status_reason": h.get("status_reason"),
+        "hostnames": ", ".join(h.get("hostnames", ())),
+        "identifiers": ", ".join(h.get("identifiers", ())),
+        "sources": ", ".join(h.get("sources", ())),
+        "open_ports": ", ".join(str(p) for p in h.get("open_ports", ())),
+        "ssh_state": ssh.get("state"),
+        "ssh_where": f"{ssh['address']}:{ssh.get('port') or 22}" if ssh.get("address") else None,
+        "ssh_reason": ssh.get("reason"),
+        "cloud": h.get("cloud"),
+        **_system(row),
+        "findings": [
+            {k: f.get(k) for k in ("severity", "title", "rule", "evidence")} for f in row.findings
+        ],
+        "changes": _host_changes(row.id, changes),
+        "listeners": [
+            {
+                "listen": listener_text(x),
+                "process": x.get("process"),
+                "pid": x.get("pid"),
+                "user": x.get("user"),
+                "cmdline": x.get("cmdline") or x.get("exe") or "",
+            }
+            for x in facts.get("listeners") or ()
+        ],
+        "clients": [
+            {
+                "address": c.get("address"),
+                "owner": c.get("owner"),
+                "requests": c.get("requests"),
+                "last_seen": short_time(c.get("last_seen")),
+            }
+            for c in (facts.get("clients") or ())[:MAX_CLIENTS]
+        ],
+        "web_logs": [
+            {
+                "path": w.get("path"),
+                "requests": w.get("requests"),
+                "clients": w.get("clients"),
+                "top_paths": [
+                    [p.get("path"), p.get("requests")] for p in w.get("top_paths", ())[:6]
+                ],
+                "admin_paths": [
+                    [p.get("path"), p.get("requests")] for p in w.get("admin_paths", ())[:6]
+                ],
+                "period": f"{short_time(w.get('first_seen'))} → {short_time(w.get('last_seen'))}",
+            }
+            for w in facts.get("web_logs") or ()
+        ],
+        "logins": logins,
+        "software": [
+            {
+                "name": s.get("name"),
+                "version": s.get("version"),
+                "eol": s.get("eol"),
+                "raw": s.get("raw") or "",
+            }
+            for s in facts.get("software") or ()
+        ],
+        "cron": list((facts.get("cron") or ())[:MAX_CRON]),
+        "errors": dict(facts.get("errors") or {}) or None,
+    }
+
+
+def page_data(
+    rows: Sequence[HostRow],
+    group_hosts: Sequence[Sequence[str]],
+    changes: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The page's data block (see the module docstring). `group_hosts` are the host ids of
+    each finding group the findings table shows, in its order."""
+    table = ValueTable()
+    row_number = {row.id: n for n, row in enumerate(rows)}
+    details = []
+    for row in rows:
+        detail = _detail(row, changes)
+        details.append([
+            [table.index(item) for item in detail[name]] if name in LIST_FIELDS
+            else table.index(detail[name])
+            for name in DETAIL_FIELDS
+        ])  # fmt: skip
+    return {
+        "v": PAGE_DATA_VERSION,
+        "rf": list(ROW_FIELDS),
+        "rows": [[table.index(value) for value in _row(row)] for row in rows],
+        "df": list(DETAIL_FIELDS),
+        "details": details,
+        "groups": [[row_number[h] for h in hosts if h in row_number] for hosts in group_hosts],
+        "values": table.values,
+    }
+
+
+def script_json(data: Any) -> str:
+    """JSON for a `<script type="application/json">` element: nothing in it can end the
+    element or start markup (`<`, `>`, `&` escaped; U+2028/2029 too, for old parsers)."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):  # fmt: skip
+        text = text.replace(char, escape)
+    return text

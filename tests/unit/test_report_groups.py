@@ -1,0 +1,126 @@
+"""Findings grouped across hosts (issue 12 part 5): report.json `finding_groups`, their order,
+and every reporter showing groups instead of one line per host; the page's data block."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from auditor.model import Finding, Severity
+from auditor.notify import build_payload
+from auditor.report import write_reports
+from auditor.report.groups import group_findings, group_key
+from auditor.report.html_data import address_key, script_json
+from auditor.report.html_report import build_view, render_html_data
+from auditor.report.json_report import run_to_dict, validate_report
+from auditor.report.markdown_report import render_markdown
+from auditor.report.terminal import render_terminal_data
+from tests.unit.big_fleet import HOSTILE_NAME, generated_run
+from tests.unit.html_page import Page
+
+
+def f(rule: str, severity: str, host: str | None, title: str) -> dict[str, object]:
+    return {"rule": rule, "severity": severity, "host": host, "title": title, "evidence": []}
+
+
+def test_identical_findings_group_and_order_serving_orphans_first() -> None:
+    findings = [
+        f("eol-os", "critical", "a", "CentOS 5 is end of life"),
+        f("long-uptime", "medium", "a", "Not rebooted in over 365 days (kernel unpatched)"),
+        f("long-uptime", "medium", "b", "Not rebooted in over 365 days (kernel unpatched)"),
+        f("long-uptime", "medium", "c", "Not rebooted in over 365 days (kernel unpatched)"),
+        f("eol-os", "medium", "b", "Debian GNU/Linux 12 is in extended support only"),
+        f("unmanaged-host", "critical", "d", "Unmanaged host serves traffic to clients"),
+        f("unmanaged-host", "high", "e", "Unmanaged host is alive and in no inventory"),
+        f("source-failed", "high", None, "Source aws 'prod' could not be read"),
+        f("eol-os", "critical", "b", "CentOS 5 is end of life"),
+    ]
+    groups = group_findings(findings)
+    assert [(g["title"], g["count"], g["hosts"]) for g in groups] == [
+        ("Unmanaged host serves traffic to clients", 1, ["d"]),  # before a worse-counted group
+        ("CentOS 5 is end of life", 2, ["a", "b"]),
+        ("Source aws 'prod' could not be read", 1, []),  # high: by rule, then title
+        ("Unmanaged host is alive and in no inventory", 1, ["e"]),
+        ("Not rebooted in over 365 days (kernel unpatched)", 3, ["a", "b", "c"]),  # 3 before 1
+        ("Debian GNU/Linux 12 is in extended support only", 1, ["b"]),
+    ]
+    key = groups[1]["key"]
+    assert key == group_key("eol-os", "critical", "CentOS 5 is end of life")
+    assert key.startswith("eol-os:") and key != group_key("eol-os", "high", groups[1]["title"])
+
+
+def test_a_thousand_hosts_fit_on_one_screen(tmp_path: Path) -> None:
+    run = generated_run(1000)
+    data = run_to_dict(run)
+    validate_report(data)
+    assert len(data["findings"]) == 2130  # per-host findings stay for tools
+    groups = {g["title"]: g for g in data["finding_groups"]}
+    assert len(groups) == 7
+    debian = groups["Debian GNU/Linux 12 is in extended support only"]
+    assert debian["count"] == len(debian["hosts"]) == 900 and debian["severity"] == "medium"
+    assert data["finding_groups"][0]["title"] == "Unmanaged host serves traffic to clients"
+
+    console = Console(record=True, width=200, color_system=None)
+    render_terminal_data(data, console)
+    out = console.export_text()
+    assert "2130 findings in 7 groups" in out
+    assert "900 hosts (node-00000, node-00009, node-00099, …)" in out  # findings' host order
+    assert len(out.splitlines()) < 20  # one screen
+
+    md = render_markdown(data)
+    assert "Debian GNU/Linux 12 is in extended support only — 900 hosts (node-00000" in md
+    assert md.count("\n- **") == 7
+
+    written = write_reports(run, tmp_path)
+    page = Page(written["html"].read_text())
+    assert sum("extended support" in t for t in page.text) >= 1
+    assert written["html"].stat().st_size < 1_000_000
+
+
+def test_cards_count_end_of_life_and_extended_support_apart() -> None:
+    view = build_view(run_to_dict(generated_run(100)))
+    cards = {c["label"]: c["n"] for c in view["cards"]}
+    assert cards["hosts on an end-of-life OS"] == 10  # Ubuntu 18.04
+    assert cards["hosts on an OS in extended support"] == 90  # Debian 12
+
+
+def test_webhook_lists_groups_not_hosts() -> None:
+    run = generated_run(200)
+    new = [{"rule": x.rule, "severity": x.severity.value, "host": x.host, "title": x.title}
+           for x in run.findings]  # fmt: skip
+    payload = build_payload(run, new)
+    lines = payload["text"].splitlines()
+    assert len(lines) == 1 + 7
+    assert "• [MEDIUM] Debian GNU/Linux 12 is in extended support only — 180 hosts (" in (
+        payload["text"]
+    )
+    assert "&lt;/script&gt;" in payload["text"] or HOSTILE_NAME not in payload["text"]
+    assert [g["count"] for g in payload["new_finding_groups"]] == [2, 20, 2, 2, 200, 180, 20]
+    assert len(payload["new_findings"]) == len(new)
+
+
+def test_the_data_block_cannot_end_its_element() -> None:
+    hostile = {"label": HOSTILE_NAME, "more": "<!-- & \u2028"}
+    text = script_json(hostile)
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text) == hostile
+    run = generated_run(20)
+    page = Page(render_html_data(run_to_dict(run)))
+    assert len(page.data_blocks) == 1 and HOSTILE_NAME in page.data_strings()
+    assert all(HOSTILE_NAME not in t for t in page.text if t.strip())  # not in the markup
+
+
+def test_addresses_sort_as_numbers() -> None:
+    addresses = ["10.0.0.10", "10.0.0.9", "host.example", "fd00::1", "9.255.255.255", ""]
+    ordered = sorted(addresses, key=lambda a: address_key([a] if a else []))
+    assert ordered == ["9.255.255.255", "10.0.0.9", "10.0.0.10", "fd00::1", "host.example", ""]
+
+
+def test_rule_titles_do_not_name_the_host() -> None:
+    run = generated_run(60)
+    labels = {h.id: h.label for h in run.hosts}
+    for finding in run.findings:
+        assert finding.host is not None and labels[finding.host] not in finding.title
+    assert Finding("eol-os", Severity.HIGH, "x", "t") != Finding("eol-os", Severity.HIGH, "y", "t")
