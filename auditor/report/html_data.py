@@ -14,6 +14,7 @@ the same listeners and the same findings, and each is written once. List fields 
 (findings, listeners, software ...) are lists of indices, one per item.
 
 Safety: the block sits in `<script type="application/json">`, which the browser never runs.
+Strings are `visible` (control characters and bidi overrides written as `\\x1b`, `\\u202e`).
 `<`, `>` and `&` are written as JSON `\\u003c`-style escapes, so no host string can close the
 element (`</script>`) or open a comment; the script reads it with JSON.parse and writes
 every value with textContent.
@@ -34,6 +35,7 @@ from auditor.report.view import (
     owner_text,
     short_time,
 )
+from auditor.visible import visible_data
 
 PAGE_DATA_VERSION = 1
 ROW_FIELDS = (
@@ -245,7 +247,7 @@ def page_data(
         "df": list(DETAIL_FIELDS),
         "details": details,
         "groups": [[row_number[h] for h in hosts if h in row_number] for hosts in group_hosts],
-        "values": table.values,
+        "values": visible_data(table.values),  # control characters show as \x1b, never act
     }
 
 
