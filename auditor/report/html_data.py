@@ -151,6 +151,20 @@ def _host_changes(host_id: str, changes: Mapping[str, Any] | None) -> list[str]:
     return out
 
 
+def _package(software: Mapping[str, Any]) -> str | None:
+    """Who maintains the program: 'nginx 1.22.1-9 (dpkg)', 'hand-installed', or None when
+    the probe did not say (older reports)."""
+    if "package" not in software:
+        return None
+    package = software["package"]
+    if package is None:
+        return "hand-installed"
+    if "unknown" in package:
+        return f"unknown: {package['unknown']}"
+    version = f" {package['version']}" if package.get("version") else ""
+    return f"{package.get('name')}{version} ({package.get('manager')})"
+
+
 def _detail(row: HostRow, changes: Mapping[str, Any] | None) -> dict[str, Any]:
     h, facts = row.data, row.facts or {}
     ssh = h.get("ssh") or {}
@@ -213,6 +227,7 @@ def _detail(row: HostRow, changes: Mapping[str, Any] | None) -> dict[str, Any]:
             {
                 "name": s.get("name"),
                 "version": s.get("version"),
+                "package": _package(s),
                 "eol": s.get("eol"),
                 "raw": s.get("raw") or "",
             }

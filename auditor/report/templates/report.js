@@ -270,10 +270,11 @@
       }));
     if (d.logins.length) add(body, el("h3", null, "Logins"), tableOf(["user", "from", "at"], d.logins,
       function (x) { return [x.now ? add(el("span"), x.user + " ", el("span", "tag", "now")) : x.user, { cls: "mono", v: x.from }, x.at]; }));
-    if (d.software.length) add(body, el("h3", null, "Software"), tableOf(["name", "version", "EOL", "seen"], d.software,
+    if (d.software.length) add(body, el("h3", null, "Software"), tableOf(["name", "version", "package", "EOL", "seen"], d.software,
       function (s) {
-        var e = s.eol ? add(el("span"), badge("e", s.eol.status), s.eol.date ? el("span", "reason", " " + s.eol.date) : null) : null;
-        return [s.name, { cls: "mono", v: s.version }, e, code(s.raw)];
+        var e = s.eol ? add(el("span"), badge("e", s.eol.status), s.eol.date ? el("span", "reason", " " + s.eol.date) : null,
+          s.eol.basis ? el("div", "reason", s.eol.basis) : null) : null;
+        return [s.name, { cls: "mono", v: s.version }, s.package, e, code(s.raw)];
       }));
     if (d.cron.length) {
       add(body, el("h3", null, "Cron"));
