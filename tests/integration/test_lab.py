@@ -22,7 +22,7 @@ import pytest
 from auditor.config import load_config
 from auditor.errors import LabError
 from auditor.lab import LabState, demo_spec, lab_down, lab_status, lab_up
-from auditor.lab.aws import MISSING_INSTANCE_ID, ec2_client
+from auditor.lab.aws import MISSING_INSTANCE_ID, UNSTATED_ASG, ec2_client
 from auditor.lab.cli import main as lab_main
 from auditor.lab.net import conflicts_in
 from auditor.lab.spec import DEMO_HOSTS, HOSTILE_HOSTNAME
@@ -388,12 +388,16 @@ def test_moto_has_the_seeded_instances(lab: LabState) -> None:
         "10.250.77.200": "hand-made-1",
     }
     other = ec2_client(lab.aws.endpoint_url, "eu-west-1")
-    ips = {
-        i["PrivateIpAddress"]
+    launched_by = {
+        i["PrivateIpAddress"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])}.get(
+            "aws:autoscaling:groupName"
+        )
         for r in other.describe_instances()["Reservations"]
         for i in r["Instances"]
     }
-    assert len(ips) == 2 and all(ip.startswith("10.251.") for ip in ips)
+    assert all(ip.startswith("10.251.") for ip in launched_by)
+    # analytics-01/02, and the instance the hand-made ASG launched (owned, issue #12 part 3)
+    assert sorted(launched_by.values(), key=str) == [None, None, UNSTATED_ASG]
     recorded = json.loads((Path(lab.state_dir) / "aws.json").read_text())
     assert {i["instance_id"] for i in recorded["instances"]} == {
         i.instance_id for i in lab.aws.instances
