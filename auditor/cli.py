@@ -59,11 +59,22 @@ def init(path: Path, force: bool) -> None:
     )
 
 
+def _found_config(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path:
+    from auditor.config import find_config
+    from auditor.errors import ConfigError
+
+    try:
+        return find_config(value)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _config_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--config", "-c", "config_path", required=True,
+        "--config", "-c", "config_path", callback=_found_config,
         type=click.Path(dir_okay=False, path_type=Path),
-        help="The audit.toml to run (see `auditor init`).",
+        help="The audit.toml to run (default: $AUDITOR_CONFIG, ./audit.toml, "
+        "~/.config/auditor/audit.toml, /etc/auditor/audit.toml).",
     )(func)  # fmt: skip
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -338,6 +339,35 @@ KNOWN_SECTIONS = (
     "audit", "network", "aws", "ansible", "terraform", "ssh", "owners", "ownership", "ignore",
     "policy",
 )  # fmt: skip
+
+
+CONFIG_ENV = "AUDITOR_CONFIG"
+
+
+def config_search_path(env: Mapping[str, str], cwd: Path, home: Path) -> tuple[Path, ...]:
+    """Where a config is looked for when --config is not given, in order (pure)."""
+    xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    return (cwd / "audit.toml", xdg / "auditor" / "audit.toml", Path("/etc/auditor/audit.toml"))
+
+
+def find_config(given: Path | None, env: Mapping[str, str] | None = None) -> Path:
+    """The config to use: `given` (--config), else $AUDITOR_CONFIG, else the first file of
+    `config_search_path`. A path named explicitly is returned as it is (load_config says if
+    it is missing); otherwise ConfigError lists every place tried."""
+    env = os.environ if env is None else env
+    if given is not None:
+        return given
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    tried = config_search_path(env, Path.cwd(), Path.home())
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate
+    places = ", ".join(str(p) for p in tried)
+    raise ConfigError(
+        f"no config: none given with --config or ${CONFIG_ENV}, and none at {places} "
+        "(write one with `auditor init`)"
+    )
 
 
 def load_config(path: Path) -> Config:

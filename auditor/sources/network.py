@@ -24,6 +24,7 @@ import nmap
 from auditor.config import NetworkConfig
 from auditor.errors import SourceError, TargetError
 from auditor.model import ID_DNS, ID_IP, ID_MAC, Observation, SourceKind, SourceResult, ident
+from auditor.sources.scan_privilege import ScanPrivilege, scan_privilege
 from auditor.targets import validate_target
 
 
@@ -49,14 +50,18 @@ def plan_scan(
     direct re-check of listed hosts the sweep missed (auditor.recheck)."""
     targets = tuple(validate_target(t) for t in config.targets)
     exclude = tuple(validate_target(t) for t in config.exclude)
+    # Raw packets need root or cap_net_raw+cap_net_admin (auditor.sources.scan_privilege);
+    # `privileged` overrides the detection (tests, and callers that already know).
     if privileged is None:
-        privileged = os.geteuid() == 0
+        privilege = scan_privilege()
+    else:
+        privilege = ScanPrivilege(privileged, "root", privileged and os.geteuid() != 0)
     # -n: no reverse DNS, so a sweep sends nothing to resolvers outside the targets.
     args = ["-n", "-T4", "--max-retries", str(max_retries)]
     args += ["--host-timeout", f"{config.host_timeout}s"] + (["-Pn"] if no_ping else [])
-    if privileged:
-        args.append("-sS")
-        scan_type = "syn (root: ARP/ICMP discovery, SYN scan)"
+    if privilege.raw:
+        args += ["-sS", "--privileged"] if privilege.tell_nmap else ["-sS"]
+        scan_type = f"syn ({privilege.how}: ARP/ICMP discovery, SYN scan)"
     else:
         args += ["-sT", "--unprivileged"]
         scan_type = "connect (unprivileged: TCP discovery, connect scan)"

@@ -66,3 +66,56 @@ def test_imported_xml_and_a_missing_file(tmp_path: Path) -> None:
     assert not result.ok
     assert any("partial result" in e for e in result.errors)
     assert any("no.xml: cannot read nmap XML" in e for e in result.errors)
+
+
+NOBODY = 65534
+SWEEP_AS_NOBODY = """
+import json, sys
+from datetime import UTC, datetime
+from auditor.config import NetworkConfig
+from auditor.sources.network import NmapSource
+config = NetworkConfig(name="lo", targets=("127.0.0.1",), ports=(int(sys.argv[1]),))
+result = NmapSource(config).collect(datetime.now(UTC))
+print(json.dumps({"ok": result.ok, "error": result.error, "details": dict(result.details),
+    "open": [p["port"] for o in result.observations for p in o.attributes["open_ports"]]}))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setcap") is None or shutil.which("setpriv") is None,
+    reason="needs root, setcap and setpriv to run a sweep as an unprivileged user",
+)
+def test_unprivileged_sweep_with_a_capable_nmap_is_a_syn_scan(listener: int) -> None:
+    """`setcap cap_net_raw,cap_net_admin+eip` on nmap, as docs/install.md says: an auditor
+    running as nobody then sweeps with SYN packets (nmap told --privileged), not connect."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    def sweep(nmap_dir: str) -> dict[str, object]:
+        env = {"PATH": f"{nmap_dir}:/usr/bin:/bin", "HOME": "/nonexistent"}
+        run = subprocess.run(
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             sys.executable, "-c", SWEEP_AS_NOBODY, str(listener)],
+            capture_output=True, text=True, timeout=120, env=env,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )  # fmt: skip
+        if run.returncode != 0:
+            pytest.skip(f"this interpreter cannot run as nobody here: {run.stderr[-300:]}")
+        result: dict[str, object] = json.loads(run.stdout)
+        return result
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        nmap = Path(tmp) / "nmap"
+        shutil.copy(shutil.which("nmap") or "", nmap)
+        nmap.chmod(0o755)
+        plain = sweep(tmp)
+        assert plain["ok"] and plain["open"] == [listener], plain
+        assert str(plain["details"]["scan_type"]).startswith("connect")  # type: ignore[index]
+        subprocess.run(["setcap", "cap_net_raw,cap_net_admin+eip", str(nmap)], check=True)
+        capable = sweep(tmp)
+        assert capable["ok"] and capable["open"] == [listener], capable
+        scan_type = str(capable["details"]["scan_type"])  # type: ignore[index]
+        assert scan_type.startswith(f"syn (file capabilities cap_net_raw,cap_net_admin on {nmap}")
