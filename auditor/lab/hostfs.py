@@ -140,6 +140,7 @@ ALPINE_HIDDEN = (
     "bin/bash",
     "bin/dpkg",
     "bin/dpkg-query",
+    "bin/rpm",
     "bin/apt",
     "bin/apt-get",
     "bin/apt-cache",
@@ -414,6 +415,10 @@ def _profile_centos5(host: HostSpec, hdir: Path, etc: Path, usr: Path, now: date
     for rel in CENTOS5_HIDDEN:
         if (Path("/usr") / rel).exists() or (Path("/usr") / rel).is_symlink():
             whiteout(usr / rel)
+    # Its package manager is rpm (the look-alike answers `-qf` for the stubs below); the
+    # Debian underneath keeps its dpkg database out of sight.
+    _hide_package_databases(hdir, ("dpkg",))
+    (hdir / "var.upper" / "lib" / "rpm").mkdir(parents=True, exist_ok=True)
     py = python_for_scripts()
     _install_script(usr / "sbin" / "httpd", "webserver.py", py)
     _install_script(usr / "bin" / "rpm", "rpm.py", py)
@@ -475,9 +480,81 @@ def _service_nginx(host: HostSpec, hdir: Path, etc: Path, usr: Path) -> None:
         ('NGINX_VERSION = "nginx/1.22.1"', f'NGINX_VERSION = "{version}"'),
     )
     _write(etc / "nginx" / "nginx.conf", NGINX_CONF)
+    package = NGINX_PACKAGES.get(host.profile)
+    if package is not None:
+        _register_nginx_package(hdir, *package)
     logdir = hdir / "var.upper" / "log" / "nginx"
     logdir.mkdir(parents=True, exist_ok=True)
     logdir.chmod(0o755)
+
+
+# Alpine 3.18's packages of the programs the alpine host shows (the binaries are the Debian
+# ones underneath): name, version, files (absolute, resolved), in /lib/apk/db/installed's
+# format, which the probe reads with awk.
+ALPINE_PACKAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("busybox", "1.36.1-r7", ("/usr/bin/busybox",)),
+    ("openssl", "3.1.4-r5", ("/usr/bin/openssl",)),
+    ("openssh-client-default", "9.3_p2-r1", ("/usr/bin/ssh",)),
+    ("python3", "3.11.8-r1", ("/usr/bin/python3", "/usr/bin/python3.11")),
+)
+
+
+def alpine_apk_database() -> str:
+    """/lib/apk/db/installed for ALPINE_PACKAGES: a record per package, `F:` folder lines
+    (relative, as apk writes them) each followed by its `R:` files."""
+    records = []
+    for name, version, files in ALPINE_PACKAGES:
+        lines = [f"P:{name}", f"V:{version}", "A:x86_64", f"o:{name}"]
+        folders: dict[str, list[str]] = {}
+        for path in files:
+            folder, _, base = path.rpartition("/")
+            folders.setdefault(folder.lstrip("/"), []).append(base)
+        for folder, bases in folders.items():
+            lines.append(f"F:{folder}")
+            lines += [f"R:{base}" for base in bases]
+        records.append("\n".join(lines) + "\n")
+    return "\n".join(records) + "\n"
+
+
+def _hide_package_databases(hdir: Path, names: tuple[str, ...]) -> None:
+    """A dressed-up host has only its own package manager's database in /var/lib: the
+    machine's dpkg (and rpm, where Debian's rpm is installed) are hidden."""
+    for name in names:
+        if Path("/var/lib", name).exists():
+            whiteout(hdir / "var.upper" / "lib" / name)
+
+
+# The nginx look-alike registered with dpkg the way the distribution's package is, so the
+# probe finds it packaged (judged by the OS): profile -> (version, maintainer).
+NGINX_PACKAGES: dict[Profile, tuple[str, str]] = {
+    Profile.DEBIAN12: (
+        "1.22.1-9+deb12u2",
+        "Debian Nginx Maintainers <pkg-nginx-maintainers@alioth-lists.debian.net>",
+    ),
+    Profile.UBUNTU2204: (
+        "1.18.0-6ubuntu14.6",
+        "Ubuntu Developers <ubuntu-devel-discuss@lists.ubuntu.com>",
+    ),
+}
+
+
+def _register_nginx_package(hdir: Path, version: str, maintainer: str) -> None:
+    """nginx in the host's dpkg database: its file list and a status stanza (the machine's
+    own status file plus it, in the host's /var)."""
+    info = hdir / "var.upper" / "lib" / "dpkg" / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    _write(info / "nginx.list", "/.\n/usr\n/usr/sbin\n/usr/sbin/nginx\n")
+    status = Path("/var/lib/dpkg/status")
+    text = status.read_text() if status.exists() else ""
+    if "\nPackage: nginx\n" not in "\n" + text:
+        text = text.rstrip("\n") + "\n\n" if text.strip() else ""
+        text += (
+            "Package: nginx\nStatus: install ok installed\nPriority: optional\n"
+            f"Section: httpd\nInstalled-Size: 1350\nMaintainer: {maintainer}\n"
+            f"Architecture: amd64\nVersion: {version}\n"
+            "Description: small, powerful, scalable web/proxy server\n"
+        )
+    _write(info.parent / "status", text)
 
 
 def busybox_applets() -> tuple[str, ...]:
@@ -506,6 +583,8 @@ def _profile_alpine(hdir: Path, etc: Path, usr: Path, applets: Iterable[str]) ->
     for rel in ALPINE_HIDDEN:
         if (Path("/usr") / rel).exists():
             whiteout(usr / rel)
+    _hide_package_databases(hdir, ("dpkg", "rpm"))
+    _write(usr / "lib" / "apk" / "db" / "installed", alpine_apk_database())
     # BusyBox over the usual tools: every applet replaces the Debian tool of the same name
     # in /usr/bin and /usr/sbin (with merged /usr that covers /bin and /sbin too), so the
     # host answers like Alpine whatever PATH a client brings: `ls --help` says BusyBox,

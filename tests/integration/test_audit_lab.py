@@ -161,6 +161,69 @@ def test_the_forgotten_centos5_box(report: dict[str, Any]) -> None:
     assert "eol-os" in rules and "long-uptime" in rules
 
 
+def _software(host: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [s for s in host["facts"]["software"] if s["name"] == name]
+    assert len(found) == 1, (name, host["facts"]["software"])
+    return found[0]
+
+
+def test_distribution_packages_are_judged_by_the_os(report: dict[str, Any]) -> None:
+    """Issue 12 part 4: the package manager of each host says who installed each program;
+    a package of a maintained OS release takes the OS's status (no finding of its own), a
+    hand-installed program and everything on an OS past support keep the upstream cycle."""
+    hosts = by_label(report)
+    findings = [(f["host"], f["rule"], f["title"]) for f in report["findings"]]
+    lines = []
+
+    # Debian 12 (web01): its nginx 1.22 is Debian's, in Debian's LTS: not end of life.
+    web01 = hosts["web01"]
+    assert web01["facts"]["os"]["version"].startswith("12.")  # the point release
+    nginx = _software(web01, "nginx")
+    assert nginx["package"] == {"manager": "dpkg", "name": "nginx", "version": "1.22.1-9+deb12u2"}
+    assert nginx["eol"]["judged_by"] == "distribution"
+    assert nginx["eol"]["status"] == web01["facts"]["os"]["eol"]["status"] != "eol"
+    assert nginx["eol"]["basis"].startswith("maintained by debian 12 (")
+    assert "upstream nginx 1.22 ended 2023-04-11" in nginx["eol"]["basis"]
+    assert not [f for f in findings if f[0] == web01["id"] and f[1] == "eol-software"
+                and "nginx" in f[2]]
+    lines.append(f"web01 nginx: {nginx['eol']['status']} - {nginx['eol']['basis']}")
+
+    # Ubuntu 22.04 (web02): nginx 1.18 from Ubuntu's package.
+    web02_nginx = _software(hosts["web02"], "nginx")
+    assert web02_nginx["package"]["version"] == "1.18.0-6ubuntu14.6"
+    assert web02_nginx["eol"]["judged_by"] == "distribution"
+    assert web02_nginx["eol"]["basis"].startswith("maintained by ubuntu 22.04 (")
+
+    # A plain Debian host: openssl and ssh are Debian's; whatever this machine added by hand
+    # (a JDK unpacked under /usr/lib/jvm, /usr/local/bin) keeps its upstream cycle.
+    db01 = hosts["db01"]["facts"]["software"]
+    assert {p["name"] for p in db01 if (p["package"] or {}).get("manager") == "dpkg"} >= {
+        "openssl", "openssh"}  # fmt: skip
+    for program in db01:
+        judged = "distribution" if (program["package"] or {}).get("manager") else "upstream"
+        assert program["eol"]["judged_by"] == judged, program
+
+    # CentOS 5 (past support): rpm names the packages, the upstream cycles count; the
+    # Apache 1.3 built by hand is end of life either way.
+    legacy = hosts["legacy-billing01"]
+    httpd = _software(legacy, "httpd")
+    assert httpd["package"] is None
+    assert (httpd["eol"]["judged_by"], httpd["eol"]["status"]) == ("upstream", "eol")
+    assert "hand-installed" in httpd["eol"]["basis"]
+    openssl = _software(legacy, "openssl")
+    assert openssl["package"] == {"manager": "rpm", "name": "openssl", "version": "0.9.8e-40.el5_11"}
+    assert openssl["eol"]["judged_by"] == "upstream"
+    assert "centos 5 is past support since 2017-03-31" in openssl["eol"]["basis"]
+    assert [f for f in findings if f[0] == legacy["id"] and f[1] == "eol-software"
+            and f[2].startswith("httpd 1.3 ")]
+    lines.append(f"legacy-billing01 httpd: {httpd['eol']['status']} - {httpd['eol']['basis']}")
+
+    # Alpine (BusyBox, no apk binary needed): the apk database names the packages.
+    cache_openssl = _software(hosts["cache01"], "openssl")
+    assert cache_openssl["package"] == {"manager": "apk", "name": "openssl", "version": "3.1.4-r5"}
+    print("\n" + "\n".join(lines))
+
+
 def test_busybox_host_is_probed(report: dict[str, Any]) -> None:
     facts = by_label(report)["cache01"]["facts"]
     assert facts["os"]["id"] == "alpine"

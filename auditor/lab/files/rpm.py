@@ -1,10 +1,15 @@
 #!/usr/bin/python3
 """A read-only `rpm` for the lab's centos5 host: answers queries from a CentOS 5.11 package
-list, the way `rpm -qa [--qf FMT]`, `rpm -q NAME` and `rpm --version` do. Nothing else.
+list, the way `rpm -qa [--qf FMT]`, `rpm -q NAME`, `rpm -qf [--qf FMT] FILE...` and
+`rpm --version` do. Nothing else. `-qf` answers like rpm 4.x (tests/fixtures/probe/packages
+has real output): one line per owning package, or `file X is not owned by any package` on
+stdout, `error: file X: No such file or directory` on stderr; the exit status counts the
+files without an owner.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -17,6 +22,8 @@ PACKAGES: tuple[tuple[str, str, str, str, str, int], ...] = (
     ("openssl", "", "0.9.8e", "40.el5_11", "x86_64", 1488452651),
     ("openssh", "", "4.3p2", "82.el5", "x86_64", 1410000000),
     ("openssh-server", "", "4.3p2", "82.el5", "x86_64", 1410000000),
+    ("openssh-clients", "", "4.3p2", "82.el5", "x86_64", 1410000000),
+    ("php-cli", "", "5.1.6", "45.el5_11", "x86_64", 1430000000),
     ("sudo", "", "1.7.2p1", "31.el5_11", "x86_64", 1430000000),
     ("php", "", "5.1.6", "45.el5_11", "x86_64", 1430000000),
     ("php-mysql", "", "5.1.6", "45.el5_11", "x86_64", 1430000000),
@@ -35,6 +42,16 @@ PACKAGES: tuple[tuple[str, str, str, str, str, int], ...] = (
     ("sysklogd", "", "1.4.1", "46.el5", "x86_64", 1300000000),
     ("bind-libs", "30", "9.3.6", "25.P1.el5_11.11", "x86_64", 1455000000),
 )
+
+# Which package owns each file the lab's CentOS 5 programs are (the stubs in /usr/bin). The
+# Apache 1.3 in /usr/sbin/httpd was built by hand (CentOS 5 shipped 2.2): no package owns it.
+FILES: dict[str, str] = {
+    "/usr/bin/openssl": "openssl",
+    "/usr/bin/ssh": "openssh-clients",
+    "/usr/bin/php": "php-cli",
+    "/usr/bin/python": "python",
+    "/usr/bin/rpm": "rpm",
+}
 
 _TAG = re.compile(r"%(-?\d*)\{([A-Za-z]+)(?::[a-z]+)?\}")
 DEFAULT_QF = "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n"
@@ -73,7 +90,7 @@ def main(argv: list[str]) -> int:
         return 0
     fmt = DEFAULT_QF
     names: list[str] = []
-    query = all_ = False
+    query = all_ = by_file = False
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -84,6 +101,7 @@ def main(argv: list[str]) -> int:
         elif arg.startswith("-") and not arg.startswith("--"):
             query = query or "q" in arg
             all_ = all_ or "a" in arg
+            by_file = by_file or "f" in arg
         elif not arg.startswith("-"):
             names.append(arg)
         i += 1
@@ -93,12 +111,30 @@ def main(argv: list[str]) -> int:
     if all_:
         sys.stdout.write("".join(render(fmt, p) for p in PACKAGES))
         return 0
+    if by_file:
+        return owners(fmt, names)
     rc = 0
     for name in names:
         hits = [p for p in PACKAGES if p[0] == name]
         if not hits:
             print(f"package {name} is not installed")
             rc = 1
+        sys.stdout.write("".join(render(fmt, p) for p in hits))
+    return rc
+
+
+def owners(fmt: str, files: list[str]) -> int:
+    """`rpm -qf`: each file's owning package in `fmt`, in the order asked."""
+    rc = 0
+    for path in files:
+        if not os.path.exists(path):
+            print(f"error: file {path}: No such file or directory", file=sys.stderr)
+            rc += 1
+            continue
+        hits = [p for p in PACKAGES if p[0] == FILES.get(path)]
+        if not hits:
+            print(f"file {path} is not owned by any package")
+            rc += 1
         sys.stdout.write("".join(render(fmt, p) for p in hits))
     return rc
 
