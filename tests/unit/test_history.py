@@ -136,6 +136,15 @@ def test_status_change_became_unmanaged() -> None:
         {"host": "ip:10.0.0.1", "label": "host1", "from": "managed", "to": "unmanaged"}]
 
 
+def test_status_change_to_owned_is_recorded() -> None:
+    # An instance called hand-made until the run that recognised its launcher (an ASG).
+    r1 = mkrun(T0, [mkhost(1, HostStatus.CLOUD_UNMANAGED)])
+    r2 = mkrun(T0 + DAY, [mkhost(1, HostStatus.OWNED)])
+    c = compute_changes(snap(r1), snap(r2), sightings=sightings_after(r1))
+    assert c["status_changed"] == [
+        {"host": "ip:10.0.0.1", "label": "host1", "from": "cloud-unmanaged", "to": "owned"}]
+
+
 def test_reboot_by_boot_time_and_by_uptime() -> None:
     boot = T0 - 100 * DAY
     h = mkhost(1)

@@ -166,3 +166,26 @@ def test_one_finding_per_launcher_not_per_instance(tmp_path: Path) -> None:
     # no per-instance findings for owned instances; the hand-made one still has its own
     per_host = {f.host for f in findings if f.rule == "cloud-unmanaged"}
     assert per_host == {"aws:i-hand"}
+
+
+def test_owned_hosts_and_their_launcher_in_every_report(tmp_path: Path) -> None:
+    import csv
+
+    from auditor.pipeline import Discovery, build_run
+    from auditor.report import write_reports
+    from auditor.report.json_report import validate_report
+
+    results = [cloud(ec2("i-b1", "10.0.0.31", name="batch-a", **{ASG: "batch"}),
+                     ec2("i-b2", "10.0.0.32", name="batch-b", **{ASG: "batch"}))]  # fmt: skip
+    config = Config(path=None)
+    run = build_run(config, Discovery(NOW, tuple(results), reconcile(results, config, TODAY)))
+    written = write_reports(run, tmp_path / "out")
+    data = json.loads(written["json"].read_text())
+    validate_report(data)  # "owned" is in the schema's status enum
+    assert data["summary"]["by_status"]["owned"] == 2
+    assert [f["rule"] for f in data["findings"]] == ["unmanaged-launcher"]
+    rows = list(csv.DictReader(written["csv"].open()))
+    assert {r["status"] for r in rows} == {"owned"}
+    assert "owned **2**" in written["md"].read_text()
+    html = written["html"].read_text()
+    assert ".s-owned{" in html and '"owned"' in html  # a styled badge, in the host data
