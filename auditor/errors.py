@@ -1,5 +1,5 @@
 """The error tree. Library code raises these; third-party exceptions are translated where
-they enter (paramiko, boto3, ansible-runner, nmap) into one of them, with a cause a person
+they enter (paramiko, boto3, ansible-inventory, nmap) into one of them, with a cause a person
 can act on.
 
     AuditorError

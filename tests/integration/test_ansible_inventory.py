@@ -1,4 +1,4 @@
-"""Real ansible-inventory (through ansible-runner) on real inventory files."""
+"""Real ansible-inventory on real inventory files."""
 
 from __future__ import annotations
 
