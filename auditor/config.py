@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from auditor.errors import ConfigError, TargetError
 from auditor.model import Severity
 from auditor.targets import validate_target
+from auditor.urls import check_url, is_http_state, shown
 
 if TYPE_CHECKING:
     from auditor.drift.policy import PolicyRule
@@ -469,8 +470,12 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     terraform = []
     for i, t in enumerate(_array_of_tables(path, data, "terraform", base)):
         states = tuple(
-            s if s.startswith("s3://") else str(t.resolve(s)) for s in t.get_strs("state")
+            s if s.startswith("s3://") or is_http_state(s) else str(t.resolve(s))
+            for s in t.get_strs("state")
         )
+        for s in states:
+            if is_http_state(s) and (problem := check_url(s)) is not None:
+                raise ConfigError(f"{path}: {t.where}: state {shown(s)}: {problem}")
         tf = TerraformConfig(
             name=t.get_str("name") or f"terraform-{i + 1}",
             state=states,

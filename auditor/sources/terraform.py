@@ -2,8 +2,9 @@
 
 Terraform itself is not needed: the state JSON is read directly. A location is a file, a
 folder (its `*.tfstate` files and its `terraform.tfstate.d/<workspace>/terraform.tfstate`
-workspaces; `*.tfstate.backup` is not state), a glob, or `s3://bucket/key` (a key ending
-in `/` or holding `*?[` lists matching `.tfstate` objects).
+workspaces; `*.tfstate.backup` is not state), a glob, `s3://bucket/key` (a key ending
+in `/` or holding `*?[` lists matching `.tfstate` objects), or an `https://` address of the
+`http` backend (GitLab-managed state; auditor.sources.tfhttp).
 
 The S3 client uses boto3's credential chain. Its endpoint is `AUDITOR_S3_ENDPOINT_URL` when
 set, else whatever boto3 itself configures (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the
@@ -51,6 +52,8 @@ from auditor.sources.aws import (
     AwsClientSettings,
     describe_aws_error,
 )
+from auditor.sources.tfhttp import fetch_state
+from auditor.urls import is_http_state, shown
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -144,6 +147,8 @@ def workspace_of(location: str) -> str:
 def expand_location(pattern: str, s3: S3Client | None = None) -> tuple[str, ...]:
     """The state locations one configured entry stands for. Raises SourceError when it
     stands for nothing (a folder without state, a glob that matches no file)."""
+    if is_http_state(pattern):
+        return (pattern,)  # one state per address: the http backend has no listing
     if pattern.startswith("s3://"):
         bucket, key = split_s3_url(pattern)
         if key and not key.endswith("/") and not GLOB_CHARS & set(key):
@@ -212,7 +217,10 @@ def s3_client(
 
 
 def read_state(location: str, s3: S3Client | None = None) -> dict[str, Any]:
-    """Read and decode one state (file or s3:// object). Raises SourceError naming it."""
+    """Read and decode one state (file, s3:// object or http backend URL). Raises
+    SourceError naming it."""
+    if is_http_state(location):
+        return decode_state(fetch_state(location), shown(location))
     if location.startswith("s3://"):
         if s3 is None:
             raise SourceError(f"{location}: reading S3 needs an S3 client")
@@ -328,7 +336,9 @@ def _redact(attributes: Mapping[str, Any], sensitive_paths: Sequence[Any]) -> di
 
 
 def load_state(location: str, s3: S3Client | None = None) -> StateFile:
-    return parse_state(read_state(location, s3), location)
+    # An http backend address is recorded as shown: its query string may hold a token.
+    named = shown(location) if is_http_state(location) else location
+    return parse_state(read_state(location, s3), named)
 
 
 def load_state_resources(location: str, s3: S3Client | None = None) -> tuple[StateResource, ...]:
@@ -639,4 +649,5 @@ class TerraformStateSource:
 
 def _normalise(location: str) -> str:
     # One file reached through a folder and a glob is read once.
-    return location if location.startswith("s3://") else os.path.normpath(location)
+    remote = location.startswith("s3://") or is_http_state(location)
+    return location if remote else os.path.normpath(location)
