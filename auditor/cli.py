@@ -8,7 +8,7 @@ Exit codes (auditor audit / discover): 0 clean, 1 findings at or above --fail-on
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,7 +23,7 @@ from auditor.exitcodes import (
     fail,
     run_guarded,
 )
-from auditor.model import SEVERITY_NAMES
+from auditor.model import SEVERITY_NAMES, Finding, Severity
 from auditor.visible import visible
 
 _fail = fail
@@ -166,7 +166,6 @@ def _run(
     probe: bool,
 ) -> int:
     from auditor.config import load_config
-    from auditor.model import Severity
     from auditor.pipeline import execute
     from auditor.terminal import TerminalUI
 
@@ -198,7 +197,13 @@ def _run(
     threshold = Severity.parse(fail_on) if fail_on else config.audit.fail_on
     if any(not s.ok and s.count == 0 for s in run.sources) and not run.hosts:
         return EXIT_FAILED
-    return EXIT_FINDINGS if any(f.severity.rank >= threshold.rank for f in run.findings) else 0
+    return EXIT_FINDINGS if fails(run.findings, threshold) else EXIT_OK
+
+
+def fails(findings: Iterable[Finding], threshold: Severity) -> bool:
+    """A finding at or above --fail-on that counts: accepted findings ([[accept]]) do not,
+    until their acceptance expires."""
+    return any(f.counts and f.severity.rank >= threshold.rank for f in findings)
 
 
 # --------------------------------------------------------------------------- drift
@@ -217,7 +222,6 @@ def drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: b
 def _drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool) -> int:
     from auditor.config import load_config
     from auditor.drift.run import drift_configured, summary_lines
-    from auditor.model import Severity
     from auditor.pipeline import drift_run
     from auditor.report import write_reports
 
@@ -238,7 +242,7 @@ def _drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: 
     if result.read_nothing:
         return EXIT_FAILED
     threshold = Severity.parse(fail_on) if fail_on else config.audit.fail_on
-    return EXIT_FINDINGS if any(f.severity.rank >= threshold.rank for f in run.findings) else 0
+    return EXIT_FINDINGS if fails(run.findings, threshold) else EXIT_OK
 
 
 # --------------------------------------------------------------------------- history
@@ -246,10 +250,11 @@ def _drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: 
 
 def _register_commands() -> None:
     from auditor.commands import diff, history, report
+    from auditor.commands.accept import accept
     from auditor.commands.inspect import inspect
     from auditor.commands.premigrate import premigrate
 
-    for command in (history, diff, report, inspect, premigrate):
+    for command in (history, diff, report, inspect, premigrate, accept):
         main.add_command(command)
 
 

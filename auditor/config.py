@@ -43,6 +43,7 @@ class AuditSettings:
     expected_ports_by_group: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     notify: str | None = None  # webhook URL posted when a run has new findings
     notify_timeout: float = 10.0
+    baseline: Path | None = None  # a file of [[accept]] entries (`auditor accept` appends)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,24 @@ class IgnoreRule:
 
 
 @dataclass(frozen=True)
+class AcceptRule:
+    """A finding someone looked at and accepted, with why and until when. `host` patterns
+    match a host's id, names and addresses (or a CIDR); `resource` patterns match what a
+    run-level finding names (a Terraform address, a cloud id)."""
+
+    rule: str  # a finding's rule id, e.g. eol-os
+    reason: str
+    expires: date
+    host: str | None = None
+    resource: str | None = None
+    source: str = ""  # "audit.toml [[accept]] #2": where it was written, for the report
+
+    @property
+    def target(self) -> str:
+        return f"host {self.host}" if self.host is not None else f"resource {self.resource}"
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     audit: AuditSettings = field(default_factory=AuditSettings)
@@ -148,6 +167,7 @@ class Config:
     ownership: tuple[OwnershipRule, ...] = ()
     ignore: tuple[IgnoreRule, ...] = ()
     policy: tuple[PolicyRule, ...] = ()  # [[policy]] guard rails over live resources
+    accept: tuple[AcceptRule, ...] = ()  # [[accept]] here and in [audit] baseline
 
     def owner_of(self, address: str | None, names: tuple[str, ...] = ()) -> str | None:
         """The team owning an address (most specific CIDR wins) or, failing that, a name."""
@@ -338,7 +358,7 @@ def _group_ports(t: _Table, key: str) -> dict[str, tuple[int, ...]]:
 
 KNOWN_SECTIONS = (
     "audit", "network", "aws", "ansible", "terraform", "ssh", "owners", "ownership", "ignore",
-    "policy",
+    "policy", "accept",
 )  # fmt: skip
 
 
@@ -374,17 +394,21 @@ def find_config(given: Path | None, env: Mapping[str, str] | None = None) -> Pat
 def load_config(path: Path) -> Config:
     """Read and validate a config file. Raises ConfigError naming the file and key."""
     path = Path(path)
+    return parse_config(read_toml(path, "config"), path)
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's data; ConfigError naming the file when it cannot be read or parsed."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return parse_config(data, path)
 
 
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
@@ -413,6 +437,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         expected_ports_by_group=_group_ports(t, "expected_ports_by_group"),
         notify=t.get_str("notify"),
         notify_timeout=t.get_float("notify_timeout", 10.0, maximum=300),
+        baseline=t.get_path("baseline"),
     )
     if audit.notify and not audit.notify.startswith(("http://", "https://")):
         raise t._err("notify", "an http:// or https:// URL", audit.notify)
@@ -552,6 +577,9 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     from auditor.drift.policy import load_policies
 
     policy = load_policies(data.get("policy"), path, base)
+    accept = parse_accept(data, path, base)
+    if audit.baseline is not None:
+        accept += load_baseline(audit.baseline)
 
     return Config(
         path=path,
@@ -565,4 +593,38 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         ownership=tuple(ownership),
         ignore=tuple(ignore),
         policy=policy,
+        accept=accept,
     )
+
+
+def parse_accept(data: Mapping[str, Any], path: Path, base: Path) -> tuple[AcceptRule, ...]:
+    """The [[accept]] tables of one file (the config, or a baseline)."""
+    rules = []
+    for t in _array_of_tables(path, data, "accept", base):
+        rule, reason, expires = t.get_str("rule"), t.get_str("reason"), t.get_date("expires")
+        host, resource = t.get_str("host"), t.get_str("resource")
+        t.finish()
+        if not rule or not reason or expires is None:
+            raise ConfigError(
+                f"{path}: {t.where}: keys 'rule', 'reason' and 'expires' are required "
+                "(say which finding, why it is accepted, and until when)"
+            )
+        if (host is None) == (resource is None):
+            raise ConfigError(
+                f"{path}: {t.where}: give exactly one of 'host' (a host pattern) or "
+                "'resource' (a resource pattern)"
+            )
+        rules.append(AcceptRule(rule, reason, expires, host, resource, f"{path.name} {t.where}"))
+    return tuple(rules)
+
+
+def load_baseline(path: Path) -> tuple[AcceptRule, ...]:
+    """[audit] baseline: a TOML file of [[accept]] tables only. A baseline that does not
+    exist yet accepts nothing (`auditor accept` creates it)."""
+    if not path.exists():
+        return ()
+    data = read_toml(path, "baseline")
+    unknown = sorted(set(data) - {"accept"})
+    if unknown:
+        raise ConfigError(f"{path}: a baseline holds only [[accept]] tables, not '{unknown[0]}'")
+    return parse_accept(data, path, path.resolve().parent)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -335,12 +335,30 @@ class SshOutcome:
 
 
 @dataclass(frozen=True)
+class Acceptance:
+    """An [[accept]] entry that matched a finding. While it holds, the finding is shown as
+    accepted and counts neither for --fail-on nor for the webhook; once `expired`, the
+    finding counts again and says that its acceptance ran out."""
+
+    reason: str
+    expires: date
+    source: str  # where the entry is written: "audit.toml [[accept]] #2"
+    expired: bool = False
+
+
+@dataclass(frozen=True)
 class Finding:
     rule: str
     severity: Severity
     host: str | None  # Host.id, None for run-level findings
     title: str
     evidence: tuple[str, ...] = ()
+    accepted: Acceptance | None = field(default=None, compare=False)
+
+    @property
+    def counts(self) -> bool:
+        """False while an unexpired acceptance holds: not for --fail-on, not for the webhook."""
+        return self.accepted is None or self.accepted.expired
 
 
 @dataclass(frozen=True)

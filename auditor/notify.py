@@ -8,8 +8,10 @@ anything else (a Teams/Mattermost relay, a ticket bot):
      "new_finding_groups": [{key, rule, severity, title, count, hosts}],
      "by_severity": {"critical": 1, ...}, "changes": {new_hosts: 1, ...}}
 
-Nothing new, nothing sent. A webhook that cannot be reached is a warning (the return value
-says why), never a failed run: the reports are written either way.
+Nothing new, nothing sent. Accepted findings ([[accept]]) are never news; a finding whose
+acceptance expired is, once, with `acceptance_expired` set. A webhook that cannot be
+reached is a warning (the return value says why), never a failed run: the reports are
+written either way.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from auditor.history import diff_findings
+from auditor.history import diff_findings, finding_key
 from auditor.model import AuditRun, Finding
 from auditor.report.groups import group_findings, group_text
 from auditor.report.view import change_counts
@@ -53,13 +56,14 @@ def _as_dict(finding: Finding | Mapping[str, Any]) -> Mapping[str, Any]:
 
 def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
     labels = {h.id: h.label for h in run.hosts}
+    counting = [f for f in run.findings if f.counts]  # accepted findings stay quiet
     by_severity: dict[str, int] = {}
-    for f in run.findings:
+    for f in counting:
         by_severity[f.severity.value] = by_severity.get(f.severity.value, 0) + 1
     groups = group_findings(new)  # 990 hosts on Debian 12: one line, not 990
     lines = [
         f"*auditor*: {len(new)} new finding{'s' if len(new) != 1 else ''} in run {run.id} "
-        f"({len(run.hosts)} hosts, {len(run.findings)} findings in all)"
+        f"({len(run.hosts)} hosts, {len(counting)} findings in all)"
     ]
     for group in groups[:MAX_LISTED]:
         lines.append(f"• [{str(group['severity']).upper()}] {group_text(group, labels, _plain)}")
@@ -71,7 +75,8 @@ def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
         "run": run.id,
         "started_at": run.started_at.isoformat(),
         "hosts": len(run.hosts),
-        "findings": len(run.findings),
+        "findings": len(counting),
+        "accepted": len(run.findings) - len(counting),
         "by_severity": by_severity,
         "new_findings": [
             {**f, "label": labels.get(str(f.get("host")), f.get("host"))} for f in new
@@ -93,12 +98,24 @@ def notify_if_new(
     run: AuditRun,
     previous_findings: Iterable[Finding | Mapping[str, Any]] | None,
     timeout: float = 10.0,
+    previous_day: date | None = None,
 ) -> NotifyResult:
     """POST a summary to `url` when `run` has findings that `previous_findings` (the last
     stored run's; None when there is no history) did not have, or had at a lower severity.
-    Returns what happened; never raises for network trouble."""
+    A finding whose [[accept]] entry expired since the previous run (`previous_day`) is new
+    too. Returns what happened; never raises for network trouble."""
     previous = None if previous_findings is None else [_as_dict(f) for f in previous_findings]
-    new, _ = diff_findings(previous, [_as_dict(f) for f in run.findings])
+    new, _ = diff_findings(previous, [_as_dict(f) for f in run.findings if f.counts])
+    # A finding whose acceptance ran out is news (once) even though the last run had it.
+    known = {finding_key(f) for f in new}
+    new += [
+        {**_as_dict(f), "acceptance_expired": str(f.accepted.expires)}
+        for f in run.findings
+        if f.accepted is not None
+        and f.accepted.expired
+        and (previous_day is None or f.accepted.expires >= previous_day)
+        and finding_key(_as_dict(f)) not in known
+    ]
     if not new or not url:
         return NotifyResult(sent=False, new_findings=len(new))
     if not url.startswith(("http://", "https://")):  # urllib would also open file:// URLs

@@ -179,7 +179,15 @@ def audit(
     run = build_run(config, discovery, probe, extra=drift.report_extra() if drift else None)
     if drift is not None:
         run = replace(run, findings=merge_findings(run.findings, drift.findings))
-    return run
+    return with_acceptance(run, config)
+
+
+def with_acceptance(run: AuditRun, config: Config) -> AuditRun:
+    """Findings an [[accept]] entry covers, marked (as of the day the run started)."""
+    from auditor.acceptance import apply_acceptance
+
+    findings = apply_acceptance(run.findings, run.hosts, config.accept, run.started_at.date())
+    return replace(run, findings=findings)
 
 
 def drift_run(config: Config, *, now: datetime | None = None) -> tuple[AuditRun, DriftResult]:
@@ -198,7 +206,7 @@ def drift_run(config: Config, *, now: datetime | None = None) -> tuple[AuditRun,
         findings=merge_findings((), result.findings),
         extra=result.report_extra(),
     )
-    return run, result
+    return with_acceptance(run, config), result
 
 
 def source_kinds(results: Sequence[SourceResult]) -> set[SourceKind]:
@@ -245,6 +253,10 @@ def execute(
     if not url:
         return Outcome(run, written)
     result = notify_if_new(
-        url, run, previous.findings if previous else None, config.audit.notify_timeout
+        url,
+        run,
+        previous.findings if previous else None,
+        config.audit.notify_timeout,
+        previous_day=previous.started_at.date() if previous else None,
     )
     return Outcome(run, written, result.warning, result.sent)

@@ -452,15 +452,20 @@ def matching_ignore(
     rules: Sequence[IgnoreRule], identifiers: tuple[str, ...], today: date
 ) -> tuple[IgnoreRule | None, bool]:
     """The first rule matching any identifier, and whether it has expired."""
-    values = [split_ident(i) for i in identifiers]
     expired_match: IgnoreRule | None = None
     for rule in rules:
-        if any(_rule_matches(rule.match, kind, value) for kind, value in values):
+        if matches_identifiers(rule.match, identifiers):
             if rule.expires is not None and rule.expires < today:
                 expired_match = expired_match or rule
                 continue
             return rule, False
     return (expired_match, True) if expired_match else (None, False)
+
+
+def matches_identifiers(pattern: str, identifiers: Iterable[str]) -> bool:
+    """An [[ignore]] / [[accept]] pattern (address, CIDR, instance id, name glob; case
+    insensitive) against a host's identifiers (`ip:10.0.0.5`, `aws:i-0abc`, `dns:web1`)."""
+    return any(_rule_matches(pattern, *split_ident(i)) for i in identifiers)
 
 
 def _rule_matches(pattern: str, kind: str, value: str) -> bool:

@@ -68,4 +68,12 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # match = "192.168.10.250"
 # reason = "printer, owned by facilities"
 # expires = 2027-06-30
+
+# A finding looked at and accepted until a date: reported as accepted, not counted for
+# fail_on or the webhook. `auditor accept RULE HOST --reason ... --expires ...` appends one.
+# [[accept]]
+# rule = "eol-os"
+# host = "legacy-*"
+# reason = "replaced by the Q1 migration (OPS-42)"
+# expires = 2027-03-31
 """

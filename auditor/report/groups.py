@@ -6,33 +6,39 @@ and title are the same problem on different machines. Every reporter shows these
 webhook); the per-host `findings` stay in report.json for tools.
 
 Order: unmanaged hosts that serve clients first (an orphan somebody depends on is the one
-finding that cannot wait), then severity, then how many hosts, then rule and title.
+finding that cannot wait), then severity, then how many hosts, then rule and title. Findings
+an [[accept]] entry covers group apart (same problem, same acceptance) and come last; a group
+whose acceptance expired is an ordinary group that says so.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from auditor.report.view import SEVERITY_RANK
+from auditor.report.view import SEVERITY_RANK, holds
 
 # unmanaged-host is critical exactly when the host serves traffic (auditor.rules.status).
 SERVES_CLIENTS = ("unmanaged-host", "critical")
 
 
-def group_key(rule: str, severity: str, title: str) -> str:
+def group_key(rule: str, severity: str, title: str, accepted: Any = None) -> str:
     """Stable from run to run and safe in URLs and HTML ids: the rule and a digest."""
-    digest = hashlib.sha256(f"{rule}\0{severity}\0{title}".encode()).hexdigest()[:12]
-    return f"{rule}:{digest}"
+    text = f"{rule}\0{severity}\0{title}"
+    if accepted:
+        text += "\0" + json.dumps(accepted, sort_keys=True)
+    return f"{rule}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def serves_clients(group: Mapping[str, Any]) -> bool:
     return (group["rule"], group["severity"]) == SERVES_CLIENTS
 
 
-def group_order(group: Mapping[str, Any]) -> tuple[int, int, int, str, str]:
+def group_order(group: Mapping[str, Any]) -> tuple[int, int, int, int, str, str]:
     return (
+        1 if holds(group.get("accepted")) else 0,
         0 if serves_clients(group) else 1,
         -SEVERITY_RANK.get(str(group["severity"]), 0),
         -int(group["count"]),
@@ -42,27 +48,25 @@ def group_order(group: Mapping[str, Any]) -> tuple[int, int, int, str, str]:
 
 
 def group_findings(findings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """[{key, rule, severity, title, count, hosts}] in report order. `count` is the number
-    of findings in the group (a run-level finding has no host); `hosts` are host ids in the
-    order their findings came."""
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
-    seen: dict[tuple[str, str, str], set[str]] = {}
+    """[{key, rule, severity, title, count, hosts, accepted}] in report order. `count` is
+    the number of findings in the group (a run-level finding has no host); `hosts` are host
+    ids in the order their findings came."""
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    seen: dict[tuple[str, ...], set[str]] = {}
     for finding in findings:
-        rule, severity, title = (
-            str(finding["rule"]),
-            str(finding["severity"]),
-            str(finding["title"]),
-        )
-        ident = (rule, severity, title)
+        rule, severity = str(finding["rule"]), str(finding["severity"])
+        title, accepted = str(finding["title"]), finding.get("accepted") or None
+        ident = (rule, severity, title, json.dumps(accepted, sort_keys=True) if accepted else "")
         group = groups.get(ident)
         if group is None:
             group = groups[ident] = {
-                "key": group_key(rule, severity, title),
+                "key": group_key(rule, severity, title, accepted),
                 "rule": rule,
                 "severity": severity,
                 "title": title,
                 "count": 0,
                 "hosts": [],
+                "accepted": accepted,
             }
             seen[ident] = set()
         group["count"] += 1
@@ -96,3 +100,25 @@ def group_text(
     """'<title> — 990 hosts (a, b, c, …)', each part escaped for the medium (Markdown, Slack)."""
     where = hosts_phrase(int(group["count"]), list(group["hosts"]), labels)
     return escape(str(group["title"])) + (f" — {escape(where)}" if where else "")
+
+
+def acceptance_note(group: Mapping[str, Any]) -> str:
+    """'accepted until 2027-01-31: <reason>', 'acceptance expired on 2026-11-30: <reason>'
+    or '' for a group no [[accept]] entry covers."""
+    accepted = group.get("accepted")
+    if not isinstance(accepted, Mapping):
+        return ""
+    if accepted.get("expired"):
+        return f"acceptance expired on {accepted['expires']}: {accepted['reason']}"
+    return f"accepted until {accepted['expires']}: {accepted['reason']}"
+
+
+def split_accepted(
+    groups: Iterable[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """(groups that count, groups an unexpired acceptance covers)."""
+    counting: list[Mapping[str, Any]] = []
+    accepted: list[Mapping[str, Any]] = []
+    for group in groups:
+        (accepted if holds(group.get("accepted")) else counting).append(group)
+    return counting, accepted

@@ -29,6 +29,7 @@ from typing import Any
 
 from auditor.report.view import (
     HostRow,
+    counted,
     human_duration,
     listener_text,
     os_text,
@@ -103,7 +104,7 @@ def _row(row: HostRow) -> list[Any]:
         human_duration(days),
         row.ssh_state,
         row.worst or "",
-        len(row.findings),
+        len(counted(row.findings)),
         short_time(row.first_seen),
         address_key(h.get("addresses", ())),
         list(row.changes),
@@ -185,7 +186,8 @@ def _detail(row: HostRow, changes: Mapping[str, Any] | None) -> dict[str, Any]:
         "cloud": h.get("cloud"),
         **_system(row),
         "findings": [
-            {k: f.get(k) for k in ("severity", "title", "rule", "evidence")} for f in row.findings
+            {k: f.get(k) for k in ("severity", "title", "rule", "evidence", "accepted")}
+            for f in row.findings
         ],
         "changes": _host_changes(row.id, changes),
         "listeners": [

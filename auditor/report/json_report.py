@@ -77,15 +77,17 @@ def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dic
 
 def summarize(run: AuditRun) -> dict[str, Any]:
     statuses = Counter(h.status.value for h in run.hosts)
-    severities = Counter(f.severity.value for f in run.findings)
+    counted = [f for f in run.findings if f.counts]  # accepted findings are reported apart
+    severities = Counter(f.severity.value for f in counted)
     ssh_states = Counter(o.state for o in run.ssh.values())
-    worst = max((f.severity for f in run.findings), key=lambda s: s.rank, default=None)
+    worst = max((f.severity for f in counted), key=lambda s: s.rank, default=None)
     return {
         "hosts": len(run.hosts),
         "by_status": {s.value: statuses.get(s.value, 0) for s in HostStatus},
         "findings": len(run.findings),
         "findings_by_severity": {s.value: severities.get(s.value, 0) for s in Severity},
         "worst_severity": worst.value if worst else None,
+        "accepted": len(run.findings) - len(counted),
         "probed": ssh_states.get("ok", 0),
         "skipped": ssh_states.get("skipped", 0),
         "sources_failed": sum(1 for s in run.sources if not s.ok),
@@ -122,6 +124,7 @@ def run_to_dict(run: AuditRun) -> dict[str, Any]:
                 "host": f.host,
                 "title": f.title,
                 "evidence": list(f.evidence),
+                "accepted": jsonable(f.accepted),
             }
             for f in run.findings
         ],

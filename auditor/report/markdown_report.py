@@ -10,7 +10,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from auditor.report.groups import group_findings, group_text, report_groups
+from auditor.report.groups import (
+    acceptance_note,
+    group_findings,
+    group_text,
+    report_groups,
+    split_accepted,
+)
 from auditor.report.view import change_counts, labels, severity_counts, short_time, status_counts
 from auditor.visible import visible, visible_data
 
@@ -61,13 +67,21 @@ def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> st
             "Sources failed: "
             + ", ".join(f"{md_escape(s['kind'])} '{md_escape(s.get('name', ''))}'" for s in failed)
         )
-    groups = report_groups(report)
+    groups, accepted = split_accepted(report_groups(report))
     if groups:
         lines += ["", "**Top findings**"]
         for g in groups[:TOP_FINDINGS]:
-            lines.append(f"- **{g['severity'].upper()}** {group_text(g, names, md_escape)}")
+            note = acceptance_note(g)  # only an expired acceptance is left among these
+            lines.append(
+                f"- **{g['severity'].upper()}** {group_text(g, names, md_escape)}"
+                + (f" ({md_escape(note)})" if note else "")
+            )
         if len(groups) > TOP_FINDINGS:
             lines.append(f"- … and {len(groups) - TOP_FINDINGS} more in index.html")
+    if accepted:
+        n = sum(int(g["count"]) for g in accepted)
+        lines += ["", f"Accepted (`[[accept]]`, not counted): {_plural(n, 'finding')} in "
+                      f"{_plural(len(accepted), 'group')}"]  # fmt: skip
     changes = report.get("changes")
     if changes and changes.get("previous_run"):
         counts = change_counts(changes)

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.model import AuditRun
-from auditor.report.groups import hosts_phrase, report_groups
+from auditor.report.groups import acceptance_note, hosts_phrase, report_groups, split_accepted
 from auditor.report.view import change_counts, labels, severity_counts, status_counts
 from auditor.visible import visible_data
 
@@ -27,6 +27,11 @@ SEVERITY_STYLE = {
 }  # fmt: skip
 
 
+def _note(group: Mapping[str, Any]) -> str:
+    note = acceptance_note(group)
+    return f" ({note})" if note else ""
+
+
 def render_terminal_summary(run: AuditRun, console: Console, *, top: int = 15) -> None:
     """Print the summary of `run` to `console`."""
     from auditor.report.json_report import run_to_dict
@@ -38,7 +43,7 @@ def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: in
     """The same summary from report.json data (a stored run)."""
     report = visible_data(report)  # host strings print as text, controls escaped
     run, summary = report["run"], report.get("summary") or {}
-    groups = report_groups(report)
+    groups, accepted = split_accepted(report_groups(report))
     head = Text.assemble(
         ("auditor ", "bold"), (str(run["id"]), "bold cyan"),
         f"  {summary.get('hosts', 0)} hosts, {len(report.get('findings', ()))} findings"
@@ -76,12 +81,21 @@ def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: in
         for group in groups[:top]:
             table.add_row(
                 Text(group["severity"], style=SEVERITY_STYLE.get(group["severity"], "")),
-                Text(group["title"]),
+                Text.assemble(group["title"], (_note(group), "yellow")),
                 Text(hosts_phrase(group["count"], group["hosts"], names) or "-"),
             )
         console.print(table)
         if len(groups) > top:
             console.print(Text(f"... and {len(groups) - top} more finding groups", style="dim"))
+    if accepted:
+        n = sum(int(g["count"]) for g in accepted)
+        console.print(
+            Text(
+                f"{n} accepted finding{'' if n == 1 else 's'} in {len(accepted)} group"
+                f"{'' if len(accepted) == 1 else 's'} ([[accept]]; not counted for --fail-on)",
+                style="dim",
+            )
+        )
 
     changes = report.get("changes")
     if changes and changes.get("previous_run"):

@@ -5,7 +5,7 @@ stored in the history renders exactly like a fresh one."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,16 @@ UPTIME_BUCKETS: tuple[tuple[str, float], ...] = (
     ("2-5y", 1826),
     (">5y", float("inf")),
 )
+
+
+def holds(accepted: Any) -> bool:
+    """An acceptance (a finding's `accepted` in report.json) that still holds: the finding
+    is shown, marked accepted, but does not count (severity cards, worst severity)."""
+    return isinstance(accepted, Mapping) and not accepted.get("expired")
+
+
+def counted(findings: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [f for f in findings if not holds(f.get("accepted"))]
 
 
 def os_text(facts: Mapping[str, Any] | None) -> str:
@@ -135,7 +145,7 @@ class HostRow:
 
     @property
     def worst(self) -> str | None:
-        ranks = [f["severity"] for f in self.findings]
+        ranks = [f["severity"] for f in counted(self.findings)]
         return max(ranks, key=lambda s: SEVERITY_RANK.get(s, 0), default=None)
 
     @property
@@ -193,7 +203,7 @@ def status_counts(report: Mapping[str, Any]) -> list[tuple[str, int]]:
 
 
 def severity_counts(report: Mapping[str, Any]) -> list[tuple[str, int]]:
-    counts = Counter(f["severity"] for f in report.get("findings", ()))
+    counts = Counter(f["severity"] for f in counted(report.get("findings", ())))
     return [(s, counts.get(s, 0)) for s in SEVERITIES]
 
 

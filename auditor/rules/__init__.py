@@ -45,6 +45,15 @@ ALL_RULES: tuple[Rule, ...] = (
 )
 
 
+# Every rule id a finding can carry ([[accept]] entries name one; `auditor accept` checks it).
+RULE_IDS: tuple[str, ...] = (
+    "unmanaged-host", "cloud-unmanaged", "unmanaged-launcher", "stale-inventory",
+    "missing-from-cloud", "source-failed", "ssh-host-key-changed", "ssh-host-key-unknown",
+    "ssh-auth-refused", "ssh-unreachable", "eol-os", "eol-software", "long-uptime",
+    "unexpected-listener", "log-silence", "unmanaged-activity", "drift", "policy",
+)  # fmt: skip
+
+
 def evaluate(ctx: RuleContext, rules: Iterable[Rule] = ALL_RULES) -> tuple[Finding, ...]:
     """Every rule's findings, worst first; within a severity in the order of `rules` (an
     orphan serving traffic before an old OpenSSL), then by rule, host and title."""
@@ -56,6 +65,7 @@ def evaluate(ctx: RuleContext, rules: Iterable[Rule] = ALL_RULES) -> tuple[Findi
 
 __all__ = [
     "ALL_RULES",
+    "RULE_IDS",
     "Rule",
     "RuleContext",
     "activity_findings",

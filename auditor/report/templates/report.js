@@ -241,6 +241,8 @@
       add(body, el("h3", null, "Findings"));
       d.findings.forEach(function (f) {
         var div = add(el("div", "finding v-" + f.severity), badge("v", f.severity), " ", el("b", null, f.title), " ", el("span", "reason", f.rule));
+        if (f.accepted) add(div, " ", el("span", f.accepted.expired ? "tag new" : "tag", f.accepted.expired ? "acceptance expired" : "accepted"),
+          " ", el("span", "reason", "until " + f.accepted.expires + ": " + f.accepted.reason + " (" + f.accepted.source + ")"));
         if (f.evidence && f.evidence.length) {
           var ul = el("ul");
           f.evidence.forEach(function (e) { add(ul, el("li", null, e)); });
