@@ -23,7 +23,7 @@ from auditor.inspect.model import (
 )
 from auditor.inspect.steps import next_steps
 from auditor.inspect.usage import Activity, assess_activity, judge
-from auditor.model import Facts, Host, Listener, PathCount, SshOutcome
+from auditor.model import Facts, Host, Listener, Package, PathCount, SshOutcome
 from auditor.probe.facts import InspectFacts
 from auditor.probe.facts.auth_log import as_logins
 from auditor.probe.facts.services import ServiceProcess
@@ -329,9 +329,15 @@ def _software(facts: Facts | None) -> tuple[str, ...]:
         return ()
     out = []
     for software in facts.software or ():
-        status = (
-            f" ({software.eol.status})" if software.eol and software.eol.status != "unknown" else ""
-        )
+        said = []
+        if software.eol and software.eol.status != "unknown":
+            said.append(software.eol.status)
+        # Who maintains it decides whose end of life counts (docs/eol.md).
+        if isinstance(software.package, Package):
+            said.append(f"{software.package.manager} package {software.package.name}")
+        elif software.package is None:
+            said.append("hand-installed")
+        status = f" ({', '.join(said)})" if said else ""
         out.append(f"{software.name} {software.version}{status}")
     return tuple(out)
 

@@ -192,6 +192,6 @@ class Dossier:
     references: RepoSearch
     verdict: Verdict
     next_steps: tuple[NextStep, ...]
-    software: tuple[str, ...] = ()  # "httpd 1.3.42 (eol)" ...
+    software: tuple[str, ...] = ()  # "httpd 1.3.42 (eol, hand-installed)" ...
     last_log_write: datetime | None = None
     errors: tuple[tuple[str, str], ...] = ()  # facts that could not be read, and why

@@ -26,7 +26,7 @@ from auditor.inspect.render import (
     render_markdown,
     render_terminal,
 )
-from auditor.model import Host, HostStatus, SshOutcome
+from auditor.model import Host, HostStatus, Package, Software, SshOutcome, UnknownPackage
 from auditor.probe import parse_probe_output
 from auditor.probing import add_eol
 
@@ -36,7 +36,7 @@ OWNERS = Config(path=None, owners=(OwnerRule("10.20.0.0/16", "team-payments"),
 HOSTILE = '<script>alert("x")</script>[bold red]boom[/] | `tick` *em* <img src=x onerror=alert(1)>'
 
 
-def lab_dossier(title: str = "ACME Billing") -> Dossier:
+def lab_dossier(title: str = "ACME Billing", software: tuple[Software, ...] | None = None) -> Dossier:
     args = json.loads((FIXTURE / "lab_centos5_sudo.json").read_text())["args"]
     stdout = (FIXTURE / "lab_centos5_sudo.txt").read_text()
     at = datetime.fromisoformat(args["collected_at"])
@@ -47,6 +47,8 @@ def lab_dossier(title: str = "ACME Billing") -> Dossier:
     facts = parse_probe_output(
         stdout, args["nonce"], collected_at=at, log_days=7, owner_of=owner_of
     )
+    if software is not None:
+        facts = replace(facts, software=software)
     facts = add_eol(facts, at.date(), load_eol_data())
     deep = parse_inspect_output(
         stdout, args["nonce"], collected_at=at, log_days=7, owner_of=owner_of
@@ -147,3 +149,21 @@ def test_terminal_prints_markup_as_text() -> None:
 def test_dict_round_trips_through_json() -> None:
     data: dict[str, Any] = dossier_to_dict(lab_dossier())
     assert json.loads(json.dumps(data)) == data
+
+
+def test_the_software_list_says_who_installed_each_program() -> None:
+    """On the CentOS 5 box (past support) the upstream cycles count, and the dossier says
+    where each program came from."""
+    dossier = lab_dossier(software=(
+        Software("httpd", "1.3.42", "Server version: Apache/1.3.42 (Unix)",
+                 path="/usr/sbin/httpd", package=None),
+        Software("openssl", "0.9.8e", "OpenSSL 0.9.8e-fips-rhel5 01 Jul 2008",
+                 path="/usr/bin/openssl", package=Package("rpm", "openssl", "0.9.8e-40.el5_11")),
+        Software("python", "2.4.3", "Python 2.4.3", path="/usr/bin/python",
+                 package=UnknownPackage("rpm -qf timed out")),
+    ))  # fmt: skip
+    assert dossier.software == (
+        "httpd 1.3.42 (eol, hand-installed)",
+        "openssl 0.9.8e (eol, rpm package openssl)",
+        "python 2.4.3",  # no python 2.4 cycle in the data, and nobody said whose it is
+    )
