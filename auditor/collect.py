@@ -24,6 +24,7 @@ from auditor.errors import ProbeError
 from auditor.model import Facts, Host, HostStatus, SourceKind, SshOutcome
 from auditor.remote.errors import FailureKind, RemoteError, failure_kind
 from auditor.remote.session import CommandResult, Connector, RemoteSession
+from auditor.visible import visible
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +305,7 @@ class _Attempt:
             try:
                 session.close()
             except Exception:  # closing is best effort; the host is already skipped
-                log.debug("closing session of %s failed", self.host.label, exc_info=True)
+                log.debug("closing session of %s failed", visible(self.host.label), exc_info=True)
 
 
 class _DeadlineExceeded(RemoteError):
@@ -372,7 +373,7 @@ class _Worker:
         except Exception as exc:
             # A bug (in a parser, say) must cost one host, not the run; the traceback is
             # logged for whoever fixes it.
-            log.exception("probing %s failed unexpectedly", attempt.host.label)
+            log.exception("probing %s failed unexpectedly", visible(attempt.host.label))
             reason = f"internal error while probing: {type(exc).__name__}: {exc}"
             return self._skipped(attempt, reason), None
 

@@ -32,6 +32,7 @@ from auditor.pipeline import Discovery, discover
 from auditor.reconcile import ignored_reason, matching_ignore
 from auditor.remote.session import Connector
 from auditor.software_cache import SoftwareCache
+from auditor.targets import is_address, is_host_name
 
 Progress = Callable[[str], None]
 
@@ -137,7 +138,7 @@ def resolve_target(
     """(address, host) for an address or a name: the sources' host when they know it, else
     a host of its own ("in no source")."""
     text = target.strip()
-    if not text or text.startswith("-") or any(c.isspace() for c in text):
+    if not (is_address(text) or is_host_name(text)):
         raise TargetError(f"not a host address or name: {target!r}")
     try:
         address: str | None = str(ipaddress.ip_address(text))
@@ -228,7 +229,10 @@ def local_address_towards(address: str) -> str | None:
 
 def reverse_names(addresses: Sequence[str], timeout: float = 2.0) -> dict[str, str]:
     """Reverse DNS for each address, in parallel, each bounded by `timeout`. Only called
-    with --reverse-dns."""
+    with --reverse-dns. Client addresses come from the host's own logs: anything that is not
+    an IP address is skipped (gethostbyaddr would look a name up forward, a query to
+    whatever resolver serves a name the host's logs chose)."""
+    addresses = [a for a in dict.fromkeys(addresses) if is_address(a)]
     if not addresses:
         return {}
     names: dict[str, str] = {}

@@ -283,10 +283,14 @@ def to_observations(
 def resolve_names(
     names: set[str], timeout: float, resolver: Resolver | None = None
 ) -> tuple[dict[str, tuple[str, ...]], list[str]]:
-    """Resolve names in parallel, each bounded by `timeout`. Returns (resolved, problems)."""
+    """Resolve names in parallel, each bounded by `timeout`. Returns (resolved, problems).
+    Only host names are looked up: anything else is a problem, never a DNS query."""
     resolve = resolver or _getaddrinfo
     resolved: dict[str, tuple[str, ...]] = {}
-    problems: list[str] = []
+    problems = [
+        f"{n!r}: not a host name; not resolved" for n in sorted(names) if not is_host_name(n)
+    ]
+    names = {n for n in names if is_host_name(n)}
     if not names:
         return resolved, problems
     pool = ThreadPoolExecutor(max_workers=min(16, len(names)), thread_name_prefix="resolve")

@@ -82,8 +82,6 @@ def test_source_errors_and_error_lines_show_escapes(capsys: pytest.CaptureFixtur
 
 
 def test_csv_formula_cells_are_defused() -> None:
-    for formula in ("=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)"):
+    for formula in ('=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)"):
         row = render_csv(run_to_dict(sample_run(formula))).split("\r\n")[1]
         assert f",'{formula[0]}" in row.replace('"', "")
-
-

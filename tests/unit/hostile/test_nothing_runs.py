@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 from auditor.config import Config, NetworkConfig, SshSettings
+from auditor.errors import TargetError
 from auditor.inspect.repos import search_terms
+from auditor.inspect.run import resolve_target, reverse_names
 from auditor.model import SourceResult
 from auditor.reconcile import reconcile
 from auditor.remote.endpoint import EndpointResolver
 from auditor.remote.paramiko_connector import ParamikoConnector
+from auditor.sources.ansible import resolve_names
 from auditor.sources.network import NmapSource
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
@@ -127,3 +130,34 @@ def test_a_scan_address_that_is_not_an_address_is_never_connected_to(in_tmp: Pat
     result = NmapSource(NetworkConfig(name="i", nmap_xml=(in_tmp / "scan.xml",))).collect(NOW)
     hosts = reconcile([result], Config(path=None), date(2026, 12, 7))
     assert all(host.addresses == () for host in hosts)
+
+
+def test_reverse_dns_is_asked_for_addresses_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def gethostbyaddr(address: str) -> tuple[str, list[str], list[str]]:
+        asked.append(address)
+        raise OSError("no PTR record")
+
+    monkeypatch.setattr("socket.gethostbyaddr", gethostbyaddr)
+    clients = ["10.0.0.7", "exfil.attacker.example", "a\x00b", "10.0.0.7;id", "10.0.0.7"]
+    assert reverse_names(clients) == {}
+    assert asked == ["10.0.0.7"]
+
+
+def test_only_host_names_are_ever_looked_up_in_dns() -> None:
+    asked: list[str] = []
+
+    def resolver(name: str) -> tuple[str, ...]:
+        asked.append(name)
+        return ("127.0.0.1",)
+
+    resolved, problems = resolve_names({"web01", "a\x00b", "x;touch pwned", "-oops"}, 1.0, resolver)
+    assert asked == ["web01"] and resolved == {"web01": ("127.0.0.1",)}
+    assert len(problems) == 3 and all("not a host name; not resolved" in p for p in problems)
+
+
+@pytest.mark.parametrize("target", ["a\x00b", "x;touch pwned", "-oProxyCommand=x", "../etc"])
+def test_inspect_refuses_a_target_that_is_no_name_or_address(target: str) -> None:
+    with pytest.raises(TargetError, match="not a host address or name"):
+        resolve_target(target, None)

@@ -84,4 +84,3 @@ def test_the_report_of_a_host_with_a_huge_hostname_stays_small() -> None:
           f"{time.perf_counter() - started:.2f}s")  # fmt: skip
     assert size < 200_000
     assert run_to_dict(run)["hosts"][0]["facts"]["hostname"].endswith(f"… cut, {HUGE} chars")
-
