@@ -101,6 +101,11 @@ LAUNCHERS: tuple[Launcher, ...] = (
 _BY_STATE_TYPE = {t: launcher for launcher in LAUNCHERS for t in launcher.state_types}
 
 
+def launcher_of_type(resource_type: str) -> Launcher | None:
+    """The kind of launcher a Terraform resource type defines (aws_autoscaling_group ...)."""
+    return _BY_STATE_TYPE.get(resource_type)
+
+
 def launched_by(tags: Mapping[str, Any]) -> tuple[LaunchedBy, ...]:
     """Every launcher an instance's tags name, outermost first."""
     found = []
@@ -121,7 +126,7 @@ def defined_launcher(
     """(tag, key) of the launcher a state resource defines, or None when it defines none.
     The key is what the launched instances' tag says: the ASG's or stack's name, the node
     group's `cluster:group`, the EMR cluster's or Spot Fleet request's id."""
-    launcher = _BY_STATE_TYPE.get(resource_type)
+    launcher = launcher_of_type(resource_type)
     if launcher is None:
         return None
     key: Any

@@ -22,7 +22,7 @@ from auditor.rules import RuleContext, evaluate
 from auditor.sources import Source
 
 if TYPE_CHECKING:
-    from auditor.drift.model import DriftResult
+    from auditor.drift.model import DriftItem, DriftResult
 
 
 def build_sources(config: Config) -> list[Source]:
@@ -152,15 +152,44 @@ def _with_probed_name(host: Host, facts: Facts | None) -> Host:
     return replace(host, hostnames=(*host.hostnames, facts.hostname))
 
 
-def drift_check(config: Config, now: datetime, *, in_audit: bool) -> DriftResult | None:
+def drift_check(
+    config: Config, now: datetime, *, in_audit: bool, hosts: Sequence[Host] = ()
+) -> DriftResult | None:
     """The drift check when the config asks for one: [[aws]] to read, and [[terraform]]
     state/code or [[policy]] rules to check against it."""
     from auditor.drift.run import drift_configured, run_drift
 
     if not config.aws or not drift_configured(config):
         return None
-    # In an audit, reconcile already calls instances missing / cloud-unmanaged.
-    return run_drift(config, now, judge_instance_presence=not in_audit)
+    # In an audit, reconcile already calls instances missing / cloud-unmanaged / owned, and
+    # the unmanaged-launcher rule names the launchers of owned instances (with them).
+    return run_drift(
+        config,
+        now,
+        judge_instance_presence=not in_audit,
+        reported_elsewhere=launcher_named_by_rules(hosts, config) if in_audit else None,
+    )
+
+
+def launcher_named_by_rules(hosts: Sequence[Host], config: Config) -> Callable[[DriftItem], bool]:
+    """Whether a drift item is a launcher in no state (an ASG ...) that the
+    unmanaged-launcher rule already names, with the instances it launched: one finding for
+    one system, not two."""
+    from auditor.drift.model import DriftKind
+    from auditor.launchers import launcher_of_type
+    from auditor.rules.status import owned_launchers
+
+    named = {(tag, key, region) for tag, key, _, region in owned_launchers(hosts, config.ownership)}
+
+    def covered(item: DriftItem) -> bool:
+        launcher = launcher_of_type(item.type)
+        return (
+            item.kind == DriftKind.UNMANAGED
+            and launcher is not None
+            and (launcher.tag, item.id, item.region) in named
+        )
+
+    return covered
 
 
 def audit(
@@ -175,7 +204,7 @@ def audit(
 
     discovery = discover(config, observer=observer)
     probe = prober(config, discovery.hosts) if prober and config.ssh.enabled else None
-    drift = drift_check(config, discovery.started_at, in_audit=True)
+    drift = drift_check(config, discovery.started_at, in_audit=True, hosts=discovery.hosts)
     run = build_run(config, discovery, probe, extra=drift.report_extra() if drift else None)
     if drift is not None:
         run = replace(run, findings=merge_findings(run.findings, drift.findings))

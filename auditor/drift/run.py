@@ -19,7 +19,7 @@ from auditor.config import Config, OwnershipRule
 from auditor.drift.compare import TerraformSide, compare, state_regions
 from auditor.drift.hcl import CodeModule, CodeResource, read_code
 from auditor.drift.live import LiveRead, read_live
-from auditor.drift.model import DriftResult, LiveResource, ReadScope
+from auditor.drift.model import DriftItem, DriftResult, LiveResource, ReadScope
 from auditor.drift.policy import evaluate_policies
 from auditor.drift.resources import SPECS, SUPPORTED_TYPES
 from auditor.model import Finding
@@ -44,6 +44,7 @@ def run_drift(
     now: datetime | None = None,
     *,
     judge_instance_presence: bool = True,
+    reported_elsewhere: Callable[[DriftItem], bool] | None = None,
     client_settings: AwsClientSettings | None = None,
 ) -> DriftResult:
     """Compare every [[terraform]] section's state (and code) with the live cloud of the
@@ -51,7 +52,9 @@ def run_drift(
 
     `judge_instance_presence=False` leaves missing and unmanaged `aws_instance`s out:
     `audit` reconciles hosts already (statuses missing and cloud-unmanaged); their
-    attributes are still compared."""
+    attributes are still compared. `reported_elsewhere` marks items another finding already
+    names (the audit's unmanaged-launcher names an ASG in no state, with its instances):
+    they stay in `drift`, without a finding of their own."""
     now = now or datetime.now(UTC)
     settings = client_settings or DEFAULT_CLIENT_SETTINGS
     errors: list[str] = []
@@ -104,7 +107,8 @@ def run_drift(
         owned_by_tag=ownership_matcher(config.ownership),
     )
     violations = evaluate_policies(config.policy, live.resources, state_addresses(all_state))
-    findings = drift_findings(items, violations, errors, now)
+    judged = [i for i in items if reported_elsewhere is None or not reported_elsewhere(i)]
+    findings = drift_findings(judged, violations, errors, now)
     return DriftResult(
         drift=items,
         violations=violations,

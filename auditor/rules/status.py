@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from auditor.config import OwnershipRule
 from auditor.launchers import CLOUDFORMATION, LaunchedBy, launched_by
 from auditor.model import Finding, Host, HostStatus, Severity
 from auditor.reconcile import declared_owner
@@ -68,24 +69,34 @@ def status_findings(ctx: RuleContext) -> Iterable[Finding]:
             )
 
 
-def launcher_findings(ctx: RuleContext) -> Iterable[Finding]:
-    """unmanaged-launcher: one finding per system (an ASG, a stack, a node group ...) that
-    launched `owned` instances and that no Terraform state read defines, naming its
-    instances, instead of one finding per instance. Instances an [[ownership]] rule gives to
-    a system are left alone: the user has said who owns them. Low; info for a CloudFormation
-    stack, which is infrastructure as code of its own."""
-    groups: dict[tuple[str, str, str, str], tuple[LaunchedBy, list[Host]]] = {}
-    for host, _ in ctx.judged():
+OwnedLaunchers = dict[tuple[str, str, str, str], tuple[LaunchedBy, list[Host]]]
+"""(launcher tag, key, account, region) -> the launcher and the `owned` hosts it launched."""
+
+
+def owned_launchers(hosts: Iterable[Host], ownership: Sequence[OwnershipRule]) -> OwnedLaunchers:
+    """The launchers in no state read that `owned` hosts belong to (by their AWS tags),
+    leaving out hosts an [[ownership]] rule gives to a system: the user said who owns them."""
+    groups: OwnedLaunchers = {}
+    for host in hosts:
         if host.status != HostStatus.OWNED or not host.cloud:
             continue
         tags = host.cloud.get("tags") or {}
         found = launched_by(tags)
-        if not found or declared_owner(tags, ctx.config.ownership) is not None:
+        if not found or declared_owner(tags, ownership) is not None:
             continue
         account = str(host.cloud.get("account") or "?")
         region = str(host.cloud.get("region") or "?")
         key = (found[0].launcher.tag, found[0].key, account, region)
         groups.setdefault(key, (found[0], []))[1].append(host)
+    return groups
+
+
+def launcher_findings(ctx: RuleContext) -> Iterable[Finding]:
+    """unmanaged-launcher: one finding per system (an ASG, a stack, a node group ...) that
+    launched `owned` instances and that no Terraform state read defines, naming its
+    instances, instead of one finding per instance. Medium, like any resource made outside
+    Terraform; info for a CloudFormation stack, which is infrastructure as code of its own."""
+    groups = owned_launchers((h for h, _ in ctx.judged()), ctx.config.ownership)
     for key in sorted(groups):
         launched, hosts = groups[key]
         _, _, account, region = key
@@ -96,7 +107,7 @@ def launcher_findings(ctx: RuleContext) -> Iterable[Finding]:
         )
         yield Finding(
             "unmanaged-launcher",
-            Severity.INFO if launched.launcher is CLOUDFORMATION else Severity.LOW,
+            Severity.INFO if launched.launcher is CLOUDFORMATION else Severity.MEDIUM,
             None,
             f"{launched.label} in {account}/{region} launches instances but is in no "
             "Terraform state read",

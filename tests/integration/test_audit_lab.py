@@ -283,6 +283,9 @@ def test_instances_an_asg_launched_are_not_orphans(report: dict[str, Any]) -> No
     per_instance = {f["host"] for f in report["findings"] if f["rule"] == "cloud-unmanaged"}
     assert not per_instance & {h["id"] for h in workers + batch}
     assert report["summary"]["by_status"]["owned"] == len(batch)
+    # the drift check sees the same ASG in no state: kept in `drift`, no second finding
+    assert any(d["kind"] == "unmanaged" and d["id"] == UNSTATED_ASG for d in report["drift"])
+    assert not [f for f in report["findings"] if f["rule"] == "drift" and UNSTATED_ASG in f["title"]]
 
 
 def test_an_ignored_host_is_never_connected_to(lab: LabState) -> None:

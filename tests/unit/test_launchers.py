@@ -154,9 +154,9 @@ def test_one_finding_per_launcher_not_per_instance(tmp_path: Path) -> None:
     launchers = [f for f in findings if f.rule == "unmanaged-launcher"]
     assert [(f.title, f.severity) for f in launchers] == [
         (f"Auto Scaling group 'batch' in {ACCOUNT}/eu-west-1 launches instances but is in no "
-         "Terraform state read", Severity.LOW),
+         "Terraform state read", Severity.MEDIUM),
         (f"Auto Scaling group 'batch' in {ACCOUNT}/us-east-1 launches instances but is in no "
-         "Terraform state read", Severity.LOW),
+         "Terraform state read", Severity.MEDIUM),
         (f"CloudFormation stack 'legacy-api' in {ACCOUNT}/us-east-1 launches instances but is "
          "in no Terraform state read", Severity.INFO),
     ]
@@ -189,3 +189,24 @@ def test_owned_hosts_and_their_launcher_in_every_report(tmp_path: Path) -> None:
     assert "owned **2**" in written["md"].read_text()
     html = written["html"].read_text()
     assert ".s-owned{" in html and '"owned"' in html  # a styled badge, in the host data
+
+
+def test_the_drift_check_leaves_a_named_launcher_to_its_one_finding() -> None:
+    # The audit's drift check sees the same hand-made ASG as an unmanaged resource: the
+    # unmanaged-launcher finding (with its instances) is the one finding for it.
+    from auditor.drift.model import DriftItem, DriftKind
+    from auditor.pipeline import launcher_named_by_rules
+
+    config = Config(path=None)
+    hosts = reconcile([cloud(ec2("i-b1", "10.0.0.31", **{ASG: "batch"}))], config, TODAY)
+    covered = launcher_named_by_rules(hosts, config)
+    batch = DriftItem(DriftKind.UNMANAGED, None, "aws_autoscaling_group", "batch",
+                      region="us-east-1")  # fmt: skip
+    assert covered(batch)
+    assert not covered(DriftItem(DriftKind.UNMANAGED, None, "aws_autoscaling_group", "batch",
+                                 region="eu-west-1"))  # fmt: skip
+    assert not covered(DriftItem(DriftKind.UNMANAGED, None, "aws_autoscaling_group", "idle",
+                                 region="us-east-1"))  # no instances: drift's own finding
+    assert not covered(DriftItem(DriftKind.CHANGED, "aws_autoscaling_group.batch",
+                                 "aws_autoscaling_group", "batch", "max_size",
+                                 region="us-east-1"))  # fmt: skip
