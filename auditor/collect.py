@@ -21,7 +21,7 @@ from typing import Protocol
 from auditor.bounds import LIMITS, cut
 from auditor.config import SshSettings
 from auditor.errors import ProbeError
-from auditor.model import Facts, Host, HostStatus, SourceKind, SshOutcome
+from auditor.model import ID_AWS, Facts, Host, HostStatus, SourceKind, SshOutcome, split_ident
 from auditor.remote.errors import FailureKind, RemoteError, failure_kind
 from auditor.remote.session import CommandResult, Connector, RemoteSession
 from auditor.visible import visible
@@ -401,7 +401,9 @@ class _Worker:
             with ExitStack() as stack:
                 try:
                     session = stack.enter_context(
-                        self.connector.connect(address, port, settings, host.label)
+                        self.connector.connect(
+                            address, port, settings, host.label, _instance_id(host)
+                        )
                     )
                 except ProbeError as exc:
                     last = index == len(ports) - 1
@@ -425,3 +427,8 @@ class _Worker:
                 )
                 return outcome, facts
         raise RemoteError("no SSH port to try (ssh.ports is empty)")
+
+
+def _instance_id(host: Host) -> str | None:
+    """The host's EC2 instance id, when a source gave one (a proxy command's %i)."""
+    return next((v for k, v in map(split_ident, host.identifiers) if k == ID_AWS), None)

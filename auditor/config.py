@@ -97,6 +97,7 @@ class SshSettings:
     deadline: float = 90.0  # whole probe of one host
     sudo: bool = False
     jump_host: str | None = None
+    proxy_command: str | None = None  # e.g. aws ssm start-session ... (%h %p %r %n)
     legacy_algorithms: tuple[str, ...] = ()  # host patterns allowed to use CentOS 5-era algorithms
     use_ssh_config: bool = True
     log_days: int = 7  # window for access-log and login activity
@@ -527,6 +528,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         deadline=t.get_float("deadline", 90.0, maximum=3600),
         sudo=t.get_bool("sudo", False),
         jump_host=t.get_str("jump_host"),
+        proxy_command=t.get_str("proxy_command"),
         legacy_algorithms=t.get_strs("legacy_algorithms"),
         use_ssh_config=t.get_bool("use_ssh_config", True),
         log_days=t.get_int("log_days", 7, minimum=1, maximum=3650),

@@ -24,8 +24,9 @@ import paramiko
 
 from auditor.config import SshSettings
 from auditor.remote.algorithms import wants_legacy
-from auditor.remote.errors import KeyFileError
+from auditor.remote.errors import ConnectError, FailureKind, KeyFileError
 from auditor.remote.hostkeys import known_hosts_name
+from auditor.remote.proxy import expand_proxy_command
 from auditor.targets import is_address, is_host_name, is_host_name_or_address
 
 DEFAULT_IDENTITY_FILES = ("id_ed25519", "id_ecdsa", "id_rsa")
@@ -88,14 +89,31 @@ class Endpoint:
     jump: tuple[Hop, ...]  # nearest to us first
     known_names: tuple[str, ...]  # known_hosts spellings; the first is recorded on TOFU
     legacy: bool
+    proxy_command: tuple[str, ...] = ()  # argv of a ProxyCommand, in place of TCP
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         via = f" via {' -> '.join(str(h) for h in self.jump)}" if self.jump else ""
+        if self.proxy_command:
+            via = f" via proxy command {self.proxy_command[0]}"
         return f"{self.user}@{host}:{self.port}{via}"
 
 
-class DiscoveredNameSSHConfig(paramiko.SSHConfig):
+class AuditorSSHConfig(paramiko.SSHConfig):
+    """ssh_config as auditor reads it: a ProxyCommand keeps its %-tokens, to be filled per
+    connection (auditor.remote.proxy): paramiko would fill %p with the config's Port, not the
+    port being connected to, and fill before splitting into words."""
+
+    def _tokenize(
+        self, config: paramiko.SSHConfigDict, target_hostname: str, key: str, value: str
+    ) -> str:
+        if key == "proxycommand":
+            return value
+        tokenized: str = super()._tokenize(config, target_hostname, key, value)  # type: ignore[misc]
+        return tokenized
+
+
+class DiscoveredNameSSHConfig(AuditorSSHConfig):
     """ssh_config matching for names we did not get from the user: a `Match` line with an
     `exec` criterion never matches, so its command never runs (negated or not)."""
 
@@ -138,7 +156,7 @@ class EndpointResolver:
                         else ""
                     )
                     self._configs = (
-                        paramiko.SSHConfig.from_text(text),
+                        AuditorSSHConfig.from_text(text),
                         DiscoveredNameSSHConfig.from_text(text),
                     )
                 except (OSError, paramiko.SSHException) as exc:
@@ -170,7 +188,14 @@ class EndpointResolver:
         port = self.options(settings, label, address).get("port")
         return int(str(port)) if port is not None else None
 
-    def resolve(self, address: str, port: int, settings: SshSettings, label: str) -> Endpoint:
+    def resolve(
+        self,
+        address: str,
+        port: int,
+        settings: SshSettings,
+        label: str,
+        instance_id: str | None = None,
+    ) -> Endpoint:
         # The address comes from discovery (it answered there), so a HostName the config
         # gives the *label* does not redirect us; one it gives the address itself does.
         by_address = self.options(settings, address)
@@ -184,12 +209,19 @@ class EndpointResolver:
             identity_files = tuple(
                 Path(str(p)).expanduser() for p in _list(opts.get("identityfile"))
             )
+        # auditor's own settings first, then ~/.ssh/config; a jump host before a proxy
+        # command (OpenSSH takes whichever its config gives first; paramiko cannot tell).
+        jump: tuple[Hop, ...] = ()
+        proxy: tuple[str, ...] = ()
+        config_proxy = _str(opts.get("proxycommand"))
         if settings.jump_host:
             jump = parse_jump_chain(settings.jump_host)
+        elif settings.proxy_command:
+            proxy = _proxy_argv(settings.proxy_command, host, port, user, label, instance_id)
         elif opts.get("proxyjump"):
             jump = parse_jump_chain(str(opts["proxyjump"]))
-        else:
-            jump = ()
+        elif config_proxy and config_proxy.lower() != "none":
+            proxy = _proxy_argv(config_proxy, host, port, user, label, instance_id)
         names = [host, address]
         if label and label != address and not is_address(label) and is_host_name(label):
             names.append(label)
@@ -203,6 +235,7 @@ class EndpointResolver:
             jump=jump,
             known_names=tuple(dict.fromkeys(known_hosts_name(n, port) for n in names)),
             legacy=wants_legacy(settings.legacy_algorithms, names),
+            proxy_command=proxy,
         )
 
     def resolve_hop(self, hop: Hop, settings: SshSettings) -> Endpoint:
@@ -228,6 +261,15 @@ class EndpointResolver:
             known_names=tuple(dict.fromkeys(known_hosts_name(n, port) for n in names)),
             legacy=wants_legacy(settings.legacy_algorithms, names),
         )
+
+
+def _proxy_argv(
+    template: str, host: str, port: int, user: str, label: str, instance_id: str | None
+) -> tuple[str, ...]:
+    try:
+        return expand_proxy_command(template, host, port, user, label, instance_id)
+    except ValueError as exc:
+        raise ConnectError(str(exc), kind=FailureKind.PROXY_COMMAND) from None
 
 
 def default_identity_files() -> tuple[Path, ...]:

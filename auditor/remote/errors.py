@@ -39,6 +39,7 @@ class FailureKind(enum.StrEnum):
     KEY_FILE = "key-file"
     SESSION = "session"
     JUMP_HOST = "jump-host"
+    PROXY_COMMAND = "proxy-command"
     UNKNOWN_HOST_KEY = "unknown-host-key"
     CHANGED_HOST_KEY = "changed-host-key"
     DEADLINE = "deadline"

@@ -158,7 +158,12 @@ class LocalShellConnector:
         return default_ports(host, settings)[:1] or (22,)
 
     def connect(
-        self, address: str, port: int, settings: SshSettings, host_label: str
+        self,
+        address: str,
+        port: int,
+        settings: SshSettings,
+        host_label: str,
+        instance_id: str | None = None,
     ) -> AbstractContextManager[LocalShellSession]:
         return self._connect(host_label or address)
 

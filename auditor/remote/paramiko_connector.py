@@ -46,6 +46,7 @@ from auditor.remote.errors import (
     failure_kind,
 )
 from auditor.remote.hostkeys import HostKeyPolicy, OfferedKey
+from auditor.remote.proxy import ProxyProcess, open_proxy
 from auditor.remote.session import (
     CommandResult,
     OutputBuffer,
@@ -356,27 +357,42 @@ class ParamikoConnector:
         return default_ports(host, settings, (configured,) if configured else ())
 
     def connect(
-        self, address: str, port: int, settings: SshSettings, host_label: str
+        self,
+        address: str,
+        port: int,
+        settings: SshSettings,
+        host_label: str,
+        instance_id: str | None = None,
     ) -> AbstractContextManager[ParamikoSession]:
-        return self._connect(address, port, settings, host_label)
+        return self._connect(address, port, settings, host_label, instance_id)
 
     @contextmanager
     def _connect(
-        self, address: str, port: int, settings: SshSettings, host_label: str
+        self,
+        address: str,
+        port: int,
+        settings: SshSettings,
+        host_label: str,
+        instance_id: str | None,
     ) -> Iterator[ParamikoSession]:
-        session = self.open_session(address, port, settings, host_label)
+        session = self.open_session(address, port, settings, host_label, instance_id)
         try:
             yield session
         finally:
             session.close()
 
     def open_session(
-        self, address: str, port: int, settings: SshSettings, host_label: str
+        self,
+        address: str,
+        port: int,
+        settings: SshSettings,
+        host_label: str,
+        instance_id: str | None = None,
     ) -> ParamikoSession:
         """Connect and authenticate; the caller closes the session. Raises RemoteError or
         HostKeyError (both ProbeError)."""
         try:
-            endpoint = self._resolver.resolve(address, port, settings, host_label)
+            endpoint = self._resolver.resolve(address, port, settings, host_label, instance_id)
         except ValueError as exc:  # a malformed jump_host / ProxyJump
             raise ConnectError(
                 f"bad jump host setting: {exc}", kind=FailureKind.JUMP_HOST
@@ -426,8 +442,18 @@ class ParamikoConnector:
             return self._policies[key]
 
     def _handshake_direct(self, endpoint: Endpoint, settings: SshSettings) -> paramiko.Transport:
-        sock = _tcp_connect(endpoint.host, endpoint.port, settings.timeout)
-        return self._handshake(sock, endpoint, settings)
+        sock: socket.socket | ProxyProcess
+        if endpoint.proxy_command:
+            sock = _proxy_connect(endpoint.proxy_command)
+        else:
+            sock = _tcp_connect(endpoint.host, endpoint.port, settings.timeout)
+        try:
+            return self._handshake(sock, endpoint, settings)
+        except paramiko.ProxyCommandFailure as exc:
+            raise ConnectError(
+                f"proxy command {endpoint.proxy_command[0]} failed: {exc.error}",
+                kind=FailureKind.PROXY_COMMAND,
+            ) from None
 
     def _handshake_via(
         self, jump: _Jump, endpoint: Endpoint, settings: SshSettings
@@ -456,7 +482,10 @@ class ParamikoConnector:
         return self._handshake(channel, endpoint, settings)
 
     def _handshake(
-        self, sock: socket.socket | paramiko.Channel, endpoint: Endpoint, settings: SshSettings
+        self,
+        sock: socket.socket | paramiko.Channel | ProxyProcess,
+        endpoint: Endpoint,
+        settings: SshSettings,
     ) -> paramiko.Transport:
         """Handshake, host key check, auth on an open socket or tunnel. Owns `sock`."""
         policy = self._policy(settings)
@@ -598,6 +627,16 @@ class ParamikoConnector:
 # --------------------------------------------------------------------------- helpers
 
 
+def _proxy_connect(argv: tuple[str, ...]) -> ProxyProcess:
+    try:
+        return open_proxy(argv)
+    except OSError as exc:
+        raise ConnectError(
+            f"cannot start proxy command {argv[0]}: {exc.strerror or exc}",
+            kind=FailureKind.PROXY_COMMAND,
+        ) from None
+
+
 def _tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
     where = f"{host}:{port}"
     try:
@@ -628,6 +667,8 @@ def _tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
 def _start_client(transport: paramiko.Transport, endpoint: Endpoint, timeout: float) -> None:
     try:
         transport.start_client(timeout=timeout)
+    except paramiko.ProxyCommandFailure:
+        raise  # the proxy's own story (auditor.remote.proxy); told by the caller
     except IncompatiblePeer as exc:
         hint = (
             ""

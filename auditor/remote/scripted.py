@@ -142,7 +142,12 @@ class ScriptedConnector:
         return default_ports(host, settings)
 
     def connect(
-        self, address: str, port: int, settings: SshSettings, host_label: str
+        self,
+        address: str,
+        port: int,
+        settings: SshSettings,
+        host_label: str,
+        instance_id: str | None = None,
     ) -> AbstractContextManager[ScriptedSession]:
         return self._connect(address, port, host_label)
 

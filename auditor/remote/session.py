@@ -89,11 +89,17 @@ class Connector(Protocol):
     """Opens sessions. Implementations are shared by all worker threads: thread-safe.
 
     `connect` raises a ProbeError subclass (see `auditor.remote.errors`) when no session can
-    be had; the context manager closes the session (and nothing else) on exit.
+    be had; the context manager closes the session (and nothing else) on exit. `instance_id`
+    is the host's cloud instance id when a source knew it (a proxy command's %i: AWS SSM).
     """
 
     def connect(
-        self, address: str, port: int, settings: SshSettings, host_label: str
+        self,
+        address: str,
+        port: int,
+        settings: SshSettings,
+        host_label: str,
+        instance_id: str | None = None,
     ) -> AbstractContextManager[RemoteSession]: ...
 
     def ports_for(self, host: Host, address: str, settings: SshSettings) -> tuple[int, ...]:

@@ -659,3 +659,96 @@ def test_a_failing_jump_host_skips_its_targets_once(
     with pytest.raises(JumpHostError) as caught, connector.connect(LOOPBACK, 22, via, "t"):
         pass
     assert caught.value.hop_kind is FailureKind.UNKNOWN_HOST_KEY
+
+
+# --------------------------------------------------------------------------- proxy command
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the OpenSSH client for ssh -W")
+def test_proxy_command_ssh_w_through_a_bastion(
+    make_sshd: Callable[..., Sshd],
+    settings: SshSettings,
+    known_hosts: Path,
+    user_key: Path,
+    connector: ParamikoConnector,
+) -> None:
+    """`ssh -W %h:%p bastion` as [ssh] proxy_command: the shape of every ProxyCommand recipe
+    (AWS SSM's start-session too): the target is reached through the program's stdio."""
+    bastion = make_sshd("bastion", log_level="DEBUG1")
+    target = make_sshd("target")
+    known_hosts.write_text(bastion.known_hosts_line() + target.known_hosts_line())
+    proxy = (
+        f"ssh -F none -i {user_key} -o BatchMode=yes -o StrictHostKeyChecking=yes "
+        f"-o UserKnownHostsFile={known_hosts} -p {bastion.port} -W %h:%p %r@{LOOPBACK}"
+    )
+    via = replace(settings, proxy_command=proxy)
+    with connector.connect(LOOPBACK, target.port, via, "target") as session:
+        assert session.run("echo proxied", timeout=10, max_output=64).stdout == b"proxied\n"
+        assert "via proxy command ssh" in session.description
+    opened = f"target 127.0.0.1 port {target.port}"
+    assert opened in bastion.wait_for_log(lambda log: opened in log)
+    # The proxy is gone with the session: no ssh -W left behind.
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"-W {LOOPBACK}:{target.port}"], capture_output=True, text=True
+    )
+    assert leftovers.stdout == ""
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="needs socat")
+def test_proxy_command_from_ssh_config(
+    make_sshd: Callable[..., Sshd], settings: SshSettings, known_hosts: Path, tmp_path: Path
+) -> None:
+    target = make_sshd("target")
+    known_hosts.write_text(target.known_hosts_line())
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(f"Host {LOOPBACK}\n  ProxyCommand socat - TCP:%h:%p\n")
+    with (
+        ParamikoConnector(allow_agent=False, ssh_config=ssh_config) as connector,
+        connector.connect(LOOPBACK, target.port, replace(settings, use_ssh_config=True), "t")
+        as session,
+    ):
+        assert session.run("echo socat", timeout=10, max_output=64).stdout == b"socat\n"
+        assert "via proxy command socat" in session.description
+
+
+def test_a_proxy_command_that_exits_says_why(
+    settings: SshSettings, connector: ParamikoConnector
+) -> None:
+    broken = replace(
+        settings,
+        proxy_command="sh -c 'echo SessionManagerPlugin is not found >&2; exit 254'",
+        timeout=3.0,
+    )
+    with pytest.raises(ConnectError) as caught, connector.connect(LOOPBACK, 22, broken, "t"):
+        pass
+    assert caught.value.kind is FailureKind.PROXY_COMMAND
+    assert "status 254" in str(caught.value) and "SessionManagerPlugin" in str(caught.value)
+    missing = replace(settings, proxy_command="/nonexistent/aws ssm start-session --target %h")
+    with pytest.raises(ConnectError) as caught, connector.connect(LOOPBACK, 22, missing, "t"):
+        pass
+    assert "cannot start proxy command /nonexistent/aws" in str(caught.value)
+
+
+@pytest.mark.skipif(shutil.which("socat") is None, reason="needs socat")
+def test_the_instance_id_reaches_the_proxy_command_through_collect(
+    make_sshd: Callable[..., Sshd],
+    settings: SshSettings,
+    known_hosts: Path,
+    connector: ParamikoConnector,
+) -> None:
+    """The AWS SSM shape (`--target %i`): collect hands the host's EC2 instance id over; the
+    stand-in proxy refuses any other target, as `aws ssm start-session` would."""
+    target = make_sshd("target")
+    known_hosts.write_text(target.known_hosts_line())
+    instance = "i-0abc12345678def00"
+    via = replace(
+        settings,
+        proxy_command=f"sh -c 'test \"$1\" = {instance} && exec socat - TCP:%h:%p' ssm %i",
+    )
+    host = replace(_host(target.port), identifiers=(f"aws:{instance}", f"ip:{LOOPBACK}"))
+    without_id = replace(_host(target.port), id="no-instance-id")
+    results = collect([host, without_id], via, _hostname_probe, connector=connector)
+    assert results[host.id][0].state == "ok"
+    outcome = results[without_id.id][0]
+    assert outcome.state == "skipped" and outcome.reason is not None
+    assert "no source knows this host's instance id" in outcome.reason
