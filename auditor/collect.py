@@ -3,8 +3,11 @@
 `collect` connects to each host (trying its ports in order), hands the session to the
 `probe` callable, and returns one `SshOutcome` per host, with the `Facts` when it worked.
 A host that cannot be probed is data (`skipped` with a reason, or `not-attempted`), never an
-exception that stops the run. Each host has a deadline for connect + probe; progress goes to
-an observer; Ctrl-C cancels what has not started and returns what finished.
+exception that stops the run. A probe whose script run was cut (deadline, output cap, lost
+connection, no exit status) keeps every section that arrived: the host is `partial`, with
+the cut as its kind and the step the script stopped in. Each host has a deadline for
+connect + probe; progress goes to an observer; Ctrl-C cancels what has not started and
+returns what finished.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from auditor.config import SshSettings
 from auditor.errors import ProbeError
 from auditor.model import ID_AWS, Facts, Host, HostStatus, SourceKind, SshOutcome, split_ident
 from auditor.remote.errors import FailureKind, RemoteError, failure_kind
-from auditor.remote.session import CommandResult, Connector, RemoteSession
+from auditor.remote.session import STOP_GRACE, CommandResult, Connector, RemoteSession
 from auditor.visible import visible
 
 log = logging.getLogger(__name__)
 
 OK = "ok"
+PARTIAL = "partial"
 SKIPPED = "skipped"
 NOT_ATTEMPTED = "not-attempted"
 
@@ -39,6 +43,10 @@ CollectResults = dict[str, tuple[SshOutcome, Facts | None]]
 """Host.id -> (how the probe went, the facts when it went well), in input order."""
 
 _MAX_WAKEUP = 0.25  # how often the main thread looks for hosts past their deadline
+# At the deadline the session stops the script and reads what it still sends for
+# STOP_GRACE seconds; the main thread closes the session itself only this long after the
+# deadline (a worker stuck in a connect, a host that does not answer the stop).
+ABORT_GRACE = STOP_GRACE + 3.0
 
 
 class CollectObserver(Protocol):
@@ -130,9 +138,11 @@ def collect(
 ) -> CollectResults:
     """Probe every host; return an outcome for each (see module docstring).
 
-    At most `settings.concurrency` hosts are in flight. A host still running after
-    `settings.deadline` seconds is skipped ("deadline exceeded after Ns") and its connection
-    closed. Without a `connector`, a ParamikoConnector is made and closed here.
+    At most `settings.concurrency` hosts are in flight. A host whose script is still
+    running after `settings.deadline` seconds is stopped and kept as `partial` with what
+    arrived; one still not done `ABORT_GRACE` seconds later (or stuck before its script
+    ran) is skipped ("deadline exceeded after Ns") and its connection closed. Without a
+    `connector`, a ParamikoConnector is made and closed here.
     Raises CollectInterrupted on Ctrl-C.
     """
     notify = _Notifier(observer)
@@ -180,7 +190,7 @@ def collect(
             now = time.monotonic()
             for future in pending:
                 attempt = futures[future]
-                if not attempt.final and attempt.past_deadline(now):
+                if not attempt.final and attempt.past_abort(now):
                     # The worker may be blocked in a socket call: closing its session wakes
                     # it; either way its late result is ignored.
                     attempt.abort()
@@ -212,7 +222,7 @@ def _in_order(hosts: Sequence[Host], results: CollectResults) -> CollectResults:
 
 def _next_wakeup(attempts: Sequence[_Attempt]) -> float:
     now = time.monotonic()
-    ends = [a.deadline_at - now for a in attempts if not a.final and a.started is not None]
+    ends = [a.abort_at - now for a in attempts if not a.final and a.started is not None]
     return max(0.01, min([_MAX_WAKEUP, *ends]))
 
 
@@ -223,6 +233,36 @@ def _deadline_outcome(attempt: _Attempt, settings: SshSettings) -> SshOutcome:
         address=attempt.address,
         port=attempt.port,
         duration_s=attempt.elapsed(),
+        kind=FailureKind.DEADLINE.value,
+    )
+
+
+def cut_reason(cut: FailureKind, settings: SshSettings) -> str:
+    """Why a script run ended before the script did, for a person."""
+    if cut is FailureKind.DEADLINE:
+        return f"deadline exceeded after {settings.deadline:g}s"
+    if cut is FailureKind.OUTPUT_CAP:
+        return "output cap reached: the script was stopped"
+    if cut is FailureKind.CONNECTION_LOST:
+        return "connection lost while the script ran"
+    if cut is FailureKind.NO_EXIT_STATUS:
+        return "the channel closed without an exit status (the shell was killed)"
+    return cut.value
+
+
+def _partial_outcome(
+    attempt: _Attempt, cut: FailureKind, facts: Facts, settings: SshSettings
+) -> SshOutcome:
+    where = facts.errors.get("probe")
+    return SshOutcome(
+        state=PARTIAL,
+        reason=cut_reason(cut, settings)
+        + (f" ({where})" if where else "")
+        + "; the facts that arrived before are kept",
+        address=attempt.address,
+        port=attempt.port,
+        duration_s=attempt.elapsed(),
+        kind=cut.value,
     )
 
 
@@ -261,6 +301,8 @@ class _Attempt:
         self.port: int | None = None
         self.final = False  # main thread only: the outcome is decided
         self.deadline_hit = False
+        self.cut: FailureKind | None = None  # the first script run that ended early
+        self.script_ran = False  # a script run began: the session stops it at the deadline
         self._lock = threading.Lock()
         self._session: RemoteSession | None = None
         self._aborted = False
@@ -268,6 +310,12 @@ class _Attempt:
     @property
     def deadline_at(self) -> float:
         return (self.started or time.monotonic()) + self.deadline
+
+    @property
+    def abort_at(self) -> float:
+        """When the main thread gives up on the worker: at the deadline while connecting,
+        a grace later once a script runs (its session stops it and returns what came)."""
+        return self.deadline_at + (ABORT_GRACE if self.script_ran else 0.0)
 
     def begin(self) -> None:
         self.started = time.monotonic()
@@ -280,6 +328,9 @@ class _Attempt:
 
     def past_deadline(self, now: float) -> bool:
         return self.started is not None and now >= self.deadline_at
+
+    def past_abort(self, now: float) -> bool:
+        return self.started is not None and now >= self.abort_at
 
     def attach(self, session: RemoteSession) -> bool:
         """Remember the session so `abort` can close it; False if already aborted."""
@@ -338,9 +389,12 @@ class _DeadlineSession:
         if remaining <= 0:
             self.attempt.deadline_hit = True
             raise _DeadlineExceeded("deadline exceeded before the script ran")
+        self.attempt.script_ran = True
         result = self.inner.run(script, timeout=min(timeout, remaining), max_output=max_output)
         if result.timed_out and remaining <= timeout:
             self.attempt.deadline_hit = True
+        if result.cut is not None and self.attempt.cut is None:
+            self.attempt.cut = result.cut
         return result
 
     def close(self) -> None:
@@ -366,6 +420,11 @@ class _Worker:
         try:
             return self._probe(attempt)
         except ProbeError as exc:
+            if attempt.cut is not None and attempt.cut is not FailureKind.DEADLINE:
+                # Nothing usable arrived before the cut: say what cut it, not what that
+                # left (an empty output).
+                reason = f"{cut_reason(attempt.cut, self.settings)}: {exc}"
+                return self._skipped(attempt, reason, attempt.cut.value), None
             if attempt.deadline_hit or failure_kind(exc) is FailureKind.DEADLINE:
                 return _deadline_outcome(attempt, self.settings), None
             kind = failure_kind(exc)
@@ -420,6 +479,8 @@ class _Worker:
                     facts = self.probe(_DeadlineSession(session, attempt), host)
                 finally:
                     attempt.detach()
+                if attempt.cut is not None:
+                    return _partial_outcome(attempt, attempt.cut, facts, self.settings), facts
                 if attempt.deadline_hit:
                     return _deadline_outcome(attempt, self.settings), None
                 outcome = SshOutcome(

@@ -134,7 +134,7 @@ def build_identity(g: Gathered, facts: Facts | None, deep: InspectFacts | None) 
     os = facts.os if facts else None
     cloud, cloud_details = _cloud(g.host, machine.cloud if machine else None)
     reached = None
-    if g.outcome.state == "ok":
+    if g.outcome.state in ("ok", "partial"):
         who = f"{g.login_user}@" if g.login_user else ""
         reached = f"{who}{g.outcome.address or g.address}:{g.outcome.port or 22}"
     hardware = " ".join(x for x in (machine.vendor, machine.product) if x) if machine else ""

@@ -181,7 +181,7 @@ class Dossier:
     address: str
     generated_at: datetime
     window_days: int
-    probe_state: str  # ok | skipped | not-attempted
+    probe_state: str  # ok | partial | skipped | not-attempted
     probe_reason: str | None
     identity: Identity
     services: tuple[Service, ...]

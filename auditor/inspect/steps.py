@@ -26,7 +26,15 @@ def _unique(items: Sequence[str]) -> str:
 
 def next_steps(dossier: Dossier, activity: Activity | None) -> tuple[NextStep, ...]:
     steps: list[NextStep] = []
-    if dossier.probe_state != "ok":
+    if dossier.probe_state == "partial":
+        steps.append(
+            NextStep(
+                "access",
+                f"The probe of {dossier.address} was cut short ({dossier.probe_reason}): what "
+                "did not arrive is unknown. Inspect again (a longer [ssh] deadline if it hung).",
+            )
+        )
+    elif dossier.probe_state != "ok":
         steps.append(
             NextStep(
                 "access",

@@ -241,7 +241,7 @@ def classify_hosts(
             )
         reason = outcome.reason if outcome else "not probed"
         summary = summarize(activity, reason)
-        alive = host.alive or (outcome is not None and outcome.state == "ok")
+        alive = host.alive or (outcome is not None and outcome.state in ("ok", "partial"))
         migrated = bool(status and status.migrated)
         found.append(
             Migration(

@@ -65,7 +65,7 @@ def parse_probe_sections(
     )
     values, errors = parse_facts(output, facts, context)
     meta = output.section("meta") or Section("meta")
-    errors.update(_run_errors(output, meta, context.privilege))
+    errors.update(_run_errors(output, meta, context.privilege, facts))
     return replace(
         Facts(collected_at=context.collected_at), **values, errors=dict(sorted(errors.items()))
     )
@@ -136,7 +136,25 @@ def read_privilege(meta: Section) -> tuple[Privilege, datetime | None]:
     )
 
 
-def _run_errors(output: ProbeOutput, meta: Section, privilege: Privilege) -> dict[str, str]:
+def stopped_step(output: ProbeOutput, facts: Sequence[ProbeFact] = ALL_FACTS) -> str | None:
+    """Where a script that did not finish stopped: the step its STOP marker names (it was
+    stopped at the deadline), else the first part cut short, else the first fact, in script
+    order, that printed nothing. None when it finished."""
+    if output.finished:
+        return None
+    if output.stopped_in:
+        return output.stopped_in
+    for section in output.sections.values():
+        for part in section.parts:
+            if not part.complete:
+                return f"{section.fact}/{part.name}"
+    in_order = sorted(facts, key=lambda f: f.privileged)  # the script's order (stable)
+    return next((f.name for f in in_order if output.section(f.name) is None), None)
+
+
+def _run_errors(
+    output: ProbeOutput, meta: Section, privilege: Privilege, facts: Sequence[ProbeFact]
+) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not output.sections:
         errors["probe"] = "no probe output at all (the script did not run, or its output was lost)"
@@ -146,8 +164,13 @@ def _run_errors(output: ProbeOutput, meta: Section, privilege: Privilege) -> dic
         errors["probe.privileged"] = "the root half (sockets, logs, cron) hit its time limit"
     elif half is not None and half.status not in (0, None):
         errors["probe.privileged"] = f"the root half exited with status {half.status}"
-    if not output.finished:
-        errors["probe"] = "output ended before the script finished (deadline or output cap)"
+    if output.stopped_in:
+        errors["probe"] = f"the script was stopped in {output.stopped_in}"
+    elif not output.finished:
+        step = stopped_step(output, facts)
+        errors["probe"] = "output ended before the script finished" + (
+            f", in {step}" if step else ""
+        )
     if privilege.sudo in ("denied", "absent"):
         errors["probe.sudo"] = privilege.why_not_root()
     return errors

@@ -73,7 +73,7 @@ timeout=${T:-none}"
 _RUN_PRIVILEGED_SUDO = r"""
 P=@PRIVILEGED@
 if [ -n "$S" ]; then
-  _fl; _tt @PT@
+  _fl; _tt @PT@; _as=meta/privileged
   { printf "N=%s W=sudo T='%s'\n" "$N" "$T"; printf '%s\n' "$P"; } |
     $TT $S sh -s
   _o meta/privileged $? sudo
@@ -95,15 +95,20 @@ _DONE = r"""_fl; printf '\n@@AUDITOR %s DONE@@\n' "$N"
 """
 
 
+def _step(fact: ProbeFact, options: ProbeOptions) -> str:
+    """A fact's snippet, announced as the current step (named if the script is stopped)."""
+    return f"_sf {fact.name}\n" + fact.snippet(options)
+
+
 def build_script(options: ProbeOptions, facts: Sequence[ProbeFact] = ALL_FACTS) -> str:
     """The whole probe script for one run; parse its output with `options.nonce`."""
     common = fill(COMMON, PATH=":".join(options.search_path))
     # The unprivileged half's parts leave in one write (`_fl`) when it is done, the
     # privileged half's at the end (or at a streamed part): a few SSH packets per host, and
     # a deadline in the privileged half still finds the first half's facts delivered.
-    unprivileged = "".join(f.snippet(options) for f in facts if not f.privileged) + "_fl\n"
+    unprivileged = "".join(_step(f, options) for f in facts if not f.privileged) + "_fl\n"
     # An empty brace group is a syntax error in sh: `:` stands in for no privileged fact.
-    privileged = "".join(f.snippet(options) for f in facts if f.privileged) or ":"
+    privileged = "".join(_step(f, options) for f in facts if f.privileged) or ":"
     if options.sudo:
         # The root half re-creates the helpers in its own shell; N, W and T come first
         # on its stdin. Its body is one brace group, with stdin from /dev/null.

@@ -6,7 +6,9 @@ Every snippet prints its results as parts:
     ...whatever the commands printed...
     @@AUDITOR <nonce> END <fact>/<part> <exit status> <root|sudo|user>@@
 
-and the script ends with `@@AUDITOR <nonce> DONE@@`. The nonce is random per run and never
+and the script ends with `@@AUDITOR <nonce> DONE@@`. A script stopped by the controller
+(deadline) prints `@@AUDITOR <nonce> STOP <step>@@`, the fact or part it was in, after the
+parts it still held. The nonce is random per run and never
 appears in a process's argv on the host, so text the host controls (a log line, a process
 title, a cron entry) cannot open or close a part: a marker with another nonce is plain text.
 Lines are split on "\\n" only; "\\r" and other separators stay inside a line.
@@ -24,6 +26,7 @@ _MARKER_RE = re.compile(
     r"^@@AUDITOR (?P<nonce>[A-Za-z0-9]+) "
     r"(?:(?P<begin>BEGIN) (?P<bname>\S+)"
     r"|(?P<end>END) (?P<ename>\S+) (?P<status>-?\d+) (?P<how>[a-z]+)"
+    r"|(?P<stop>STOP) (?P<step>\S+)"
     r"|(?P<done>DONE))@@$"
 )
 
@@ -85,10 +88,12 @@ class Section:
 
 @dataclass(frozen=True)
 class ProbeOutput:
-    """The parsed stream: sections by fact name, and whether the script reached its end."""
+    """The parsed stream: sections by fact name, whether the script reached its end, and
+    the step it was in when it was stopped (the first STOP marker), if it was."""
 
     sections: Mapping[str, Section]
     finished: bool
+    stopped_in: str | None = None
 
     def section(self, fact: str) -> Section | None:
         return self.sections.get(fact)
@@ -98,6 +103,7 @@ def split_output(stdout: str, nonce: str) -> ProbeOutput:
     """Cut the script's stdout into sections. Never raises: junk lines are ignored."""
     parts: dict[str, list[Part]] = {}
     finished = False
+    stopped_in: str | None = None
     current: tuple[str, str] | None = None  # (fact, part)
     body: list[str] = []
 
@@ -122,13 +128,19 @@ def split_output(stdout: str, nonce: str) -> ProbeOutput:
             if current is not None and current == _split_name(match["ename"]):
                 close(int(match["status"]), match["how"])
             current, body = None, []
+        elif match["stop"]:
+            # The root half's STOP comes before the outer shell's: the first is the deepest.
+            if current is not None:
+                close(None, "user")
+            current, body = None, []
+            stopped_in = stopped_in or match["step"]
         else:
             if current is not None:
                 close(None, "user")
             current, body, finished = None, [], True
     if current is not None:
         close(None, "user")
-    return ProbeOutput({f: Section(f, tuple(p)) for f, p in parts.items()}, finished)
+    return ProbeOutput({f: Section(f, tuple(p)) for f, p in parts.items()}, finished, stopped_in)
 
 
 def _split_name(name: str) -> tuple[str, str]:

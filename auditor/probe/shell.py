@@ -35,6 +35,11 @@ _PLACEHOLDER_RE = re.compile(r"@[A-Z][A-Z0-9_]*@")
 #                              it. `_tc` answers the syntax question the first time.
 #   _r NAME SECS cmd...        run under `timeout`, capture stdout+stderr, print as a part
 #   _rl PATH                   readlink, with an `ls -l` fallback
+#   _sf FACT                   the fact starting now (`_as`, the step, is the fact or the
+#                              part `_r`/`_b` runs): a TERM (the controller gave up at the
+#                              deadline and stops the script, see remote.session) flushes
+#                              the parts held in B and names the step in a STOP marker, so
+#                              the report keeps every finished part and says what hung
 COMMON = r"""
 LC_ALL=C LANG=C TZ=UTC; export LC_ALL LANG TZ
 unset HISTFILE
@@ -43,14 +48,17 @@ NL='
 '
 B=
 _fl() { [ -z "$B" ] || { printf '%s' "$B"; B=; }; }
-_b() { _fl; printf '\n@@AUDITOR %s BEGIN %s@@\n' "$N" "$1"; }
-_e() { printf '\n@@AUDITOR %s END %s %s %s@@\n' "$N" "$1" "$2" "${3:-$W}"; }
+_b() { _fl; _as=$1; printf '\n@@AUDITOR %s BEGIN %s@@\n' "$N" "$1"; }
+_e() { printf '\n@@AUDITOR %s END %s %s %s@@\n' "$N" "$1" "$2" "${3:-$W}"; _as=$_af; }
 _o() { B="$B$NL@@AUDITOR $N BEGIN $1@@$NL$3$NL$NL@@AUDITOR $N END $1 $2 ${4:-$W}@@$NL"; }
 _has() { command -v "$1" >/dev/null 2>&1; }
 _tc() { T=; case $(timeout --help 2>&1) in
   *'-t SECS'*) T='timeout -t' ;; *DURATION*|*SECS*) T=timeout ;; esac; }
 _tt() { [ "$T" = '?' ] && _tc; TT=; if [ -n "$T" ]; then TT="$T $1"; fi; }
-_r() { _rn=$1; _tt "$2"; shift 2; O=$($TT "$@" 2>&1); R=$?; _o "$_rn" "$R" "$O"; }
+_r() { _rn=$1; _as=$1; _tt "$2"; shift 2; O=$($TT "$@" 2>&1); R=$?; _o "$_rn" "$R" "$O"; _as=$_af; }
+_sf() { _af=$1; _as=$1; }
+_af=meta _as=meta
+trap '_fl; printf "\n@@AUDITOR %s STOP %s@@\n" "$N" "$_as"; exit 143' TERM
 _rl() { readlink "$1" 2>/dev/null ||
   { _l=$(ls -l "$1" 2>/dev/null) && printf '%s\n' "${_l#* -> }"; }; }
 """

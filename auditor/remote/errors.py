@@ -44,6 +44,11 @@ class FailureKind(enum.StrEnum):
     CHANGED_HOST_KEY = "changed-host-key"
     DEADLINE = "deadline"
     PROBE = "probe"
+    # Why a script run ended before the script did (`CommandResult.cut`): the host is then
+    # probed partially, with every section that arrived before the cut.
+    OUTPUT_CAP = "output-cap"
+    CONNECTION_LOST = "connection-lost"
+    NO_EXIT_STATUS = "no-exit-status"
 
 
 # Failures where the port is the problem, not the host: another configured port may be sshd.

@@ -1,8 +1,9 @@
 """Run the probe with the local `/bin/sh -s`: `--dry-run` on localhost, and tests.
 
 Same contract as an SSH session: the script goes to stdin, stdout and stderr are drained
-together (a script that floods stderr cannot deadlock us), output is capped with a
-truncated flag, and a timeout kills the whole process group.
+together (a script that floods stderr cannot deadlock us), stdout reaching the cap stops
+the script, and a timeout stops the whole process group: TERM (the probe's trap prints the
+parts it held and the step it was in, read for up to STOP_GRACE seconds), then KILL.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 
 from auditor.config import SshSettings
 from auditor.model import Host
-from auditor.remote.errors import SessionError
-from auditor.remote.session import CommandResult, OutputBuffer, default_ports
+from auditor.remote.errors import FailureKind, SessionError
+from auditor.remote.session import STOP_GRACE, CommandResult, OutputBuffer, default_ports
 
 _READ_CHUNK = 65536
 
@@ -91,12 +92,16 @@ class LocalShellSession:
                 process.stdin.close()
             deadline = started + timeout
             open_reads = len(buffers)
-            timed_out = False
-            while open_reads:
+            cut: FailureKind | None = None
+            while open_reads and not out.truncated:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    timed_out = True
-                    break
+                    if cut is FailureKind.DEADLINE:
+                        break  # the grace after the TERM is over too
+                    cut = FailureKind.DEADLINE
+                    _kill_group(process, signal.SIGTERM)
+                    deadline = time.monotonic() + STOP_GRACE
+                    continue
                 for key, _ in selector.select(remaining):
                     fd = key.fd
                     if fd == stdin_fd:
@@ -114,22 +119,29 @@ class LocalShellSession:
                     else:
                         selector.unregister(fd)
                         open_reads -= 1
+            if out.truncated:
+                cut = FailureKind.OUTPUT_CAP
             status: int | None = None
-            if not timed_out:
+            if cut is None:
                 try:
                     code = process.wait(timeout=max(deadline - time.monotonic(), 0.001))
                 except subprocess.TimeoutExpired:
-                    timed_out = True  # closed its output but kept running
+                    cut = FailureKind.DEADLINE  # closed its output but kept running
                 else:
                     status = code if code >= 0 else None  # negative: killed by a signal
+                    if status is None:
+                        cut = FailureKind.NO_EXIT_STATUS
+            elif cut is FailureKind.DEADLINE and process.poll() is not None:
+                status = process.returncode if process.returncode >= 0 else None
         return CommandResult(
             stdout=out.getvalue(),
             stderr=err.getvalue(),
             exit_status=status,
             stdout_truncated=out.truncated,
             stderr_truncated=err.truncated,
-            timed_out=timed_out,
+            timed_out=cut is FailureKind.DEADLINE,
             duration_s=time.monotonic() - started,
+            cut=cut,
         )
 
     def close(self) -> None:
@@ -140,11 +152,11 @@ class LocalShellSession:
             _kill_group(process)
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+def _kill_group(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
     # The whole group, even after the shell exited: children it started in the background
     # may still be running and holding our pipes.
     with suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(process.pid, sig)
 
 
 class LocalShellConnector:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import logging
 import select
 import socket
 import threading
@@ -48,10 +49,12 @@ from auditor.remote.errors import (
 from auditor.remote.hostkeys import HostKeyPolicy, OfferedKey
 from auditor.remote.proxy import ProxyProcess, open_proxy
 from auditor.remote.session import (
+    STOP_GRACE,
     CommandResult,
     OutputBuffer,
     default_ports,
     remote_command,
+    stop_command,
 )
 
 # sshd's MaxStartups defaults to 10:30:100: past 10 unauthenticated connections it starts
@@ -59,6 +62,8 @@ from auditor.remote.session import (
 JUMP_START_LIMIT = 8
 _READ_CHUNK = 65536
 _POLL = 0.2
+
+log = logging.getLogger(__name__)
 
 
 def _fmt_s(seconds: float) -> str:
@@ -86,6 +91,9 @@ class ParamikoSession:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._channel: paramiko.Channel | None = None
+        # Channels running `stop_command`: kept (a dropped Channel object closes itself)
+        # until the session closes; the host-side stop outlives them anyway.
+        self._stoppers: list[paramiko.Channel] = []
 
     @property
     def description(self) -> str:
@@ -144,7 +152,8 @@ class ParamikoSession:
         pending = memoryview(stdin)
         stdin_open = True
         deadline = started + timeout
-        timed_out = False
+        cut: FailureKind | None = None
+        stopping_until: float | None = None  # after a deadline: read what the TERM trap says
         while True:
             if self._closed.is_set():
                 raise SessionError(f"{self._description}: session closed while the script ran")
@@ -156,7 +165,7 @@ class ParamikoSession:
             if stdin_open and not pending:
                 channel.shutdown_write()  # EOF: `sh -s` ends after the last command
                 stdin_open = False
-            while channel.recv_ready():
+            while channel.recv_ready() and not out.truncated:
                 data = channel.recv(_READ_CHUNK)
                 if not data:
                     break
@@ -166,17 +175,27 @@ class ParamikoSession:
                 if not data:
                     break
                 err.add(data)
+            if out.truncated and cut is None:
+                # Endless output: more would be dropped anyway, so stop the script now
+                # rather than read until the deadline.
+                cut = FailureKind.OUTPUT_CAP
+                self._stop_remote()
+                break
             drained = not channel.recv_ready() and not channel.recv_stderr_ready()
             if drained and (
                 channel.closed or (channel.eof_received and channel.exit_status_ready())
             ):
                 break
             if not self._transport.is_active():
-                raise SessionError(f"{self._description}: connection lost while the script ran")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
+                break  # the connection dropped: told apart from a clean end below
+            now = time.monotonic()
+            if stopping_until is None and now >= deadline:
+                cut = FailureKind.DEADLINE
+                self._stop_remote()
+                stopping_until = now + STOP_GRACE
+            if stopping_until is not None and now >= stopping_until:
                 break
+            remaining = (stopping_until or deadline) - now
             if drained and channel.eof_received:
                 # After EOF the channel's pipe stays readable, so select would spin: wait
                 # for the exit status (or the close) instead.
@@ -185,19 +204,34 @@ class ParamikoSession:
             wait = min(_POLL, remaining, 0.02 if (stdin_open and pending) else _POLL)
             select.select([channel], [], [], wait)
         status: int | None = None
-        if not timed_out and channel.exit_status_ready():
+        if channel.exit_status_ready():
             status = channel.recv_exit_status()
             if status < 0:  # paramiko's "no exit-status was sent" (killed by a signal)
                 status = None
+        if cut is None and status is None:
+            lost = not self._transport.is_active()
+            cut = FailureKind.CONNECTION_LOST if lost else FailureKind.NO_EXIT_STATUS
         return CommandResult(
             stdout=out.getvalue(),
             stderr=err.getvalue(),
             exit_status=status,
             stdout_truncated=out.truncated,
             stderr_truncated=err.truncated,
-            timed_out=timed_out,
+            timed_out=cut is FailureKind.DEADLINE,
             duration_s=time.monotonic() - started,
+            cut=cut,
         )
+
+    def _stop_remote(self) -> None:
+        """Ask the host to stop what our script started (see `stop_command`), on a second
+        channel of this connection; best effort: the script's channel is closed after."""
+        try:
+            channel = self._transport.open_session(timeout=min(self._channel_timeout, 2.0))
+            channel.exec_command(stop_command(self._sudo))
+            channel.shutdown_write()
+            self._stoppers.append(channel)
+        except (paramiko.SSHException, EOFError, OSError):
+            log.debug("%s: could not stop the script on the host", self._description)
 
     def close(self) -> None:
         self._closed.set()

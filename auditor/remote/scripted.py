@@ -105,9 +105,19 @@ class ScriptedSession:
                 raise SessionError(f"{self.description}: session closed while the script ran")
             if answer.delay > timeout:
                 return CommandResult(
-                    b"", b"", None, timed_out=True, duration_s=time.monotonic() - started
+                    b"",
+                    b"",
+                    None,
+                    timed_out=True,
+                    duration_s=time.monotonic() - started,
+                    cut=FailureKind.DEADLINE,
                 )
         stdout, stderr = _bytes(answer.stdout), _bytes(answer.stderr)
+        cut = None
+        if len(stdout) > max_output:
+            cut = FailureKind.OUTPUT_CAP
+        elif answer.exit_status is None:
+            cut = FailureKind.NO_EXIT_STATUS
         return CommandResult(
             stdout=stdout[:max_output],
             stderr=stderr[:max_output],
@@ -115,6 +125,7 @@ class ScriptedSession:
             stdout_truncated=len(stdout) > max_output,
             stderr_truncated=len(stderr) > max_output,
             duration_s=time.monotonic() - started,
+            cut=cut,
         )
 
     def close(self) -> None:

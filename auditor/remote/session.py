@@ -9,10 +9,13 @@ script per call over one channel (`/bin/sh -s`, the script on stdin) and returns
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from auditor.remote.errors import FailureKind
 
 if TYPE_CHECKING:
     from auditor.config import SshSettings
@@ -32,6 +35,56 @@ SUDO_COMMAND = (
 
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 
+# How long a session keeps reading after it asked the host to stop the script (deadline):
+# the probe's TERM trap prints the parts it still held and the step it was in.
+STOP_GRACE = 2.0
+
+# Stops what one of our channels started on the host, run on a second exec channel of the
+# same connection when we give up on a script (deadline, output cap). No pid is sent to us:
+# sshd forks every channel of one connection from the same process and setsid()s it, so the
+# script's session is a sibling of this command's own session (whose leader is the login
+# shell, or the command itself when the login shell exec'd it). Only when that shared
+# parent is an sshd (or dropbear): never a guess. Everything in the sibling sessions is
+# ours: the script, its pipelines, `timeout`'s own process groups, orphans. Not a session
+# that started after this one (the next script on the connection, while this command's
+# login shell was still in its rc files), nor an earlier stop channel (a KILL in its rc
+# files can leave the host's own lock files behind, as pyenv's rehash lock). TERM first
+# (the probe's trap reports where it was), KILL two seconds later for what ignored it;
+# processes running as root through `sudo -n` when the run used sudo. Reads /proc only
+# (Linux): nothing is written on the host.
+_STOP_SCRIPT = r""": auditor-stop-channel
+{ read -r l </proc/$$/stat; } 2>/dev/null || exit 0
+set -- ${l##*) }; M=$4
+{ read -r l </proc/$M/stat; } 2>/dev/null || exit 0
+set -- ${l##*) }; P=$2 T=${20}
+{ read -r l </proc/$P/stat; } 2>/dev/null || exit 0
+case $l in *' (sshd'*|*' (dropbear'*) ;; *) exit 0 ;; esac
+S=
+for f in /proc/[0-9]*/stat; do
+  { read -r l <"$f"; } 2>/dev/null || continue
+  p=${f#/proc/}; p=${p%/stat}; set -- ${l##*) }
+  [ "$2" = "$P" ] && [ "$p" != "$M" ] && [ "$4" = "$p" ] && [ "${20}" -le "$T" ] || continue
+  grep -q auditor-stop-channel "/proc/$p/cmdline" 2>/dev/null || S="$S $p"
+done
+[ -n "$S" ] || exit 0
+_k() {
+  g=$1 K=
+  for f in /proc/[0-9]*/stat; do
+    { read -r l <"$f"; } 2>/dev/null || continue
+    p=${f#/proc/}; p=${p%/stat}; set -- ${l##*) }
+    for s in $S; do [ "$4" = "$s" ] && K="$K $p"; done
+  done
+  [ -n "$K" ] || return 0
+  kill -$g $K 2>/dev/null || { [ @SUDO@ = 1 ] && sudo -n kill -$g $K 2>/dev/null; }
+}
+_k TERM; sleep 2; _k KILL
+"""
+
+
+def stop_command(sudo: bool) -> str:
+    """The command a second channel runs to stop a script we gave up on (see above)."""
+    return "/bin/sh -c " + shlex.quote(_STOP_SCRIPT.replace("@SUDO@", "1" if sudo else "0"))
+
 
 def remote_command(sudo: bool) -> str:
     """The command line the exec channel runs; the script always arrives on stdin."""
@@ -43,8 +96,12 @@ class CommandResult:
     """What one script run produced.
 
     `exit_status` is None when the shell gave none (killed by a signal, channel closed,
-    timed out). A truncated stream kept its first `max_output` bytes; the rest was read and
-    dropped so the remote side never blocked on a full pipe.
+    timed out). A truncated stream kept its first `max_output` bytes; stdout reaching the
+    cap ends the run (`cut` OUTPUT_CAP), stderr's excess is read and dropped so the remote
+    side never blocks on a full pipe. `cut` says why the run ended before the script did:
+    DEADLINE (the timeout; `timed_out` too), OUTPUT_CAP, CONNECTION_LOST, NO_EXIT_STATUS
+    (the channel closed without one: the shell was killed); None when it ran to its end.
+    What arrived before a cut is kept.
     """
 
     stdout: bytes
@@ -54,6 +111,7 @@ class CommandResult:
     stderr_truncated: bool = False
     timed_out: bool = False
     duration_s: float = 0.0
+    cut: FailureKind | None = None
 
     @property
     def ok(self) -> bool:

@@ -130,6 +130,9 @@ def _cards(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         {"n": f"{summary.get('probed', 0)}/{summary.get('hosts', 0)}", "label": "probed over SSH",
          "cls": "c-ok", "key": ""},
     ]  # fmt: skip
+    if summary.get("partial"):
+        cards.append({"n": summary["partial"], "label": "probed partially (cut short)",
+                      "cls": "c-high", "key": ""})  # fmt: skip
     return cards
 
 

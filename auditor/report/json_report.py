@@ -55,7 +55,7 @@ def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dic
         "sources": [s.value for s in host.sources],
         "status": host.status.value,
         "status_reason": host.status_reason,
-        "alive": host.alive or (ssh is not None and ssh.state == "ok"),
+        "alive": host.alive or (ssh is not None and ssh.state in ("ok", "partial")),
         "owner": host.owner,
         "open_ports": list(host.open_ports),
         "cloud": jsonable(host.cloud) if host.cloud is not None else None,
@@ -90,6 +90,7 @@ def summarize(run: AuditRun) -> dict[str, Any]:
         "accepted": len(run.findings) - len(counted),
         "probed": ssh_states.get("ok", 0),
         "skipped": ssh_states.get("skipped", 0),
+        "partial": ssh_states.get("partial", 0),
         "sources_failed": sum(1 for s in run.sources if not s.ok),
     }
 

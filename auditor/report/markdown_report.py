@@ -61,6 +61,11 @@ def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> st
     ]
     if report.get("interrupted"):
         lines.append("Interrupted: only hosts probed before Ctrl-C have facts.")
+    partial = [h for h in report.get("hosts", ()) if (h.get("ssh") or {}).get("state") == "partial"]
+    if partial:
+        shown = ", ".join(md_escape(h["label"], 60) for h in partial[:TOP_CHANGES])
+        more = f" and {len(partial) - TOP_CHANGES} more" if len(partial) > TOP_CHANGES else ""
+        lines.append(f"Probed partially (cut short, facts kept as far as they came): {shown}{more}")
     failed = [s for s in run.get("sources", ()) if not s.get("ok")]
     if failed:
         lines.append(

@@ -13,7 +13,8 @@ group into one line ("Debian 12 is in extended support only — 990 hosts", `fin
 |---|---|
 | `status` | unmanaged-host, cloud-unmanaged, stale-inventory, missing-from-cloud, |
 |          | unmanaged-launcher, source-failed |
-| `ssh` | ssh-host-key-changed, ssh-host-key-unknown, ssh-auth-refused, ssh-unreachable |
+| `ssh` | ssh-host-key-changed, ssh-host-key-unknown, ssh-auth-refused, ssh-unreachable, |
+| | ssh-probe-partial |
 | `eol` | eol-os, eol-software |
 | `uptime` | long-uptime |
 | `listeners` | unexpected-listener |

@@ -34,14 +34,25 @@ def ssh_failure(outcome: SshOutcome) -> str:
 def ssh_findings(ctx: RuleContext) -> Iterable[Finding]:
     """ssh-host-key-changed (critical: a man in the middle, or a reinstalled host nobody
     announced), ssh-auth-refused (medium: we cannot see inside), ssh-host-key-unknown
-    (low: strict policy, key not recorded yet), ssh-unreachable (low)."""
+    (low: strict policy, key not recorded yet), ssh-unreachable (low), ssh-probe-partial
+    (low: the probe was cut short; the facts that arrived are in the report, the rest is
+    unknown, so findings that need them are missing for this host)."""
     for host, _ in ctx.judged():
         outcome = ctx.ssh.get(host.id)
-        if outcome is None or outcome.state != "skipped":
+        if outcome is None or outcome.state not in ("skipped", "partial"):
             continue
         reason = outcome.reason or "unknown reason"
         where = f"{outcome.address or host.primary_address or '?'}:{outcome.port or 22}"
         evidence = (reason, f"SSH to {where}, {when(ctx.now)}")
+        if outcome.state == "partial":
+            yield Finding(
+                "ssh-probe-partial",
+                Severity.LOW,
+                host.id,
+                f"The probe of {host.label} was cut short",
+                evidence,
+            )
+            continue
         failure = ssh_failure(outcome)
         if failure == "changed-host-key":
             yield Finding(

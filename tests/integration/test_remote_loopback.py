@@ -556,13 +556,20 @@ def test_floods_are_drained_and_capped(
 
         # A big script on stdin while the remote writes a lot: neither side blocks.
         script = "".join(f"echo line-{i}\n" for i in range(50000))
-        both = session.run(script, timeout=60, max_output=100)
+        both = session.run(script, timeout=60, max_output=1 << 20)
         assert both.exit_status == 0 and both.stdout.startswith(b"line-0\n")
-        assert len(both.stdout) == 100 and both.stdout_truncated
+        assert both.stdout.endswith(b"line-49999\n") and both.cut is None
+
+        # Endless stdout is stopped at the cap (and said so), not read until the timeout.
+        started = time.monotonic()
+        endless = session.run("yes", timeout=60, max_output=100)
+        assert len(endless.stdout) == 100 and endless.stdout_truncated
+        assert endless.cut is FailureKind.OUTPUT_CAP and not endless.timed_out
+        assert time.monotonic() - started < 10
 
         started = time.monotonic()
         slow = session.run("echo before; sleep 30", timeout=1.0, max_output=64)
-        assert slow.timed_out and slow.exit_status is None
+        assert slow.timed_out and slow.cut is FailureKind.DEADLINE
         assert slow.stdout == b"before\n"
         assert time.monotonic() - started < 5
 
@@ -587,8 +594,10 @@ def test_deadline_through_collect(
     results = collect(
         [_host(server.port)], replace(settings, deadline=2.0), greedy_probe, connector=connector
     )
-    outcome = results["loopback"][0]
-    assert outcome.state == "skipped" and outcome.reason == "deadline exceeded after 2s"
+    outcome, facts = results["loopback"]
+    # The probe returned what it had: the host is partial, its facts kept.
+    assert outcome.state == "partial" and outcome.kind == "deadline" and facts is not None
+    assert outcome.reason is not None and outcome.reason.startswith("deadline exceeded after 2s")
     assert time.monotonic() - started < 6
 
 

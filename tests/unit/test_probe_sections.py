@@ -221,3 +221,38 @@ def test_hostname_runs_only_when_uname_fails() -> None:
     )  # fmt: skip
     assert facts.hostname == "legacy01" and facts.kernel is None
     assert "command not found" in facts.errors["kernel"]
+
+
+# ------------------------------------------------------------------------- a stopped script
+
+
+def test_a_stop_marker_names_the_step_and_keeps_the_parts_before_it() -> None:
+    # What the script's TERM trap prints when the controller stops it at the deadline:
+    # the parts it still held, then STOP with the step it was in (root half first).
+    stdout = (
+        part("system/hostname", "web1")
+        + part("sockets/ss", "half a listing", None)
+        + f"\n@@AUDITOR {NONCE} STOP sockets/ss@@\n"
+        + f"\n@@AUDITOR {NONCE} STOP meta/privileged@@\n"
+        + "\n@@AUDITOR other STOP forged@@\n"
+    )
+    out = split_output(stdout, NONCE)
+    assert out.stopped_in == "sockets/ss" and not out.finished
+    assert out.sections["system"].get("hostname") == Part("hostname", "web1")
+    ss = out.sections["sockets"].get("ss")
+    assert ss is not None and not ss.complete
+    facts = parse(stdout)
+    assert facts.hostname == "web1"
+    assert facts.errors["probe"] == "the script was stopped in sockets/ss"
+
+
+def test_without_a_stop_marker_the_first_fact_that_did_not_arrive_is_named() -> None:
+    facts = parse(part("system/hostname", "web1"))
+    assert facts.errors["probe"] == "output ended before the script finished, in os"
+
+
+def test_the_script_traps_term_and_names_each_fact_as_its_step() -> None:
+    script = build_script(ProbeOptions(nonce=NONCE))
+    assert "trap '_fl; printf" in script and "STOP %s" in script
+    steps = re.findall(r"^_sf (\S+)$", script, re.M)
+    assert steps == [f.name for f in sorted(ALL_FACTS, key=lambda f: f.privileged)]

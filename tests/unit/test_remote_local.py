@@ -10,7 +10,7 @@ from pathlib import Path
 from auditor.collect import collect
 from auditor.config import SshSettings
 from auditor.model import Facts, Host, HostStatus, Observation, SourceKind
-from auditor.remote import LocalShellConnector, LocalShellSession, RemoteSession
+from auditor.remote import FailureKind, LocalShellConnector, LocalShellSession, RemoteSession
 
 SETTINGS = SshSettings()
 MB = 1 << 20
@@ -35,20 +35,30 @@ def test_ten_megabytes_of_stderr_does_not_deadlock() -> None:
     assert len(result.stderr) == MB and result.stderr_truncated
 
 
-def test_output_is_capped_but_fully_drained() -> None:
+def test_endless_output_is_stopped_at_the_cap_not_at_the_deadline() -> None:
     session = LocalShellSession()
-    # `yes` would block forever if we stopped reading at the cap; `head` ends it instead.
-    result = session.run("yes | head -c 5000000; echo done >&2", timeout=30, max_output=1000)
+    started = time.monotonic()
+    result = session.run("yes", timeout=30, max_output=1000)
+    assert time.monotonic() - started < 5
     assert result.stdout == b"y\n" * 500 and result.stdout_truncated
-    assert result.stderr == b"done\n" and result.exit_status == 0
+    assert result.cut is FailureKind.OUTPUT_CAP and not result.timed_out
+    assert result.exit_status is None
+
+
+def test_stderr_past_the_cap_is_drained_and_dropped() -> None:
+    # `yes` would block forever if we stopped reading stderr at the cap; `head` ends it.
+    session = LocalShellSession()
+    result = session.run("yes | head -c 5000000 >&2; echo done", timeout=30, max_output=1000)
+    assert result.stderr == b"y\n" * 500 and result.stderr_truncated
+    assert result.stdout == b"done\n" and result.exit_status == 0 and result.cut is None
 
 
 def test_a_large_script_on_stdin_while_output_flows() -> None:
     # Larger than any pipe buffer in both directions at once.
     script = "".join(f"echo line-{i}\n" for i in range(100000))
-    result = LocalShellSession().run(script, timeout=30, max_output=64)
-    assert result.exit_status == 0
-    assert result.stdout.startswith(b"line-0\nline-1\n") and result.stdout_truncated
+    result = LocalShellSession().run(script, timeout=30, max_output=16 * 1024 * 1024)
+    assert result.exit_status == 0 and result.cut is None
+    assert result.stdout.startswith(b"line-0\nline-1\n") and b"line-99999\n" in result.stdout
 
 
 def test_timeout_kills_the_shell_and_its_children() -> None:

@@ -279,3 +279,43 @@ def test_software_packages_and_eol_basis_in_json_and_html(tmp_path: Path) -> Non
     assert "hand-installed" in shown and "nginx 1.22.1-9+deb12u2 (dpkg)" in shown
     assert any(s.startswith("maintained by debian 12 (") for s in shown)
     assert f"unknown: rpm -qf failed: {HOSTILE}" in shown
+
+
+def test_a_partially_probed_host_is_its_own_state_in_every_format() -> None:
+    host = Host(
+        id="ip:10.0.0.11", addresses=("10.0.0.11",), hostnames=("halfway",),
+        identifiers=("ip:10.0.0.11",), sources=(SourceKind.NETWORK,),
+        status=HostStatus.UNMANAGED, status_reason="answers on the network",
+    )  # fmt: skip
+    reason = (
+        "deadline exceeded after 90s (the script was stopped in sockets/ss); "
+        "the facts that arrived before are kept"
+    )
+    facts = Facts(
+        collected_at=NOW, hostname="halfway", kernel="6.1.0",
+        errors={"listeners": "the probe stopped before the sockets snippet ran",
+                "probe": "the script was stopped in sockets/ss"},
+    )  # fmt: skip
+    discovery = Discovery(NOW, (SourceResult(SourceKind.NETWORK, "lan", True, ()),), (host,))
+    outcome = SshOutcome("partial", reason, "10.0.0.11", 22, 91.2, kind="deadline")
+    run = build_run(
+        Config(path=None), discovery, ProbeResults({host.id: outcome}, {host.id: facts})
+    )
+    data = run_to_dict(run)
+    validate_report(data)
+    assert data["hosts"][0]["ssh"]["state"] == "partial" and data["hosts"][0]["alive"]
+    assert data["hosts"][0]["facts"]["kernel"] == "6.1.0"  # what arrived is kept
+    assert data["summary"]["partial"] == 1 and data["summary"]["probed"] == 0
+    partial = [f for f in data["findings"] if f["rule"] == "ssh-probe-partial"]
+    assert len(partial) == 1 and partial[0]["evidence"][0] == reason
+    from auditor.report.html_report import render_html_data
+
+    html = render_html_data(data)
+    assert "probed partially (cut short)" in html  # a summary card
+    shown = Page(html).data_strings()  # the host detail is drawn from the data block
+    assert "partial" in shown and reason in shown
+    row = render_csv(data).splitlines()[1].split(",")
+    assert row[COLUMNS.index("ssh_state")] == "partial"
+    assert "Probed partially (cut short, facts kept as far as they came): halfway" in (
+        render_markdown(data)
+    )

@@ -226,6 +226,7 @@
     add(two, add(el("div"), el("h3", null, "Identity"), grid(ident)));
     var system = add(el("div"), el("h3", null, "System"));
     if (d.probed) {
+      if (d.ssh_state === "partial") add(system, el("p", "reason", "Probed partially: " + (d.ssh_reason || "")));
       var os = add(el("span"), d.os || "", " ", badge("e", d.os_eol ? d.os_eol.status : ""), eolText(d.os_eol));
       if (d.os_source) add(os, add(el("div", "reason"), "from " + d.os_source, d.os_raw ? ": " : "", d.os_raw ? code(d.os_raw) : null));
       var logs = d.logs === null ? null : add(el("span"), "last written " + (d.logs || "—") + " ", el("span", "reason", d.log_files + " files"));

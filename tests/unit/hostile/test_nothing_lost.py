@@ -1,0 +1,182 @@
+"""Nothing is lost, and failures are named: the real probe against real OpenSSH servers on
+127.0.0.1 whose ForceCommand misbehaves the way a sick or hostile host does: a step that
+hangs (and one that ignores TERM), a step that prints without end, a connection dropped in
+the middle, a shell killed before it could give an exit status.
+
+The ForceCommand runs the command we asked for, but for the probe (`/bin/sh -s`) it first
+edits the script so one fact's step misbehaves, as a stuck `ss` or a flooding log would.
+Every other command (the stop channel's) runs unchanged. Needs root (sshd); only
+127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from auditor.collect import collect
+from auditor.config import Config, SshSettings
+from auditor.model import Facts, SshOutcome
+from auditor.probing import make_probe
+from auditor.remote import ParamikoConnector
+from tests.integration import test_remote_loopback as loopback
+from tests.integration.test_remote_loopback import SSHD, Sshd, _host
+
+# The loopback sshd fixtures, shared with the SSH layer's own tests.
+user_key, known_hosts, settings = loopback.user_key, loopback.known_hosts, loopback.settings
+make_sshd, connector = loopback.make_sshd, loopback.connector
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="a real sshd needs root (privilege separation)"),
+    pytest.mark.skipif(not Path(SSHD).exists(), reason="OpenSSH server is not installed"),
+    pytest.mark.timeout(120),
+]
+
+# The first fact of the script's root half: where the misbehaving step is put.
+STEP = "sockets"
+
+WRAPPER = """#!/bin/sh
+# A hostile host: runs what the client asked, but its probe misbehaves in one step.
+case $SSH_ORIGINAL_COMMAND in
+  "/bin/sh -s") ;;
+  *) exec /bin/sh -c "$SSH_ORIGINAL_COMMAND" ;;
+esac
+SSHD_PID=$PPID WRAPPER_PID=$$; export SSHD_PID WRAPPER_PID
+sed 's/^_sf {step}$/_sf {step}; {action}/' | /bin/sh -s
+"""
+
+
+@dataclass(frozen=True)
+class Probed:
+    outcome: SshOutcome
+    facts: Facts | None
+    took: float
+
+
+ProbeHostile = Callable[..., Probed]
+
+
+@pytest.fixture
+def probe_hostile(
+    make_sshd: Callable[..., Sshd],
+    settings: SshSettings,
+    known_hosts: Path,
+    connector: ParamikoConnector,
+    tmp_path: Path,
+) -> ProbeHostile:
+    """`probe_hostile(action, deadline=30)`: the real probe, through `collect`, of a
+    loopback sshd whose probe runs `action` at the start of the STEP fact."""
+
+    def probe(action: str, deadline: float = 30.0) -> Probed:
+        wrapper = tmp_path / "hostile-shell"
+        wrapper.write_text(WRAPPER.format(step=STEP, action=action))
+        wrapper.chmod(0o755)
+        server = make_sshd(extra=f"ForceCommand {wrapper}")
+        known_hosts.write_text(server.known_hosts_line())
+        ssh = replace(settings, deadline=deadline)
+        started = time.monotonic()
+        probe = make_probe(Config(path=None, ssh=ssh), None)
+        results = collect([_host(server.port)], ssh, probe, connector=connector)
+        outcome, facts = results["loopback"]
+        return Probed(outcome, facts, time.monotonic() - started)
+
+    return probe
+
+
+def _processes_with(argv: list[str]) -> list[int]:
+    """Pids whose command line is exactly `argv` (this machine is the sshd's host)."""
+    wanted = b"\0".join(a.encode() for a in argv) + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes() == wanted:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _eventually_none(argv: list[str], within: float = 6.0) -> list[int]:
+    until = time.monotonic() + within
+    while (left := _processes_with(argv)) and time.monotonic() < until:
+        time.sleep(0.1)
+    return left
+
+
+def _kept_the_first_half(facts: Facts | None) -> Facts:
+    """The unprivileged half (system, os, logins, software) arrived before the bad step."""
+    assert facts is not None
+    assert facts.hostname and facts.os is not None and facts.software is not None
+    assert facts.listeners is None and "listeners" in facts.errors
+    return facts
+
+
+def test_a_hung_step_keeps_what_arrived_names_the_step_and_is_killed(
+    probe_hostile: ProbeHostile,
+) -> None:
+    got = probe_hostile("sleep 4321", deadline=3.0)
+    assert got.outcome.state == "partial" and got.outcome.kind == "deadline", got
+    reason = got.outcome.reason or ""
+    assert reason.startswith("deadline exceeded after 3s")
+    assert f"the script was stopped in {STEP}" in reason  # said by its TERM trap
+    _kept_the_first_half(got.facts)
+    assert got.took < 3.0 + 4.0
+    assert _eventually_none(["sleep", "4321"]) == []  # what we started is gone
+
+
+def test_a_step_that_ignores_term_is_killed_and_the_step_still_named(
+    probe_hostile: ProbeHostile, tmp_path: Path
+) -> None:
+    # The stuck process shrugs off TERM (as one in a signal-blind loop would): no trap can
+    # speak for it, so the step is the first fact that did not arrive; KILL ends it.
+    stubborn = tmp_path / "stubborn"
+    stubborn.write_text("#!/bin/sh\ntrap '' TERM\nexec sleep 4322\n")
+    stubborn.chmod(0o755)
+    got = probe_hostile(str(stubborn).replace("/", "\\/"), deadline=3.0)
+    assert got.outcome.state == "partial" and got.outcome.kind == "deadline", got
+    assert f"output ended before the script finished, in {STEP}" in (got.outcome.reason or "")
+    _kept_the_first_half(got.facts)
+    assert _eventually_none(["sleep", "4322"]) == []
+
+
+def test_endless_output_is_stopped_at_the_output_cap(probe_hostile: ProbeHostile) -> None:
+    got = probe_hostile("yes flood-4323", deadline=60.0)
+    assert got.outcome.state == "partial" and got.outcome.kind == "output-cap", got
+    reason = got.outcome.reason or ""
+    assert reason.startswith("output cap reached") and "deadline" not in reason
+    assert f"in {STEP}" in reason  # the part that flooded, cut open
+    kept = _kept_the_first_half(got.facts)
+    assert kept.errors.get("output", "").startswith("output cut at")
+    assert got.took < 30  # stopped at the cap, not at the deadline
+    assert _eventually_none(["yes", "flood-4323"]) == []
+
+
+def test_a_connection_dropped_mid_probe_is_partial_not_ok(probe_hostile: ProbeHostile) -> None:
+    # The host's sshd dies in the middle of the probe (an OOM kill, a reboot). The pause
+    # lets sshd pass on what the first half printed, as it would on a real host.
+    got = probe_hostile("sleep 1; kill -KILL $SSHD_PID")
+    assert got.outcome.state == "partial" and got.outcome.kind == "connection-lost", got
+    reason = got.outcome.reason or ""
+    assert reason.startswith("connection lost while the script ran") and f"in {STEP}" in reason
+    _kept_the_first_half(got.facts)
+
+
+def test_a_shell_killed_without_an_exit_status_says_so(probe_hostile: ProbeHostile) -> None:
+    got = probe_hostile("kill -KILL $WRAPPER_PID $$")
+    assert got.outcome.state == "partial" and got.outcome.kind == "no-exit-status", got
+    assert (got.outcome.reason or "").startswith("the channel closed without an exit status")
+    _kept_the_first_half(got.facts)
+
+
+def test_a_well_behaved_host_is_ok_through_the_same_wrapper(probe_hostile: ProbeHostile) -> None:
+    # The control: the wrapper itself changes nothing when its action is harmless.
+    got = probe_hostile(":")
+    assert got.outcome.state == "ok" and got.outcome.reason is None, got
+    facts = got.facts
+    assert facts is not None and facts.listeners is not None and "probe" not in facts.errors
