@@ -44,6 +44,8 @@ class AuditSettings:
     notify: str | None = None  # webhook URL posted when a run has new findings
     notify_timeout: float = 10.0
     baseline: Path | None = None  # a file of [[accept]] entries (`auditor accept` appends)
+    # Cloud tags naming a host's owning team, first found wins (after [owners]).
+    owner_tags: tuple[str, ...] = ("Owner", "owner", "Team", "team")
 
 
 @dataclass(frozen=True)
@@ -172,9 +174,14 @@ class Config:
 
     def owner_of(self, address: str | None, names: tuple[str, ...] = ()) -> str | None:
         """The team owning an address (most specific CIDR wins) or, failing that, a name."""
+        rule = self.owner_rule_of(address, names)
+        return rule.team if rule is not None else None
+
+    def owner_rule_of(self, address: str | None, names: tuple[str, ...] = ()) -> OwnerRule | None:
+        """The [owners] rule that decides `owner_of`."""
         import fnmatch
 
-        best: tuple[int, str] | None = None
+        best: tuple[int, OwnerRule] | None = None
         if address:
             try:
                 ip = ipaddress.ip_address(address)
@@ -189,12 +196,12 @@ class Config:
                     and ip in net
                     and (best is None or net.prefixlen > best[0])
                 ):
-                    best = (net.prefixlen, rule.team)
+                    best = (net.prefixlen, rule)
         if best:
             return best[1]
         for rule in self.owners:
             if rule.network() is None and any(fnmatch.fnmatch(n, rule.match) for n in names):
-                return rule.team
+                return rule
         return None
 
 
@@ -439,6 +446,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         notify=t.get_str("notify"),
         notify_timeout=t.get_float("notify_timeout", 10.0, maximum=300),
         baseline=t.get_path("baseline"),
+        owner_tags=t.get_strs("owner_tags", AuditSettings.owner_tags),
     )
     if audit.notify and not audit.notify.startswith(("http://", "https://")):
         raise t._err("notify", "an http:// or https:// URL", audit.notify)

@@ -116,6 +116,16 @@ class SourceResult:
 
 
 @dataclass(frozen=True)
+class HostOwner:
+    """Who owns a host and how we know (see auditor.host_owner): source `config` ([owners]
+    by address or name), `tag` (a cloud tag) or `clients` (the team using it most)."""
+
+    team: str
+    source: str  # config | tag | clients
+    detail: str  # "[owners] '10.20.0.0/16' matches its address", "inferred from clients, 80% ..."
+
+
+@dataclass(frozen=True)
 class Host:
     """A reconciled machine: every identifier and observation of it, and its verdict."""
 
@@ -128,7 +138,7 @@ class Host:
     status_reason: str
     observations: tuple[Observation, ...] = ()
     open_ports: tuple[int, ...] = ()
-    owner: str | None = None
+    owner: HostOwner | None = None
     cloud: Mapping[str, Any] | None = field(default=None, compare=False)
     ssh_port: int | None = None  # from an inventory's ansible_port, when it gave one
 
@@ -191,6 +201,17 @@ class Listener:
 class Connection:
     port: int  # our listening port
     peer: str  # peer address
+
+
+@dataclass(frozen=True)
+class PeerGroup:
+    """Peers with an established connection to one listening port: those of one team (the
+    longest [owners] network), or of no team, grouped by /24 or /64 (`network`)."""
+
+    port: int
+    team: str | None
+    network: str | None
+    peers: int  # distinct addresses
 
 
 @dataclass(frozen=True)
@@ -308,6 +329,7 @@ class Facts:
     boot_time: datetime | None = None
     listeners: tuple[Listener, ...] | None = None
     connections: tuple[Connection, ...] | None = None
+    connection_teams: tuple[PeerGroup, ...] | None = None  # connections' peers, per port and team
     log_activity: LogActivity | None = None
     web_logs: tuple[WebLog, ...] | None = None
     clients: tuple[ClientUse, ...] | None = None  # the top addresses

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditor.bounds import bounded_fields
 from auditor.config import Config
+from auditor.host_owner import client_owner
 from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult, SshOutcome
 from auditor.recheck import Recheck, Rechecker, plan_recheck, run_recheck
 from auditor.reconcile import reconcile
@@ -128,7 +129,12 @@ def build_run(
 ) -> AuditRun:
     probe = probe or ProbeResults()
     finished = datetime.now(UTC)
-    hosts = tuple(_with_probed_name(h, probe.facts.get(h.id)) for h in discovery.hosts)
+    hosts = tuple(
+        _with_client_owner(
+            _with_probed_name(h, probe.facts.get(h.id)), probe.facts.get(h.id), config
+        )
+        for h in discovery.hosts
+    )
     ctx = RuleContext(config, finished, hosts, probe.ssh, probe.facts, discovery.sources)
     return AuditRun(
         id=new_run_id(discovery.started_at),
@@ -150,6 +156,14 @@ def _with_probed_name(host: Host, facts: Facts | None) -> Host:
     if facts is None or not facts.hostname or facts.hostname in host.hostnames:
         return host
     return replace(host, hostnames=(*host.hostnames, facts.hostname))
+
+
+def _with_client_owner(host: Host, facts: Facts | None, config: Config) -> Host:
+    """Where neither [owners] nor a tag names the owner, the team that uses the host most
+    (auditor.host_owner says why declared owners come first)."""
+    if host.owner is not None:
+        return host
+    return replace(host, owner=client_owner(facts, config.ssh.ports))
 
 
 def drift_check(

@@ -28,6 +28,7 @@ from datetime import date
 from typing import Any
 
 from auditor.config import Config, IgnoreRule, OwnershipRule
+from auditor.host_owner import declared_host_owner
 from auditor.launchers import DefinedLauncher, LaunchedBy, launched_by
 from auditor.model import (
     ID_AWS,
@@ -257,7 +258,9 @@ def _build_host(
         status_reason=reason,
         observations=tuple(group),
         open_ports=open_ports,
-        owner=config.owner_of(addresses[0] if addresses else None, hostnames),
+        owner=declared_host_owner(
+            config, addresses[0] if addresses else None, hostnames, cloud_obs
+        ),
         cloud=cloud,
         ssh_port=ssh_port,
     )

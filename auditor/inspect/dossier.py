@@ -102,6 +102,9 @@ def build_dossier(gathered: Gathered, owner_of: Callable[[str], str | None]) -> 
         software=_software(facts),
         last_log_write=activity.last_log_write if activity else None,
         errors=_errors(facts, deep),
+        teams=activity.team_use if activity else (),
+        networks=activity.network_use if activity else (),
+        peer_groups=activity.peer_groups if activity else (),
     )
     return replace(dossier, next_steps=next_steps(dossier, activity))
 

@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from auditor.model import PathCount
+from auditor.model import NetworkUse, PathCount, PeerGroup, TeamUse
 
 DOSSIER_SCHEMA = "auditor/dossier@1"
 
@@ -195,3 +195,8 @@ class Dossier:
     software: tuple[str, ...] = ()  # "httpd 1.3.42 (eol, hand-installed)" ...
     last_log_write: datetime | None = None
     errors: tuple[tuple[str, str], ...] = ()  # facts that could not be read, and why
+    # Who uses it, every access-log client counted on the host: per team (busiest first),
+    # clients of no team per /24 or /64, and inbound connections' peers per port and team.
+    teams: tuple[TeamUse, ...] = ()
+    networks: tuple[NetworkUse, ...] = ()
+    peer_groups: tuple[PeerGroup, ...] = ()

@@ -18,6 +18,8 @@ from rich.text import Text
 
 from auditor.inspect.model import DOSSIER_SCHEMA, Dossier, UseState
 from auditor.inspect.usage import is_custom_job
+from auditor.model import NetworkUse, TeamUse
+from auditor.report.html_report import REPORT_STYLE
 from auditor.report.json_report import jsonable
 from auditor.report.markdown_report import md_escape
 from auditor.visible import visible_data, visible_in_html
@@ -37,6 +39,9 @@ def dossier_to_dict(dossier: Dossier) -> dict[str, Any]:
         "probe": {"state": d.probe_state, "reason": d.probe_reason},
         "identity": jsonable(d.identity),
         "services": [jsonable(s) for s in d.services],
+        "teams": _with_shares(d.teams, d.networks, "team"),
+        "networks": _with_shares(d.teams, d.networks, "network"),
+        "connection_teams": [jsonable(g) for g in d.peer_groups],
         "clients": [jsonable(c) for c in d.clients],
         "logins": [
             {
@@ -73,6 +78,15 @@ def dossier_to_dict(dossier: Dossier) -> dict[str, Any]:
         "errors": dict(d.errors),
     }
     return data
+
+
+def _with_shares(
+    teams: Sequence[TeamUse], networks: Sequence[NetworkUse], which: str
+) -> list[dict[str, Any]]:
+    """Teams' or networks' use with `share`: their percentage of all requests."""
+    total = sum(t.requests for t in teams) + sum(n.requests for n in networks)
+    rows: Sequence[TeamUse | NetworkUse] = teams if which == "team" else networks
+    return [{**jsonable(r), "share": round(100 * r.requests / total) if total else 0} for r in rows]
 
 
 def render_json(dossiers: Sequence[Dossier]) -> str:
@@ -153,7 +167,24 @@ def _markdown_one(d: Mapping[str, Any]) -> str:
         out += [f"- **{k}**: {_e(v)}" for k, v in _service_rows(s) if v]
         out.append("")
     out += ["## 3. Who uses it?", ""]
+    if d["teams"] or d["networks"]:
+        out += ["| team | requests | share | clients | last seen |", "|---|---|---|---|---|"]
+        out += [
+            f"| {_e(t.get('team') or t.get('network'))}{'' if t.get('team') else ' (no team)'} "
+            f"| {t['requests']} | {t['share']}% | {t['clients']} | {_short(t['last_seen'])} |"
+            for t in [*d["teams"], *d["networks"]]
+        ]
+        out.append("")
+    if d["connection_teams"]:
+        out += ["| port | connected from | peers |", "|---|---|---|"]
+        out += [
+            f"| {g['port']} | {_e(g['team'] or g['network'])}{'' if g['team'] else ' (no team)'}"
+            f" | {g['peers']} |"
+            for g in d["connection_teams"]
+        ]
+        out.append("")
     if d["clients"]:
+        out += ["Top client addresses:", ""]
         out += ["| client | requests | team | last seen | via |", "|---|---|---|---|---|"]
         for c in d["clients"][:50]:
             name = f" ({_e(c['name'])})" if c.get("name") else ""
@@ -275,28 +306,25 @@ CSP = (
     "form-action 'none'"
 )
 
-_STYLE = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
- color:#1b232c;background:#f4f6f8}
-header{background:#15202b;color:#fff;padding:14px 28px}
-header h1{margin:0;font-size:19px}
-main{padding:18px 28px 40px;max-width:1280px;margin:0 auto}
-section.dossier{background:#fff;border:1px solid #e1e5ea;border-radius:8px;
- padding:16px 22px;margin:0 0 22px}
-h2{margin:.2em 0 .4em;font-size:20px}
-h3{font-size:15px;margin:1.2em 0 .4em;border-bottom:1px solid #e1e5ea;padding-bottom:3px}
-h4{font-size:14px;margin:1em 0 .3em}
-table{border-collapse:collapse;width:100%;margin:.3em 0}
-td,th{text-align:left;padding:3px 8px;border-bottom:1px solid #eef1f4;vertical-align:top}
-th{color:#66717d;font-weight:600;white-space:nowrap;width:1%}
-code{font:12.5px ui-monospace,Menlo,Consolas,monospace;background:#f1f3f5;padding:1px 4px;
- border-radius:3px;word-break:break-all}
-.verdict{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:700;color:#fff}
-.v-in-use{background:#b3261e}.v-idle{background:#2b8a3e}.v-unknown{background:#7a8793}
-.muted{color:#66717d}.none{font-weight:700;color:#b3261e}
+# The main report's look (auditor/report/templates), plus what only a dossier has.
+_STYLE = (
+    REPORT_STYLE
+    + """
+section.dossier{background:var(--card);border-radius:8px;padding:6px 22px 16px;margin:0 0 22px;
+ box-shadow:0 1px 2px #0001,0 0 0 1px #0000000d}
+section.dossier h2{font-size:19px}
+section.dossier h3{font-size:13px;margin-top:20px}
+section.dossier table{box-shadow:none;border:1px solid var(--line);margin:.3em 0 .6em}
+table.kv th{background:none;color:var(--muted);width:1%;position:static}
+h4{font-size:13.5px;margin:12px 0 4px}
+.verdict{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:700;color:#fff;
+ font-size:13px}
+.v-in-use{background:var(--crit)}.v-idle{background:var(--ok)}.v-unknown{background:var(--info)}
+.none{font-weight:700;color:var(--crit)}
 ul.steps{list-style:none;padding-left:0}ul.steps li{margin:.25em 0}
 .kind{display:inline-block;min-width:5.5em;font-weight:600;color:#1864ab}
 """
+)
 
 _TEMPLATE = r"""<!DOCTYPE html>
 <html lang="en">
@@ -321,7 +349,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <ul>{% for e in d.verdict.evidence %}<li>{{ e }}</li>{% endfor %}</ul>
 
 <h3>1. What is it?</h3>
-<table>
+<table class="kv">
 {% for key, value in identity_rows(d.identity) %}
 <tr><th>{{ key }}</th><td>{{ value or '—' }}</td></tr>
 {% endfor %}
@@ -331,7 +359,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% for s in d.services %}
 <h4>{{ s.proto }}/{{ s.port }} · {{ s.process or 'unknown process' }}
  {%- if s.software %} · {{ s.software }}{% endif %}</h4>
-<table>
+<table class="kv">
 {% for k, v in service_rows(s) %}{% if v %}
 <tr><th>{{ k }}</th><td>{{ v }}</td></tr>
 {% endif %}{% endfor %}
@@ -340,7 +368,33 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% endfor %}
 
 <h3>3. Who uses it?</h3>
+{% if d.teams or d.networks %}
+<table><tr><th>team</th><th>requests</th><th>share</th><th>distinct clients</th>
+<th>last seen</th></tr>
+{% for t in d.teams %}
+<tr><td><b>{{ t.team }}</b></td><td class="num">{{ t.requests }}</td>
+<td class="num">{{ t.share }}%</td><td class="num">{{ t.clients }}</td>
+<td>{{ t.last_seen|short }}</td></tr>
+{% endfor %}
+{% for n in d.networks %}
+<tr><td><code>{{ n.network }}</code> <span class="muted">no team</span></td>
+<td class="num">{{ n.requests }}</td><td class="num">{{ n.share }}%</td>
+<td class="num">{{ n.clients }}</td><td>{{ n.last_seen|short }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
+{% if d.connection_teams %}
+<h4>Connected now</h4>
+<table><tr><th>port</th><th>from</th><th>peers</th></tr>
+{% for g in d.connection_teams %}
+<tr><td class="num">{{ g.port }}</td>
+<td>{% if g.team %}<b>{{ g.team }}</b>{% else %}<code>{{ g.network }}</code>
+ <span class="muted">no team</span>{% endif %}</td><td class="num">{{ g.peers }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
 {% if d.clients %}
+<h4>Top client addresses</h4>
 <table><tr><th>client</th><th>requests</th><th>team</th><th>last seen</th><th>via</th></tr>
 {% for c in d.clients[:200] %}
 <tr><td><code>{{ c.address }}</code>{% if c.name %} {{ c.name }}{% endif %}</td>
@@ -441,7 +495,7 @@ _ENV.tests["custom"] = is_custom_job
 def render_html(dossiers: Sequence[Dossier]) -> str:
     return _ENV.get_template("dossier.html").render(
         csp=Markup(CSP),  # our own constant: its quotes must stay quotes
-        style=_STYLE,
+        style=Markup(_STYLE),  # our own stylesheet: its quotes and `>` must stay as they are
         identity_rows=_identity_rows,
         dossiers=[dossier_to_dict(d) for d in dossiers],
         runs_on=_runs_on,
@@ -513,14 +567,31 @@ def _terminal_one(d: Mapping[str, Any], console: Console) -> None:
         )
     console.print(table)
     console.print(Text("3. Who uses it?", style="bold"))
+    for t in d["teams"]:
+        console.print(
+            Text(
+                f"   {t['team']}: {t['requests']} requests ({t['share']}%) from "
+                f"{t['clients']} clients, last {_short(t['last_seen'])}"
+            )
+        )
+    unowned = [n for n in d["networks"] if n["requests"]]
+    if unowned:
+        console.print(
+            Text(
+                f"   no team: {sum(n['requests'] for n in unowned)} requests "
+                f"({sum(n['share'] for n in unowned)}%) from "
+                f"{sum(n['clients'] for n in unowned)} clients"
+            )
+        )
+    # Only connection peers, or a dossier from before the per-team totals: tally addresses.
     teams: dict[str, int] = {}
     for c in d["clients"]:
         teams[c["owner"] or "(no team)"] = teams.get(c["owner"] or "(no team)", 0) + 1
-    if teams:
+    if teams and not (d["teams"] or d["networks"]):
         console.print(
             Text("   clients: " + ", ".join(f"{team} ×{n}" for team, n in sorted(teams.items())))
         )
-    else:
+    elif not teams:
         console.print(Text("   no clients seen"))
     users = sorted({lg["user"] for lg in d["logins"]})
     if users:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from auditor.inspect.model import Dossier, NextStep, Service, UseState
 from auditor.inspect.usage import Activity
+from auditor.probe.owners import OTHER_NETWORKS
 
 MAX_LISTED = 5
 # An absolute path as a word of a command line (not the "/10" of "*/10").
@@ -52,36 +53,43 @@ def next_steps(dossier: Dossier, activity: Activity | None) -> tuple[NextStep, .
 
 
 def _contacts(activity: Activity) -> list[NextStep]:
+    """One step per team that uses the host, busiest first, saying how much of the traffic
+    is theirs (every access-log client counted on the host), their connections and logins;
+    then the clients no team owns."""
     steps = []
-    by_team: dict[str, list[str]] = {}
+    addresses: dict[str, list[str]] = {}
     for client in activity.clients:
         if client.owner:
-            by_team.setdefault(client.owner, []).append(client.address)
+            addresses.setdefault(client.owner, []).append(client.address)
     for login in activity.logins:
         if login.owner and login.source:
-            by_team.setdefault(login.owner, []).append(login.source)
-    for team, addresses in sorted(by_team.items()):
-        unique = list(dict.fromkeys(addresses))
-        requests = sum(c.requests or 0 for c in activity.clients if c.owner == team)
+            addresses.setdefault(login.owner, []).append(login.source)
+    use = {t.team: t for t in activity.team_use}
+    for team in activity.teams:
+        what = []
+        if team in use:
+            t = use[team]
+            what.append(
+                f"{t.requests} requests ({activity.share(t.requests)}% of all) from "
+                f"{t.clients} addresses"
+            )
+        else:
+            requests = sum(c.requests or 0 for c in activity.clients if c.owner == team)
+            what += [f"{requests} requests"] if requests else []
+        peers = sum(g.peers for g in activity.peer_groups if g.team == team)
+        what += [f"{peers} peers connected now"] if peers else []
         logins = sum(1 for lg in activity.logins if lg.owner == team)
-        what = [f"{requests} requests"] if requests else []
         what += [f"{logins} logins"] if logins else []
+        seen = list(dict.fromkeys(addresses.get(team, [])))
         steps.append(
             NextStep(
                 "contact",
-                f"Contact {team}: {len(unique)} of its addresses ({_listed(unique, 3)}) used it "
-                f"in the last {activity.window_days} days ({', '.join(what) or 'connections'}).",
+                f"Contact {team}: {', '.join(what) or 'connections'} in the last "
+                f"{activity.window_days} days" + (f" (e.g. {_listed(seen, 3)})" if seen else "")
+                + ".",
             )
-        )
-    unowned = [c.address for c in activity.clients if not c.owner]
-    if unowned:
-        steps.append(
-            NextStep(
-                "contact",
-                f"Find who is behind {len(unowned)} clients no team owns ({_listed(unowned, 3)}): "
-                "add their networks to [owners], or look them up (--reverse-dns).",
-            )
-        )
+        )  # fmt: skip
+    steps += _unowned(activity)
     users = sorted({lg.user for lg in activity.logins if lg.user != "?"})
     if users:
         steps.append(
@@ -91,6 +99,34 @@ def _contacts(activity: Activity) -> list[NextStep]:
             )
         )
     return steps
+
+
+def _unowned(activity: Activity) -> list[NextStep]:
+    """Clients no [owners] network covers: their share and busiest networks, when the host
+    counted every client; else the top addresses without a team."""
+    networks = [n for n in activity.network_use if n.requests]
+    if networks:
+        requests = sum(n.requests for n in networks)
+        clients = sum(n.clients for n in networks)
+        named = [n.network for n in networks if n.network != OTHER_NETWORKS]
+        return [
+            NextStep(
+                "contact",
+                f"Find who is behind {clients} clients no team owns ({requests} requests, "
+                f"{activity.share(requests)}% of all; busiest networks {_listed(named, 3)}): "
+                "add their networks to [owners], or look them up (--reverse-dns).",
+            )
+        ]
+    unowned = [c.address for c in activity.clients if not c.owner]
+    if not unowned:
+        return []
+    return [
+        NextStep(
+            "contact",
+            f"Find who is behind {len(unowned)} clients no team owns ({_listed(unowned, 3)}): "
+            "add their networks to [owners], or look them up (--reverse-dns).",
+        )
+    ]
 
 
 def _backups(dossier: Dossier, activity: Activity | None) -> list[NextStep]:

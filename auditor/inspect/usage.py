@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from auditor.inspect.model import Client, LoginSeen, UseState, Verdict
-from auditor.model import Facts, Login
+from auditor.model import Facts, Login, NetworkUse, PeerGroup, TeamUse
 
 OwnerOf = Callable[[str], "str | None"]
 
@@ -44,12 +44,40 @@ class Activity:
     scheduled_jobs: tuple[str, ...]  # cron entries beyond the distribution's own
     last_log_write: datetime | None
     unreadable: tuple[str, ...]  # the usage signals that could not be read, and why
+    # Every access-log client in the window (counted on the host), per team and, for
+    # clients of no team, per /24 or /64; empty when the logs or the totals could not be read.
+    team_use: tuple[TeamUse, ...] = ()
+    network_use: tuple[NetworkUse, ...] = ()
+    peer_groups: tuple[PeerGroup, ...] = ()  # inbound (non-SSH) connections' peers per team
 
     @property
     def teams(self) -> tuple[str, ...]:
-        owners = [c.owner for c in self.clients if c.owner]
+        """Every team seen using the host: the busiest (by requests) first, then the rest
+        (connections, logins) by name."""
+        owners = [t.team for t in self.team_use]
+        owners += [c.owner for c in self.clients if c.owner]
+        owners += [g.team for g in self.peer_groups if g.team]
         owners += [lg.owner for lg in self.logins if lg.owner]
-        return tuple(sorted(set(owners)))
+        busiest = [t.team for t in self.team_use]
+        return tuple(busiest + sorted(set(owners) - set(busiest)))
+
+    @property
+    def web_clients(self) -> int:
+        """Distinct access-log clients in the window: all of them when the host counted
+        them per team, else the top addresses it shipped."""
+        if self.team_use or self.network_use:
+            return sum(t.clients for t in self.team_use) + sum(n.clients for n in self.network_use)
+        return sum(1 for c in self.clients if c.requests)
+
+    @property
+    def client_count(self) -> int:
+        """Distinct clients: access-log clients plus peers only seen connected."""
+        return self.web_clients + sum(1 for c in self.clients if c.requests is None)
+
+    def share(self, requests: int) -> int:
+        """`requests` as a whole percentage of all access-log requests in the window."""
+        total = sum(t.requests for t in self.team_use) + sum(n.requests for n in self.network_use)
+        return round(100 * requests / total) if total else 0
 
     @property
     def last_login(self) -> datetime | None:
@@ -57,11 +85,15 @@ class Activity:
 
     @property
     def last_client(self) -> datetime | None:
-        return max((c.last_seen for c in self.clients if c.last_seen), default=None)
+        seen = [c.last_seen for c in self.clients]
+        seen += [t.last_seen for t in self.team_use] + [n.last_seen for n in self.network_use]
+        return max((t for t in seen if t), default=None)
 
     @property
     def in_use(self) -> bool:
-        return bool(self.clients or self.logins or self.ssh_peers)
+        return bool(
+            self.clients or self.team_use or self.network_use or self.logins or self.ssh_peers
+        )
 
 
 def is_loopback(address: str) -> bool:
@@ -97,8 +129,9 @@ def assess_activity(
     web_requests = None
     if facts.web_logs is not None:
         web_requests = sum(log.requests for log in facts.web_logs)
+        # The host kept only the window's lines, by its own clock: no second cut here.
         for use in facts.clients or ():
-            if use.address in mine or (use.last_seen is not None and use.last_seen < since):
+            if use.address in mine:
                 continue
             clients[use.address] = Client(
                 use.address, use.requests, use.owner or owner_of(use.address), use.last_seen,
@@ -136,6 +169,7 @@ def assess_activity(
         if not any(lg.source == peer for lg in recent):
             recent.append(LoginSeen("?", peer, None, "open SSH connection", owner_of(peer)))
 
+    peer_groups = tuple(g for g in facts.connection_teams or () if g.port not in ssh)
     jobs = tuple(e for e in facts.cron or () if is_custom_job(e))
     latest_write = facts.log_activity.latest_write if facts.log_activity else None
     ordered = sorted(clients.values(), key=lambda c: (-(c.requests or 0), c.address))
@@ -150,6 +184,9 @@ def assess_activity(
         scheduled_jobs=jobs,
         last_log_write=latest_write,
         unreadable=tuple(unreadable),
+        team_use=facts.client_teams or (),
+        network_use=facts.client_networks or (),
+        peer_groups=peer_groups,
     )
 
 
@@ -208,14 +245,30 @@ def judge(activity: Activity | None, probe_reason: str | None = None) -> Verdict
         )
     days = activity.window_days
     evidence: list[str] = []
-    if activity.clients:
+    if activity.clients or activity.team_use or activity.network_use:
         web = [c for c in activity.clients if c.requests]
-        if web:
+        if activity.team_use or activity.network_use:
+            groups: list[TeamUse | NetworkUse] = [*activity.team_use, *activity.network_use]
+            requests = sum(g.requests for g in groups)
+            last = max((g.last_seen for g in groups if g.last_seen), default=None)
+        else:
             requests = sum(c.requests or 0 for c in web)
             last = max((c.last_seen for c in web if c.last_seen), default=None)
+        if requests:
             evidence.append(
-                f"{requests} requests from {len(web)} clients in the access logs in the last "
-                f"{days} days" + (f" (last {_when(last)})" if last else "")
+                f"{requests} requests from {activity.web_clients} clients in the access logs "
+                f"in the last {days} days" + (f" (last {_when(last)})" if last else "")
+            )
+        evidence += [
+            f"team {t.team}: {t.requests} requests ({activity.share(t.requests)}%) from "
+            f"{t.clients} clients" + (f", last {_when(t.last_seen)}" if t.last_seen else "")
+            for t in activity.team_use
+        ]
+        unowned = sum(n.requests for n in activity.network_use)
+        if unowned:
+            evidence.append(
+                f"{unowned} requests ({activity.share(unowned)}%) from "
+                f"{sum(n.clients for n in activity.network_use)} clients of no team"
             )
         for port, peer in activity.inbound[:5]:
             evidence.append(f"established connection to :{port} from {peer}")

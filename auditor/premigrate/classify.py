@@ -146,6 +146,8 @@ class ActivitySummary:
     inbound: int
     scheduled_jobs: int
     evidence: tuple[str, ...]
+    # "team-data 60%": each team's share of the access logs' requests, busiest first
+    team_shares: tuple[str, ...] = ()
 
 
 def summarize(activity: Activity | None, reason: str | None) -> ActivitySummary:
@@ -155,7 +157,7 @@ def summarize(activity: Activity | None, reason: str | None) -> ActivitySummary:
                                verdict.evidence)  # fmt: skip
     return ActivitySummary(
         state=verdict.state,
-        clients=len(activity.clients),
+        clients=activity.client_count,
         requests=activity.web_requests,
         teams=activity.teams,
         last_client=activity.last_client,
@@ -165,6 +167,7 @@ def summarize(activity: Activity | None, reason: str | None) -> ActivitySummary:
         inbound=len(activity.inbound),
         scheduled_jobs=len(activity.scheduled_jobs),
         evidence=verdict.evidence,
+        team_shares=tuple(f"{t.team} {activity.share(t.requests)}%" for t in activity.team_use),
     )
 
 
@@ -283,13 +286,19 @@ def unmatched_entries(plan: Plan, migrations: Sequence[Migration]) -> tuple[Plan
     return tuple(e for e in plan.entries if e.name not in used)
 
 
+def teams_text(teams: Sequence[str], shares: Sequence[str]) -> str:
+    """Teams, each with its share of the requests where it has one: "team-data 60%, ops"."""
+    by_team = {share.rsplit(" ", 1)[0]: share for share in shares}
+    return ", ".join(by_team.get(team, team) for team in teams)
+
+
 def _activity_text(summary: ActivitySummary) -> str:
     parts = []
     if summary.clients:
         requests = f", {summary.requests} requests" if summary.requests else ""
         parts.append(f"{summary.clients} clients{requests}")
     if summary.teams:
-        parts.append("teams " + ", ".join(summary.teams))
+        parts.append("teams " + teams_text(summary.teams, summary.team_shares))
     if summary.logins:
         parts.append(f"{summary.logins} logins")
     return "; ".join(parts) or summary.state.value

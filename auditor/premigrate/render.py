@@ -16,6 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.inspect.render import CSP
+from auditor.premigrate.classify import teams_text
+from auditor.report.html_report import REPORT_STYLE
 from auditor.report.markdown_report import md_escape
 from auditor.visible import visible_data, visible_in_html
 
@@ -62,7 +64,7 @@ def rows(data: Mapping[str, Any]) -> list[dict[str, str]]:
             requests = f" ({a['requests']} req)" if a.get("requests") else ""
             use.append(f"{a['clients']} clients{requests}")
         if a.get("teams"):
-            use.append(", ".join(a["teams"]))
+            use.append(teams_text(a["teams"], a.get("team_shares") or ()))
         if a.get("logins"):
             use.append(f"{a['logins']} logins")
         out.append(
@@ -169,19 +171,15 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <meta http-equiv="Content-Security-Policy" content="{{ csp }}">
 <meta name="referrer" content="no-referrer">
 <title>auditor premigrate · {{ summary.plan }}</title>
-<style>
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;
- color:#1b232c}
-table{border-collapse:collapse;width:100%}
-td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #e1e5ea;vertical-align:top}
-th{color:#66717d}
+<style>{{ style }}
 .g-unplanned-in-use td{background:#fde8e7}.g-migrated-in-use td{background:#fff0e0}
 .g-unplanned-idle td,.g-unplanned-unknown td{background:#fff9db}
-.muted{color:#66717d}
 </style>
 </head>
 <body>
-<h1>auditor premigrate: {{ 'after the cut-over' if summary.mode == 'after' else 'before' }}</h1>
+<header><h1>auditor premigrate:
+ {{ 'after the cut-over' if summary.mode == 'after' else 'before' }}</h1></header>
+<main>
 <p class="muted">Old space {{ (summary.old or ['-'])|join(', ') }} · plan {{ summary.plan }}
  ({{ summary.plan_entries }} entries) · activity window {{ summary.window_days }} days ·
  most urgent first</p>
@@ -201,6 +199,7 @@ th{color:#66717d}
 <li>{{ e.name }}: {{ 'migrated' if e.migrated else 'not migrated' }} ({{ e.reason }})</li>
 {% endfor %}</ul>
 {% endif %}
+</main>
 </body>
 </html>
 """
@@ -217,5 +216,8 @@ _ENV = jinja2.Environment(
 
 def render_html(data: Mapping[str, Any]) -> str:
     return _ENV.get_template("migration.html").render(
-        csp=Markup(CSP), summary=data.get("premigrate") or {}, rows=rows(data)
+        csp=Markup(CSP),
+        style=Markup(REPORT_STYLE),  # our own stylesheet: its quotes must stay quotes
+        summary=data.get("premigrate") or {},
+        rows=rows(data),
     )

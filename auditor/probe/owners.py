@@ -16,8 +16,11 @@ an address (a name logged with HostnameLookups on, a garbled field) is one group
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from auditor.model import Connection, PeerGroup
 
 if TYPE_CHECKING:
     from auditor.config import OwnerRule
@@ -112,6 +115,28 @@ def client_network(address: str) -> str:
         return NOT_AN_ADDRESS
     prefix = 24 if ip.version == 4 else 64
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def peer_groups(connections: Iterable[Connection], owners: ClientOwners) -> tuple[PeerGroup, ...]:
+    """Established connections' peers per listening port and team, the same way as the
+    access logs' clients (longest [owners] prefix; else per /24 or /64). Loopback peers are
+    the host talking to itself and left out. The controller does this: the probe ships one
+    line per (port, peer), every one up to `max_connections` (a cut list says so)."""
+    counts: dict[tuple[int, str | None, str | None], int] = {}
+    for connection in connections:
+        ip = _plain_ip(connection.peer)
+        if ip is not None and ip.is_loopback:
+            continue
+        team = owners.owner_of(connection.peer)
+        key = (connection.port, team, None if team else client_network(connection.peer))
+        counts[key] = counts.get(key, 0) + 1
+    return tuple(
+        PeerGroup(port, team, network, peers)
+        for (port, team, network), peers in sorted(
+            counts.items(),
+            key=lambda item: (item[0][0], -item[1], item[0][1] or "", item[0][2] or ""),
+        )
+    )
 
 
 def canonical_network(text: str) -> str:

@@ -18,7 +18,7 @@ COLUMNS: tuple[str, ...] = (
     "id", "label", "status", "status_reason", "addresses", "hostnames", "sources", "owner",
     "open_ports", "ssh_state", "ssh_reason", "os", "os_eol_status", "os_eol_date",
     "kernel", "uptime_days", "boot_time", "listeners", "client_teams", "latest_log_write",
-    "findings", "worst_severity", "first_seen", "changes",
+    "findings", "worst_severity", "first_seen", "changes", "owner_source", "owner_detail",
 )  # fmt: skip
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -37,6 +37,7 @@ def _row(r: HostRow) -> dict[str, Any]:
     ssh = h.get("ssh") or {}
     eol = r.eol or {}
     days = r.uptime_days
+    owner = r.owner or {}
     log = facts.get("log_activity") or {}
     listeners = sorted(
         {f"{x.get('proto')}/{x.get('port')}" for x in facts.get("listeners") or ()},
@@ -50,7 +51,7 @@ def _row(r: HostRow) -> dict[str, Any]:
         "addresses": " ".join(h.get("addresses", ())),
         "hostnames": " ".join(h.get("hostnames", ())),
         "sources": " ".join(h.get("sources", ())),
-        "owner": h.get("owner"),
+        "owner": owner.get("team"),
         "open_ports": " ".join(str(p) for p in h.get("open_ports", ())),
         "ssh_state": ssh.get("state"),
         "ssh_reason": ssh.get("reason"),
@@ -67,6 +68,8 @@ def _row(r: HostRow) -> dict[str, Any]:
         "worst_severity": r.worst,
         "first_seen": r.first_seen,
         "changes": " ".join(r.changes),
+        "owner_source": owner.get("source"),
+        "owner_detail": owner.get("detail"),
     }
 
 

@@ -48,9 +48,10 @@ DETAIL_FIELDS = (
     "ssh_where", "ssh_reason", "cloud", "probed", "os", "os_eol", "os_source", "os_raw",
     "kernel", "hostname", "uptime", "boot", "logs", "log_files", "findings", "changes",
     "listeners", "clients", "web_logs", "logins", "software", "cron", "errors",
+    "owner_detail", "teams", "peers",
 )  # fmt: skip
 LIST_FIELDS = frozenset({"findings", "changes", "listeners", "clients", "web_logs", "logins",
-                         "software", "cron"})  # fmt: skip
+                         "software", "cron", "teams", "peers"})  # fmt: skip
 MAX_LOGINS = 20
 MAX_CRON = 30
 MAX_CLIENTS = 50
@@ -237,7 +238,38 @@ def _detail(row: HostRow, changes: Mapping[str, Any] | None) -> dict[str, Any]:
         ],
         "cron": list((facts.get("cron") or ())[:MAX_CRON]),
         "errors": dict(facts.get("errors") or {}) or None,
+        "owner_detail": _owner_detail(row.owner),
+        "teams": _who_uses_it(facts),
+        "peers": [
+            {k: g.get(k) for k in ("port", "team", "network", "peers")}
+            for g in facts.get("connection_teams") or ()
+        ],
     }
+
+
+def _owner_detail(owner: Mapping[str, Any] | None) -> str | None:
+    """How the owner is known: "clients: inferred from clients, 80% of requests ..."."""
+    if not owner or not owner.get("detail"):
+        return None
+    return f"{owner.get('source')}: {owner['detail']}"
+
+
+def _who_uses_it(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every access-log client's team (then the networks of no team) with its share."""
+    teams = list(facts.get("client_teams") or ())
+    networks = list(facts.get("client_networks") or ())
+    total = sum(int(x.get("requests") or 0) for x in teams + networks)
+    return [
+        {
+            "name": x.get("team") or x.get("network"),
+            "team": "team" in x,
+            "requests": x.get("requests"),
+            "share": f"{round(100 * int(x.get('requests') or 0) / total)}%" if total else "",
+            "clients": x.get("clients"),
+            "last_seen": short_time(x.get("last_seen")),
+        }
+        for x in teams + networks
+    ]
 
 
 def page_data(

@@ -55,6 +55,18 @@ _ENV.filters["t"] = short_time
 _ENV.filters["listener"] = listener_text
 
 SCRIPT = resources.files("auditor.report").joinpath("templates/report.js").read_text("utf-8")
+
+
+def _report_style() -> str:
+    template = resources.files("auditor.report").joinpath("templates/index.html.j2")
+    text = template.read_text("utf-8")
+    start = text.index("<style>") + len("<style>")
+    return text[start : text.index("</style>", start)]
+
+
+# The main report's stylesheet, read from its template: the dossier and migration pages
+# use it too, so every page auditor writes looks like one product and none drifts.
+REPORT_STYLE = _report_style()
 SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode()
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "

@@ -56,7 +56,7 @@ def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dic
         "status": host.status.value,
         "status_reason": host.status_reason,
         "alive": host.alive or (ssh is not None and ssh.state in ("ok", "partial")),
-        "owner": host.owner,
+        "owner": jsonable(host.owner) if host.owner is not None else None,
         "open_ports": list(host.open_ports),
         "cloud": jsonable(host.cloud) if host.cloud is not None else None,
         "ssh": jsonable(ssh) if ssh else {"state": "not-attempted", "reason": "probe not run"},

@@ -110,10 +110,23 @@ def owner_text(owner: Any) -> str:
 
 
 def client_teams(facts: Mapping[str, Any] | None) -> list[str]:
+    """The teams whose clients use the host: every client counted (`client_teams`), else,
+    in a report from before that fact, the top addresses' owners."""
     if not facts:
         return []
+    if facts.get("client_teams") is not None:
+        return sorted({str(t["team"]) for t in facts["client_teams"]})
     clients = list(facts.get("clients") or ())
     return sorted({str(c["owner"]) for c in clients if c.get("owner")})
+
+
+def owner_of_host(host: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The host's `owner` as {team, source, detail}; a report from before owners had a
+    source held the team alone, from [owners]."""
+    owner = host.get("owner")
+    if isinstance(owner, str) and owner:
+        return {"team": owner, "source": "config", "detail": "[owners]"}
+    return owner if isinstance(owner, Mapping) else None
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,10 @@ class HostRow:
     @property
     def os(self) -> str:
         return os_text(self.facts)
+
+    @property
+    def owner(self) -> Mapping[str, Any] | None:
+        return owner_of_host(self.data)
 
     @property
     def eol(self) -> Mapping[str, Any] | None:

@@ -6,9 +6,13 @@ from collections.abc import Iterable, Sequence
 
 from auditor.config import OwnershipRule
 from auditor.launchers import CLOUDFORMATION, LaunchedBy, launched_by
-from auditor.model import Finding, Host, HostStatus, Severity
+from auditor.model import Finding, Host, HostOwner, HostStatus, Severity
 from auditor.reconcile import declared_owner
 from auditor.rules.common import RuleContext, inbound_connections, when
+
+
+def owner_evidence(owner: HostOwner) -> str:
+    return f"owner {owner.team} ({owner.source}: {owner.detail})"
 
 
 def status_findings(ctx: RuleContext) -> Iterable[Finding]:
@@ -21,7 +25,8 @@ def status_findings(ctx: RuleContext) -> Iterable[Finding]:
             inbound = inbound_connections(host, facts, ctx.ssh.get(host.id))
             serving = bool(clients or inbound)
             teams = sorted({c.owner for c in clients if c.owner})
-            extra = [
+            extra = [] if host.owner is None else [owner_evidence(host.owner)]
+            extra += [
                 f"client {c.address} ({c.owner or 'unknown owner'}): {c.requests} requests"
                 + (f", last {when(c.last_seen)}" if c.last_seen else "")
                 for c in clients[:5]
@@ -33,7 +38,13 @@ def status_findings(ctx: RuleContext) -> Iterable[Finding]:
                 + (f" ({when(facts.collected_at)})" if facts else "")
                 for c in inbound[:5]
             ]
-            if teams:
+            if facts is not None and facts.client_teams:
+                extra += [
+                    f"team {t.team}: {t.requests} requests from {t.clients} clients"
+                    + (f", last {when(t.last_seen)}" if t.last_seen else "")
+                    for t in facts.client_teams
+                ]
+            elif teams:
                 extra.append("client teams: " + ", ".join(teams))
             yield Finding(
                 "unmanaged-host",

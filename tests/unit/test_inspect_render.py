@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from io import StringIO
 from pathlib import Path
@@ -26,7 +26,17 @@ from auditor.inspect.render import (
     render_markdown,
     render_terminal,
 )
-from auditor.model import Host, HostStatus, Package, Software, SshOutcome, UnknownPackage
+from auditor.model import (
+    Host,
+    HostStatus,
+    NetworkUse,
+    Package,
+    PeerGroup,
+    Software,
+    SshOutcome,
+    TeamUse,
+    UnknownPackage,
+)
 from auditor.probe import parse_probe_output
 from auditor.probing import add_eol
 
@@ -167,3 +177,26 @@ def test_the_software_list_says_who_installed_each_program() -> None:
         "openssl 0.9.8e (eol, rpm package openssl)",
         "python 2.4.3",  # no python 2.4 cycle in the data, and nobody said whose it is
     )
+def test_who_uses_it_leads_with_the_team_table() -> None:
+    last = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    d = replace(
+        lab_dossier(),
+        teams=(TeamUse("team-payments", 300, 3, last), TeamUse(HOSTILE, 100, 50, last)),
+        networks=(NetworkUse("198.51.100.0/24", 100, 9, last),),
+        peer_groups=(PeerGroup(5432, None, "198.51.100.0/24", 2),),
+    )
+    data = dossier_to_dict(d)
+    assert [(t["team"], t["share"]) for t in data["teams"]] == [("team-payments", 60), (HOSTILE, 20)]
+    assert data["networks"][0]["share"] == 20 and data["connection_teams"][0]["peers"] == 2
+    page = render_html([d])
+    who = page[page.index("3. Who uses it?") : page.index("4. Who knows about it?")]
+    assert who.index("team-payments") < who.index("Top client addresses")
+    assert "<b>team-payments</b></td><td class=\"num\">300</td>" in who.replace("\n", "")
+    assert "<script>" not in page and "&lt;script&gt;" in who
+    assert "--crit:#b3261e" in page  # the main report's stylesheet
+    text = render_markdown([d])
+    assert "| team-payments | 300 | 60% | 3 | 2026-11-28 12:00 |" in text
+    assert "| 198.51.100.0/24 (no team) | 100 | 20% | 9 |" in text
+    out = StringIO()
+    render_terminal([d], Console(file=out, width=200, color_system=None))
+    assert "team-payments: 300 requests (60%) from 3 clients" in out.getvalue()

@@ -27,9 +27,12 @@ from auditor.model import (
     Listener,
     LogActivity,
     Login,
+    NetworkUse,
     OsIdentity,
     PathCount,
+    PeerGroup,
     SshOutcome,
+    TeamUse,
     WebLog,
 )
 from auditor.probe.facts import InspectFacts
@@ -92,16 +95,18 @@ def test_web_clients_in_the_window_mean_in_use_with_their_teams() -> None:
         ClientUse("10.20.1.5", 300, NOW - timedelta(hours=1), "team-payments"),
         ClientUse("10.30.2.2", 20, NOW - timedelta(days=2), None),
         ClientUse(AUDITOR, 9, NOW, None),  # our own front-page fetch
-        ClientUse("10.20.9.9", 4, NOW - timedelta(days=30), "team-payments"),  # too old
+        # The host kept the window by its own clock; a controller clock ahead of it (or a
+        # replayed probe) does not drop what the host counted.
+        ClientUse("10.20.9.9", 4, NOW - timedelta(days=30), "team-payments"),
     )
     facts = quiet_facts(web_logs=(web_log(*clients),), clients=clients)
     used = activity(facts)
-    assert [c.address for c in used.clients] == ["10.20.1.5", "10.30.2.2"]
+    assert [c.address for c in used.clients] == ["10.20.1.5", "10.30.2.2", "10.20.9.9"]
     assert used.clients[1].owner == "team-data"  # owner_of fills what the probe left empty
     assert used.teams == ("team-data", "team-payments")
     verdict = judge(used)
     assert verdict.state is UseState.IN_USE
-    assert verdict.evidence[0].startswith("320 requests from 2 clients")
+    assert verdict.evidence[0].startswith("324 requests from 3 clients")
     assert "clients belong to team-data, team-payments" in verdict.evidence
 
 
@@ -234,7 +239,7 @@ def test_the_orphans_dossier() -> None:
     assert web.started_by is not None and web.started_by.kind == "rc.local"
     assert web.tree == ("pid 1: init [3]",)
     text = steps_text(d)
-    assert "contact: Contact team-payments: 1 of its addresses (10.20.1.5)" in text
+    assert "contact: Contact team-payments: 300 requests in the last 7 days (e.g. 10.20.1.5)" in text
     assert "Find who is behind 1 clients no team owns (10.99.0.1)" in text
     assert "backup: Back up the service configs: /etc/httpd/conf/httpd.conf" in text
     assert (
@@ -284,3 +289,29 @@ def test_unreachable_host() -> None:
     )
     assert d.verdict.state is UseState.UNKNOWN and d.services == () and d.clients == ()
     assert d.next_steps[0].kind == "access" and "auth refused" in d.next_steps[0].text
+
+
+def test_every_team_with_its_share_from_the_hosts_totals() -> None:
+    """The top addresses hold only one team; the host's totals name every team: the verdict,
+    the contact steps and the dossier's tables use those."""
+    facts, deep = orphan_facts()
+    facts = replace(
+        facts,
+        client_teams=(
+            TeamUse("team-data", 600, 400, NOW - timedelta(hours=2)),
+            TeamUse("team-payments", 300, 1, NOW - timedelta(hours=1)),
+        ),
+        client_networks=(NetworkUse("198.51.100.0/24", 100, 7, NOW - timedelta(days=1)),),
+        connection_teams=(PeerGroup(22, None, "10.250.77.0/24", 1), PeerGroup(5432, "team-ops", None, 2)),
+    )
+    d = dossier(facts=facts, deep=deep)
+    assert d.verdict.evidence[0].startswith("1000 requests from 408 clients in the access logs")
+    assert "team team-data: 600 requests (60%) from 400 clients" in d.verdict.evidence[1]
+    assert any(e.startswith("100 requests (10%) from 7 clients of no team") for e in d.verdict.evidence)
+    text = steps_text(d)
+    assert "Contact team-data: 600 requests (60% of all) from 400 addresses in the last 7 days." in text
+    assert "Contact team-payments: 300 requests (30% of all) from 1 addresses" in text
+    assert "Contact team-ops: 2 peers connected now" in text
+    assert "Find who is behind 7 clients no team owns (100 requests, 10% of all; busiest networks 198.51.100.0/24)" in text
+    assert [t.team for t in d.teams] == ["team-data", "team-payments"]
+    assert d.peer_groups == (PeerGroup(5432, "team-ops", None, 2),)  # SSH is logins, not use

@@ -181,6 +181,7 @@ def _probe_output(text: str, args: dict[str, Any], case: Path) -> Any:
         collected_at=datetime.fromisoformat(args["collected_at"]),
         log_days=args.get("log_days", 7),
         owner_of=owner_of,
+        client_owners=CLIENT_OWNERS,
     )
 
 

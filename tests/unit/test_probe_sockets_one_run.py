@@ -338,7 +338,7 @@ def test_a_netstat_refusing_both_says_why(impl: list[str], passwd: Path) -> None
     part = Part("netstat", cut.listing, int(cut.status))
     section = Section("sockets", (part, Part("passwd", cut.names)))
     update = SocketsFact().parse(section, _context())
-    assert update.values == {"listeners": None, "connections": None}
+    assert update.values == {"listeners": None, "connections": None, "connection_teams": None}
     assert update.errors["listeners"] == "netstat: exit status 1: netstat: invalid option -- 'p'"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.config import Config, IgnoreRule, OwnerRule, OwnershipRule
-from auditor.model import HostStatus, Observation, SourceKind, SourceResult
+from auditor.model import HostOwner, HostStatus, Observation, SourceKind, SourceResult
 from auditor.reconcile import merge, reconcile
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -175,7 +175,9 @@ def test_a_custom_ownership_tag_makes_an_instance_owned() -> None:
 def test_owner_by_cidr_and_reasons_are_readable() -> None:
     config = Config(path=None, owners=(OwnerRule("10.0.0.0/24", "team-ops"),))
     (host,) = reconcile([net(up("10.0.0.10", 22, 80))], config, TODAY)
-    assert host.owner == "team-ops"
+    assert host.owner == HostOwner(
+        "team-ops", "config", "[owners] '10.0.0.0/24' matches its address"
+    )
     assert host.open_ports == (22, 80)
     assert "open ports: 22, 80" in host.status_reason and "no inventory" in host.status_reason
 

@@ -12,6 +12,7 @@ from auditor.model import (
     ClientUse,
     Facts,
     Host,
+    HostOwner,
     HostStatus,
     Listener,
     Login,
@@ -167,7 +168,8 @@ def test_csv_has_stable_columns_and_escapes_hostile_names() -> None:
     from dataclasses import replace
 
     run = fleet_with_changes()
-    evil = replace(run.hosts[0], hostnames=("=cmd|' /C calc'!A0",), owner="@team",
+    evil = replace(run.hosts[0], hostnames=("=cmd|' /C calc'!A0",),
+                   owner=HostOwner("@team", "tag", "=HYPERLINK(x)"),
                    status_reason='-1, "quoted"\nnewline')
     data = run_to_dict(replace(run, hosts=(evil, *run.hosts[1:])))
     text = render_csv(data)
@@ -176,6 +178,7 @@ def test_csv_has_stable_columns_and_escapes_hostile_names() -> None:
     assert len(rows) == 1 + len(run.hosts)
     first = dict(zip(COLUMNS, rows[1], strict=True))
     assert first["label"] == "'=cmd|' /C calc'!A0" and first["owner"] == "'@team"
+    assert first["owner_detail"] == "'=HYPERLINK(x)"
     assert first["status_reason"] == "'-1, \"quoted\"\\nnewline"  # one line per host
     assert first["os_eol_status"] == "eol" and first["worst_severity"] == "critical"
     for row in rows[1:]:

@@ -19,6 +19,7 @@ from auditor.model import (
     EolStatus,
     Facts,
     Host,
+    HostOwner,
     HostStatus,
     Listener,
     LogActivity,
@@ -65,7 +66,8 @@ def host(n: int, name: str, status: HostStatus, reason: str, *, ports: tuple[int
                                         {"groups": list(groups)}))
     return Host(id=f"ip:{ip}", addresses=(ip,), hostnames=(name,), identifiers=(f"ip:{ip}",),
                 sources=sources, status=status, status_reason=reason,
-                observations=tuple(observations), open_ports=ports if alive else (), owner=owner)
+                observations=tuple(observations), open_ports=ports if alive else (),
+                owner=HostOwner(owner, "config", "[owners]") if owner else None)
 
 
 def facts(name: str, os: OsIdentity, uptime_days: float, *, listeners: tuple[Listener, ...] = (),

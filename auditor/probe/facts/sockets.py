@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from auditor.model import Connection, Listener
 from auditor.probe.interface import FactUpdate, ParseContext, Privilege, part_failure
 from auditor.probe.options import ProbeOptions
+from auditor.probe.owners import peer_groups
 from auditor.probe.parsers.processes import (
     ProcessInfo,
     parse_passwd,
@@ -215,7 +216,7 @@ _o sockets/passwd 0 "$PL"
 @dataclass(frozen=True)
 class SocketsFact:
     name: str = "sockets"
-    fields: tuple[str, ...] = ("listeners", "connections")
+    fields: tuple[str, ...] = ("listeners", "connections", "connection_teams")
     privileged: bool = True
 
     def snippet(self, options: ProbeOptions) -> str:
@@ -233,10 +234,7 @@ class SocketsFact:
         rows, connections_part, tool_error = _socket_rows(section)
         if rows is None:
             reason = tool_error or "no socket listing"
-            return FactUpdate(
-                {"listeners": None, "connections": None},
-                {"listeners": reason, "connections": reason},
-            )
+            return FactUpdate(dict.fromkeys(self.fields), dict.fromkeys(self.fields, reason))
         procs_part = section.get("procs")
         processes = parse_process_details(procs_part.body) if procs_part else {}
         passwd_part = section.get("passwd")
@@ -266,7 +264,14 @@ class SocketsFact:
                 errors["connections.truncated"] = (
                     "more distinct (port, peer) pairs than the probe ships; list is partial"
                 )
-        return FactUpdate({"listeners": listeners, "connections": connections}, errors)
+        teams = None
+        if connections is not None:
+            teams = peer_groups(connections, context.client_owners)
+        else:
+            errors["connection_teams"] = errors["connections"]
+        return FactUpdate(
+            {"listeners": listeners, "connections": connections, "connection_teams": teams}, errors
+        )
 
 
 def _socket_rows(section: Section) -> tuple[list[SocketRow] | None, Part | None, str | None]:

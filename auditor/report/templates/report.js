@@ -217,7 +217,9 @@
     if (d.ssh_reason) add(sshText, " ", el("span", "reason", d.ssh_reason));
     var status = add(el("span"), badge("s", r.status), " " + (d.status_reason || ""));
     var ident = [["id", d.id, "mono"], ["status", status], ["hostnames", d.hostnames], ["addresses", r.addresses, "mono"],
-      ["identifiers", d.identifiers, "mono"], ["sources", d.sources], ["owner", r.owner], ["open ports", d.open_ports, "mono"],
+      ["identifiers", d.identifiers, "mono"], ["sources", d.sources],
+      ["owner", r.owner ? add(el("span"), r.owner, d.owner_detail ? " " : "", d.owner_detail ? el("span", "reason", d.owner_detail) : null) : null],
+      ["open ports", d.open_ports, "mono"],
       ["first seen", r.first_seen], ["SSH", sshText]];
     if (d.cloud) Object.keys(d.cloud).forEach(function (k) {
       var v = d.cloud[k];
@@ -259,7 +261,17 @@
     }
     if (d.listeners.length) add(body, el("h3", null, "Listeners"), tableOf(["listen", "process", "pid", "user", "command line"], d.listeners,
       function (l) { return [{ cls: "mono", v: l.listen }, l.process, { cls: "num", v: l.pid }, l.user, code(l.cmdline)]; }));
-    if (d.clients.length) add(body, el("h3", null, "Clients"), tableOf(["address", "owner", "requests", "last seen"], d.clients,
+    if (d.teams.length) add(body, el("h3", null, "Who uses it"),
+      el("p", "muted", "Every client of the access logs in the window, per team (longest [owners] network); clients of no team per /24 or /64."),
+      tableOf(["team", "requests", "share", "clients", "last seen"], d.teams, function (t) {
+        return [t.team ? el("b", null, t.name) : add(el("span"), el("span", "mono", t.name), " ", el("span", "muted", "no team")),
+          { cls: "num", v: t.requests }, { cls: "num", v: t.share }, { cls: "num", v: t.clients }, t.last_seen];
+      }));
+    if (d.peers.length) add(body, el("h3", null, "Connected peers"), tableOf(["port", "team or network", "peers"], d.peers, function (g) {
+      return [{ cls: "num", v: g.port }, g.team ? el("b", null, g.team) : add(el("span"), el("span", "mono", g.network), " ", el("span", "muted", "no team")),
+        { cls: "num", v: g.peers }];
+    }));
+    if (d.clients.length) add(body, el("h3", null, "Top client addresses"), tableOf(["address", "owner", "requests", "last seen"], d.clients,
       function (c) { return [{ cls: "mono", v: c.address }, c.owner, { cls: "num", v: c.requests }, c.last_seen]; }));
     if (d.web_logs.length) add(body, el("h3", null, "Web logs"), tableOf(["log", "requests", "clients", "top paths", "admin paths", "period"], d.web_logs,
       function (w) {
