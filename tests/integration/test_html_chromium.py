@@ -10,14 +10,17 @@ import shutil
 import struct
 import subprocess
 import time
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from auditor.model import HostOwner, NetworkUse, PeerGroup, TeamUse
 from auditor.report import write_reports
 from auditor.report.html_report import SCRIPT
 from tests.unit.big_fleet import generated_run
+from tests.unit.html_page import Page
 from tests.unit.test_report_fleet import HOSTILE, fleet_with_changes
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -236,3 +239,36 @@ def dump_now(tmp_path: Path, url: str) -> tuple[str, Dom]:
     dom = Dom()
     dom.feed(result.stdout)
     return result.stdout, dom
+
+
+def test_host_details_say_who_uses_it_and_who_owns_it(tmp_path: Path) -> None:
+    """The team table, connected peers and the owner with how it is known, drawn by the
+    page's script as text (a hostile team name stays inert)."""
+    run = fleet_with_changes()
+    host = next(h for h in run.hosts if h.id in run.facts)
+    at = run.facts[host.id].collected_at
+    team = "team-<b>data</b>"
+    facts = replace(
+        run.facts[host.id],
+        client_teams=(TeamUse(team, 600, 400, at), TeamUse("team-web", 100, 2, at)),
+        client_networks=(NetworkUse("198.51.100.0/24", 300, 9, at),),
+        connection_teams=(PeerGroup(5432, "team-web", None, 2),),
+    )
+    owner = HostOwner(team, "clients", "inferred from clients, 60% of requests")
+    run = replace(
+        run,
+        hosts=tuple(replace(h, owner=owner) if h.id == host.id else h for h in run.hosts),
+        facts={**run.facts, host.id: facts},
+    )
+    html = write_reports(run, tmp_path / "out")["html"]
+    data = Page(html.read_text()).data()
+    index = next(i for i, cells in enumerate(data["rows"]) if data["values"][cells[0]] == host.label)
+    text, dom = dump(tmp_path, html.as_uri() + f"#h{index + 1}")
+    assert set(dom.tags) <= OUR_TAGS, set(dom.tags) - OUR_TAGS
+    detail = text.split('id="host-detail"')[1]
+    assert "Who uses it" in detail and "Connected peers" in detail
+    assert "team-&lt;b&gt;data&lt;/b&gt; (clients)" in detail
+    assert "clients: inferred from clients, 60% of requests" in detail
+    assert re.search(r"team-&lt;b&gt;data&lt;/b&gt;</b></td><td class=\"num\">600</td>"
+                     r"<td class=\"num\">60%</td><td class=\"num\">400</td>", detail)
+    assert detail.index("Who uses it") < detail.index("Top client addresses")

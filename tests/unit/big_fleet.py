@@ -18,6 +18,7 @@ from auditor.model import (
     EolStatus,
     Facts,
     Host,
+    HostOwner,
     HostStatus,
     Listener,
     LogActivity,
@@ -64,7 +65,7 @@ def _host(n: int) -> Host:
         status=HostStatus.UNMANAGED if unmanaged else HostStatus.MANAGED,
         status_reason=("answers on the network (sweep) but is in no inventory" if unmanaged
                        else f"in Ansible inventory hosts.ini as {name} (groups: web)"),
-        observations=tuple(obs), open_ports=(22, 80), owner=None if unmanaged else "team-web",
+        observations=tuple(obs), open_ports=(22, 80), owner=None if unmanaged else HostOwner("team-web", "config", "[owners]"),
     )  # fmt: skip
 
 
