@@ -177,6 +177,8 @@ def test_the_software_list_says_who_installed_each_program() -> None:
         "openssl 0.9.8e (eol, rpm package openssl)",
         "python 2.4.3",  # no python 2.4 cycle in the data, and nobody said whose it is
     )
+
+
 def test_who_uses_it_leads_with_the_team_table() -> None:
     last = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     d = replace(
