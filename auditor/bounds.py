@@ -44,32 +44,39 @@ def cut(text: str, limit: int) -> str:
     return f"{text[:limit]}… cut, {len(text)} chars"
 
 
-def bounded_fields(value: T, name: str | None = None) -> T:
+# Data stored before strings were bounded (history written by older versions) is cut on
+# read to this one limit: above anything bounded data holds (4096 + a mark, or a title made
+# of such fields), so a run stored today reads back unchanged.
+STORED_LIMIT = 16384
+
+
+def bounded_fields(value: T, name: str | None = None, *, limit: int | None = None) -> T:
     """`value` with every string in it cut to the limit of the field that holds it (a
-    dataclass field, a mapping key; items of a sequence take their container's name).
-    Frozen dataclasses are rebuilt with `dataclasses.replace` only where something changed."""
-    return _bounded(value, name)  # type: ignore[no-any-return]
+    dataclass field, a mapping key; items of a sequence take their container's name), or
+    to `limit` everywhere when given. Frozen dataclasses are rebuilt with
+    `dataclasses.replace` only where something changed."""
+    return _bounded(value, name, limit)  # type: ignore[no-any-return]
 
 
-def _bounded(value: Any, name: str | None) -> Any:
+def _bounded(value: Any, name: str | None, limit: int | None = None) -> Any:
     if isinstance(value, str):
-        return cut(value, LIMITS.get(name or "", DEFAULT_LIMIT))
+        return cut(value, limit or LIMITS.get(name or "", DEFAULT_LIMIT))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {}
         for item in dataclasses.fields(value):
             old = getattr(value, item.name)
-            new = _bounded(old, item.name)
+            new = _bounded(old, item.name, limit)
             if new is not old:
                 changes[item.name] = new
         return dataclasses.replace(value, **changes) if changes else value
     if isinstance(value, Mapping):
-        items = [(_bounded(k, name), _bounded(v, k if isinstance(k, str) else name))
+        items = [(_bounded(k, name, limit), _bounded(v, k if isinstance(k, str) else name, limit))
                  for k, v in value.items()]  # fmt: skip
         if all(k is ok and v is ov for (k, v), (ok, ov) in zip(items, value.items(), strict=True)):
             return value
         return dict(items)
     if isinstance(value, list | tuple):
-        bounded = [_bounded(v, name) for v in value]
+        bounded = [_bounded(v, name, limit) for v in value]
         if all(new is old for new, old in zip(bounded, value, strict=True)):
             return value
         return type(value)(bounded) if isinstance(value, tuple) else bounded

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from auditor.bounds import STORED_LIMIT, bounded_fields
 from auditor.errors import StoreError
 from auditor.history import RunSnapshot, Sighting, compute_changes, gone_host_ids, host_alive
 from auditor.model import AuditRun
@@ -159,7 +160,7 @@ def _decode(blob: bytes) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(zlib.decompress(blob).decode("utf-8"))
     except (zlib.error, ValueError) as exc:
         raise StoreError(f"a stored report is damaged: {exc}") from exc
-    return data
+    return bounded_fields(data, limit=STORED_LIMIT)  # runs stored before strings were bounded
 
 
 def _time(text: str | None) -> datetime | None:
@@ -326,7 +327,7 @@ class Store:
         ).fetchone()
         if row is None or row[0] is None:
             return None
-        facts: dict[str, Any] = json.loads(row[0])
+        facts: dict[str, Any] = bounded_fields(json.loads(row[0]), limit=STORED_LIMIT)
         return facts
 
     # ------------------------------------------------------------------ writing

@@ -12,21 +12,16 @@ import pytest
 
 from auditor.config import NetworkConfig
 from auditor.sources.network import NmapSource, parse_nmap_xml
+from tests.unit.hostile.scans import HEAD, TAIL, host_xml, port_xml
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
-HEAD = '<?xml version="1.0"?>\n<nmaprun scanner="nmap" args="nmap -n" startstr="x">\n'
-TAIL = "<runstats><finished time='1'/></runstats></nmaprun>\n"
 
 
 def _host(address: str, ports: str = "", addrtype: str = "ipv4") -> str:
-    return (
-        f'<host><status state="up" reason="syn-ack"/><address addr="{address}" '
-        f'addrtype="{addrtype}"/><ports>{ports}</ports></host>\n'
-    )
+    return host_xml(address, ports=ports, addrtype=addrtype)
 
 
-def _port(attributes: str) -> str:
-    return f'<port {attributes}><state state="open"/><service name="x"/></port>'
+_port = port_xml
 
 
 def _collect(tmp_path: Path, body: str) -> tuple[list[dict[str, object]], tuple[str, ...]]:

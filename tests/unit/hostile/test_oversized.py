@@ -15,6 +15,7 @@ from auditor.probe import parse_probe_output
 from auditor.report.html_report import render_html
 from auditor.report.json_report import run_to_dict
 from auditor.sources.network import NmapSource
+from tests.unit.hostile.scans import host_xml, port_xml, scan_xml
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "probe" / "probe_output"
 NONCE = "5f0c2a9e81d34b7a6c1e0f92"
@@ -49,14 +50,8 @@ def test_a_two_million_character_hostname_from_the_host_is_cut() -> None:
 
 def test_a_two_million_character_name_in_a_scan_is_cut(tmp_path: Path) -> None:
     xml = tmp_path / "scan.xml"
-    xml.write_text(
-        '<?xml version="1.0"?><nmaprun args="nmap" startstr="x">'
-        '<host><status state="up" reason="syn-ack"/><address addr="10.0.0.9" addrtype="ipv4"/>'
-        f'<hostnames><hostname name="{"n" * HUGE}"/></hostnames>'
-        '<ports><port protocol="tcp" portid="22"><state state="open"/>'
-        f'<service name="ssh" product="{"b" * HUGE}"/></port></ports></host>'
-        "<runstats/></nmaprun>"
-    )
+    ssh = port_xml('protocol="tcp" portid="22"', f'<service name="ssh" product="{"b" * HUGE}"/>')
+    xml.write_text(scan_xml(host_xml("10.0.0.9", names=("n" * HUGE,), ports=ssh)))
     (result,) = collect_sources([NmapSource(NetworkConfig(name="i", nmap_xml=(xml,)))], NOW)
     (obs,) = result.observations
     assert max(len(i) for i in obs.identifiers) < 400
@@ -84,3 +79,22 @@ def test_the_report_of_a_host_with_a_huge_hostname_stays_small() -> None:
           f"{time.perf_counter() - started:.2f}s")  # fmt: skip
     assert size < 200_000
     assert run_to_dict(run)["hosts"][0]["facts"]["hostname"].endswith(f"… cut, {HUGE} chars")
+
+
+def test_a_huge_string_stored_by_an_older_version_is_cut_when_read_back(tmp_path: Path) -> None:
+    from auditor.bounds import STORED_LIMIT
+    from auditor.store import open_store
+    from tests.unit.test_report import sample_run
+
+    run = sample_run("h" * HUGE)  # Facts built by hand: not bounded, as older versions stored
+    with open_store(tmp_path / "history.sqlite") as store:
+        store.save_run(run)
+    with open_store(tmp_path / "history.sqlite", readonly=True) as store:
+        stored = store.get_run(run.id)
+        facts = store.facts_of(run.id, "ip:10.0.0.10")
+    (host,) = stored.report["hosts"]
+    assert host["hostnames"][0] == "h" * STORED_LIMIT + f"… cut, {HUGE} chars"
+    assert facts is not None and facts["hostname"].endswith(f"… cut, {HUGE} chars")
+    assert (
+        stored.report["hosts"][0]["status_reason"] == run_to_dict(run)["hosts"][0]["status_reason"]
+    )  # what fits reads back unchanged
