@@ -17,7 +17,7 @@ from auditor.bounds import bounded_fields
 from auditor.config import Config
 from auditor.host_owner import client_owner
 from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult, SshOutcome
-from auditor.recheck import Recheck, Rechecker, plan_recheck, run_recheck
+from auditor.recheck import DirectCheck, Recheck, Rechecker, plan_recheck, run_recheck
 from auditor.reconcile import reconcile
 from auditor.rules import RuleContext, evaluate
 from auditor.sources import Source
@@ -102,7 +102,9 @@ def discover(
     plan = plan_recheck(hosts, config) if rechecker is not None else None
     if rechecker is None or plan is None:
         return Discovery(started, results, hosts)
-    recheck = rechecker(plan, started)
+    direct = DirectCheck(plan, rechecker)
+    (checked,) = collect_sources([direct], started, observer)
+    recheck = direct.recheck or Recheck(plan, error=checked.error or "did not run")
     return Discovery(started, results, reconcile(results, config, started.date(), recheck), recheck)
 
 

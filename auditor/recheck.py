@@ -26,7 +26,7 @@ from typing import Any
 
 from auditor.config import Config, NetworkConfig
 from auditor.errors import SourceError, TargetError
-from auditor.model import ID_IP, Host, HostStatus, Observation, SourceKind, ident
+from auditor.model import ID_IP, Host, HostStatus, Observation, SourceKind, SourceResult, ident
 from auditor.targets import in_targets, is_address
 
 RECHECK_SOURCE = "direct check"  # the source_name of the observations it makes
@@ -79,6 +79,32 @@ class Recheck:
 
 
 Rechecker = Callable[[RecheckPlan, datetime], Recheck]
+
+
+class DirectCheck:
+    """The re-check as a source, so the pipeline runs it like the others: progress through
+    the same observer ("reading network source 'direct check' ..."), and an exception in it
+    costs the check, not the run. Its result goes to reconcile as `recheck`, not as a
+    source result: it is no sweep of its own."""
+
+    kind = SourceKind.NETWORK
+    name = RECHECK_SOURCE
+
+    def __init__(self, plan: RecheckPlan, rechecker: Rechecker) -> None:
+        self.plan = plan
+        self.rechecker = rechecker
+        self.recheck: Recheck | None = None
+
+    def collect(self, now: datetime) -> SourceResult:
+        self.recheck = self.rechecker(self.plan, now)
+        return SourceResult(
+            self.kind,
+            self.name,
+            ok=self.recheck.error is None,
+            observations=self.recheck.observations,
+            error=self.recheck.error,
+            details={"addresses": list(self.plan.addresses), "ports": list(self.plan.ports)},
+        )
 
 
 def plan_recheck(hosts: Sequence[Host], config: Config) -> RecheckPlan | None:

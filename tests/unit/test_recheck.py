@@ -142,3 +142,23 @@ def test_discover_reconciles_again_with_the_recheck() -> None:
     plain = discover(CONFIG, now=NOW, sources=sources)
     assert plain.recheck is None
     assert {h.label: h.status.value for h in plain.hosts}["web02"] == "stale"
+
+
+def test_a_recheck_that_breaks_costs_the_check_not_the_run() -> None:
+    class Fixed:
+        def __init__(self, result: SourceResult) -> None:
+            self.kind, self.name, self.result = result.kind, result.name, result
+
+        def collect(self, now: datetime) -> SourceResult:
+            return self.result
+
+    def broken(plan: RecheckPlan, now: datetime) -> Recheck:
+        raise RuntimeError("nmap vanished")
+
+    seen: list[tuple[str, bool | None]] = []
+    found = discover(CONFIG, now=NOW, sources=[Fixed(r) for r in RESULTS], rechecker=broken,
+                     observer=lambda s, r: seen.append((s.name, None if r is None else r.ok)))
+    assert ("direct check", None) in seen and ("direct check", False) in seen  # progress
+    old = {h.label: h for h in found.hosts}["old-report01"]
+    assert old.status is HostStatus.STALE
+    assert "(a direct check could not run: RuntimeError: nmap vanished)" in old.status_reason
