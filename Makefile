@@ -7,7 +7,10 @@ PYTHON ?= python3
 DEBIAN_PACKAGES := nmap openssh-server openssh-client iproute2 sudo net-tools busybox procps strace socat libcap2-bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages test unit hostile lint demo lab-up lab-down lab-status bench clean
+# Pythons the package claims (pyproject classifiers): test-pythons runs the unit tests on each.
+PYTHONS := 3.11 3.12 3.13
+
+.PHONY: install system-packages test unit hostile test-min test-pythons test-compat dist lint demo lab-up lab-down lab-status bench clean
 
 install: system-packages $(STAMP)
 

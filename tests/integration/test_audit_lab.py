@@ -101,22 +101,33 @@ def test_report_matches_schema_and_html_is_inert(report: dict[str, Any]) -> None
     html = (out / "index.html").read_text()
     tags: list[str] = []
     attributes: list[str] = []
-    text: list[str] = []
+    scripts: list[dict[str, str | None]] = []
 
     class Collect(HTMLParser):
         def handle_starttag(self, tag: str, attrs: Any) -> None:
             tags.append(tag)
             attributes.extend(name for name, _ in attrs)
-
-        def handle_data(self, data: str) -> None:
-            text.append(data)
+            if tag == "script":
+                scripts.append(dict(attrs))
 
     Collect().feed(html)
     assert "img" not in tags and "onerror" not in attributes
-    assert tags.count("script") <= 1  # the report's own (CSP-hashed) script, nothing else
-    assert any(HOSTILE_HOSTNAME in chunk for chunk in text)  # shown, as text
+    # The report's own (CSP-hashed) script and its data block, which the browser never runs.
+    assert [s.get("type") for s in scripts].count("application/json") == 1
+    assert len(scripts) == 2
+    data_block = html.split('id="report-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data_block  # markup inside data is escaped: it cannot close the block
+    assert HOSTILE_HOSTNAME in _strings(json.loads(data_block))  # there, as data
     for name in ("summary.md", "hosts.csv"):
         assert (out / name).exists()
+
+
+def _strings(value: Any) -> set[str]:
+    """Every string anywhere in a JSON value."""
+    if isinstance(value, str):
+        return {value}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return {s for item in items for s in _strings(item)}
 
 
 def test_every_reachable_host_has_facts(report: dict[str, Any]) -> None:
