@@ -21,7 +21,9 @@ from auditor.exitcodes import (
     EXIT_OK,
     EXIT_USAGE,
     fail,
+    fail_unexpected,
     run_guarded,
+    set_debug,
 )
 from auditor.model import SEVERITY_NAMES, Finding, Severity
 from auditor.visible import visible
@@ -30,9 +32,33 @@ _fail = fail
 _guard = run_guarded
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Guarded(click.Group):
+    """The command group. `--debug` is taken wherever it is on the command line
+    (`auditor --debug audit` or `auditor audit --debug`), and an exception no command
+    mapped ends with exit 3 and one line, never a traceback and exit 1 (see exitcodes)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            set_debug(True)
+            args = [a for a in args[:end] if a != "--debug"] + args[end:]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            fail_unexpected(exc)
+
+
+@click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="auditor")
-def main() -> None:
+@click.option(
+    "--debug", is_flag=True, help="Print the traceback of a failure (also AUDITOR_DEBUG=1)."
+)
+def main(debug: bool) -> None:
     """auditor: find unknown servers and infrastructure drift, agentlessly.
 
     Sweeps networks (nmap), reads AWS, Ansible inventories and Terraform state, compares
@@ -41,6 +67,7 @@ def main() -> None:
 
     Start with `auditor init` to write a starter audit.toml.
     """
+    set_debug(debug)
 
 
 @main.command()

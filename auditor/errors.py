@@ -10,9 +10,12 @@ can act on.
     │   └── HostKeyError     unknown or changed host key
     ├── StoreError           the history store is locked, corrupt or too new
     ├── EolDataError         end-of-life data missing, invalid or not refreshable
+    ├── OutputError          a report or other file could not be written (full disk,
+    │                        read-only folder, permission); also an OSError
     └── LabError             the lab cannot be built here (not root, subnet in use ...)
 
-CLI exit codes: 2 for ConfigError/TargetError (usage), 3 for the rest (the run failed).
+CLI exit codes: 2 for ConfigError/TargetError (usage), 3 for the rest (the run failed), and 3
+for any unexpected exception too (one line; the traceback with `auditor --debug`).
 """
 
 from __future__ import annotations
@@ -52,3 +55,8 @@ class EolDataError(AuditorError):
 
 class LabError(AuditorError):
     pass
+
+
+class OutputError(AuditorError, OSError):
+    """Names the file we meant to write and why it failed. An OSError too, so code that
+    treats a failed write as a warning (`except OSError`) keeps working."""

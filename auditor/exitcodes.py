@@ -2,11 +2,17 @@
 
 0 clean, 1 findings at or above --fail-on, 2 usage or config error (bad config, bad target,
 unknown run), 3 the run itself failed, 130 interrupted.
+
+1 means "findings" to cron, so nothing else may end with 1: a failed write (full disk,
+read-only folder, permission) and any unexpected exception end with 3 and one line on
+stderr; the traceback only with `auditor --debug` (or AUDITOR_DEBUG=1).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -17,10 +23,29 @@ from auditor.visible import visible
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
+_debug = os.environ.get("AUDITOR_DEBUG", "") not in ("", "0")
+
+
+def set_debug(on: bool) -> None:
+    """`--debug`: failures print their traceback too."""
+    global _debug
+    _debug = _debug or on
+
 
 def fail(message: str, code: int) -> NoReturn:
     click.echo(f"auditor: error: {visible(message)}", err=True)
     sys.exit(code)
+
+
+def fail_unexpected(exc: BaseException) -> NoReturn:
+    """Exit 3 for an exception nobody translated: one line, the traceback under --debug."""
+    if _debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        fail(f"{exc.strerror}{where}", EXIT_FAILED)
+    hint = "" if _debug else " (run `auditor --debug ...` for the traceback)"
+    fail(f"unexpected {type(exc).__name__}: {exc}{hint}", EXIT_FAILED)
 
 
 def run_guarded(body: Callable[[], int | None]) -> NoReturn:
@@ -30,10 +55,21 @@ def run_guarded(body: Callable[[], int | None]) -> NoReturn:
     try:
         code = body()
     except (ConfigError, TargetError, UnknownRunError) as exc:
+        _trace(exc)
         fail(str(exc), EXIT_USAGE)
     except AuditorError as exc:
+        _trace(exc)
         fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         click.echo("auditor: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException:
+        raise  # usage errors: click prints them and exits 2
+    except Exception as exc:
+        fail_unexpected(exc)
     sys.exit(code or EXIT_OK)
+
+
+def _trace(exc: BaseException) -> None:
+    if _debug:
+        traceback.print_exception(exc, file=sys.stderr)

@@ -1,6 +1,8 @@
 """Atomic file writes: a temp file in the same folder, fsync, rename over the target.
 
 Readers never see half a file, and an interrupted write leaves the previous file in place.
+A failed write (full disk, read-only folder, permission) raises OutputError naming the file
+we meant to write, never the temp file's name.
 """
 
 from __future__ import annotations
@@ -9,9 +11,32 @@ import os
 import tempfile
 from pathlib import Path
 
+from auditor.errors import OutputError
+
+
+def output_error(path: Path, exc: OSError, what: str = "write") -> OutputError:
+    """`cannot write PATH: No space left on device`: the file, and the system's reason."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OutputError(f"cannot {what} {path}: {reason}")
+
+
+def make_folder(path: Path) -> None:
+    """mkdir -p, as an OutputError naming the folder when it fails."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(path, exc, "create the folder") from exc
+
 
 def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
+    try:
+        _write_atomic(path, data, mode)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
+
+
+def _write_atomic(path: Path, data: str | bytes, mode: int) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
