@@ -283,3 +283,29 @@ def test_the_other_branches_rpm_apk_and_none(shell: str, hand_installed: Path) -
     found, _ = _probe(sh, search, no_dpkg)
     assert found[str(hand_installed)] is None
     assert found[openssl] is None
+
+
+@pytest.mark.skipif(not IS_ROOT or not HAS_DPKG, reason="needs root (programs run) and dpkg")
+def test_a_warm_run_asks_nothing_and_keeps_the_answers(hand_installed: Path) -> None:
+    """The version cache keeps each run's package answer: handed back as known, unchanged
+    programs are neither run nor asked about, and the facts say the same."""
+    search = ["/usr/bin", str(hand_installed.parent)]
+    cold_found, cold = _probe(SHELLS["dash"], search)
+    learned = version_runs(cold)
+    options = ProbeOptions(
+        search_path=tuple(search), known_versions=tuple((r.path, r.identity) for r in learned)
+    )
+    done = run_script(
+        SHELLS["dash"], build_script(options, (SoftwareFact(),)), path="/usr/bin:/bin"
+    )
+    stdout = done.stdout.decode()
+    warm = split_output(stdout, options.nonce).section("software") or Section("software")
+    assert not [p.name for p in warm.parts if p.name.startswith("package/")]
+    facts = parse_probe_output(
+        stdout, options.nonce, collected_at=datetime.now(UTC), log_days=7,
+        owner_of=lambda address: None, facts=(SoftwareFact(),),
+        cached_versions={r.path: r for r in learned},
+    )  # fmt: skip
+    warm_found = {s.path or "": s.package for s in facts.software or ()}
+    assert warm_found == cold_found
+    assert warm_found[str(hand_installed)] is None
