@@ -75,14 +75,17 @@ def main(debug: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path: Path, force: bool) -> None:
     """Write a commented starter config to PATH (default: ./audit.toml)."""
-    from auditor.starter import STARTER_CONFIG
+    from auditor.starter import default_store, starter_config
 
     if path.exists() and not force:
         _fail(f"{path} exists; use --force to overwrite", EXIT_USAGE)
-    path.write_text(STARTER_CONFIG, encoding="utf-8")
+    store = default_store()
+    path.write_text(starter_config(store), encoding="utf-8")
     click.echo(
-        f"wrote {path}: edit the [[network]] targets and inventories, then run\n"
-        f"  auditor audit --config {path}"
+        f"wrote {path}: it reads nothing yet. Uncomment and edit the [[network]] targets,\n"
+        f"inventories, cloud accounts and state, then run\n"
+        f"  auditor audit --config {path}\n"
+        f"History goes to {store}."
     )
 
 

@@ -1,22 +1,51 @@
-"""The commented starter config that `auditor init` writes."""
+"""The commented starter config that `auditor init` writes.
+
+Run unedited it scans nothing and connects nowhere: every source is commented out, so the
+first audit only says there is nothing to read. History is on from the start (a store under
+the XDG data folder), so a webhook alerts only on findings that are new from the first night.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def default_store(env: Mapping[str, str] | None = None) -> Path:
+    """Where `auditor init` puts the history: $XDG_DATA_HOME/auditor, else ~/.local/share."""
+    env = os.environ if env is None else env
+    data_home = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "auditor" / "history.sqlite"
+
+
+def starter_config(store: Path) -> str:
+    """The starter config text, its history kept in `store`."""
+    return STARTER_CONFIG.replace("@STORE@", _toml_string(str(store)))
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
 
 STARTER_CONFIG = """\
 # auditor config. Relative paths are relative to this file.
 # Run:  auditor audit --config audit.toml      (or `auditor discover` for no SSH)
+# As written, it reads nothing: uncomment and edit the sources below first.
 
 [audit]
 name = "nightly"
 reports = "reports"            # folder for index.html, report.json, ...
-# store = "auditor.sqlite"     # run history (first/last seen, changes between runs)
+store = @STORE@   # run history: first/last seen, changes between runs
 fail_on = "high"               # exit 1 when a finding is this severe or worse
 uptime_days = 365              # longer uptime than this is a finding (unpatched kernel)
 
 # One [[network]] per segment to sweep with nmap. Targets: CIDRs, addresses,
 # nmap octet ranges (10.0.0.1-50) or DNS names. Nothing else is accepted.
-[[network]]
-name = "office"
-targets = ["192.168.10.0/24"]
-exclude = ["192.168.10.1"]
+# [[network]]
+# name = "office"
+# targets = ["192.168.10.0/24"]
+# exclude = ["192.168.10.1"]
 # ports = [22, 80, 443, 3306, 5432, 8080]   # default: common server ports
 # service_detection = true                  # nmap -sV: SSH/HTTP banners
 # nmap_xml = ["scans/dmz.xml"]              # import scans made elsewhere
@@ -28,8 +57,8 @@ exclude = ["192.168.10.1"]
 # assume_role = ["arn:aws:iam::111111111111:role/auditor-readonly"]
 # endpoint_url = "http://127.0.0.1:5000"    # moto or a compatible endpoint
 
-[[ansible]]
-inventory = ["inventory/hosts.ini"]         # anything ansible-inventory accepts
+# [[ansible]]
+# inventory = ["inventory/hosts.ini"]       # anything ansible-inventory accepts
 
 # [[terraform]]
 # state = ["terraform/*.tfstate", "s3://tf-state/prod/terraform.tfstate"]

@@ -7,7 +7,7 @@ import pytest
 from auditor.config import DEFAULT_PORTS, load_config
 from auditor.errors import ConfigError
 from auditor.model import Severity
-from auditor.starter import STARTER_CONFIG
+from auditor.starter import default_store, starter_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -16,13 +16,31 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_starter_config_loads(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, STARTER_CONFIG))
-    assert config.network[0].targets == ("192.168.10.0/24",)
-    assert config.network[0].ports == DEFAULT_PORTS
+def test_starter_config_loads_reads_nothing_and_keeps_history(tmp_path: Path) -> None:
+    store = tmp_path / "data 'x\\y\"" / "auditor" / "history.sqlite"  # quoting survives
+    config = load_config(write(tmp_path, starter_config(store)))
+    # Run unedited, it sweeps, lists and connects to nothing.
+    assert (config.network, config.aws, config.ansible, config.terraform) == ((), (), (), ())
+    assert config.audit.store == store
     assert config.ssh.host_key_policy == "strict"
     assert config.audit.fail_on is Severity.HIGH
+
+
+def test_starter_sections_load_once_uncommented(tmp_path: Path) -> None:
+    text = starter_config(tmp_path / "h.sqlite")
+    for section in ("[[network]]", "[[ansible]]"):
+        text = text.replace(f"# {section}", section)
+    for key in ("name = \"office\"", "targets =", "exclude =", "inventory ="):
+        text = text.replace(f"# {key}", key)
+    config = load_config(write(tmp_path, text))
+    assert config.network[0].targets == ("192.168.10.0/24",)
+    assert config.network[0].ports == DEFAULT_PORTS
     assert config.ansible[0].inventory == (tmp_path / "inventory/hosts.ini",)
+
+
+def test_the_default_store_follows_xdg(tmp_path: Path) -> None:
+    assert default_store({"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "auditor" / "history.sqlite"
+    assert default_store({}) == Path.home() / ".local/share/auditor/history.sqlite"
 
 
 def test_full_config(tmp_path: Path) -> None:
