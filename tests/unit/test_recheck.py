@@ -42,6 +42,16 @@ def sweep(*alive: str) -> SourceResult:
                         details={"targets": list(LAN.targets), "exclude": list(LAN.exclude)})  # fmt: skip
 
 
+class Fixed:
+    """A source that returns what it was given (the real ones read the network)."""
+
+    def __init__(self, result: SourceResult) -> None:
+        self.kind, self.name, self.result = result.kind, result.name, result
+
+    def collect(self, now: datetime) -> SourceResult:
+        return self.result
+
+
 RESULTS = [
     sweep("10.250.77.11"),
     inventory(("web01", "10.250.77.11", None), ("web02", "10.250.77.12", None),
@@ -119,13 +129,6 @@ def test_run_recheck_refuses_addresses_outside_the_targets() -> None:
 
 
 def test_discover_reconciles_again_with_the_recheck() -> None:
-    class Fixed:
-        def __init__(self, result: SourceResult) -> None:
-            self.kind, self.name, self.result = result.kind, result.name, result
-
-        def collect(self, now: datetime) -> SourceResult:
-            return self.result
-
     scan = parse_nmap_xml((FIXTURES / "recheck-lab-syn.xml").read_bytes())
     plans: list[RecheckPlan] = []
 
@@ -145,13 +148,6 @@ def test_discover_reconciles_again_with_the_recheck() -> None:
 
 
 def test_a_recheck_that_breaks_costs_the_check_not_the_run() -> None:
-    class Fixed:
-        def __init__(self, result: SourceResult) -> None:
-            self.kind, self.name, self.result = result.kind, result.name, result
-
-        def collect(self, now: datetime) -> SourceResult:
-            return self.result
-
     def broken(plan: RecheckPlan, now: datetime) -> Recheck:
         raise RuntimeError("nmap vanished")
 
