@@ -170,6 +170,27 @@ def test_the_forgotten_centos5_box(report: dict[str, Any]) -> None:
     rules = {f["rule"]: f for f in report["findings"] if f["host"] == host["id"]}
     assert rules["unmanaged-host"]["severity"] == "critical"  # it serves traffic
     assert "eol-os" in rules and "long-uptime" in rules
+    # Who uses it: every client of the log, per team; nobody declared an owner, so the team
+    # sending most of the traffic is named, with its share (issue #12 parts 1 and 2).
+    teams = {t["team"]: t for t in facts["client_teams"]}
+    assert set(teams) == {"team-payments", "team-data"}
+    assert teams["team-payments"]["requests"] > teams["team-data"]["requests"] > 0
+    counted = sum(t["requests"] for t in facts["client_teams"])
+    counted += sum(n["requests"] for n in facts["client_networks"])
+    assert counted == sum(w["requests"] for w in facts["web_logs"])  # the whole window
+    owner = host["owner"]
+    assert (owner["team"], owner["source"]) == ("team-payments", "clients")
+    assert owner["detail"].startswith("inferred from clients, ") and "% of requests" in owner["detail"]
+    assert any(e.startswith("owner team-payments (clients: inferred")
+               for e in rules["unmanaged-host"]["evidence"])
+
+
+def test_owners_from_cloud_tags(report: dict[str, Any]) -> None:
+    hosts = by_label(report)
+    hand_made = hosts["hand-made-1"]["owner"]
+    assert (hand_made["team"], hand_made["source"]) == ("bob", "tag")
+    assert hand_made["detail"].startswith("tag Owner=bob on i-")
+    assert hosts["analytics-01"]["owner"]["team"] == "data"
 
 
 def _software(host: dict[str, Any], name: str) -> dict[str, Any]:

@@ -123,6 +123,15 @@ def test_its_clients_belong_to_team_payments(orphan: dict[str, Any]) -> None:
     assert all(c["address"] != "10.250.77.1" for c in orphan["clients"])  # not the auditor
     assert any(lg["user"] in ("billing", "deploy", "root") for lg in orphan["logins"])
     assert any("/opt/billing/bin/nightly-export.sh" in c for c in orphan["cron"])
+    # The team table: every client of the log counted on the box, busiest team first.
+    teams = [(t["team"], t["share"]) for t in orphan["teams"]]
+    assert [team for team, _ in teams] == ["team-payments", "team-data"]
+    assert sum(share for _, share in teams) in (99, 100, 101)  # rounding; no unowned clients
+    counted = sum(t["requests"] for t in orphan["teams"])
+    assert any(e.startswith(f"{counted} requests from ") for e in orphan["verdict"]["evidence"])
+    contact = [s["text"] for s in orphan["next_steps"] if s["kind"] == "contact"]
+    assert contact[0].startswith("Contact team-payments: ") and "% of all)" in contact[0]
+    assert contact[1].startswith("Contact team-data: ")
 
 
 def test_nobody_knows_about_it(orphan: dict[str, Any]) -> None:
@@ -159,7 +168,11 @@ def test_html_and_markdown_files(orphan: dict[str, Any]) -> None:
 
     Tags().feed((out / "d.html").read_text())
     assert "script" not in tags and "section" in tags
-    assert "ACME Billing" in (out / "d.html").read_text()
+    page = (out / "d.html").read_text()
+    assert "ACME Billing" in page
+    who = page[page.index("3. Who uses it?") : page.index("4. Who knows about it?")]
+    assert who.index("team-payments") < who.index("Top client addresses")
+    assert "--crit:" in page  # the main report's stylesheet
     assert "no repository mentions it" in (out / "d.md").read_text()
 
 
