@@ -23,19 +23,26 @@ from auditor.errors import LabError
 from auditor.lab import LabState, demo_spec, lab_down, lab_up, load_state
 
 LAB_DOWN_MARK = "lab_down"
+LAB_FIRST_MARK = "lab_first"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{LAB_DOWN_MARK}: takes the session's lab down; runs after every other test"
     )
+    config.addinivalue_line(
+        "markers",
+        f"{LAB_FIRST_MARK}: builds and removes a lab of its own; runs before the session's lab",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The lab is shared by the whole session: the test that takes it down must come last.
+    # The lab is shared by the whole session: the test that takes it down must come last,
+    # and a test with a lab of another shape must be done before the session's is built.
+    first = [i for i in items if i.get_closest_marker(LAB_FIRST_MARK)]
     last = [i for i in items if i.get_closest_marker(LAB_DOWN_MARK)]
-    if last:
-        items[:] = [i for i in items if not i.get_closest_marker(LAB_DOWN_MARK)] + last
+    middle = [i for i in items if i not in first and i not in last]
+    items[:] = first + middle + last
 
 
 def lab_skip_reason() -> str | None:
