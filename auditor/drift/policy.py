@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -559,6 +560,11 @@ def _test(key: str, spec: Any, where: str, shape: str) -> Test:
 
 
 def _matcher(op: str, operand: Any, where: str) -> Matcher:
+    # TOML has inf and nan: nan compares false with everything, so a rule with it would
+    # silently never (or always) fire.
+    values = operand if isinstance(operand, list) else [operand]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        raise ConfigError(f"{where}: expected a finite number, got {operand!r}")
     if op in ORDERINGS:
         if not _is_number(operand):
             raise ConfigError(f"{where}: expected a number, got {_type(operand)} {operand!r}")

@@ -72,3 +72,16 @@ def test_good_values_still_load(tmp_path: Path) -> None:
         "[ssh]\ndeadline = 120.5\nconcurrency = 64\n[[network]]\n"
         "targets = ['10.0.0.0/24', '10.0.1.1-50', 'web01.example.com']\nexclude = ['10.0.0.1']\n",
     )
+
+
+@pytest.mark.parametrize(
+    "condition", ["{ ge = nan }", "{ lt = inf }", "{ eq = -inf }", "{ in = [1, nan] }"]
+)
+def test_policy_operands_must_be_finite(tmp_path: Path, condition: str) -> None:
+    text = (
+        "[[policy]]\nname = 'capacity'\nresource = 'aws_dynamodb_table'\n"
+        f"require = [ {{ read_capacity = {condition} }} ]\n"
+    )
+    with pytest.raises(ConfigError, match="expected a finite number") as info:
+        _load(tmp_path, text)
+    assert "capacity" in str(info.value) or "policy" in str(info.value)
