@@ -309,3 +309,19 @@ def test_a_warm_run_asks_nothing_and_keeps_the_answers(hand_installed: Path) -> 
     warm_found = {s.path or "": s.package for s in facts.software or ()}
     assert warm_found == cold_found
     assert warm_found[str(hand_installed)] is None
+
+
+@pytest.mark.skipif(not IS_ROOT or not HAS_DPKG, reason="needs root (programs run) and dpkg")
+def test_a_dpkg_database_that_does_not_list_dpkg_is_not_the_system_s(hand_installed: Path) -> None:
+    """dpkg installed on an rpm system (EPEL's dpkg on RHEL) has a /var/lib/dpkg of its own:
+    it is not asked what the system's packages are; rpm (or whatever comes next) is."""
+    search = ["/usr/bin", str(hand_installed.parent)]
+    # This machine's dpkg lists itself; pretend it does not, as on such a RHEL box.
+    sentinel = '*"${NL}dpkg.list:/usr/bin/dpkg$NL"*'
+    _, section = _probe(SHELLS["dash"], search, {sentinel: '*"${NL}nobody.list:/nothing$NL"*'})
+    names = {p.name for p in section.parts if p.name.startswith("package/")}
+    assert "package/dpkg" not in names
+    assert names & {"package/rpm", "package/apk", "package/none"}, names
+    # ... while this machine's own dpkg is asked.
+    _, section = _probe(SHELLS["dash"], search)
+    assert "package/dpkg" in {p.name for p in section.parts}

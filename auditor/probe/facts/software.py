@@ -283,19 +283,29 @@ done
 # when every program was known (the version cache keeps the answer with the output).
 if [ -n "$PY" ]; then
   _o software/package/query 0 "$PQ"
+  D=
   if [ -d /var/lib/dpkg/info ]; then
     # dpkg's file lists read by one grep (a third of `dpkg -S`'s time), then the owners'
-    # versions from one dpkg-query. A package built before usrmerge lists /bin/x.
-    E=
+    # versions from one dpkg-query. A package built before usrmerge lists /bin/x. Only a
+    # dpkg database that lists dpkg itself is this system's (not a dpkg from EPEL on a
+    # RHEL box); a grep that failed still says so, as dpkg's answer.
+    E=" -e /usr/bin/dpkg"
     for y in $PY; do
       E="$E -e $y"
       case $y in /usr/bin/*|/usr/sbin/*|/usr/lib/*|/usr/lib64/*) E="$E -e ${y#/usr}" ;; esac
     done
     O=$(cd /var/lib/dpkg/info || exit 2; set +f; set -- *.list; set -f
       exec grep -F -x $E -- "$@" 2>/dev/null); R=$?
+    case $R in
+      0|1) case "$NL$O$NL" in *"${NL}dpkg.list:/usr/bin/dpkg$NL"*) D=1 ;; esac ;;
+      *) D=1 ;;
+    esac
+  fi
+  if [ -n "$D" ]; then
     _o software/package/dpkg "$R" "$O"
     P=
     for l in $O; do
+      case $l in dpkg.list:/usr/bin/dpkg) continue ;; esac
       l=${l%%.list:/*}; case " $P " in *" $l "*) ;; *) P="$P $l" ;; esac
     done
     if [ -n "$P" ]; then
