@@ -49,11 +49,12 @@ test-min:
 	.venv-min/bin/pip install -q -c .venv-min/constraints.txt -e '.[test]'
 	PATH="$(CURDIR)/.venv-min/bin:$$PATH" .venv-min/bin/python -m pytest -q -p no:cacheprovider tests/unit
 
-# The unit tests on each Python the package claims: python3.X on PATH, else pyenv's build.
+# The unit tests on each Python the package claims: pyenv's build, else python3.X on PATH.
 test-pythons:
 	@for v in $(PYTHONS); do \
-	  py=$$(command -v python$$v || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); \
-	  if [ -z "$$py" ]; then echo "test-pythons: no python$$v here (install it, or pyenv install $$v)"; exit 1; fi; \
+	  py=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); \
+	  [ -n "$$py" ] || py=$$(command -v python$$v); \
+	  if [ -z "$$py" ] || ! "$$py" -c pass 2>/dev/null; then echo "test-pythons: no python$$v here (install it, or pyenv install $$v)"; exit 1; fi; \
 	  echo "== Python $$v: $$py"; \
 	  test -x .venv-$$v/bin/python || $$py -m venv .venv-$$v || exit 1; \
 	  .venv-$$v/bin/pip install -q --upgrade pip && .venv-$$v/bin/pip install -q -e '.[test]' || exit 1; \

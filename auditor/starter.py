@@ -39,6 +39,14 @@ reports = "reports"            # folder for index.html, report.json, ...
 store = @STORE@   # run history: first/last seen, changes between runs
 fail_on = "high"               # exit 1 when a finding is this severe or worse
 uptime_days = 365              # longer uptime than this is a finding (unpatched kernel)
+# gone_after_days = 7          # a host unseen this long is reported gone (once)
+# silent_days = 30             # no log written for this long: the host is silent
+# expected_ports = [22]        # listeners on these ports are never "unexpected"
+# expected_ports_by_group = { web = [80, 443] }   # more, per inventory group
+# notify = "https://hooks.example.com/T000/B000/XXX"   # webhook on new findings
+# notify_timeout = 10
+# baseline = "accepted.toml"   # [[accept]] entries in a file of their own
+# owner_tags = ["Owner", "owner", "Team", "team"]   # cloud tags naming a host's team
 
 # One [[network]] per segment to sweep with nmap. Targets: CIDRs, addresses,
 # nmap octet ranges (10.0.0.1-50) or DNS names. Nothing else is accepted.
@@ -49,6 +57,7 @@ uptime_days = 365              # longer uptime than this is a finding (unpatched
 # ports = [22, 80, 443, 3306, 5432, 8080]   # default: common server ports
 # service_detection = true                  # nmap -sV: SSH/HTTP banners
 # nmap_xml = ["scans/dmz.xml"]              # import scans made elsewhere
+# host_timeout = 120                        # seconds nmap may spend on one host
 
 # [[aws]]
 # name = "prod"
@@ -56,26 +65,39 @@ uptime_days = 365              # longer uptime than this is a finding (unpatched
 # regions = ["eu-west-1", "us-east-1"]      # empty: every enabled region
 # assume_role = ["arn:aws:iam::111111111111:role/auditor-readonly"]
 # endpoint_url = "http://127.0.0.1:5000"    # moto or a compatible endpoint
+# page_size = 1000                          # DescribeInstances page size
 
 # [[ansible]]
+# name = "inventory"
 # inventory = ["inventory/hosts.ini"]       # anything ansible-inventory accepts
+# resolve_timeout = 2                       # seconds to resolve an inventory host name
 
 # [[terraform]]
+# name = "infra"
 # state = ["terraform/*.tfstate", "s3://tf-state/prod/terraform.tfstate"]
 # config = ["terraform/"]                   # .tf code, for ignore_changes drift
+# s3_endpoint_url = "http://127.0.0.1:9000" # for s3:// state on an S3-compatible store
+# s3_profile = "state-reader"
+# https:// state (GitLab-managed): credentials in $TF_HTTP_USERNAME / $TF_HTTP_PASSWORD
 
 [ssh]
+# enabled = true               # false: no host is probed
 user = "auditor"
 # key_file = "~/.ssh/auditor_ed25519"
 # known_hosts = "~/.ssh/known_hosts"
 host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first-seen keys
 # tofu_known_hosts = "~/.local/share/auditor/known_hosts"   # where tofu records them
 # An encrypted key_file is unlocked with $AUDITOR_SSH_KEY_PASSPHRASE (never put it here).
-# ports = [22]
+# ports = [22]                 # (or port = 22)
 # concurrency = 16
-# timeout = 10                 # seconds to connect and authenticate
+# timeout = 10                 # seconds for each connect step
+# deadline = 90                # seconds for a whole host: connect + probe
 # sudo = false                 # true: `sudo -n` for socket owners and logs
 # jump_host = "auditor@bastion.example.com:22"
+# proxy_command = \"\"\"aws ssm start-session --target %i --document-name AWS-StartSSHSession \\
+#   --parameters portNumber=%p\"\"\"      # AWS Systems Manager: docs/ssh.md
+# use_ssh_config = true        # read ~/.ssh/config (Match exec never runs for discovered names)
+# log_days = 7                 # window for web logs, logins and "who uses it"
 # legacy_algorithms = ["10.0.5.*"]   # allow CentOS 5-era kex/ciphers for these hosts only
 # software_cache = true        # don't rerun `httpd -v` & co. on binaries unchanged since the
 #                              # last audit (kept in ~/.cache/auditor/software-versions.json)
@@ -102,7 +124,14 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # fail_on or the webhook. `auditor accept RULE HOST --reason ... --expires ...` appends one.
 # [[accept]]
 # rule = "eol-os"
-# host = "legacy-*"
+# host = "legacy-*"             # or resource = "aws_dynamodb_table.sessions" (run-level)
 # reason = "replaced by the Q1 migration (OPS-42)"
 # expires = 2027-03-31
+
+# Guard rails over live cloud resources, whatever Terraform says: docs/drift.md.
+# [[policy]]
+# name = "prod-dynamodb-capacity"
+# resource = "aws_dynamodb_table"
+# where = { tags = { env = "prod" } }
+# require_any = [ { billing_mode = "PAY_PER_REQUEST" }, { read_capacity = { ge = 50 } } ]
 """
