@@ -36,6 +36,30 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
         raise output_error(path, exc) from exc
 
 
+def write_synced(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
+    """Write a new file and fsync it (for a folder that is renamed into place whole)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, mode)  # whatever the umask took away
+
+
+def sync_folder(path: Path) -> None:
+    """fsync a folder, so renames in it survive a power cut (best effort)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _write_atomic(path: Path, data: str | bytes, mode: int) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -278,22 +278,26 @@ def execute(
 ) -> Outcome:
     """The whole job: audit, compare with and save to history, write reports, notify.
 
-    The history store is opened (and locked) before anything runs, so a second audit on
-    the same store fails at once instead of interleaving with this one.
+    The report folder and the history store are locked before anything runs, so a second
+    audit on either fails at once instead of interleaving with this one. The run is stored
+    before its reports are written: a report folder that cannot be written loses no run.
     """
     from datetime import timedelta
 
     from auditor.notify import notify_if_new
-    from auditor.report import write_reports
+    from auditor.report import hold_report_folder, write_reports
     from auditor.store import maybe_store, record_run
 
-    with maybe_store(config.audit.store) as store:
-        run = audit(config, prober=prober, observer=observer)
-        previous = None
-        if store is not None:
-            recorded = record_run(store, run, grace=timedelta(days=config.audit.gone_after_days))
-            run, previous = recorded.run, recorded.previous
-    written = write_reports(run, out_dir or config.audit.reports)
+    out = out_dir or config.audit.reports
+    with hold_report_folder(out):
+        with maybe_store(config.audit.store) as store:
+            run = audit(config, prober=prober, observer=observer)
+            previous = None
+            if store is not None:
+                grace = timedelta(days=config.audit.gone_after_days)
+                recorded = record_run(store, run, grace=grace)
+                run, previous = recorded.run, recorded.previous
+        written = write_reports(run, out)
     url = notify_url or config.audit.notify
     if not url:
         return Outcome(run, written)

@@ -20,22 +20,19 @@ version i to i + 1. A store whose version is newer than this auditor knows is re
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
-import socket
 import sqlite3
-import sys
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from auditor.bounds import STORED_LIMIT, bounded_fields
 from auditor.errors import StoreError
 from auditor.history import RunSnapshot, Sighting, compute_changes, gone_host_ids, host_alive
+from auditor.locking import ExclusiveLock
 from auditor.model import AuditRun
 
 
@@ -188,43 +185,17 @@ def _insert_host_rows(conn: sqlite3.Connection, run_id: str, report: Mapping[str
 # --------------------------------------------------------------------------- lock
 
 
-class _Lock:
-    """An exclusive flock on `<store>.lock`, holding a line that says who holds it."""
+def _store_lock(path: Path) -> ExclusiveLock:
+    """The exclusive lock on `<store>.lock` (see auditor.locking)."""
+    lock_path = path.with_name(path.name + ".lock")
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StoreError(f"cannot create lock file {self.path}: {exc.strerror}") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
-            os.close(fd)
-            raise StoreError(
-                f"history store {self.path.with_suffix('')} is in use by another audit "
-                f"({holder}); wait for it to finish, or use another [audit] store"
-            ) from None
-        holder = (
-            f"pid {os.getpid()} on {socket.gethostname()}, "
-            f"'{' '.join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:3]))}', "
-            f"since {datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}"
+    def busy(holder: str) -> StoreError:
+        return StoreError(
+            f"history store {path} is in use by another audit ({holder}); wait for it to "
+            "finish, or use another [audit] store"
         )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, holder.encode("utf-8") + b"\n", 0)
-        self.fd = fd
 
-    def release(self) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, 0)
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
+    return ExclusiveLock(lock_path, busy=busy, unavailable=StoreError)
 
 
 # --------------------------------------------------------------------------- store
@@ -233,7 +204,7 @@ class _Lock:
 class Store:
     """An open history store. Make one with `open_store`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, lock: _Lock | None) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: ExclusiveLock | None) -> None:
         self.path = path
         self.conn = conn
         self._lock = lock
@@ -470,7 +441,7 @@ def open_store(path: Path, *, readonly: bool = False) -> Store:
     path = Path(path)
     if readonly and not path.exists():
         raise StoreError(f"no history store at {path} (a run with [audit] store set makes one)")
-    lock = _Lock(path.with_name(path.name + ".lock"))
+    lock = _store_lock(path)
     if not readonly:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

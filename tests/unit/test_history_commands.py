@@ -71,7 +71,7 @@ def test_report_rerenders_a_stored_run(store_path: Path, tmp_path: Path) -> None
     code, out, _ = invoke(report, "--run", "latest~1", "--store", str(store_path),
                           "-o", str(out_dir))
     assert code == 0 and "html report" in out
-    assert {p.name for p in out_dir.iterdir()} == {
+    assert {p.name for p in out_dir.iterdir() if not p.name.startswith(".")} == {
         "report.json", "index.html", "hosts.csv", "summary.md"}
     data = json.loads((out_dir / "report.json").read_text())
     validate_report(data)

@@ -232,7 +232,7 @@ def test_terminal_summary_prints_markup_literally() -> None:
 def test_write_reports_writes_every_format_atomically(tmp_path: Path) -> None:
     written = write_reports(sample_run(), tmp_path)
     assert set(written) == {"json", "html", "csv", "md"}
-    assert {p.name for p in tmp_path.iterdir()} == {
+    assert {p.name for p in tmp_path.iterdir() if not p.name.startswith(".")} == {
         "report.json", "index.html", "hosts.csv", "summary.md"}
     assert all(oct(p.stat().st_mode)[-3:] == "644" for p in written.values())
 

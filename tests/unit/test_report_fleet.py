@@ -224,7 +224,8 @@ def test_all_formats_render_and_write(tmp_path: Path) -> None:
     written = write_reports(fleet_with_changes(), tmp_path)
     assert sorted(p.name for p in written.values()) == [
         "hosts.csv", "index.html", "report.json", "summary.md"]
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+    assert hidden == [".current", ".lock", ".sets"]  # the set's switch and lock: no temp file
     rows = list(csv.DictReader(io.StringIO(written["csv"].read_text())))
     assert len(rows) == 8
     json.loads(written["json"].read_text())
