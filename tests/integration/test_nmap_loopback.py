@@ -119,3 +119,21 @@ def test_unprivileged_sweep_with_a_capable_nmap_is_a_syn_scan(listener: int) -> 
         assert capable["ok"] and capable["open"] == [listener], capable
         scan_type = str(capable["details"]["scan_type"])  # type: ignore[index]
         assert scan_type.startswith(f"syn (file capabilities cap_net_raw,cap_net_admin on {nmap}")
+
+
+@pytest.mark.parametrize("privileged", [False, True])
+def test_direct_recheck_of_a_host_the_sweep_missed(listener: int, privileged: bool) -> None:
+    # The re-check's own nmap run (-Pn, 3 retries), connect and SYN alike, on loopback.
+    from auditor.recheck import RecheckPlan, run_recheck
+
+    if privileged and os.geteuid() != 0:
+        pytest.skip("SYN scan needs root")
+    closed = closed_port()
+    plan = RecheckPlan({"127.0.0.1": "lo"}, (listener, closed), targets=("127.0.0.0/8",))
+    result = run_recheck(plan, NOW, privileged=privileged)
+    assert result.error is None, result.error
+    assert all("-Pn" in a and "--max-retries 3" in a for a in result.arguments)
+    (seen,) = result.observations
+    assert seen.identifiers == ("ip:127.0.0.1",) and seen.alive
+    assert [p["port"] for p in seen.attributes["open_ports"]] == [listener]
+    assert seen.attributes["closed_ports"] == [closed]  # a reset is an answer too
