@@ -16,6 +16,7 @@ an address (a name logged with HostnameLookups on, a garbled field) is one group
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -117,12 +118,55 @@ def client_network(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-def peer_groups(connections: Iterable[Connection], owners: ClientOwners) -> tuple[PeerGroup, ...]:
+PeerKey = tuple[int, str | None, str | None]  # (port, team, network)
+
+
+def owner_vars(owners: ClientOwners) -> str:
+    """`-v rules=... -v p4=... -v p6=...` for an awk that includes AWK_OWNERS."""
+    rules, v4_lengths, v6_lengths = owners.awk_rules()
+    return " ".join(
+        f"-v {name}={shlex.quote(value)}"
+        for name, value in (("rules", rules), ("p4", v4_lengths), ("p6", v6_lengths))
+    )
+
+
+def over_counts(text: str) -> dict[PeerKey, int]:
+    """The sockets awk's `# over PORT T INDEX N` / `# over PORT N NETWORK N` lines: the
+    (port, peer) pairs beyond `max_connections`, counted on the host. Team indexes are
+    kept as text here (`peer_groups` names them)."""
+    found: dict[PeerKey, int] = {}
+    for line in text.split("\n"):
+        words = line.split(" ")
+        if len(words) != 6 or words[:2] != ["#", "over"] or not words[2].isdigit():
+            continue
+        if not words[5].isdigit() or words[3] not in ("T", "N"):
+            continue
+        port, count = int(words[2]), int(words[5])
+        if words[3] == "T":
+            key: PeerKey = (port, words[4], None)
+        else:
+            key = (port, None, canonical_network(words[4]))
+        found[key] = found.get(key, 0) + count
+    return found
+
+
+def peer_groups(
+    connections: Iterable[Connection],
+    owners: ClientOwners,
+    beyond: dict[PeerKey, int] | None = None,
+) -> tuple[PeerGroup, ...]:
     """Established connections' peers per listening port and team, the same way as the
     access logs' clients (longest [owners] prefix; else per /24 or /64). Loopback peers are
-    the host talking to itself and left out. The controller does this: the probe ships one
-    line per (port, peer), every one up to `max_connections` (a cut list says so)."""
-    counts: dict[tuple[int, str | None, str | None], int] = {}
+    the host talking to itself and left out. The probe lists one line per (port, peer) up
+    to `max_connections` and counts the rest on the host (`beyond`, from `over_counts`:
+    team indexes there)."""
+    counts: dict[PeerKey, int] = {}
+    for (port, index, network), count in (beyond or {}).items():
+        team = owners.team(index) if index is not None else None
+        if index is not None and team is None:
+            continue
+        key = (port, team, network)
+        counts[key] = counts.get(key, 0) + count
     for connection in connections:
         ip = _plain_ip(connection.peer)
         if ip is not None and ip.is_loopback:

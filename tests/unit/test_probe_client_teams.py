@@ -17,16 +17,20 @@ import pytest
 
 from auditor.config import OwnerRule
 from auditor.model import NetworkUse, TeamUse
+from auditor.probe.facts.sockets import AWK_SOCKETS, SocketsFact
 from auditor.probe.facts.web_logs import clients_pipeline, summary_pipeline
+from auditor.probe.interface import ParseContext
 from auditor.probe.options import ProbeOptions
 from auditor.probe.owners import (
     AWK_OWNERS,
     NOT_AN_ADDRESS,
     ClientOwners,
     client_network,
+    owner_vars,
     prefix_key,
 )
 from auditor.probe.parsers.weblog import parse_weblog_report
+from auditor.probe.sections import Part, Section
 from tests.unit.probe_run import AWKS, awk_id
 
 OWNERS = ClientOwners.from_rules(
@@ -251,3 +255,49 @@ def test_totals_cut_off_are_not_taken_for_no_clients() -> None:
     assert parse_weblog_report(hostile, OWNERS.owner_of, OWNERS).networks == (
         NetworkUse(NOT_AN_ADDRESS, 5, 1, datetime.fromtimestamp(1795000000, UTC)),
     )
+
+
+# ------------------------------------------------ connections beyond the listed ones
+
+
+def ss_listing(peers: list[str]) -> str:
+    """`ss -tuanpe` of a database listening on 5432 with one connection per peer."""
+    rows = [
+        "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process",
+        "tcp   LISTEN 0      128    0.0.0.0:5432       0.0.0.0:*         "
+        'users:(("postgres",pid=700,fd=5)) ino:1 sk:1 <->',
+    ]
+    for n, peer in enumerate(peers):
+        local = "10.9.0.5:5432" if "." in peer else "[::ffff:10.9.0.5]:5432"
+        remote = f"{peer}:{40000 + n % 20000}" if "." in peer else f"[{peer}]:{40000 + n % 20000}"
+        rows.append(f"tcp   ESTAB  0      0      {local}  {remote}")
+    return "\n".join(rows) + "\n@@ 0\n"
+
+
+def test_connections_beyond_the_cap_are_counted_on_the_host(awk: list[str]) -> None:
+    peers = [f"10.20.{n // 200}.{n % 200 + 1}" for n in range(2500)]  # team-payments
+    peers += [f"10.30.0.{n + 1}" for n in range(30)]  # team-data
+    peers += [f"198.51.100.{n + 1}" for n in range(40)] + ["2001:db8:aa::1", "127.0.0.1"]
+    options = ProbeOptions(client_owners=OWNERS, max_connections=100)
+    assert f"awk -v max=100 {owner_vars(OWNERS)} " in SocketsFact().snippet(options)
+    done = subprocess.run(
+        [*awk, "-v", "max=100", *shlex.split(owner_vars(OWNERS)), AWK_SOCKETS, "-"],
+        input=ss_listing(peers), capture_output=True, text=True, check=True,
+        env={"LC_ALL": "C", "PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    established = done.stdout.split("@@E\n", 1)[1].split("@@U", 1)[0]
+    assert established.count("\ntcp") + established.startswith("tcp") == 100
+    assert "# truncated 2572" in established
+    section = Section(
+        "sockets",
+        (Part("ss", ss_listing([]).rsplit("@@", 1)[0], 0), Part("established", established, 0)),
+    )
+    context = ParseContext(NOW, 7, OWNERS.owner_of, client_owners=OWNERS)
+    update = SocketsFact().parse(section, context)
+    groups = {(g.team or g.network): g.peers for g in update.values["connection_teams"]}
+    # 10.20.7.1-127 and .128-200 are the longer prefixes' (team-fraud, team-fraud-batch).
+    assert groups == {
+        "team-payments": 2300, "team-fraud": 127, "team-fraud-batch": 73, "team-data": 30,
+        "198.51.100.0/24": 40, "2001:db8:aa::/64": 1,
+    }  # fmt: skip
+    assert "connections.truncated" in update.errors  # the list itself is still partial

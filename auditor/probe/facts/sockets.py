@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from auditor.model import Connection, Listener
 from auditor.probe.interface import FactUpdate, ParseContext, Privilege, part_failure
 from auditor.probe.options import ProbeOptions
-from auditor.probe.owners import peer_groups
+from auditor.probe.owners import AWK_OWNERS, over_counts, owner_vars, peer_groups
 from auditor.probe.parsers.processes import (
     ProcessInfo,
     parse_passwd,
@@ -87,20 +87,32 @@ BEGIN { n = split(w, a, " "); for (i = 1; i <= n; i++) want["socket:[" a[i] "]"]
 #      netstat rows without a peer port (what `netstat -l` shows)
 #   5. `@@E`, then the first ESTAB tcp row per (listening local port, peer address), cut to
 #      its first six columns (`ss -tn` / `netstat -tn` rows with the Netid/Proto column), at
-#      most `max`, and `# truncated N` when there were N > max such pairs
+#      most `max`, and `# truncated N` when there were N > max such pairs; then the pairs
+#      beyond `max`, counted per port and team (the longest [owners] network, -v rules p4
+#      p6, auditor.probe.owners) or /24 or /64: `# over PORT T TEAM-INDEX N` and
+#      `# over PORT N NETWORK N` (loopback peers left out), so a busy database's clients
+#      are all counted though only `max` of them are listed
 #   6. `@@U`, then `name:uid` for the first 5000 entries of /etc/passwd
 # `@@W` (netstat refused -W and runs again without it) forgets the text before it.
-AWK_SOCKETS = r"""
+AWK_SOCKETS = (
+    AWK_OWNERS
+    + r"""
+BEGIN { own_init() }
+function over(port, r,   t) {
+  gsub(/[][]/, "", r); addr(r)
+  if ((AF == 4 && int(AG[1] / 256) == 127) || (AF == 6 && AC == "0:0:0:0:0:0:0:1")) return
+  t = owner(); ov[port " " (t != "" ? "T " t : "N " net())]++ }
 function add(p) { p = p + 0; if (p <= 0) return
   if (!(p in seen)) { seen[p] = 1; all = all p " " }
   if (low == 0 || p < low) low = p }
-function head(  i, j, m, p) {
+function head(  i, j, m, p, k) {
   for (j = 1; j <= nf; j++) { p = fl[fo[j]]; if (!(p in lw)) { lw[p] = 1; lows = lows p " " } }
   print st; print all; print lows; print "@@L"
   for (i = 1; i <= nt; i++) print tx[i]
   print "@@E"
-  for (i = 1; i <= n; i++) if ((ep[i] in lp) && ++m <= max) print er[i]
-  if (m > max) print "# truncated " m
+  for (i = 1; i <= n; i++) if (ep[i] in lp) {
+    if (++m <= max) print er[i]; else over(ep[i], epr[i]) }
+  if (m > max) { print "# truncated " m; for (k in ov) print "# over " k " " ov[k] }
   print "@@U"; hd = 1 }
 NR > FNR { if (!hd) head()
   if (split($0, q, ":") > 2) { if (++np > 5000) exit; print q[1] ":" q[3] }
@@ -124,9 +136,11 @@ on { tx[++nt] = $0; low = 0
   next }
 $1 ~ /^tcp/ && (s == "ESTAB" || s == "ESTABLISHED") {
   sub(/.*:/, "", l); sub(/:[^:]*$/, "", r); k = l " " r
-  if (!(k in ek)) { ek[k] = 1; n++; ep[n] = l; er[n] = $1 " " $2 " " $3 " " $4 " " $5 " " $6 } }
+  if (!(k in ek)) {
+    ek[k] = 1; n++; ep[n] = l; epr[n] = r; er[n] = $1 " " $2 " " $3 " " $4 " " $5 " " $6 } }
 END { if (!hd) head() }
 """
+)
 
 # The per-process details, from one stream: `ls -ld /proc/PID /proc/PID/exe /proc/PID/cwd`
 # lines (owner; link targets) and the shell's `P PID Name:|Uid:|cmd ...` lines (the command
@@ -166,13 +180,13 @@ _sks() { R=${X%%"$NL"*}; X=${X#*"$NL"}; PIDS=${X%%"$NL"*}; X=${X#*"$NL"}
   X=${X#*"$NL@@E"}; E=${X%%"$NL@@U"*}; E=${E#"$NL"}; PL=${X#*"$NL@@U"}; PL=${PL#"$NL"}
   case $R in ''|*[!0-9]*) R=1 ;; esac; }
 if _has ss; then
-  X=$( { ss -tuanpe 2>&1; echo "@@ $?"; } | awk -v max=@MAXC@ "$AS" - $PW); _sks
+  X=$( { ss -tuanpe 2>&1; echo "@@ $?"; } | awk -v max=@MAXC@ @OWN@ "$AS" - $PW); _sks
   _o sockets/ss "$R" "$L"
   [ "$R" = 0 ] && SK=ss
 fi
 if [ -z "$SK" ] && _has netstat; then
   X=$( { netstat -tuanpW 2>&1 || { echo @@W; netstat -tuanp 2>&1; }; echo "@@ $?"; } |
-    awk -v max=@MAXC@ "$AS" - $PW); _sks
+    awk -v max=@MAXC@ @OWN@ "$AS" - $PW); _sks
   _o sockets/netstat "$R" "$L"
   [ "$R" = 0 ] && SK=netstat
 fi
@@ -223,6 +237,7 @@ class SocketsFact:
         return fill(
             _SNIPPET,
             MAXC=options.max_connections,
+            OWN=owner_vars(options.client_owners),
             AWK_SOCKETS=quote(AWK_SOCKETS),
             AWK_PROC_NET=quote(AWK_PROC_NET),
             AWK_FD_WALK=quote(AWK_FD_WALK),
@@ -266,7 +281,8 @@ class SocketsFact:
                 )
         teams = None
         if connections is not None:
-            teams = peer_groups(connections, context.client_owners)
+            beyond = over_counts(connections_part.body if connections_part else "")
+            teams = peer_groups(connections, context.client_owners, beyond)
         else:
             errors["connection_teams"] = errors["connections"]
         return FactUpdate(
