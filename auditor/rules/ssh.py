@@ -49,7 +49,7 @@ def ssh_findings(ctx: RuleContext) -> Iterable[Finding]:
                 "ssh-probe-partial",
                 Severity.LOW,
                 host.id,
-                f"The probe of {host.label} was cut short",
+                "The probe was cut short",
                 evidence,
             )
             continue

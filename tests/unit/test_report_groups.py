@@ -124,3 +124,19 @@ def test_rule_titles_do_not_name_the_host() -> None:
     for finding in run.findings:
         assert finding.host is not None and labels[finding.host] not in finding.title
     assert Finding("eol-os", Severity.HIGH, "x", "t") != Finding("eol-os", Severity.HIGH, "y", "t")
+
+
+def test_every_rule_id_is_known_and_no_title_names_a_host() -> None:
+    """A rule added later must join RULE_IDS (`auditor accept` checks ids against it) and
+    keep its title free of the host's name (or its findings would not group)."""
+    import re
+
+    from auditor.rules import RULE_IDS
+
+    rules_dir = Path(__file__).parents[2] / "auditor" / "rules"
+    source = "\n".join(p.read_text() for p in sorted(rules_dir.glob("*.py")))
+    ids = set(re.findall(r'Finding\(\s*"([a-z-]+)"', source))
+    ids |= set(re.findall(r'^[A-Z_]+_RULE = "([a-z-]+)"', source, re.M))
+    assert ids and ids <= set(RULE_IDS), ids - set(RULE_IDS)
+    titles = re.findall(r'Finding\(\s*"[a-z-]+",\s*[^,]+,\s*host\.id,\s*(f?"[^"]*")', source)
+    assert titles and not [t for t in titles if "host.label" in t or "host.id" in t]
