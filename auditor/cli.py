@@ -7,8 +7,9 @@ Exit codes (auditor audit / discover): 0 clean, 1 findings at or above --fail-on
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -54,7 +55,7 @@ class _Guarded(click.Group):
 
 
 @click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="auditor")
+@click.version_option(None, "-V", "--version", package_name="auditor", prog_name="auditor")
 @click.option(
     "--debug", is_flag=True, help="Print the traceback of a failure (also AUDITOR_DEBUG=1)."
 )
@@ -135,6 +136,20 @@ def _notify_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)  # fmt: skip
 
 
+def _format_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+        help="json: print the run's report.json to stdout (for jq); progress and the summary "
+        "stay on stderr. Reports are written as usual.",
+    )(func)  # fmt: skip
+
+
+def _print_report_json(written: Mapping[str, Path]) -> None:
+    """report.json as written, to stdout: the same document, byte for byte."""
+    sys.stdout.write(written["json"].read_text(encoding="utf-8"))
+    sys.stdout.flush()
+
+
 def _nmap_xml_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--nmap-xml", "nmap_xml", multiple=True,
@@ -150,6 +165,7 @@ def _nmap_xml_option(func: Callable[..., Any]) -> Callable[..., Any]:
 @_quiet_option
 @_nmap_xml_option
 @_notify_option
+@_format_option
 @click.option("--no-probe", is_flag=True, help="Skip the SSH probe (same as `discover`).")
 def audit(
     config_path: Path,
@@ -158,11 +174,21 @@ def audit(
     quiet: bool,
     nmap_xml: tuple[Path, ...],
     notify_url: str | None,
+    output_format: str,
     no_probe: bool,
 ) -> NoReturn:
     """Run a full audit: sources, reconcile, SSH probe, findings, history, reports."""
     _guard(
-        lambda: _run(config_path, out_dir, fail_on, quiet, nmap_xml, notify_url, probe=not no_probe)
+        lambda: _run(
+            config_path,
+            out_dir,
+            fail_on,
+            quiet,
+            nmap_xml,
+            notify_url,
+            probe=not no_probe,
+            output_format=output_format,
+        )
     )
 
 
@@ -173,6 +199,7 @@ def audit(
 @_quiet_option
 @_nmap_xml_option
 @_notify_option
+@_format_option
 def discover(
     config_path: Path,
     out_dir: Path | None,
@@ -180,9 +207,21 @@ def discover(
     quiet: bool,
     nmap_xml: tuple[Path, ...],
     notify_url: str | None,
+    output_format: str,
 ) -> NoReturn:
     """Run the sources and reconcile only (no SSH); writes the same report format."""
-    _guard(lambda: _run(config_path, out_dir, fail_on, quiet, nmap_xml, notify_url, probe=False))
+    _guard(
+        lambda: _run(
+            config_path,
+            out_dir,
+            fail_on,
+            quiet,
+            nmap_xml,
+            notify_url,
+            probe=False,
+            output_format=output_format,
+        )
+    )
 
 
 def _run(
@@ -194,6 +233,7 @@ def _run(
     notify_url: str | None,
     *,
     probe: bool,
+    output_format: str = "text",
 ) -> int:
     from auditor.config import load_config
     from auditor.pipeline import execute
@@ -222,6 +262,8 @@ def _run(
             f"auditor: warning: {visible(outcome.notify_warning)}", err=True
         )  # even when quiet
     ui.summary(run, outcome.written)
+    if output_format == "json":
+        _print_report_json(outcome.written)
     if run.extra.get("interrupted"):
         return EXIT_INTERRUPTED
     threshold = Severity.parse(fail_on) if fail_on else config.audit.fail_on
@@ -244,12 +286,17 @@ def fails(findings: Iterable[Finding], threshold: Severity) -> bool:
 @_out_option
 @_fail_on_option
 @_quiet_option
-def drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool) -> NoReturn:
+@_format_option
+def drift(
+    config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool, output_format: str
+) -> NoReturn:
     """Compare Terraform state and code with the live cloud; check [[policy]] rules."""
-    _guard(lambda: _drift(config_path, out_dir, fail_on, quiet))
+    _guard(lambda: _drift(config_path, out_dir, fail_on, quiet, output_format))
 
 
-def _drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool) -> int:
+def _drift(
+    config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: bool, output_format: str
+) -> int:
     from auditor.config import load_config
     from auditor.drift.run import drift_configured, summary_lines
     from auditor.pipeline import drift_run
@@ -266,9 +313,13 @@ def _drift(config_path: Path, out_dir: Path | None, fail_on: str | None, quiet: 
     run, result = drift_run(config)
     written = write_reports(run, out_dir or config.audit.reports)
     if not quiet:
+        # With --format json, stdout is the document alone; the summary goes to stderr.
+        to_stderr = output_format == "json"
         for line in summary_lines(result):
-            click.echo(visible(line))
-        click.echo("reports: " + ", ".join(str(p) for p in written.values()))
+            click.echo(visible(line), err=to_stderr)
+        click.echo("reports: " + ", ".join(str(p) for p in written.values()), err=to_stderr)
+    if output_format == "json":
+        _print_report_json(written)
     if result.read_nothing:
         return EXIT_FAILED
     threshold = Severity.parse(fail_on) if fail_on else config.audit.fail_on
@@ -335,11 +386,13 @@ def eol() -> None:
 @eol.command("show")
 @click.argument("product")
 @click.argument("cycle", required=False)
-def eol_show(product: str, cycle: str | None) -> NoReturn:
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def eol_show(product: str, cycle: str | None, output_format: str) -> NoReturn:
     """Print what the data says about PRODUCT (e.g. centos, rhel, nginx) [CYCLE]."""
     from datetime import date
 
     from auditor.eol import describe, load_eol_data, render_show
+    from auditor.eol.show import show_json
     from auditor.errors import EolDataError
 
     def body() -> int:
@@ -347,7 +400,10 @@ def eol_show(product: str, cycle: str | None) -> NoReturn:
             report = describe(product, cycle, on=date.today(), data=load_eol_data())
         except EolDataError as exc:
             _fail(str(exc), EXIT_USAGE)
-        click.echo(render_show(report))
+        if output_format == "json":
+            click.echo(json.dumps(show_json(report), indent=2, ensure_ascii=False))
+        else:
+            click.echo(render_show(report))
         return EXIT_OK
 
     _guard(body)

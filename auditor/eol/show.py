@@ -143,3 +143,29 @@ def render_show(report: ProductReport) -> str:
     for cells in (header, *lines):
         out.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
     return "\n".join(out) + "\n"
+
+
+def show_json(report: ProductReport) -> dict[str, object]:
+    """The report as JSON-ready data (`auditor eol show --format json`)."""
+    return {
+        "product": report.slug,
+        "label": report.label,
+        "provenance": report.provenance,
+        "on": report.on.isoformat(),
+        "columns": dict(report.column_labels),
+        "cycles": [
+            {
+                "cycle": row.cycle,
+                "codename": row.codename,
+                "release": row.release,
+                "support": row.support,
+                "eol": row.eol,
+                "extended": row.extended,
+                "latest": row.latest,
+                "status": row.status.status,
+                "eol_date": row.status.date,
+                "days_past": row.status.days_past,
+            }
+            for row in report.rows
+        ],
+    }

@@ -132,3 +132,27 @@ def test_history_changes_and_notify_through_the_cli(tmp_path: Path) -> None:
     assert [h["host"] for h in report["changes"]["new_hosts"]] == ["ip:127.0.0.2"]
     listing = auditor("history", "-c", str(config))
     assert listing.returncode == 0 and listing.stdout.count("\n") >= 3
+
+
+def test_machine_output_on_stdout(tmp_path: Path) -> None:
+    """--format json: stdout is report.json alone (pipe it into jq); the summary stays on
+    stderr and the exit code still says whether findings passed --fail-on."""
+    config = tmp_path / "audit.toml"
+    config.write_text(
+        f'[[network]]\nnmap_xml = ["{FIXTURES / "nmap" / "loopback-syn.xml"}"]\n'
+        '[audit]\nfail_on = "high"\n'
+    )
+    result = auditor("discover", "-c", str(config), "-o", str(tmp_path / "out"), "--format", "json")
+    assert result.returncode == 1, result.stderr  # the unmanaged host is a high finding
+    assert json.loads(result.stdout) == json.loads((tmp_path / "out" / "report.json").read_text())
+    assert "finding" in result.stderr  # the human summary, not mixed into the JSON
+    eol = auditor("eol", "show", "centos", "5", "--format", "json")
+    assert eol.returncode == 0, eol.stderr
+    [cycle] = json.loads(eol.stdout)["cycles"]
+    assert (cycle["cycle"], cycle["eol_date"], cycle["status"]) == ("5", "2017-03-31", "eol")
+
+
+def test_version_flags() -> None:
+    for flag in ("-V", "--version"):
+        shown = auditor(flag)
+        assert shown.returncode == 0 and shown.stdout.endswith("auditor, version 0.1.0\n")
