@@ -252,9 +252,13 @@ def _parse_host(elem: Element, dropped: list[str]) -> dict[str, Any] | None:
             dropped.append(f"{_tag(addr)}: not an address of its addrtype; address dropped")
     if not host["addresses"]:
         if host["state"] == "up":
-            dropped.append(f"<host> with no valid IP address ({_tag(status or elem)}); dropped")
+            shown = _tag(status if status is not None else elem)
+            dropped.append(f"<host> with no valid IP address ({shown}); dropped")
         return None
     where = f"host {host['addresses'][0]}"
+    if status is None or not status.get("state"):
+        dropped.append(f"{where}: no <status state=...> (up or down?); host dropped")
+        return None
     for name in elem.iterfind("hostnames/hostname"):
         if name.get("name") and len(host["hostnames"]) < MAX_NAMES:
             host["hostnames"].append(name.get("name"))

@@ -127,3 +127,12 @@ def test_parsing_streams(tmp_path: Path) -> None:
           f"{result['grew_mb']:.0f} MB")  # fmt: skip
     assert result["up"] == 10 and result["down"] == 199_990
     assert result["grew_mb"] < size  # the file was never held whole, nor its elements
+
+
+def test_a_host_without_a_status_is_an_error_not_a_guess(tmp_path: Path) -> None:
+    body = _host("10.0.0.1").replace('<status state="up" reason="syn-ack"/>', "")
+    body += _host("10.0.0.2").replace('state="up"', 'stat\u0435="up"')  # a Cyrillic e: no state
+    observations, errors = _collect(tmp_path, body + _host("10.0.0.3"))
+    assert len(observations) == 1
+    assert len(errors) == 2 and all("no <status state=...>" in e for e in errors)
+    assert "host 10.0.0.1" in errors[0] and "host 10.0.0.2" in errors[1]
