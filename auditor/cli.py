@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -150,6 +151,14 @@ def _print_report_json(written: Mapping[str, Path]) -> None:
     sys.stdout.flush()
 
 
+def _dry_run_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--dry-run", is_flag=True,
+        help="Print the sources it would read, the exact nmap commands and the hosts it would "
+        "probe (and why), without sending a packet; exit 0. With --format json, as JSON.",
+    )(func)  # fmt: skip
+
+
 def _nmap_xml_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--nmap-xml", "nmap_xml", multiple=True,
@@ -166,6 +175,7 @@ def _nmap_xml_option(func: Callable[..., Any]) -> Callable[..., Any]:
 @_nmap_xml_option
 @_notify_option
 @_format_option
+@_dry_run_option
 @click.option("--no-probe", is_flag=True, help="Skip the SSH probe (same as `discover`).")
 def audit(
     config_path: Path,
@@ -175,6 +185,7 @@ def audit(
     nmap_xml: tuple[Path, ...],
     notify_url: str | None,
     output_format: str,
+    dry_run: bool,
     no_probe: bool,
 ) -> NoReturn:
     """Run a full audit: sources, reconcile, SSH probe, findings, history, reports."""
@@ -188,6 +199,7 @@ def audit(
             notify_url,
             probe=not no_probe,
             output_format=output_format,
+            dry_run=dry_run,
         )
     )
 
@@ -200,6 +212,7 @@ def audit(
 @_nmap_xml_option
 @_notify_option
 @_format_option
+@_dry_run_option
 def discover(
     config_path: Path,
     out_dir: Path | None,
@@ -208,6 +221,7 @@ def discover(
     nmap_xml: tuple[Path, ...],
     notify_url: str | None,
     output_format: str,
+    dry_run: bool,
 ) -> NoReturn:
     """Run the sources and reconcile only (no SSH); writes the same report format."""
     _guard(
@@ -220,6 +234,7 @@ def discover(
             notify_url,
             probe=False,
             output_format=output_format,
+            dry_run=dry_run,
         )
     )
 
@@ -234,6 +249,7 @@ def _run(
     *,
     probe: bool,
     output_format: str = "text",
+    dry_run: bool = False,
 ) -> int:
     from auditor.config import load_config
     from auditor.pipeline import execute
@@ -241,12 +257,18 @@ def _run(
 
     config = load_config(config_path)
     if nmap_xml:
-        from dataclasses import replace
-
         from auditor.config import NetworkConfig
 
         imported = NetworkConfig(name="nmap-xml", nmap_xml=tuple(p.resolve() for p in nmap_xml))
         config = replace(config, network=(*config.network, imported))
+    if dry_run:
+        if out_dir is not None:
+            config = replace(config, audit=replace(config.audit, reports=out_dir))
+        from auditor.dryrun import plan_dry_run, print_dry_run
+
+        command = "audit" if probe else "discover"
+        plan = plan_dry_run(config, command=command, probe=probe and config.ssh.enabled)
+        return print_dry_run(plan, output_format)
     ui = TerminalUI(quiet=quiet)
     prober = None
     if probe:

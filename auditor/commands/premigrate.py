@@ -80,6 +80,15 @@ from auditor.model import SEVERITY_NAMES
     help="Exit 1 when a finding has this severity or worse.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what it would sweep, read, probe and connect to, without sending a packet.",
+)
+@click.option(
+    "--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+    help="json: with --dry-run, the plan as JSON on stdout.",
+)  # fmt: skip
 def premigrate(
     config_path: Path | None,
     ssh_user: str | None,
@@ -98,6 +107,8 @@ def premigrate(
     out_dir: Path | None,
     fail_on: str,
     quiet: bool,
+    dry_run: bool,
+    output_format: str,
 ) -> NoReturn:  # fmt: skip
     """Check a migration: every live host on the old platform, in the plan or not,
     migrated or not, and still used or not (not planned and in use first).
@@ -133,11 +144,18 @@ def premigrate(
             window_days=days,
             resolve_plan=resolve_plan,
         )
+        folder = out_dir or config.audit.reports / ("postmigrate" if after else "premigrate")
+        if dry_run:
+            from auditor.dryrun import print_dry_run
+            from auditor.premigrate.run import premigrate_dry_run
+
+            return print_dry_run(premigrate_dry_run(config, request, folder), output_format)
+        if output_format == "json":
+            raise click.UsageError("--format json goes with --dry-run here (reports: --out)")
         ui = TerminalUI(quiet=quiet)
         result = run_premigrate(
             config, request, prober=ui.wrap_prober(probe_hosts), observer=ui.on_source
         )
-        folder = out_dir or config.audit.reports / ("postmigrate" if after else "premigrate")
         written = write_report_data(result.data, folder)
         extra = {"migration.md": render_markdown(result.data),
                  "migration.html": render_html(result.data)}  # fmt: skip

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.config import DEFAULT_PORTS, AnsibleConfig, Config, NetworkConfig
+from auditor.dryrun import DryRun, plan_dry_run
 from auditor.errors import ConfigError
 from auditor.inspect.run import local_address_towards
 from auditor.model import AuditRun
@@ -102,6 +103,33 @@ def old_space(config: Config, request: PremigrateRequest) -> OldSpace:
     exclude = tuple(dict.fromkeys(e for n in config.network for e in n.exclude))
     names = tuple(f"{OLD_INVENTORY}-{i}" for i in range(1, len(request.old_inventories) + 1))
     return OldSpace(request.old, exclude, names)
+
+
+def premigrate_dry_run(config: Config, request: PremigrateRequest, reports: Path) -> DryRun:
+    """`premigrate --dry-run`: the sweep's plan (old hosts only), the plan file read (local),
+    and the connects and lookups a run would make, named instead of made."""
+    plan = load_plan(request.plan, request.plan_kind)
+    sweep = premigrate_config(config, request)
+    old = old_space(config, request)
+    wanted = targets_to_check(plan, old, {})
+    notes = [f"plan {plan.path} ({plan.kind}): {len(plan.entries)} entries read now"]
+    notes += [f"plan problem: {p}" for p in plan.problems]
+    if wanted:
+        ports = ", ".join(str(p) for p in sweep.ssh.ports)
+        notes.append(
+            f"would open (and close) a TCP connection to each new address outside the old "
+            f"space, on its own ports then {ports}: {', '.join(sorted(wanted))}"
+        )
+    if request.resolve_plan:
+        notes.append("would look the plan's names without an address up in DNS (--resolve-plan)")
+    return plan_dry_run(
+        sweep,
+        command="premigrate",
+        probe=sweep.ssh.enabled,
+        notes=notes,
+        keep=old.holds,
+        reports=reports,
+    )
 
 
 def premigrate(

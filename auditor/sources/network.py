@@ -12,6 +12,7 @@ import io
 import ipaddress
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,6 +79,13 @@ def plan_scan(
         args.append("-6")
     ports = ",".join(str(p) for p in config.ports)
     return ScanPlan(targets, exclude, ports, " ".join(args), scan_type)
+
+
+def nmap_command(plan: ScanPlan, nmap_path: str = "nmap") -> tuple[str, ...]:
+    """The argv `run_nmap` executes for this plan: python-nmap's PortScanner.scan puts the
+    XML-to-stdout flags first, then the targets, the ports and the arguments. Shown by
+    --dry-run, so what it prints is what a run would start."""
+    return (nmap_path, "-oX", "-", *plan.targets, "-p", plan.ports, *shlex.split(plan.arguments))
 
 
 def run_nmap(plan: ScanPlan) -> bytes:

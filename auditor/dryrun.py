@@ -1,0 +1,366 @@
+"""`--dry-run`: what a run would read, run and probe, worked out without sending a packet.
+
+Network reads (nmap, AWS API calls, S3 or http state, DNS) are described, never made. Local
+reads are made, because they cost nothing and show the real list: static Ansible inventory
+files (through ansible-inventory, with no name looked up in DNS) and Terraform state files on
+disk. A dynamic inventory (an executable script, or a plugin file such as aws_ec2.yml) may
+call the network, so it is only named.
+
+Which listed hosts would be probed is decided by the probe's own rule
+(`auditor.collect.not_attempted_reason`); the hosts a sweep would find cannot be known
+before the sweep, so each [[network]] range stands for "the hosts found alive there".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from auditor.collect import ProbeScope, not_attempted_reason
+from auditor.config import AnsibleConfig, Config, TerraformConfig
+from auditor.errors import TargetError
+from auditor.model import ID_DNS, ID_IP, Host, SourceKind, SourceResult
+from auditor.urls import is_http_state, shown
+
+
+@dataclass(frozen=True)
+class PlannedSource:
+    """One configured source: what it would read, and what was read locally already."""
+
+    kind: str  # network | aws | ansible | terraform
+    name: str
+    would: tuple[str, ...]  # network reads, described (not made)
+    read_now: tuple[str, ...] = ()  # local reads made for the plan, with what they gave
+    commands: tuple[tuple[str, ...], ...] = ()  # exact argv of each nmap run
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedHost:
+    label: str
+    address: str | None
+    listed_by: tuple[str, ...]  # "ansible inv", "terraform prod"
+    probe: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class DryRun:
+    command: str  # audit | discover | premigrate
+    sources: tuple[PlannedSource, ...]
+    probe: bool  # whether the command probes over SSH at all
+    swept_ranges: tuple[str, ...]  # "[[network]] lab: 10.0.0.0/24 (excluding ...)"
+    hosts: tuple[PlannedHost, ...]
+    notes: tuple[str, ...]  # the rest of the run: re-check, drift, history, reports
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_dry_run(
+    config: Config,
+    *,
+    command: str,
+    probe: bool,
+    notes: Sequence[str] = (),
+    keep: Callable[[Host], bool] | None = None,
+    reports: Path | None = None,
+) -> DryRun:
+    """The plan for `config`. Reads local files only; opens no socket. `keep`: the hosts
+    the command looks at (premigrate: the old platform's)."""
+    now = datetime.now(UTC)
+    planned: list[PlannedSource] = []
+    local: list[SourceResult] = []
+    for network in config.network:
+        planned.append(_plan_network(network))
+    for aws in config.aws:
+        planned.append(_plan_aws(aws))
+    for ansible in config.ansible:
+        source, result = _plan_ansible(ansible, now)
+        planned.append(source)
+        if result is not None:
+            local.append(result)
+    for terraform in config.terraform:
+        if terraform.state:
+            source, result = _plan_terraform(terraform, now)
+            planned.append(source)
+            if result is not None:
+                local.append(result)
+    hosts = _planned_hosts(config, local, now, keep) if local else ()
+    ranges = tuple(
+        f"[[network]] {n.name}: {', '.join(n.targets)}"
+        + (f" (excluding {', '.join(n.exclude)})" if n.exclude else "")
+        for n in config.network
+        if n.targets
+    )
+    rest = _run_notes(config, command, reports or config.audit.reports)
+    return DryRun(command, tuple(planned), probe, ranges, hosts, (*notes, *rest))
+
+
+def _plan_network(network: Any) -> PlannedSource:
+    from auditor.sources.network import nmap_command, plan_scan
+
+    read_now = tuple(f"nmap XML {p}" for p in network.nmap_xml)
+    if not network.targets:
+        return PlannedSource("network", network.name, (), read_now)
+    try:
+        plan = plan_scan(network)
+    except TargetError as exc:
+        return PlannedSource("network", network.name, (), read_now, problems=(str(exc),))
+    nmap_path = shutil.which("nmap") or "nmap"
+    would = (f"sweep {', '.join(plan.targets)} on ports {plan.ports} with nmap: {plan.scan_type}",)
+    return PlannedSource(
+        "network", network.name, would, read_now, commands=(nmap_command(plan, nmap_path),)
+    )
+
+
+def _plan_aws(aws: Any) -> PlannedSource:
+    where = f" at {shown(aws.endpoint_url)}" if aws.endpoint_url else ""
+    profile = f"profile {aws.profile}" if aws.profile else "the default credentials"
+    would = [f"use {profile}{where}"]
+    if aws.assume_role:
+        would += [f"call sts:AssumeRole for {arn}" for arn in aws.assume_role]
+    else:
+        would.append("call sts:GetCallerIdentity (the account)")
+    if aws.regions:
+        would.append(f"call ec2:DescribeInstances in regions {', '.join(aws.regions)}")
+    else:
+        would.append("call ec2:DescribeRegions, then ec2:DescribeInstances in every enabled region")
+    accounts = len(aws.assume_role) or 1
+    if accounts > 1:
+        would.append(f"for each of {accounts} accounts")
+    return PlannedSource("aws", aws.name, tuple(would))
+
+
+_PLUGIN_LINE = re.compile(rb"^plugin\s*:", re.MULTILINE)
+
+
+def dynamic_inventory(path: Path) -> str | None:
+    """Why running this inventory could reach the network (None: a static file or folder).
+    Ansible runs an executable file as a script, and a YAML file with a `plugin:` key
+    through that plugin (aws_ec2, azure_rm ...): either may call out."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        if path.is_dir() and {"group_vars", "host_vars"} & set(file.relative_to(path).parts):
+            continue  # variables only: ansible never runs these
+        if os.access(file, os.X_OK):
+            return f"{file} is executable (an inventory script)"
+        if file.suffix in (".yml", ".yaml"):
+            try:
+                head = file.read_bytes()[:65536]
+            except OSError:
+                continue
+            if _PLUGIN_LINE.search(head):
+                return f"{file} names an inventory plugin"
+    return None
+
+
+def _no_lookup(_name: str) -> tuple[str, ...]:
+    return ()  # --dry-run sends no DNS query: names stay names
+
+
+def _plan_ansible(
+    ansible: AnsibleConfig, now: datetime
+) -> tuple[PlannedSource, SourceResult | None]:
+    from auditor.sources.ansible import AnsibleInventorySource
+
+    static: list[Path] = []
+    would: list[str] = []
+    for path in ansible.inventory:
+        reason = dynamic_inventory(path) if path.exists() else None
+        if reason:
+            would.append(f"run the dynamic inventory {path} ({reason}; not run now)")
+        else:
+            static.append(path)
+    if not static:
+        return PlannedSource("ansible", ansible.name, tuple(would)), None
+    source = AnsibleInventorySource(replace(ansible, inventory=tuple(static)), resolver=_no_lookup)
+    result = source.collect(now)
+    by_name = sorted(
+        {n for o in result.observations if not o.values(ID_IP) for n in o.values(ID_DNS)}
+    )
+    if by_name:
+        would.append(f"look up in DNS: {', '.join(by_name)}")
+    listed = [o.attributes.get("inventory") for o in result.observations]
+    read_now = tuple(f"inventory {p}: {listed.count(str(p))} hosts" for p in static)
+    return (
+        PlannedSource("ansible", ansible.name, tuple(would), read_now, problems=result.errors),
+        result,
+    )
+
+
+def _plan_terraform(
+    terraform: TerraformConfig, now: datetime
+) -> tuple[PlannedSource, SourceResult | None]:
+    from auditor.sources.terraform import TerraformStateSource
+
+    remote = [s for s in terraform.state if s.startswith("s3://") or is_http_state(s)]
+    local = [s for s in terraform.state if s not in remote]
+    would = [
+        f"read state {shown(s)}"
+        + (" (s3:ListBucket, s3:GetObject)" if s.startswith("s3://") else "")
+        for s in remote
+    ]
+    if not local:
+        return PlannedSource("terraform", terraform.name, tuple(would)), None
+    source = TerraformStateSource(replace(terraform, state=tuple(local)))
+    result = source.collect(now)
+    read_now = tuple(
+        f"state {f['location']}: {f.get('resources', '?')} resources"
+        for f in result.details.get("state_files", [])
+    )
+    return (
+        PlannedSource("terraform", terraform.name, tuple(would), read_now, problems=result.errors),
+        result,
+    )
+
+
+def _planned_hosts(
+    config: Config,
+    local: Sequence[SourceResult],
+    now: datetime,
+    keep: Callable[[Host], bool] | None,
+) -> tuple[PlannedHost, ...]:
+    """The hosts the local sources list, each with whether the probe would try it and why."""
+    from auditor.reconcile import reconcile
+
+    scope = ProbeScope(
+        targets=tuple(t for n in config.network for t in n.targets),
+        exclude=tuple(t for n in config.network for t in n.exclude),
+    )
+    out = []
+    for host in reconcile(local, config, now.date()):
+        if keep is not None and not keep(host):
+            continue
+        out.append(_planned_host(host, config, scope))
+    return tuple(sorted(out, key=lambda h: (not h.probe, h.label)))
+
+
+def _planned_host(host: Host, config: Config, scope: ProbeScope) -> PlannedHost:
+    listed_by = tuple(sorted({f"{o.source.value} {o.source_name}" for o in host.observations}))
+    address = host.primary_address
+    reason = not_attempted_reason(host, config.ssh, scope)
+    if address is not None and scope.targets and scope.covers(address):
+        # Inside a swept range the sweep decides; the dry run cannot know its answer.
+        return PlannedHost(
+            host.label, address, listed_by, True,
+            "in a [[network]] range: probed if found alive (by the sweep, or by the direct "
+            "re-check of a listed host the sweep misses)",
+        )  # fmt: skip
+    if reason is None:
+        listed = any(o.source is SourceKind.ANSIBLE for o in host.observations)
+        why = (
+            "listed in an inventory: the SSH connect is the liveness test"
+            if listed
+            else ("listed, no [[network]] target limits the probe")
+        )
+        return PlannedHost(host.label, address, listed_by, True, why)
+    return PlannedHost(host.label, address, listed_by, False, reason)
+
+
+def _run_notes(config: Config, command: str, reports: Path) -> tuple[str, ...]:
+    from auditor.drift.run import drift_configured
+
+    notes = []
+    if command != "premigrate" and config.aws and drift_configured(config):
+        notes.append("drift check: would read the live cloud through [[aws]] for Terraform/policy")
+    notes.append(
+        f"history: {config.audit.store}" if config.audit.store else "history: off ([audit] store)"
+    )
+    notes.append(f"reports: would be written to {reports}")
+    return tuple(notes)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def dry_run_json(plan: DryRun) -> dict[str, Any]:
+    return {
+        "dry_run": True,
+        "command": plan.command,
+        "sources": [
+            {
+                "kind": s.kind,
+                "name": s.name,
+                "would": list(s.would),
+                "read_now": list(s.read_now),
+                "nmap_commands": [list(c) for c in s.commands],
+                "problems": list(s.problems),
+            }
+            for s in plan.sources
+        ],
+        "probe": plan.probe,
+        "swept_ranges": list(plan.swept_ranges),
+        "hosts": [
+            {
+                "host": h.label,
+                "address": h.address,
+                "listed_by": list(h.listed_by),
+                "probe": h.probe,
+                "why": h.why,
+            }
+            for h in plan.hosts
+        ],
+        "notes": list(plan.notes),
+    }
+
+
+def dry_run_lines(plan: DryRun) -> list[str]:
+    """The plan as text, one fact a line; every nmap command ready to copy."""
+    import shlex
+
+    lines = [f"auditor {plan.command} --dry-run: nothing was sent; a run would do this.", ""]
+    lines.append("Sources:")
+    if not plan.sources:
+        lines.append("  (none configured)")
+    for s in plan.sources:
+        lines.append(f"  [[{s.kind}]] {s.name}")
+        lines += [f"    would {w}" for w in s.would]
+        lines += [f"    $ {shlex.join(c)}" for c in s.commands]
+        lines += [f"    read now: {r}" for r in s.read_now]
+        lines += [f"    problem: {p}" for p in s.problems]
+    lines.append("")
+    if not plan.probe:
+        lines.append("SSH probe: none (this command does not probe).")
+    else:
+        lines.append("Would probe over SSH:")
+        lines += [f"  the hosts found alive in {r}" for r in plan.swept_ranges]
+    probed = [h for h in plan.hosts if h.probe]
+    skipped = [h for h in plan.hosts if not h.probe]
+    if plan.probe:
+        lines += [_host_line(h) for h in probed]
+        if not probed and not plan.swept_ranges:
+            lines.append("  (no host)")
+    if skipped and plan.probe:
+        lines += ["", "Would not probe:"] + [_host_line(h) for h in skipped]
+    if not plan.probe and plan.hosts:
+        lines += ["", "Listed hosts:"] + [_host_line(h) for h in plan.hosts]
+    lines += ["", *plan.notes]
+    return lines
+
+
+def print_dry_run(plan: DryRun, output_format: str) -> int:
+    """Print the plan on stdout (text, or JSON for jq); the exit code, always 0."""
+    import json
+
+    import click
+
+    from auditor.visible import visible
+
+    if output_format == "json":
+        click.echo(json.dumps(dry_run_json(plan), indent=2, ensure_ascii=False))
+    else:
+        for line in dry_run_lines(plan):
+            click.echo(visible(line))
+    return 0
+
+
+def _host_line(host: PlannedHost) -> str:
+    where = f" {host.address}" if host.address and host.address != host.label else ""
+    return f"  {host.label}{where} [{', '.join(host.listed_by)}]: {host.why}"
