@@ -193,6 +193,8 @@ def listener_text(listener: Mapping[str, Any]) -> str:
 
 
 def _teams(facts: Mapping[str, Any]) -> set[str]:
+    if facts.get("client_teams") is not None:  # every client, counted on the host
+        return {str(t["team"]) for t in facts["client_teams"]}
     clients = list(facts.get("clients") or ())
     for web in facts.get("web_logs") or ():
         clients += list(web.get("top_clients") or ())

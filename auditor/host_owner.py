@@ -3,15 +3,16 @@
 1. `config`: an `[owners]` rule matches the host's address (longest prefix) or one of its
    names. Someone wrote it down on purpose: nothing overrides it.
 2. `tag`: a cloud tag the account's people set (`[audit] owner_tags`, by default Owner,
-   owner, Team, team). Written on purpose too, but by whoever launched the instance, and
-   tags go stale more often than the audit's own config.
+   owner, Team, team): the live instance's, else the one its Terraform state declares.
+   Written on purpose too, but by whoever launched the instance, and tags go stale more
+   often than the audit's own config.
 3. `clients`: the team sending the most requests in the access logs (every client counted,
    `Facts.client_teams`), with its share; without access logs, the team with the most peers
    on established inbound connections. Inferred, not declared: a team that uses a host does
    not always own it, so it only fills in where nothing was declared.
 
-Pure: reconcile calls `declared_host_owner` (config, tag); the run adds `client_owner` after the
-probe, where nothing was declared.
+Pure: reconcile calls `declared_host_owner` (config, tag); the run adds `client_owner` after
+the probe, where nothing was declared.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ def declared_host_owner(
     if rule is not None:
         what = "address" if rule.network() is not None else "name"
         return HostOwner(rule.team, "config", f"[owners] {rule.match!r} matches its {what}")
-    for obs in cloud:
-        if obs.source != SourceKind.AWS:
-            continue
+    # The live instance's tags first; a Terraform state's tags when the cloud was not read.
+    ordered = sorted(
+        (o for o in cloud if o.source in (SourceKind.AWS, SourceKind.TERRAFORM)),
+        key=lambda o: o.source != SourceKind.AWS,
+    )
+    for obs in ordered:
         found = tag_owner(obs.attributes.get("tags") or {}, config.audit.owner_tags)
         if found is not None:
             key, team = found
-            where = next(iter(obs.values("aws")), obs.source_name)
-            return HostOwner(team, "tag", f"tag {key}={team} on {where}")
+            where = next(iter(obs.values("aws")), None) or next(iter(obs.values("tf")), "")
+            state = " in Terraform state" if obs.source == SourceKind.TERRAFORM else ""
+            return HostOwner(team, "tag", f"tag {key}={team} on {where or obs.source_name}{state}")
     return None
 
 

@@ -259,7 +259,10 @@ def _build_host(
         observations=tuple(group),
         open_ports=open_ports,
         owner=declared_host_owner(
-            config, addresses[0] if addresses else None, hostnames, cloud_obs
+            config,
+            addresses[0] if addresses else None,
+            hostnames,
+            cloud_obs + by_source.get(SourceKind.TERRAFORM, []),
         ),
         cloud=cloud,
         ssh_port=ssh_port,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from auditor.host_owner import client_owner
 from auditor.inspect.http import url_for
 from auditor.inspect.model import (
     Client,
@@ -105,6 +106,7 @@ def build_dossier(gathered: Gathered, owner_of: Callable[[str], str | None]) -> 
         teams=activity.team_use if activity else (),
         networks=activity.network_use if activity else (),
         peer_groups=activity.peer_groups if activity else (),
+        owner=g.host.owner or client_owner(facts, g.ssh_ports),
     )
     return replace(dossier, next_steps=next_steps(dossier, activity))
 

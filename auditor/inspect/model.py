@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from auditor.model import NetworkUse, PathCount, PeerGroup, TeamUse
+from auditor.model import HostOwner, NetworkUse, PathCount, PeerGroup, TeamUse
 
 DOSSIER_SCHEMA = "auditor/dossier@1"
 
@@ -200,3 +200,6 @@ class Dossier:
     teams: tuple[TeamUse, ...] = ()
     networks: tuple[NetworkUse, ...] = ()
     peer_groups: tuple[PeerGroup, ...] = ()
+    # Who owns it: [owners] or a cloud tag when the sources say, else the busiest team
+    # (auditor.host_owner); None when nothing says.
+    owner: HostOwner | None = None

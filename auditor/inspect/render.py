@@ -42,6 +42,7 @@ def dossier_to_dict(dossier: Dossier) -> dict[str, Any]:
         "teams": _with_shares(d.teams, d.networks, "team"),
         "networks": _with_shares(d.teams, d.networks, "network"),
         "connection_teams": [jsonable(g) for g in d.peer_groups],
+        "owner": jsonable(d.owner) if d.owner is not None else None,
         "clients": [jsonable(c) for c in d.clients],
         "logins": [
             {
@@ -87,6 +88,15 @@ def _with_shares(
     total = sum(t.requests for t in teams) + sum(n.requests for n in networks)
     rows: Sequence[TeamUse | NetworkUse] = teams if which == "team" else networks
     return [{**jsonable(r), "share": round(100 * r.requests / total) if total else 0} for r in rows]
+
+
+def _owner_line(owner: Mapping[str, Any] | None) -> str:
+    """Plain text (each renderer escapes it its own way)."""
+    if not owner:
+        return (
+            "Owner: none known ([owners] matches nothing, no owner tag, no team among its clients)"
+        )
+    return f"Owner: {owner['team']} ({owner['source']}: {owner['detail']})"
 
 
 def render_json(dossiers: Sequence[Dossier]) -> str:
@@ -210,7 +220,7 @@ def _markdown_one(d: Mapping[str, Any]) -> str:
     custom = [c for c in d["cron"] if is_custom_job(c)]
     if custom:
         out += ["Its own cron jobs:", "", *[f"- `{_code(c)}`" for c in custom], ""]
-    out += ["## 4. Who knows about it?", ""]
+    out += ["## 4. Who knows about it?", "", _owner_line(d["owner"]), ""]
     known = d["known_by"]
     if not known["checked"]:
         out.append("- sources not consulted (no --config with sources)")
@@ -419,6 +429,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% endif %}
 
 <h3>4. Who knows about it?</h3>
+<p>{{ owner_line(d.owner) }}</p>
 {% set k = d.known_by %}
 {% if not k.checked %}
 <p class="muted">Sources not consulted (no --config with sources).</p>
@@ -500,6 +511,7 @@ def render_html(dossiers: Sequence[Dossier]) -> str:
         dossiers=[dossier_to_dict(d) for d in dossiers],
         runs_on=_runs_on,
         service_rows=_service_rows,
+        owner_line=_owner_line,
     )
 
 
@@ -597,6 +609,7 @@ def _terminal_one(d: Mapping[str, Any], console: Console) -> None:
     if users:
         console.print(Text(f"   logins by: {', '.join(users)}"))
     console.print(Text("4. Who knows about it?", style="bold"))
+    console.print(Text("   " + _owner_line(d["owner"])))
     known = d["known_by"]
     if not known["checked"]:
         console.print(Text("   sources not consulted"))

@@ -115,3 +115,16 @@ def test_the_run_fills_in_owners_after_the_probe_and_declared_ones_stay() -> Non
     page = render_html(run)
     # The host table and details are drawn from the page's data block.
     assert '"team-data (clients)"' in page and '"clients: inferred from clients, 100%' in page
+
+
+def test_a_terraform_states_tag_when_the_cloud_was_not_read() -> None:
+    state = Observation(
+        SourceKind.TERRAFORM, "prod.tfstate", ("ip:10.9.0.8", "aws:i-0def", "tf:aws_instance.app"),
+        NOW, None, {"tags": {"Team": "payments"}},
+    )  # fmt: skip
+    assert declared_host_owner(CONFIG, "10.9.0.8", ("app",), [state]) == HostOwner(
+        "payments", "tag", "tag Team=payments on i-0def in Terraform state"
+    )
+    live = instance({"Team": "payments-live"}, "10.9.0.8")
+    owner = declared_host_owner(CONFIG, "10.9.0.8", ("app",), [state, live])
+    assert owner is not None and owner.team == "payments-live"  # the live tag first

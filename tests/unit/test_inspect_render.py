@@ -28,6 +28,7 @@ from auditor.inspect.render import (
 )
 from auditor.model import (
     Host,
+    HostOwner,
     HostStatus,
     NetworkUse,
     Package,
@@ -199,6 +200,11 @@ def test_who_uses_it_leads_with_the_team_table() -> None:
     text = render_markdown([d])
     assert "| team-payments | 300 | 60% | 3 | 2026-11-28 12:00 |" in text
     assert "| 198.51.100.0/24 (no team) | 100 | 20% | 9 |" in text
+    assert "Owner: none known" in text and data["owner"] is None
+    owned = replace(d, owner=HostOwner(HOSTILE, "clients", "inferred from clients, 75% ..."))
+    page = render_html([owned])
+    assert "<script>" not in page and "Owner: &lt;script&gt;" in page
+    assert dossier_to_dict(owned)["owner"]["source"] == "clients"
     out = StringIO()
     render_terminal([d], Console(file=out, width=200, color_system=None))
     assert "team-payments: 300 requests (60%) from 3 clients" in out.getvalue()

@@ -23,6 +23,7 @@ from auditor.model import (
     EolStatus,
     Facts,
     Host,
+    HostOwner,
     HostStatus,
     Listener,
     LogActivity,
@@ -315,3 +316,10 @@ def test_every_team_with_its_share_from_the_hosts_totals() -> None:
     assert "Find who is behind 7 clients no team owns (100 requests, 10% of all; busiest networks 198.51.100.0/24)" in text
     assert [t.team for t in d.teams] == ["team-data", "team-payments"]
     assert d.peer_groups == (PeerGroup(5432, "team-ops", None, 2),)  # SSH is logins, not use
+    assert d.owner == HostOwner(
+        "team-data", "clients",
+        "inferred from clients, 60% of requests (600 of 1000 in the access logs, 400 addresses)",
+    )  # fmt: skip
+    declared = HostOwner("team-billing", "config", "[owners] 'legacy-*' matches its name")
+    owned = dossier(facts=facts, deep=deep, host=replace(HOST, owner=declared))
+    assert owned.owner == declared  # a declared owner is not overridden by the traffic
