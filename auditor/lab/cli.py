@@ -15,7 +15,13 @@ from pathlib import Path
 
 from auditor.errors import LabError
 from auditor.lab.core import LabStatus, lab_down, lab_status, lab_up
-from auditor.lab.spec import DEFAULT_MOTO_PORT, DEFAULT_STATE_DIR, DEFAULT_SUBNET, demo_spec
+from auditor.lab.spec import (
+    DEFAULT_FLEET_SUBNET,
+    DEFAULT_MOTO_PORT,
+    DEFAULT_STATE_DIR,
+    DEFAULT_SUBNET,
+    demo_spec,
+)
 from auditor.lab.state import LabState
 
 
@@ -32,13 +38,22 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="total number of hosts: the 6 demo hosts, then fillers fill-001... (default: 6)",
+        help="total number of hosts: the 7 demo hosts, then fillers fill-001... in the lab "
+        "subnet, then in the fleet subnet (default: 7)",
     )
     up.add_argument(
         "--subnet",
         type=IPv4Network,
         default=DEFAULT_SUBNET,
         help=f"lab subnet (default {DEFAULT_SUBNET})",
+    )
+    up.add_argument(
+        "--fleet-subnet",
+        type=IPv4Network,
+        default=DEFAULT_FLEET_SUBNET,
+        help="second subnet on the bridge for the fillers the lab subnet cannot hold "
+        f"(default {DEFAULT_FLEET_SUBNET}; used only then, and refused if any route or "
+        "address of this machine overlaps it)",
     )
     up.add_argument(
         "--moto-port",
@@ -67,10 +82,19 @@ def _say(msg: str) -> None:
     print(f"lab: {msg}", file=sys.stderr)
 
 
+# Beyond this many hosts, `up` lists the first ones and counts the rest.
+LISTED_HOSTS = 40
+
+
 def print_state(state: LabState) -> None:
     print(f"{'HOST':<18} {'ADDRESS':<15} {'PORT':>5}  PROFILE")
-    for h in state.hosts:
+    for h in state.hosts[:LISTED_HOSTS]:
         print(f"{h.name:<18} {h.address:<15} {h.port:>5}  {h.profile}")
+    if len(state.hosts) > LISTED_HOSTS:
+        rest = state.hosts[LISTED_HOSTS:]
+        print(f"... and {len(rest)} more, to {rest[-1].name} {rest[-1].address}")
+    nets = " and ".join(str(n) for n in state.subnets)
+    print(f"\n{len(state.hosts)} hosts on {nets} (bridge {state.bridge})")
     sd = state.state_dir
     print(
         f"\nssh -i {sd}/id_ed25519 -o UserKnownHostsFile={sd}/known_hosts "
@@ -107,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             spec = demo_spec(
                 hosts=args.hosts,
                 subnet=args.subnet,
+                fleet_subnet=args.fleet_subnet,
                 state_dir=args.state_dir,
                 moto_port=None if args.no_aws else args.moto_port,
             )

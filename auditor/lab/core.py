@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from pathlib import Path
 from auditor.errors import LabError
 from auditor.lab import aws as lab_aws
 from auditor.lab import hostfs, net
-from auditor.lab.spec import DEFAULT_STATE_DIR, LabSpec, Profile, demo_spec
+from auditor.lab.spec import DEFAULT_STATE_DIR, HostSpec, LabSpec, Profile, demo_spec
 from auditor.lab.state import (
     STATE_FILE,
     AwsState,
@@ -42,6 +43,8 @@ _CLEAN_ENV = {
     "LANG": "C.UTF-8",
     "HOME": "/root",
 }
+# Hosts booting at once (see `_boot_hosts`).
+BOOT_CONCURRENCY = 32
 _STATE_FILES = (
     "known_hosts",
     "id_ed25519",
@@ -117,14 +120,16 @@ def _kill_all(pids: Iterable[int], timeout: float = 3.0) -> None:
         raise LabError(f"processes {pending} did not die")
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
+def _children_of(parents: Iterable[int]) -> dict[int, list[int]]:
+    """Each of `parents`' child processes, from one pass over /proc."""
+    wanted = set(parents)
+    out: dict[int, list[int]] = {p: [] for p in wanted}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         stat = _read(f"/proc/{entry.name}/stat")
-        if stat and int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-            out.append(int(entry.name))
+        if stat and (ppid := int(stat[stat.rindex(")") + 2 :].split()[1])) in wanted:
+            out[ppid].append(int(entry.name))
     return out
 
 
@@ -135,10 +140,15 @@ def _comm(pid: int) -> str:
 # ---------------------------------------------------------------- readiness
 
 
-def ssh_banner(address: str, port: int, subnet: IPv4Network, timeout: float = 1.0) -> str | None:
+def ssh_banner(
+    address: str,
+    port: int,
+    subnets: IPv4Network | tuple[IPv4Network, ...],
+    timeout: float = 1.0,
+) -> str | None:
     """The SSH identification line of a lab host, or None. Refuses non-lab addresses."""
-    if not net.in_subnet(address, subnet):
-        raise LabError(f"{address} is not a lab address ({subnet}): not connecting")
+    if not net.in_subnet(address, subnets):
+        raise LabError(f"{address} is not a lab address ({subnets}): not connecting")
     try:
         with socket.create_connection((address, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
@@ -164,45 +174,63 @@ def _tail(path: Path, chars: int = 1200) -> str:
         return ""
 
 
-def _wait_ready(spec: LabSpec, procs: dict[str, subprocess.Popen[bytes]], log: Log) -> None:
-    """Poll every host's sshd (and web server) until each answers."""
-    pending: dict[str, tuple[str, int]] = {}
-    for h in spec.hosts:
-        pending[f"{h.name}:ssh"] = (str(h.address), h.port)
-        http = spec.http_port(h)
-        if http is not None:
-            pending[f"{h.name}:http"] = (str(h.address), http)
-    deadline = time.monotonic() + spec.ready_timeout
-    while pending:
-        for key, (addr, port) in list(pending.items()):
-            name = key.split(":")[0]
-            proc = procs[name]
+def _await_host(
+    spec: LabSpec, host: HostSpec, proc: subprocess.Popen[bytes], deadline: float
+) -> None:
+    """Poll one host's sshd (and web server) until each answers."""
+    addr = str(host.address)
+    hdir = spec.state_dir / "hosts" / host.name
+    http = spec.http_port(host)
+    for kind, port in (("ssh", host.port), *((("http", http),) if http is not None else ())):
+        while True:
             if proc.poll() is not None:
-                hdir = spec.state_dir / "hosts" / name
                 raise LabError(
-                    f"lab host {name} stopped during boot (exit {proc.returncode}):\n"
+                    f"lab host {host.name} stopped during boot (exit {proc.returncode}):\n"
                     f"{_tail(hdir / 'boot.log')}\n{_tail(hdir / 'sshd.log')}"
                 )
-            ok = (
-                ssh_banner(addr, port, spec.subnet, 0.2) is not None
-                if key.endswith(":ssh")
-                else _tcp_open(addr, port, 0.2)
-            )
+            if kind == "ssh":
+                ok = ssh_banner(addr, port, spec.subnets, 0.2) is not None
+            else:
+                ok = _tcp_open(addr, port, 0.2)
             if ok:
-                del pending[key]
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            names = ", ".join(sorted(pending))
-            first = next(iter(pending)).split(":")[0]
-            hdir = spec.state_dir / "hosts" / first
-            raise LabError(
-                f"lab hosts not answering after {spec.ready_timeout:.0f} s: {names}\n"
-                f"{first} boot.log: {_tail(hdir / 'boot.log')}\n"
-                f"{first} sshd.log: {_tail(hdir / 'sshd.log')}"
-            )
-        time.sleep(0.05)
-    log(f"{len(spec.hosts)} sshd answering")
+                break
+            if time.monotonic() > deadline:
+                raise LabError(
+                    f"lab host {host.name} ({kind}) not answering after "
+                    f"{spec.ready_timeout:.0f} s\n{host.name} boot.log: {_tail(hdir / 'boot.log')}"
+                    f"\n{host.name} sshd.log: {_tail(hdir / 'sshd.log')}"
+                )
+            time.sleep(0.05)
+
+
+def _boot_hosts(spec: LabSpec, log: Log) -> dict[str, subprocess.Popen[bytes]]:
+    """Start every host and wait until it answers, BOOT_CONCURRENCY at a time.
+
+    Bounded so that 1,000 boot scripts (a dozen mounts each, then sshd) do not all fight
+    for two cores at once; a host counts as booted when its sshd sends its banner.
+    """
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    deadline = time.monotonic() + spec.ready_timeout
+    failed = threading.Event()
+
+    def boot(host: HostSpec) -> None:
+        if failed.is_set():
+            return
+        proc = _start_host(spec, spec.state_dir / "hosts" / host.name, spec.netns(host))
+        procs[host.name] = proc
+        try:
+            _await_host(spec, host, proc, deadline)
+        except BaseException:
+            failed.set()
+            raise
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=BOOT_CONCURRENCY) as pool:
+        futures = [pool.submit(boot, h) for h in spec.hosts]
+    for future in futures:
+        future.result()  # the first failure, after the pool has wound down
+    log(f"{len(spec.hosts)} sshd answering in {time.monotonic() - started:.1f} s")
+    return procs
 
 
 # ---------------------------------------------------------------- up
@@ -260,6 +288,7 @@ def _matches(state: LabState, spec: LabSpec) -> bool:
     return (
         want == have
         and state.subnet == str(spec.subnet)
+        and state.fleet_subnet == (None if spec.fleet_subnet is None else str(spec.fleet_subnet))
         and (state.aws is None) == (spec.moto_port is None)
     )
 
@@ -286,6 +315,7 @@ def _initial_state(spec: LabSpec, now: datetime) -> LabState:
         hosts=hosts,
         created_at=now.isoformat(),
         complete=False,
+        fleet_subnet=None if spec.fleet_subnet is None else str(spec.fleet_subnet),
     )
 
 
@@ -308,7 +338,8 @@ def lab_up(spec: LabSpec | None = None, *, log: Log = _quiet) -> LabState:
     if leftovers:
         log(f"removing leftovers of an earlier lab: {', '.join(leftovers)}")
         _sweep(log)
-    net.check_subnet_free(spec.subnet)
+    for subnet in spec.subnets:  # NETWORK SAFETY: a subnet any route or address uses is refused
+        net.check_subnet_free(subnet)
 
     started = time.monotonic()
     now = datetime.now().astimezone()
@@ -348,29 +379,40 @@ def _build(spec: LabSpec, state: LabState, now: datetime, log: Log) -> LabState:
     applets = (
         hostfs.busybox_applets() if any(h.profile is Profile.ALPINE for h in spec.hosts) else ()
     )
-    for h in spec.hosts:
-        hostfs.prepare_host(spec, h, client.public_line + "\n", now, applets)
+    started = time.monotonic()
+    authorized = client.public_line + "\n"
+    # Threads: most of the work is file system calls and key generation, which release the GIL.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda h: hostfs.prepare_host(spec, h, authorized, now, applets), spec.hosts))
     (spec.state_dir / "known_hosts").write_text("\n".join(known_hosts_lines(state.hosts)) + "\n")
+    log(f"files of {len(spec.hosts)} hosts in {time.monotonic() - started:.1f} s")
 
+    started = time.monotonic()
     net.create_bridge(spec)
     net.create_host_links(spec)
-    log(f"bridge {spec.bridge} {spec.bridge_cidr}, {len(spec.hosts)} network namespaces")
-
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    for h in spec.hosts:
-        procs[h.name] = _start_host(spec, spec.state_dir / "hosts" / h.name, spec.netns(h))
-    state = replace(
-        state, hosts=tuple(replace(hs, supervisor_pid=procs[hs.name].pid) for hs in state.hosts)
+    log(
+        f"bridge {spec.bridge} {' '.join(spec.bridge_cidrs)}, {len(spec.hosts)} network "
+        f"namespaces in {time.monotonic() - started:.1f} s"
     )
-    save_state(state)
-    _wait_ready(spec, procs, log)
 
+    procs = _boot_hosts(spec, log)
+    kids = _children_of(p.pid for p in procs.values())
+    web_hosts = [hs.netns for hs in state.hosts if hs.http_port is not None]
+    web = {
+        ns: [p for p in pids if _comm(p) in ("httpd", "nginx")]
+        for ns, pids in net.pids_by_netns(web_hosts).items()
+    }
     hosts: list[HostState] = []
     for hs in state.hosts:
-        kids = [p for p in _children(procs[hs.name].pid) if _comm(p) == "sshd"]
-        httpd = [p for p in net.netns_pids(hs.netns) if _comm(p) in ("httpd", "nginx")]
+        sshd = [p for p in kids[procs[hs.name].pid] if _comm(p) == "sshd"]
+        httpd = web.get(hs.netns, [])
         hosts.append(
-            replace(hs, init_pid=kids[0] if kids else None, web_pid=httpd[0] if httpd else None)
+            replace(
+                hs,
+                supervisor_pid=procs[hs.name].pid,
+                init_pid=sshd[0] if sshd else None,
+                web_pid=httpd[0] if httpd else None,
+            )
         )
     state = replace(state, hosts=tuple(hosts))
     save_state(state)
@@ -396,28 +438,34 @@ def _build(spec: LabSpec, state: LabState, now: datetime, log: Log) -> LabState:
 # ---------------------------------------------------------------- down
 
 
-def _stop_host(h: HostState) -> None:
+def _stop_hosts(hosts: Iterable[HostState]) -> None:
+    """Kill every process of these hosts at once: the recorded ones that are still ours,
+    and anything else living in their namespaces (one pass over /proc for all of them)."""
+    hosts = tuple(hosts)
     mine = [
         p
+        for h in hosts
         for p in (h.init_pid, h.supervisor_pid, h.web_pid)
         if p is not None and _owned(p, netns=h.netns, marker=h.host_dir)
     ]
-    mine += list(net.netns_pids(h.netns))  # anything else living in our namespace
+    mine += [p for pids in net.pids_by_netns(h.netns for h in hosts).values() for p in pids]
     _kill_all(mine)
 
 
 def _sweep(log: Log) -> list[str]:
     """Remove prefixed namespaces and links that no state file accounts for."""
     done: list[str] = []
-    for ns in net.lab_netns():
-        _kill_all(net.netns_pids(ns))
-        net.delete_netns(ns)
-        done.append(f"netns {ns}")
-    for link in net.lab_links():
-        net.delete_link(link)
-        done.append(f"link {link}")
+    leftover_ns = net.lab_netns()
+    if leftover_ns:
+        _kill_all(p for pids in net.pids_by_netns(leftover_ns).values() for p in pids)
+        net.delete_netns_all(leftover_ns)
+        done += [f"netns {ns}" for ns in leftover_ns]
+    links = net.lab_links()
+    net.delete_links_all(links)
+    done += [f"link {link}" for link in links]
     if done:
-        log(f"swept: {', '.join(done)}")
+        shown = done if len(done) <= 12 else [*done[:12], f"... ({len(done)} in all)"]
+        log(f"swept: {', '.join(shown)}")
     return done
 
 
@@ -437,20 +485,20 @@ def lab_down(state_dir: Path = DEFAULT_STATE_DIR, *, log: Log = _quiet) -> tuple
             if _pid_alive(pid) and _owned(pid, marker="moto_server"):
                 _kill_all([pid])
                 removed.append(f"moto_server (pid {pid})")
+    started = time.monotonic()
     if state is not None:
-        for h in state.hosts:
-            _stop_host(h)
+        _stop_hosts(state.hosts)
         removed.append(f"{len(state.hosts)} hosts' processes")
         if state.aws is not None and state.aws.pid is not None:
             pid = state.aws.pid
             if _pid_alive(pid) and _owned(pid, marker="moto_server"):
                 _kill_all([pid])
                 removed.append(f"moto_server (pid {pid})")
-        for h in state.hosts:
-            if net.netns_exists(h.netns):
-                net.delete_netns(h.netns)
-                removed.append(f"netns {h.netns}")
-            net.delete_link(h.veth)
+        present = [h.netns for h in state.hosts if net.netns_exists(h.netns)]
+        net.delete_netns_all(present)
+        if present:
+            removed.append(f"{len(present)} network namespaces")
+        net.delete_links_all(h.veth for h in state.hosts)
         if net.link_exists(state.bridge):
             net.delete_link(state.bridge)
             removed.append(f"bridge {state.bridge}")
@@ -464,7 +512,8 @@ def lab_down(state_dir: Path = DEFAULT_STATE_DIR, *, log: Log = _quiet) -> tuple
             (state_dir / name).unlink()
     with contextlib.suppress(OSError):
         state_dir.rmdir()  # only if nothing else was put there
-    log("lab down" + (f": removed {', '.join(removed)}" if removed else " (nothing was up)"))
+    took = f" in {time.monotonic() - started:.1f} s"
+    log("lab down" + (f"{took}: removed {', '.join(removed)}" if removed else " (nothing was up)"))
     return tuple(removed)
 
 
@@ -511,11 +560,11 @@ def lab_status(state_dir: Path = DEFAULT_STATE_DIR) -> LabStatus:
     state = load_state(state_dir)
     if state is None:
         return LabStatus(str(state_dir), False, False, net.link_exists("audlab0"), (), None, None)
-    subnet = IPv4Network(state.subnet)
+    subnets = state.subnets
 
     def check(h: HostState) -> HostHealth:
         running = h.init_pid is not None and _pid_alive(h.init_pid)
-        banner = ssh_banner(h.address, h.port, subnet) if running else None
+        banner = ssh_banner(h.address, h.port, subnets) if running else None
         return HostHealth(h.name, h.address, h.port, h.profile, running, banner)
 
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -365,7 +365,7 @@ def _etc_common(
     _write(etc / "hostname", f"{host.name}\n")
     _write(
         etc / "hosts",
-        f"127.0.0.1\tlocalhost\n{host.address}\t{host.name}\n{spec.gateway}\tauditor-lab-gw\n",
+        f"127.0.0.1\tlocalhost\n{host.address}\t{host.name}\n{spec.gateway_for(host)}\tauditor-lab-gw\n",
     )
     # No name server is reachable from a lab host; glibc gives up at once on loopback.
     _write(
@@ -622,8 +622,11 @@ def boot_script(spec: LabSpec, host: HostSpec, profile: Profile, hdir: Path) -> 
         # Network first, with the tools of the real /usr.
         "ip link set lo up",
         "ip link set dev eth0 addrgenmode none",
-        f"ip addr add {host.address}/{spec.subnet.prefixlen} dev eth0",
+        f"ip addr add {host.address}/{spec.subnet_of(host).prefixlen} dev eth0",
         "ip link set eth0 up",
+        # The gateway's MAC pinned: the machine-wide neighbour limits never see the lab.
+        f"ip neigh replace {spec.gateway_for(host)} lladdr {spec.bridge_mac} dev eth0 "
+        "nud permanent",
         'ov() { mount -n -t overlay "audlab-$1" '
         '-o "lowerdir=$2,upperdir=$H/$1.upper,workdir=$H/$1.work" "$2"; }',
         # The state dir gets a mount of its own, so it stays writable when / goes read-only.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import LabError
-from auditor.lab.spec import BRIDGE, PREFIX, VETH_PREFIX, LabSpec
+from auditor.lab.spec import BRIDGE, PREFIX, VETH_PREFIX, LabSpec, mac_for
 
 NETNS_DIR = Path("/run/netns")
 
@@ -96,6 +96,7 @@ def conflicts_in(
 
 
 def check_subnet_free(subnet: IPv4Network) -> None:
+    """Refuse a subnet that any route or address of the machine already uses."""
     conflicts = find_conflicts(subnet)
     if conflicts:
         lines = "\n".join(f"  {c.what}: {c.detail}" for c in conflicts)
@@ -131,13 +132,6 @@ def lab_links() -> tuple[str, ...]:
     )
 
 
-def netns_pids(name: str) -> tuple[int, ...]:
-    if not netns_exists(name):
-        return ()
-    out = run(["ip", "netns", "pids", name], check=False)
-    return tuple(int(x) for x in out.split() if x.isdigit())
-
-
 def netns_inode(name: str) -> int | None:
     try:
         return (NETNS_DIR / name).stat().st_ino
@@ -146,44 +140,106 @@ def netns_inode(name: str) -> int | None:
 
 
 def create_bridge(spec: LabSpec) -> None:
-    """Create the bridge with the gateway address (idempotent if it already exists)."""
+    """Create the bridge with the gateway address(es) (idempotent if it already exists).
+
+    Its MAC is set, not left to the kernel (a bridge otherwise takes its lowest port's),
+    because every host pins it as its gateway's (`LabSpec.neighbours`).
+    """
     if not link_exists(spec.bridge):
-        run(["ip", "link", "add", spec.bridge, "type", "bridge"])
-    run(["ip", "link", "set", spec.bridge, "addrgenmode", "none"])
+        run(["ip", "link", "add", spec.bridge, "address", spec.bridge_mac, "type", "bridge"])
+    run(["ip", "link", "set", spec.bridge, "address", spec.bridge_mac, "addrgenmode", "none"])
     have = {
         f"{ai['local']}/{ai['prefixlen']}"
         for link in _ip_json("-4", "addr", "show", "dev", spec.bridge)
         for ai in link.get("addr_info", [])
     }
-    if spec.bridge_cidr not in have:
-        run(["ip", "addr", "add", spec.bridge_cidr, "dev", spec.bridge])
+    for cidr in spec.bridge_cidrs:
+        if cidr not in have:
+            run(["ip", "addr", "add", cidr, "dev", spec.bridge])
     run(["ip", "link", "set", spec.bridge, "up"])
 
 
-def create_host_links(spec: LabSpec) -> None:
-    """One netns per host with `eth0` inside, its peer enslaved to the bridge.
-
-    Addresses inside the namespaces are set by each host's boot script, so this is one
-    `ip -batch` run whatever the fleet size.
-    """
+def host_link_commands(spec: LabSpec) -> list[str]:
+    """`ip -batch` lines: one netns per host with `eth0` inside (MAC derived from the host's
+    address), its peer enslaved to the bridge, and the bridge side's permanent neighbour
+    entry for the host (see `LabSpec.neighbours`)."""
     lines: list[str] = []
     for host in spec.hosts:
         ns, veth = spec.netns(host), spec.veth(host)
         if len(veth) > 15:
             raise LabError(f"veth name {veth} is longer than 15 characters")
         lines.append(f"netns add {ns}")
-        lines.append(f"link add {veth} type veth peer name eth0 netns {ns}")
+        lines.append(
+            f"link add {veth} type veth peer name eth0 address {mac_for(host.address)} netns {ns}"
+        )
         lines.append(f"link set {veth} addrgenmode none")
         lines.append(f"link set {veth} master {spec.bridge} up")
-    run(["ip", "-batch", "-"], stdin="\n".join(lines) + "\n")
+    lines += [
+        f"neigh replace {address} lladdr {mac} dev {spec.bridge} nud permanent"
+        for address, mac in spec.neighbours()
+    ]
+    return lines
 
 
-def delete_netns(name: str) -> None:
-    # Deleting the namespace destroys its end of the veth pair, and with it the pair.
-    if netns_exists(name):
-        out = run(["ip", "netns", "delete", name], check=False)
-        if netns_exists(name):
-            raise LabError(f"could not delete network namespace {name}: {out.strip()}")
+def create_host_links(spec: LabSpec) -> None:
+    """The hosts' namespaces and links; addresses inside the namespaces are set by each
+    host's boot script, so this is one `ip -batch` run whatever the fleet size."""
+    run(["ip", "-batch", "-"], stdin="\n".join(host_link_commands(spec)) + "\n")
+
+
+def delete_netns_all(names: Iterable[str]) -> None:
+    """Delete many namespaces in one `ip -batch` (their veth pairs go with them)."""
+    todo = [n for n in names if netns_exists(n)]
+    if not todo:
+        return
+    run(
+        ["ip", "-force", "-batch", "-"],
+        stdin="".join(f"netns delete {n}\n" for n in todo),
+        check=False,
+    )
+    left = [n for n in todo if netns_exists(n)]
+    if left:
+        raise LabError(f"could not delete network namespaces {', '.join(left[:5])}")
+
+
+def delete_links_all(names: Iterable[str], timeout: float = 10.0) -> None:
+    """Delete many links; veths whose peer namespace was just deleted vanish by themselves
+    as the kernel cleans the namespace up, so only what is still there is deleted."""
+    deadline = time.monotonic() + timeout
+    todo = [n for n in names if link_exists(n)]
+    while todo:
+        run(["ip", "-force", "-batch", "-"], stdin="".join(f"link delete {n}\n" for n in todo),
+            check=False)  # fmt: skip
+        todo = [n for n in todo if link_exists(n)]
+        if todo and time.monotonic() > deadline:
+            raise LabError(f"could not delete links {', '.join(todo[:5])}")
+        if todo:
+            time.sleep(0.1)
+
+
+def pids_by_netns(names: Iterable[str]) -> dict[str, tuple[int, ...]]:
+    """Processes living in each named namespace, from one pass over /proc."""
+    by_inode: dict[tuple[int, int], str] = {}
+    for name in names:
+        try:
+            st = (NETNS_DIR / name).stat()
+        except OSError:
+            continue
+        by_inode[(st.st_dev, st.st_ino)] = name
+    found: dict[str, list[int]] = {name: [] for name in by_inode.values()}
+    if not by_inode:
+        return {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            st = (entry / "ns" / "net").stat()
+        except OSError:
+            continue
+        owner = by_inode.get((st.st_dev, st.st_ino))
+        if owner is not None:
+            found[owner].append(int(entry.name))
+    return {name: tuple(pids) for name, pids in found.items()}
 
 
 def delete_link(name: str, timeout: float = 2.0) -> None:
@@ -216,8 +272,9 @@ def require_tools() -> None:
         )
 
 
-def in_subnet(address: str, subnet: IPv4Network) -> bool:
+def in_subnet(address: str, subnets: IPv4Network | Iterable[IPv4Network]) -> bool:
+    nets = (subnets,) if isinstance(subnets, IPv4Network) else tuple(subnets)
     try:
-        return IPv4Address(address) in subnet
+        return any(IPv4Address(address) in net for net in nets)
     except ValueError:
         return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,13 @@ class LabState:
     aws: AwsState | None = None
     created_at: str = ""
     complete: bool = False  # False while `up` is still running (or if it died half-way)
+    fleet_subnet: str | None = None  # the second subnet on the bridge, for large fleets
+
+    @property
+    def subnets(self) -> tuple[IPv4Network, ...]:
+        """Every subnet of the lab: the only addresses it is ever right to contact."""
+        nets = (self.subnet,) if self.fleet_subnet is None else (self.subnet, self.fleet_subnet)
+        return tuple(IPv4Network(n) for n in nets)
 
     @property
     def key_file(self) -> Path:
@@ -129,6 +137,7 @@ class LabState:
             ),
             created_at=data["created_at"],
             complete=data["complete"],
+            fleet_subnet=data.get("fleet_subnet"),
         )
 
 
