@@ -145,7 +145,7 @@ def collect(
     `connector`, a ParamikoConnector is made and closed here.
     Raises CollectInterrupted on Ctrl-C.
     """
-    notify = _Notifier(observer)
+    notify = _Notifier(observer, total=len(hosts))
     results: CollectResults = {}
     attempts: list[_Attempt] = []
     for host in hosts:
@@ -158,6 +158,10 @@ def collect(
             notify.done(host, outcome)
     if not attempts:
         return _in_order(hosts, results)
+    log.info(
+        "probe: connecting to %d of %d hosts, at most %d at a time",
+        len(attempts), len(hosts), min(settings.concurrency, len(attempts)),
+    )  # fmt: skip
 
     owned = None
     if connector is None:
@@ -269,9 +273,12 @@ def _partial_outcome(
 class _Notifier:
     """Serialises observer calls; an observer bug is logged, never allowed to stop a run."""
 
-    def __init__(self, observer: CollectObserver | None) -> None:
+    def __init__(self, observer: CollectObserver | None, total: int = 0) -> None:
         self._observer = observer
         self._lock = threading.Lock()
+        self._total = total
+        self._states: dict[str, int] = {}
+        self._started = time.monotonic()
 
     def start(self, host: Host) -> None:
         if self._observer is not None:
@@ -282,12 +289,28 @@ class _Notifier:
                     log.exception("progress observer failed in on_start")
 
     def done(self, host: Host, outcome: SshOutcome) -> None:
-        if self._observer is not None:
-            with self._lock:
+        with self._lock:
+            self._log_progress(host, outcome)
+            if self._observer is not None:
                 try:
                     self._observer.on_done(host, outcome)
                 except Exception:
                     log.exception("progress observer failed in on_done")
+
+    def _log_progress(self, host: Host, outcome: SshOutcome) -> None:
+        """-vv: each host; -v: every tenth of the fleet, and the end."""
+        self._states[outcome.state] = self._states.get(outcome.state, 0) + 1
+        took = f" in {outcome.duration_s:.1f}s" if outcome.duration_s is not None else ""
+        why = f" ({outcome.reason})" if outcome.reason else ""
+        log.debug("probe %s: %s%s%s", host.label, outcome.state, why, took)
+        done = sum(self._states.values())
+        step = max(1, self._total // 10)
+        if done % step == 0 or done == self._total:
+            states = ", ".join(f"{n} {state}" for state, n in sorted(self._states.items()))
+            log.info(
+                "probe: %d/%d hosts done (%s) after %.1fs",
+                done, self._total, states, time.monotonic() - self._started,
+            )  # fmt: skip
 
 
 class _Attempt:

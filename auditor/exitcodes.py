@@ -32,6 +32,10 @@ def set_debug(on: bool) -> None:
     _debug = _debug or on
 
 
+def is_debug() -> bool:
+    return _debug
+
+
 def fail(message: str, code: int) -> NoReturn:
     click.echo(f"auditor: error: {visible(message)}", err=True)
     sys.exit(code)

@@ -6,6 +6,8 @@ audit(config)     discover -> probe -> rules      (everything)
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,6 +26,8 @@ from auditor.sources import Source
 
 if TYPE_CHECKING:
     from auditor.drift.model import DriftItem, DriftResult
+
+log = logging.getLogger(__name__)
 
 
 def build_sources(config: Config) -> list[Source]:
@@ -57,6 +61,8 @@ def collect_sources(
     for source in sources:
         if observer:
             observer(source, None)
+        log.info("source %s %r: reading", source.kind.value, source.name)
+        started = time.monotonic()
         try:
             result = source.collect(now)
         except Exception as exc:  # a source must not take the run down with it
@@ -64,10 +70,22 @@ def collect_sources(
                 source.kind, source.name, ok=False, error=f"{type(exc).__name__}: {exc}"
             )
         result = bounded_fields(result)  # observations enter here: every string bounded
+        _log_source(result, time.monotonic() - started)
         results.append(result)
         if observer:
             observer(source, result)
     return tuple(results)
+
+
+def _log_source(result: SourceResult, seconds: float) -> None:
+    what = f"source {result.kind.value} {result.name!r}"
+    if result.ok:
+        log.info("%s: %d sightings in %.1fs", what, result.count, seconds)
+    else:
+        log.warning(
+            "%s: %d sightings in %.1fs, %d problem(s); first: %s",
+            what, result.count, seconds, max(1, len(result.errors)), result.error,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,11 +119,22 @@ def discover(
         rechecker = run_recheck
     plan = plan_recheck(hosts, config) if rechecker is not None else None
     if rechecker is None or plan is None:
+        _log_hosts(hosts)
         return Discovery(started, results, hosts)
     direct = DirectCheck(plan, rechecker)
     (checked,) = collect_sources([direct], started, observer)
     recheck = direct.recheck or Recheck(plan, error=checked.error or "did not run")
-    return Discovery(started, results, reconcile(results, config, started.date(), recheck), recheck)
+    hosts = reconcile(results, config, started.date(), recheck)
+    _log_hosts(hosts)
+    return Discovery(started, results, hosts, recheck)
+
+
+def _log_hosts(hosts: Sequence[Host]) -> None:
+    counts: dict[str, int] = {}
+    for host in hosts:
+        counts[host.status.value] = counts.get(host.status.value, 0) + 1
+    by_status = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    log.info("reconcile: %d hosts (%s)", len(hosts), by_status or "none")
 
 
 @dataclass(frozen=True)
@@ -297,7 +326,9 @@ def execute(
                 grace = timedelta(days=config.audit.gone_after_days)
                 recorded = record_run(store, run, grace=grace)
                 run, previous = recorded.run, recorded.previous
+                log.info("history: run %s recorded in %s", run.id, config.audit.store)
         written = write_reports(run, out)
+    log.info("reports written: %s", ", ".join(str(p) for p in written.values()))
     url = notify_url or config.audit.notify
     if not url:
         return Outcome(run, written)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import logging
 import os
 import re
 import shlex
@@ -27,6 +28,8 @@ from auditor.errors import SourceError, TargetError
 from auditor.model import ID_DNS, ID_IP, ID_MAC, Observation, SourceKind, SourceResult, ident
 from auditor.sources.scan_privilege import ScanPrivilege, scan_privilege
 from auditor.targets import validate_target
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ def run_nmap(plan: ScanPlan) -> bytes:
         scanner = nmap.PortScanner()
     except nmap.PortScannerError as exc:
         raise SourceError(f"nmap is not installed or not on PATH: {exc}") from exc
+    log.debug("nmap: %s", shlex.join(nmap_command(plan, scanner._nmap_path)))
     try:
         scanner.scan(hosts=" ".join(plan.targets), ports=plan.ports, arguments=plan.arguments)
     except nmap.PortScannerError as exc:
