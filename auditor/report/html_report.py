@@ -20,7 +20,7 @@ import jinja2
 from markupsafe import Markup
 
 from auditor.model import AuditRun
-from auditor.report.groups import report_groups
+from auditor.report.groups import group_findings, report_groups
 from auditor.report.html_data import page_data, script_json
 from auditor.report.json_report import run_to_dict
 from auditor.report.view import (
@@ -171,8 +171,12 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
     statuses = status_counts(report)
     groups = _group_rows(report)
     data = page_data(rows, [g["hosts"] for g in groups], changes)
+    changed = changes or {}
     return {
         "groups": groups,
+        # New and resolved findings since the last run, grouped like the findings table.
+        "new_groups": group_findings(changed.get("new_findings") or ()),
+        "resolved_groups": group_findings(changed.get("resolved_findings") or ()),
         "groups_total": len(report_groups(report)),
         "data_json": Markup(script_json(data)),  # escaped for a script element by script_json
         "csp": CSP,

@@ -140,3 +140,14 @@ def test_every_rule_id_is_known_and_no_title_names_a_host() -> None:
     assert ids and ids <= set(RULE_IDS), ids - set(RULE_IDS)
     titles = re.findall(r'Finding\(\s*"[a-z-]+",\s*[^,]+,\s*host\.id,\s*(f?"[^"]*")', source)
     assert titles and not [t for t in titles if "host.label" in t or "host.id" in t]
+
+
+def test_changes_panel_groups_new_and_resolved_findings_and_names_hosts() -> None:
+    from tests.unit.test_report_fleet import fleet_with_changes
+
+    data = run_to_dict(fleet_with_changes())
+    html = render_html_data(data)
+    panel = html.split("<h3>Findings</h3>")[1].split("</ul>")[0]
+    new = data["changes"]["new_findings"]
+    assert new and panel.count('<span class="tag new">new</span>') == len(group_findings(new))
+    assert 'href="#h' in panel  # a one-host group links its host; titles no longer name it
