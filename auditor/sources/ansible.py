@@ -70,6 +70,9 @@ def _ansible_env(private: Path) -> dict[str, str]:
         "ANSIBLE_LOCAL_TEMP": str(private / "tmp"),  # its own temp files go with ours
         "ANSIBLE_INVENTORY_CACHE": "False",
         "PYTHONWARNINGS": "ignore",  # a library's deprecation warning is not the error
+        # glibc reserves 64 MB of address space per thread arena: without this cap a plugin
+        # using threads on a many-core machine could reach RLIMIT_AS with little in use.
+        "MALLOC_ARENA_MAX": "2",
     }
 
 
