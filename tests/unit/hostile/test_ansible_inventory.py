@@ -62,7 +62,7 @@ def test_an_alias_bomb_stops_at_the_timeout(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(SourceError, match=r"bomb.yml: ansible-inventory took longer than 3s"):
         get_inventory(_alias_bomb(tmp_path), timeout=3)
-    assert time.monotonic() - started < 6
+    assert time.monotonic() - started < 3 + 5  # killed at the timeout, not at the bomb's end
 
 
 def test_a_hung_inventory_script_dies_with_what_it_started(tmp_path: Path) -> None:
@@ -70,8 +70,9 @@ def test_a_hung_inventory_script_dies_with_what_it_started(tmp_path: Path) -> No
     script = tmp_path / "inventory.sh"
     script.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {marker}\nsleep 300\n")
     script.chmod(0o755)
-    with pytest.raises(SourceError, match="took longer than 3s"):
-        get_inventory(script, timeout=3)
+    # Long enough for ansible-inventory to start and run the script on a loaded machine.
+    with pytest.raises(SourceError, match="took longer than 15s"):
+        get_inventory(script, timeout=15)
     pid = int(marker.read_text())
     for _ in range(50):  # reaped by init once its parent is gone
         try:
