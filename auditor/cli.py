@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -33,6 +33,12 @@ from auditor.exitcodes import (
 )
 from auditor.model import SEVERITY_NAMES, Finding, Severity
 from auditor.visible import visible
+
+if TYPE_CHECKING:
+    from auditor.config import Config
+    from auditor.model import AuditRun
+    from auditor.pipeline import Outcome
+    from auditor.terminal import TerminalUI
 
 _fail = fail
 _guard = run_guarded
@@ -331,9 +337,41 @@ def _run(
         from auditor.probing import probe_hosts
 
         prober = ui.wrap_prober(probe_hosts)
-    outcome = execute(
-        config, out_dir=out_dir, notify_url=notify_url, prober=prober, observer=ui.on_source
-    )
+    started = time.monotonic()
+    try:
+        outcome = execute(
+            config, out_dir=out_dir, notify_url=notify_url, prober=prober, observer=ui.on_source
+        )
+    except BaseException:
+        _write_metrics(config, started, None, success=False)
+        raise
+    code = _finish(outcome, config, fail_on, output_format, ui)
+    _write_metrics(config, started, outcome.run, success=code in (EXIT_OK, EXIT_FINDINGS))
+    return code
+
+
+def _write_metrics(config: Config, started: float, run: AuditRun | None, *, success: bool) -> None:
+    """[audit] metrics: the textfile for monitoring, after the run (a failed one too)."""
+    if config.audit.metrics is None:
+        return
+    from datetime import UTC, datetime
+
+    from auditor.metrics import RunMetrics, write_metrics
+
+    result = RunMetrics(datetime.now(UTC), time.monotonic() - started, success, run)
+    if run is not None:
+        write_metrics(config.audit.metrics, result)  # a failed write fails the run: exit 3
+        return
+    try:  # the run failed already: its own error is the one to report
+        write_metrics(config.audit.metrics, result)
+    except Exception as exc:
+        logging.getLogger("auditor.metrics").warning("metrics not written: %s", exc)
+
+
+def _finish(
+    outcome: Outcome, config: Config, fail_on: str | None, output_format: str, ui: TerminalUI
+) -> int:
+    """Print the summary (and the JSON document), then the exit code the run ends with."""
     run = outcome.run
     if outcome.notify_warning:
         click.echo(

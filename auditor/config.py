@@ -44,6 +44,7 @@ class AuditSettings:
     notify: str | None = None  # webhook URL posted when a run has new findings
     notify_timeout: float = 10.0
     baseline: Path | None = None  # a file of [[accept]] entries (`auditor accept` appends)
+    metrics: Path | None = None  # Prometheus textfile (node_exporter's textfile collector)
     # Cloud tags naming a host's owning team, first found wins (after [owners]).
     owner_tags: tuple[str, ...] = ("Owner", "owner", "Team", "team")
 
@@ -446,6 +447,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         notify=t.get_str("notify"),
         notify_timeout=t.get_float("notify_timeout", 10.0, maximum=300),
         baseline=t.get_path("baseline"),
+        metrics=t.get_path("metrics"),
         owner_tags=t.get_strs("owner_tags", AuditSettings.owner_tags),
     )
     if audit.notify and not audit.notify.startswith(("http://", "https://")):

@@ -46,6 +46,7 @@ uptime_days = 365              # longer uptime than this is a finding (unpatched
 # notify = "https://hooks.example.com/T000/B000/XXX"   # webhook on new findings
 # notify_timeout = 10
 # baseline = "accepted.toml"   # [[accept]] entries in a file of their own
+# metrics = "/var/lib/node_exporter/textfile_collector/auditor.prom"   # Prometheus textfile
 # owner_tags = ["Owner", "owner", "Team", "team"]   # cloud tags naming a host's team
 
 # One [[network]] per segment to sweep with nmap. Targets: CIDRs, addresses,
