@@ -202,11 +202,16 @@ def collect(
             pending = {f for f in pending if not futures[f].final}
     except KeyboardInterrupt as interrupt:
         pool.shutdown(wait=False, cancel_futures=True)
+        _abort_all([a for a in attempts if not a.final])
         for attempt in attempts:
             if not attempt.final:
-                attempt.abort()
                 state = SKIPPED if attempt.started is not None else NOT_ATTEMPTED
-                outcome = SshOutcome(state=state, reason="interrupted", address=attempt.address)
+                outcome = SshOutcome(
+                    state=state,
+                    reason="interrupted",
+                    address=attempt.address,
+                    kind=FailureKind.INTERRUPTED.value,
+                )
                 results[attempt.host.id] = (outcome, None)
                 attempt.final = True
         raise CollectInterrupted(_in_order(hosts, results)) from interrupt
@@ -218,6 +223,19 @@ def collect(
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _abort_all(attempts: Sequence[_Attempt]) -> None:
+    """Close every running session at once (each stops what its script started on its host,
+    a round trip or two), within ABORT_GRACE in all: Ctrl-C must not wait host by host."""
+    closers = [
+        threading.Thread(target=a.abort, name="auditor-abort", daemon=True) for a in attempts
+    ]
+    for closer in closers:
+        closer.start()
+    until = time.monotonic() + ABORT_GRACE
+    for closer in closers:
+        closer.join(max(0.0, until - time.monotonic()))
 
 
 def _in_order(hosts: Sequence[Host], results: CollectResults) -> CollectResults:

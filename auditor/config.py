@@ -451,7 +451,10 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         owner_tags=t.get_strs("owner_tags", AuditSettings.owner_tags),
     )
     if audit.notify and not audit.notify.startswith(("http://", "https://")):
-        raise t._err("notify", "an http:// or https:// URL", audit.notify)
+        raise ConfigError(  # not `_err`: the value is a secret (a token in the URL)
+            f"{t.file}: {t.where} key 'notify': expected an http:// or https:// URL (the "
+            "value is not shown: it may hold a secret; or set $AUDITOR_NOTIFY_URL instead)"
+        )
     t.finish()
 
     networks = []

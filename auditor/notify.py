@@ -9,21 +9,28 @@ anything else (a Teams/Mattermost relay, a ticket bot):
      "by_severity": {"critical": 1, ...}, "changes": {new_hosts: 1, ...}}
 
 Nothing new, nothing sent. Accepted findings ([[accept]]) are never news; a finding whose
-acceptance expired is, once, with `acceptance_expired` set. A webhook that cannot be
-reached is a warning (the return value says why), never a failed run: the reports are
-written either way.
+acceptance expired is, once, with `acceptance_expired` set.
+
+Delivery is tried `DELIVERY_ATTEMPTS` times with a doubling pause (1 s, 2 s) on a connection
+failure, a timeout, HTTP 408, 429 or 5xx; another 4xx is not retried. An alert still not
+delivered is a warning, never a failed run, and with a history store it is kept pending
+there (`PendingAlerts`, at most `MAX_PENDING`): the next run sends it first, with
+`delayed_from` set, to the URL configured then. The URL is a secret (webhook URLs carry
+their token in the path): it is never stored, logged or put in a message; messages name the
+scheme and host only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from auditor.history import diff_findings, finding_key
 from auditor.model import AuditRun, Finding
@@ -33,6 +40,41 @@ from auditor.report.view import change_counts
 log = logging.getLogger(__name__)
 
 MAX_LISTED = 10
+DELIVERY_ATTEMPTS = 3
+BACKOFF_S = 1.0  # the pause after the first failed attempt; doubled after each one
+MAX_PENDING = 20  # undelivered alerts kept for the next run; the oldest go first
+_RETRY_STATUS = frozenset({408, 429})
+
+
+@dataclass(frozen=True)
+class PendingAlert:
+    id: int
+    run_id: str
+    created_at: str  # ISO time the alert was first meant to go out
+    payload: Mapping[str, Any]
+    attempts: int
+
+
+class PendingAlerts(Protocol):
+    """Where undelivered alerts wait for the next run (the history store)."""
+
+    def pending_alerts(self) -> Sequence[PendingAlert]: ...
+
+    def keep_alert(self, run_id: str, payload: Mapping[str, Any], error: str) -> int:
+        """Keep an alert; returns how many older ones were dropped to stay in bounds."""
+        ...
+
+    def alert_delivered(self, alert_id: int) -> None: ...
+
+    def alert_failed(self, alert_id: int, error: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivered: bool
+    attempts: int
+    status: int | None = None  # the last HTTP status
+    error: str | None = None  # why the last attempt failed (no URL in it)
 
 
 @dataclass(frozen=True)
@@ -41,6 +83,8 @@ class NotifyResult:
     new_findings: int
     status: int | None = None  # HTTP status when sent
     warning: str | None = None  # why it was not delivered
+    pending_sent: int = 0  # alerts of earlier runs delivered now
+    pending_left: int = 0  # alerts still waiting for a later run
 
 
 def _as_dict(finding: Finding | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -93,17 +137,12 @@ def _plain(text: str) -> str:
     return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def notify_if_new(
-    url: str | None,
+def new_findings(
     run: AuditRun,
     previous_findings: Iterable[Finding | Mapping[str, Any]] | None,
-    timeout: float = 10.0,
     previous_day: date | None = None,
-) -> NotifyResult:
-    """POST a summary to `url` when `run` has findings that `previous_findings` (the last
-    stored run's; None when there is no history) did not have, or had at a lower severity.
-    A finding whose [[accept]] entry expired since the previous run (`previous_day`) is new
-    too. Returns what happened; never raises for network trouble."""
+) -> list[dict[str, Any]]:
+    """The findings of `run` that are news against `previous_findings` (see notify_if_new)."""
     previous = None if previous_findings is None else [_as_dict(f) for f in previous_findings]
     new, _ = diff_findings(previous, [_as_dict(f) for f in run.findings if f.counts])
     # A finding whose acceptance ran out is news (once) even though the last run had it.
@@ -116,11 +155,113 @@ def notify_if_new(
         and (previous_day is None or f.accepted.expires >= previous_day)
         and finding_key(_as_dict(f)) not in known
     ]
-    if not new or not url:
+    return new
+
+
+def notify_if_new(
+    url: str | None,
+    run: AuditRun,
+    previous_findings: Iterable[Finding | Mapping[str, Any]] | None,
+    timeout: float = 10.0,
+    previous_day: date | None = None,
+    *,
+    pending: PendingAlerts | None = None,
+    announce: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> NotifyResult:
+    """POST a summary to `url` when `run` has findings that `previous_findings` (the last
+    stored complete run's; None when there is no history) did not have, or had at a lower
+    severity. A finding whose [[accept]] entry expired since the previous run
+    (`previous_day`) is new too. With `pending`, alerts earlier runs could not deliver go
+    first, and this run's is kept there when it cannot be delivered. `announce=False` (an
+    interrupted run) sends only what is pending. Never raises for network trouble."""
+    new = new_findings(run, previous_findings, previous_day) if announce else []
+    waiting = list(pending.pending_alerts()) if pending is not None and url else []
+    if not url or (not new and not waiting):
         return NotifyResult(sent=False, new_findings=len(new))
     if not url.startswith(("http://", "https://")):  # urllib would also open file:// URLs
-        return NotifyResult(False, len(new), None, f"webhook URL must be http(s): {url[:40]!r}")
-    body = json.dumps(build_payload(run, new)).encode("utf-8")
+        warning = "webhook URL must be http(s) (the URL is not shown: it may hold a secret)"
+        return NotifyResult(False, len(new), None, warning)
+    failed: Delivery | None = None
+    sent_before = 0
+    for alert in waiting:  # oldest first
+        if failed is None:
+            delivery = deliver(url, {**alert.payload, "delayed_from": alert.created_at},
+                               timeout, sleep=sleep)  # fmt: skip
+            if delivery.delivered:
+                assert pending is not None
+                pending.alert_delivered(alert.id)
+                sent_before += 1
+                continue
+            failed = delivery
+        assert pending is not None
+        pending.alert_failed(alert.id, failed.error or "not delivered")
+    if not new:
+        return _result(url, None, failed, 0, sent_before, pending)
+    payload = build_payload(run, new)
+    this = failed or deliver(url, payload, timeout, sleep=sleep)  # down: do not hammer it
+    if not this.delivered and pending is not None:
+        dropped = pending.keep_alert(run.id, payload, this.error or "not delivered")
+        if dropped:
+            log.warning("%d undelivered webhook alerts dropped (at most %d kept)", dropped,
+                        MAX_PENDING)  # fmt: skip
+    return _result(url, this, failed, len(new), sent_before, pending)
+
+
+def _result(
+    url: str,
+    this: Delivery | None,
+    failed: Delivery | None,
+    new: int,
+    sent_before: int,
+    pending: PendingAlerts | None,
+) -> NotifyResult:
+    left = len(pending.pending_alerts()) if pending is not None else 0
+    problem = this if this is not None and not this.delivered else failed
+    warning = None
+    if problem is not None:
+        kept = (
+            f"; {left} alert{'s' if left != 1 else ''} kept for the next run"
+            if left
+            else "; the alert is lost (no history store to keep it in)"
+        )
+        warning = (
+            f"webhook {_redact(url)} {problem.error}"
+            + (f" after {problem.attempts} attempts" if problem.attempts > 1 else "")
+            + kept
+        )
+        log.warning(warning)
+    sent = this is not None and this.delivered
+    last = this or failed
+    status = last.status if last is not None else None
+    return NotifyResult(sent, new, status, warning, sent_before, left)
+
+
+def deliver(
+    url: str,
+    payload: Mapping[str, Any],
+    timeout: float,
+    *,
+    attempts: int = DELIVERY_ATTEMPTS,
+    backoff: float = BACKOFF_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivery:
+    """POST `payload` as JSON, retrying what may pass on a second try (see the docstring)."""
+    body = json.dumps(payload).encode("utf-8")
+    last = Delivery(False, 0)
+    for attempt in range(1, attempts + 1):
+        status, error, retry = _post(url, body, timeout)
+        if error is None:
+            return Delivery(True, attempt, status)
+        last = Delivery(False, attempt, status, error)
+        if not retry or attempt == attempts:
+            break
+        sleep(backoff * 2 ** (attempt - 1))
+    return last
+
+
+def _post(url: str, body: bytes, timeout: float) -> tuple[int | None, str | None, bool]:
+    """(status, why it failed or None, worth retrying)."""
     request = urllib.request.Request(
         url,
         data=body,
@@ -129,17 +270,15 @@ def notify_if_new(
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = int(response.status)
+            return int(response.status), None, False
     except urllib.error.HTTPError as exc:
-        warning = f"webhook {_redact(url)} answered HTTP {exc.code} {exc.reason}"
-        log.warning(warning)
-        return NotifyResult(False, len(new), exc.code, warning)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        retry = exc.code >= 500 or exc.code in _RETRY_STATUS
+        return exc.code, f"answered HTTP {exc.code} {exc.reason}", retry
+    except ValueError:  # its message may quote the URL
+        return None, "not reached: the URL is not valid", False
+    except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        warning = f"webhook {_redact(url)} not reached: {reason}"
-        log.warning(warning)
-        return NotifyResult(False, len(new), None, warning)
-    return NotifyResult(True, len(new), status)
+        return None, f"not reached: {reason}", True
 
 
 def _redact(url: str) -> str:

@@ -7,6 +7,7 @@ audit(config)     discover -> probe -> rules      (everything)
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,10 +25,12 @@ from auditor.reconcile import reconcile
 from auditor.rules import RuleContext, evaluate
 from auditor.sources import Source
 
+log = logging.getLogger(__name__)
+
+NOTIFY_URL_ENV = "AUDITOR_NOTIFY_URL"  # the webhook URL, kept out of argv and config files
+
 if TYPE_CHECKING:
     from auditor.drift.model import DriftItem, DriftResult
-
-log = logging.getLogger(__name__)
 
 
 def build_sources(config: Config) -> list[Source]:
@@ -309,34 +312,46 @@ def execute(
 
     The report folder and the history store are locked before anything runs, so a second
     audit on either fails at once instead of interleaving with this one. The run is stored
-    before its reports are written: a report folder that cannot be written loses no run.
+    before its reports are written: a report folder that cannot be written loses no run,
+    and its alert still goes out before the write error is raised. The webhook URL is
+    `notify_url` (--notify), else $AUDITOR_NOTIFY_URL, else `[audit] notify`. An
+    interrupted run alerts nobody about itself (what it did not probe is unknown; the next
+    complete run reports against the last complete one), but still sends pending alerts.
     """
     from datetime import timedelta
 
+    from auditor.errors import OutputError
     from auditor.notify import notify_if_new
     from auditor.report import hold_report_folder, write_reports
     from auditor.store import maybe_store, record_run
 
     out = out_dir or config.audit.reports
-    with hold_report_folder(out):
-        with maybe_store(config.audit.store) as store:
-            run = audit(config, prober=prober, observer=observer)
-            previous = None
-            if store is not None:
-                grace = timedelta(days=config.audit.gone_after_days)
-                recorded = record_run(store, run, grace=grace)
-                run, previous = recorded.run, recorded.previous
-                log.info("history: run %s recorded in %s", run.id, config.audit.store)
-        written = write_reports(run, out)
-    log.info("reports written: %s", ", ".join(str(p) for p in written.values()))
-    url = notify_url or config.audit.notify
-    if not url:
-        return Outcome(run, written)
-    result = notify_if_new(
-        url,
-        run,
-        previous.findings if previous else None,
-        config.audit.notify_timeout,
-        previous_day=previous.started_at.date() if previous else None,
-    )
+    url = notify_url or os.environ.get(NOTIFY_URL_ENV) or config.audit.notify
+    with hold_report_folder(out), maybe_store(config.audit.store) as store:
+        run = audit(config, prober=prober, observer=observer)
+        previous = None
+        if store is not None:
+            recorded = record_run(store, run, grace=timedelta(days=config.audit.gone_after_days))
+            run, previous = recorded.run, recorded.previous
+            log.info("history: run %s recorded in %s", run.id, config.audit.store)
+        written: dict[str, Path] = {}
+        write_error: OutputError | None = None
+        try:
+            written = write_reports(run, out)
+            log.info("reports written: %s", ", ".join(str(p) for p in written.values()))
+        except OutputError as exc:
+            write_error = exc
+        result = notify_if_new(
+            url,
+            run,
+            previous.findings if previous else None,
+            config.audit.notify_timeout,
+            previous_day=previous.started_at.date() if previous else None,
+            pending=store,
+            announce=not run.extra.get("interrupted"),
+        )
+    if write_error is not None:
+        if result.warning:
+            log.warning("%s", result.warning)
+        raise write_error
     return Outcome(run, written, result.warning, result.sent)

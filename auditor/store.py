@@ -9,6 +9,12 @@ Each run's full report.json data is kept (zlib-compressed), so any run can be re
 in every format (`auditor report --run ID`) and compared with any other (`auditor diff`).
 Facts are kept per host and run as JSON text (queryable with SQLite's json_extract).
 
+A run interrupted by Ctrl-C during the probe is stored as such (`runs.complete = 0`, the
+report's `interrupted: true`): listed by `auditor history`, but never the baseline of the next
+run's changes (`latest_run()` is the newest complete run, and it does not touch the
+sightings), so hosts it did not get to probe never show as changes, and the webhook's "new
+findings" are always against a complete run.
+
 One writer at a time: `open_store` takes an exclusive lock on `<store>.lock` (flock, so a
 crashed audit never leaves it held) and writes who holds it there; a second audit gets a
 StoreError naming the holder. `readonly=True` (history, diff, report) takes no lock.
@@ -25,7 +31,7 @@ import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,7 @@ from auditor.errors import StoreError
 from auditor.history import RunSnapshot, Sighting, compute_changes, gone_host_ids, host_alive
 from auditor.locking import ExclusiveLock
 from auditor.model import AuditRun
+from auditor.notify import PendingAlert
 
 
 class UnknownRunError(StoreError):
@@ -109,8 +116,35 @@ def _v2(conn: sqlite3.Connection) -> None:
         _insert_host_rows(conn, run_id, _decode(blob))
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """`runs.complete`: 0 for a run interrupted before it finished (Ctrl-C during the
+    probe). Such a run is kept and listed, but is never the baseline of the next run's
+    changes or its webhook's new findings. Back-filled from the stored reports."""
+    conn.execute("ALTER TABLE runs ADD COLUMN complete INTEGER NOT NULL DEFAULT 1")
+    for run_id, blob in conn.execute("SELECT id, report FROM runs").fetchall():
+        if _decode(blob).get("interrupted"):
+            conn.execute("UPDATE runs SET complete = 0 WHERE id = ?", (run_id,))
+
+
+def _v4(conn: sqlite3.Connection) -> None:
+    """Webhook alerts that could not be delivered, for the next run to send (never the
+    URL: the next run sends them to the URL configured then)."""
+    conn.execute(
+        """
+        CREATE TABLE pending_alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_error TEXT
+        )
+        """
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -125,6 +159,7 @@ class RunSummary:
     config: str | None
     hosts: int
     findings: int
+    complete: bool = True  # False: interrupted (never a baseline)
 
 
 @dataclass(frozen=True)
@@ -214,18 +249,24 @@ class Store:
     def runs(self, limit: int | None = None) -> list[RunSummary]:
         """Runs, newest first."""
         sql = (
-            "SELECT id, started_at, finished_at, config, hosts, findings FROM runs "
+            "SELECT id, started_at, finished_at, config, hosts, findings, complete FROM runs "
             "ORDER BY started_at DESC, id DESC"
         )
         rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
         return [
-            RunSummary(r[0], datetime.fromisoformat(r[1]), datetime.fromisoformat(r[2]), *r[3:])
+            RunSummary(
+                r[0], datetime.fromisoformat(r[1]), datetime.fromisoformat(r[2]), r[3], r[4],
+                r[5], complete=bool(r[6]),
+            )
             for r in rows
-        ]
+        ]  # fmt: skip
 
-    def latest_run(self) -> StoredRun | None:
+    def latest_run(self, *, complete: bool = True) -> StoredRun | None:
+        """The newest run; by default the newest complete one (an interrupted run is never a
+        baseline: what it did not probe would show as changes)."""
+        where = "WHERE complete = 1 " if complete else ""
         row = self.conn.execute(
-            "SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1"
+            f"SELECT id FROM runs {where}ORDER BY started_at DESC, id DESC LIMIT 1"
         ).fetchone()
         return self.get_run(row[0]) if row else None
 
@@ -301,6 +342,42 @@ class Store:
         facts: dict[str, Any] = bounded_fields(json.loads(row[0]), limit=STORED_LIMIT)
         return facts
 
+    # ------------------------------------------------------------------ pending alerts
+
+    def pending_alerts(self) -> list[PendingAlert]:
+        """Webhook alerts not delivered yet, oldest first (see auditor.notify)."""
+        rows = self.conn.execute(
+            "SELECT id, run_id, created_at, payload, attempts FROM pending_alerts ORDER BY id"
+        )
+        return [PendingAlert(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+
+    def keep_alert(self, run_id: str, payload: Mapping[str, Any], error: str) -> int:
+        from auditor.notify import MAX_PENDING
+
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO pending_alerts (run_id, created_at, payload, attempts, last_error) "
+                "VALUES (?, ?, ?, 1, ?)",
+                (run_id, datetime.now(UTC).isoformat(), json.dumps(payload), error),
+            )
+            dropped = self.conn.execute(
+                "DELETE FROM pending_alerts WHERE id NOT IN "
+                "(SELECT id FROM pending_alerts ORDER BY id DESC LIMIT ?)",
+                (MAX_PENDING,),
+            ).rowcount
+        return int(dropped)
+
+    def alert_delivered(self, alert_id: int) -> None:
+        with self.conn:
+            self.conn.execute("DELETE FROM pending_alerts WHERE id = ?", (alert_id,))
+
+    def alert_failed(self, alert_id: int, error: str) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE pending_alerts SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (error, alert_id),
+            )
+
     # ------------------------------------------------------------------ writing
 
     def save_run(self, run: AuditRun) -> None:
@@ -319,7 +396,7 @@ class Store:
             with self.conn:
                 self.conn.execute(
                     "INSERT INTO runs (id, started_at, finished_at, config, hosts, findings, "
-                    "report) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "report, complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         info["id"],
                         started,
@@ -328,6 +405,7 @@ class Store:
                         len(report.get("hosts", ())),
                         len(report.get("findings", ())),
                         _encode(report),
+                        0 if report.get("interrupted") else 1,
                     ),
                 )
                 _insert_host_rows(self.conn, info["id"], report)
@@ -346,7 +424,10 @@ class Store:
                         for f in report.get("findings", ())
                     ],
                 )
-                for h in report.get("hosts", ()):
+                # An interrupted run is no baseline: first/last seen and gone markers are
+                # the complete runs' (its hosts count as new until a complete run sees them).
+                hosts = () if report.get("interrupted") else report.get("hosts", ())
+                for h in hosts:
                     alive = host_alive(h)
                     self.conn.execute(
                         "INSERT INTO sightings (host_id, label, first_seen, first_run, "
@@ -358,7 +439,8 @@ class Store:
                         (h["id"], h.get("label") or h["id"], started, info["id"],
                          started if alive else None),
                     )  # fmt: skip
-                for host_id in gone_host_ids(report.get("changes")):
+                gone = () if report.get("interrupted") else gone_host_ids(report.get("changes"))
+                for host_id in gone:
                     self.conn.execute(
                         "UPDATE sightings SET gone_at = ? WHERE host_id = ?", (started, host_id)
                     )
@@ -478,7 +560,8 @@ def open_store(path: Path, *, readonly: bool = False) -> Store:
 
 
 def record_run(store: Store, run: AuditRun, *, grace: timedelta) -> RecordedRun:
-    """Compare `run` with the latest stored run, fill in its `changes`, save it."""
+    """Compare `run` with the latest complete stored run, fill in its `changes`, save it
+    (an interrupted run too, marked so: it is never the next run's baseline)."""
     previous = store.latest_run()
     changes = compute_changes(
         previous.snapshot() if previous else None,

@@ -121,6 +121,7 @@ def _runs(store: Store, limit: int, as_json: bool) -> None:
                 "gone_hosts": len(changes.get("gone_hosts") or ()),
                 "status_changed": len(changes.get("status_changed") or ()),
                 "new_findings": len(changes.get("new_findings") or ()),
+                "interrupted": not summary.complete,
             }
         )
     if as_json:
@@ -136,7 +137,7 @@ def _runs(store: Store, limit: int, as_json: bool) -> None:
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(
-            r["id"],
+            r["id"] + (" (interrupted)" if r["interrupted"] else ""),
             r["started_at"][:16].replace("T", " "),
             str(r["hosts"]),
             str(r["findings"]),

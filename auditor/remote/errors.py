@@ -49,6 +49,7 @@ class FailureKind(enum.StrEnum):
     OUTPUT_CAP = "output-cap"
     CONNECTION_LOST = "connection-lost"
     NO_EXIT_STATUS = "no-exit-status"
+    INTERRUPTED = "interrupted"  # Ctrl-C: we stopped, the host did nothing wrong
 
 
 # Failures where the port is the problem, not the host: another configured port may be sshd.

@@ -50,6 +50,7 @@ from auditor.remote.hostkeys import HostKeyPolicy, OfferedKey
 from auditor.remote.proxy import ProxyProcess, open_proxy
 from auditor.remote.session import (
     STOP_GRACE,
+    STOP_SENT,
     CommandResult,
     OutputBuffer,
     default_ports,
@@ -154,6 +155,7 @@ class ParamikoSession:
         deadline = started + timeout
         cut: FailureKind | None = None
         stopping_until: float | None = None  # after a deadline: read what the TERM trap says
+        stopper: paramiko.Channel | None = None
         while True:
             if self._closed.is_set():
                 raise SessionError(f"{self._description}: session closed while the script ran")
@@ -179,7 +181,8 @@ class ParamikoSession:
                 # Endless output: more would be dropped anyway, so stop the script now
                 # rather than read until the deadline.
                 cut = FailureKind.OUTPUT_CAP
-                self._stop_remote()
+                stopper = self._stop_remote()
+                _await_stop(stopper, time.monotonic() + STOP_GRACE)
                 break
             drained = not channel.recv_ready() and not channel.recv_stderr_ready()
             if drained and (
@@ -191,7 +194,7 @@ class ParamikoSession:
             now = time.monotonic()
             if stopping_until is None and now >= deadline:
                 cut = FailureKind.DEADLINE
-                self._stop_remote()
+                stopper = self._stop_remote()
                 stopping_until = now + STOP_GRACE
             if stopping_until is not None and now >= stopping_until:
                 break
@@ -203,6 +206,8 @@ class ParamikoSession:
                 continue
             wait = min(_POLL, remaining, 0.02 if (stdin_open and pending) else _POLL)
             select.select([channel], [], [], wait)
+        if cut is FailureKind.DEADLINE:
+            _await_stop(stopper, (stopping_until or 0) + STOP_GRACE)
         status: int | None = None
         if channel.exit_status_ready():
             status = channel.recv_exit_status()
@@ -222,24 +227,50 @@ class ParamikoSession:
             cut=cut,
         )
 
-    def _stop_remote(self) -> None:
+    def _stop_remote(self, timeout: float = 2.0) -> paramiko.Channel | None:
         """Ask the host to stop what our script started (see `stop_command`), on a second
-        channel of this connection; best effort: the script's channel is closed after."""
+        channel of this connection; best effort: the script's channel is closed after.
+        Returns the stop's channel: `_await_stop` it before the connection goes (the stop
+        finds the script through the connection's sshd process)."""
         try:
-            channel = self._transport.open_session(timeout=min(self._channel_timeout, 2.0))
+            channel = self._transport.open_session(timeout=min(self._channel_timeout, timeout))
             channel.exec_command(stop_command(self._sudo))
             channel.shutdown_write()
-            self._stoppers.append(channel)
         except (paramiko.SSHException, EOFError, OSError):
             log.debug("%s: could not stop the script on the host", self._description)
+            return None
+        self._stoppers.append(channel)
+        return channel
 
     def close(self) -> None:
-        self._closed.set()
         with self._lock:
             channel = self._channel
+        if channel is not None and self._transport.is_active():
+            # Closed while a script runs (Ctrl-C, or a host past its deadline's grace):
+            # what the script started on the host is stopped too, not left running. Asked
+            # before the run is told to end, while its channel (its session) still exists.
+            _await_stop(self._stop_remote(timeout=1.0), time.monotonic() + STOP_GRACE)
+        self._closed.set()
         if channel is not None:
             channel.close()
         self._transport.close()
+
+
+def _await_stop(stopper: paramiko.Channel | None, until: float) -> None:
+    """Wait (until `until` at most) for the stop command to say it has sent its TERM: it
+    finds the script through this connection's sshd process, which is gone once we hang up,
+    and the host's rc files (a login shell's .bashrc) may delay it."""
+    if stopper is None:
+        return
+    said = b""
+    while STOP_SENT not in said and not stopper.exit_status_ready():
+        remaining = until - time.monotonic()
+        if remaining <= 0:
+            return
+        if stopper.recv_ready():
+            said = (said + stopper.recv(256))[-64:]
+            continue
+        select.select([stopper], [], [], min(remaining, _POLL))
 
 
 # --------------------------------------------------------------------------- credentials

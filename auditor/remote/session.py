@@ -66,7 +66,7 @@ for f in /proc/[0-9]*/stat; do
   [ "$2" = "$P" ] && [ "$p" != "$M" ] && [ "$4" = "$p" ] && [ "${20}" -le "$T" ] || continue
   grep -q auditor-stop-channel "/proc/$p/cmdline" 2>/dev/null || S="$S $p"
 done
-[ -n "$S" ] || exit 0
+[ -n "$S" ] || { echo @STOPSENT@; exit 0; }
 _k() {
   g=$1 K=
   for f in /proc/[0-9]*/stat; do
@@ -77,13 +77,17 @@ _k() {
   [ -n "$K" ] || return 0
   kill -$g $K 2>/dev/null || { [ @SUDO@ = 1 ] && sudo -n kill -$g $K 2>/dev/null; }
 }
-_k TERM; sleep 2; _k KILL
+_k TERM; echo @STOPSENT@; sleep 2; _k KILL
 """
+
+
+STOP_SENT = b"auditor-stop-sent"  # the stop command's word that its TERM went out
 
 
 def stop_command(sudo: bool) -> str:
     """The command a second channel runs to stop a script we gave up on (see above)."""
-    return "/bin/sh -c " + shlex.quote(_STOP_SCRIPT.replace("@SUDO@", "1" if sudo else "0"))
+    script = _STOP_SCRIPT.replace("@SUDO@", "1" if sudo else "0")
+    return "/bin/sh -c " + shlex.quote(script.replace("@STOPSENT@", STOP_SENT.decode()))
 
 
 def remote_command(sudo: bool) -> str:

@@ -41,6 +41,8 @@ def ssh_findings(ctx: RuleContext) -> Iterable[Finding]:
         outcome = ctx.ssh.get(host.id)
         if outcome is None or outcome.state not in ("skipped", "partial"):
             continue
+        if outcome.kind == "interrupted" or outcome.reason == "interrupted":
+            continue  # we stopped (Ctrl-C): nothing is known against the host
         reason = outcome.reason or "unknown reason"
         where = f"{outcome.address or host.primary_address or '?'}:{outcome.port or 22}"
         evidence = (reason, f"SSH to {where}, {when(ctx.now)}")

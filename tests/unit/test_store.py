@@ -183,7 +183,7 @@ def test_a_killed_holder_does_not_leave_the_lock_held(tmp_path: Path) -> None:
 def test_new_store_has_the_current_schema(tmp_path: Path) -> None:
     open_store(tmp_path / "h.sqlite").close()
     conn = sqlite3.connect(tmp_path / "h.sqlite")
-    assert schema_version(conn) == SCHEMA_VERSION == len(MIGRATIONS) == 2
+    assert schema_version(conn) == SCHEMA_VERSION == len(MIGRATIONS) == 4
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"runs", "sightings", "findings", "host_runs", "meta"} <= tables
     conn.close()
@@ -207,7 +207,7 @@ def test_migration_from_version_1_backfills_host_rows(tmp_path: Path) -> None:
     conn.close()
 
     with open_store(path) as store:
-        assert schema_version(store.conn) == 2
+        assert schema_version(store.conn) == SCHEMA_VERSION
         assert store.host_history("ip:10.0.0.2") == [(report["run"]["id"], "unmanaged", False)]
         assert store.sightings()["ip:10.0.0.1"].gone_at is None
         record_run(store, mkrun(T0 + DAY, [mkhost(1)]), grace=GRACE)
@@ -249,3 +249,23 @@ def test_not_a_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a usable SQLite history store"):
         open_store(path)
     open_store(tmp_path / "junk2.sqlite").close()
+
+
+def test_migration_marks_a_stored_interrupted_run_as_no_baseline(tmp_path: Path) -> None:
+    import zlib
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    migrate(conn, path, MIGRATIONS[:2])  # before runs knew whether they were complete
+    complete = run_to_dict(mkrun(T0, [mkhost(1)]))
+    cut = {**run_to_dict(mkrun(T0 + DAY, [mkhost(1), mkhost(2)])), "interrupted": True}
+    for report in (complete, cut):
+        conn.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, 1, 1, ?)",
+                     (report["run"]["id"], report["run"]["started_at"],
+                      report["run"]["finished_at"], zlib.compress(json.dumps(report).encode())))
+    conn.commit()
+    conn.close()
+    with open_store(path) as store:
+        assert [r.complete for r in store.runs()] == [False, True]
+        latest = store.latest_run()
+        assert latest is not None and latest.id == complete["run"]["id"]
