@@ -25,7 +25,7 @@ from auditor.bounds import LIMITS, cut
 from auditor.config import SshSettings
 from auditor.errors import ProbeError
 from auditor.model import ID_AWS, Facts, Host, HostStatus, SourceKind, SshOutcome, split_ident
-from auditor.remote.errors import FailureKind, RemoteError, failure_kind
+from auditor.remote.errors import FailureKind, JumpHostError, RemoteError, failure_kind
 from auditor.remote.session import STOP_GRACE, CommandResult, Connector, RemoteSession
 from auditor.visible import visible
 
@@ -469,7 +469,10 @@ class _Worker:
             if attempt.deadline_hit or failure_kind(exc) is FailureKind.DEADLINE:
                 return _deadline_outcome(attempt, self.settings), None
             kind = failure_kind(exc)
-            return self._skipped(attempt, str(exc), kind.value if kind else None), None
+            outcome = self._skipped(attempt, str(exc), kind.value if kind else None)
+            if isinstance(exc, JumpHostError):
+                outcome = replace(outcome, jump=exc.hop or None, jump_kind=exc.hop_kind.value)
+            return outcome, None
         except Exception as exc:
             # A bug (in a parser, say) must cost one host, not the run; the traceback is
             # logged for whoever fixes it.

@@ -354,6 +354,10 @@ class SshOutcome:
     port: int | None = None
     duration_s: float | None = None
     kind: str | None = None
+    # When a jump host was the cause (kind "jump-host"): which one, and what went wrong
+    # with it (a FailureKind value: changed-host-key, refused ...). One root cause per hop.
+    jump: str | None = None
+    jump_kind: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ person can act on, safe to show and store: it never contains passphrases or key 
     ├── JumpHostError              the jump host failed (wraps the hop's own failure)
     └── HostKeyError               (auditor.errors)
         ├── UnknownHostKeyError    strict policy, the key is not in known_hosts
+        │   └── HostCertificateError  only a @cert-authority vouches for it: unsupported
         └── ChangedHostKeyError    the key differs from the recorded one: refused always
 """
 
@@ -39,6 +40,7 @@ class FailureKind(enum.StrEnum):
     KEY_FILE = "key-file"
     SESSION = "session"
     JUMP_HOST = "jump-host"
+    HOST_CERTIFICATE = "host-certificate"
     PROXY_COMMAND = "proxy-command"
     UNKNOWN_HOST_KEY = "unknown-host-key"
     CHANGED_HOST_KEY = "changed-host-key"
@@ -99,13 +101,16 @@ class SessionError(RemoteError):
 
 
 class JumpHostError(RemoteError):
-    """The hop failed; `hop_kind` keeps the hop's own cause (e.g. its host key changed)."""
+    """The hop failed; `hop_kind` keeps the hop's own cause (e.g. its host key changed) and
+    `hop` names the hop that failed (the innermost one of a chain), so that one bastion
+    that is down is one root cause, not one failure per host behind it."""
 
     kind = FailureKind.JUMP_HOST
 
-    def __init__(self, reason: str, *, hop_kind: FailureKind) -> None:
+    def __init__(self, reason: str, *, hop_kind: FailureKind, hop: str = "") -> None:
         super().__init__(reason)
         self.hop_kind = hop_kind
+        self.hop = hop
 
 
 class UnknownHostKeyError(HostKeyError):
@@ -123,6 +128,13 @@ class UnknownHostKeyError(HostKeyError):
     @property
     def reason(self) -> str:
         return str(self)
+
+
+class HostCertificateError(UnknownHostKeyError):
+    """known_hosts trusts a certificate authority (@cert-authority) for this host and has
+    no key of its own for it: paramiko cannot check host certificates, so we cannot either."""
+
+    kind = FailureKind.HOST_CERTIFICATE
 
 
 class ChangedHostKeyError(HostKeyError):

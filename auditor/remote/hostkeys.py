@@ -29,7 +29,7 @@ from pathlib import Path
 import paramiko
 
 from auditor.fileio import write_atomic
-from auditor.remote.errors import ChangedHostKeyError, UnknownHostKeyError
+from auditor.remote.errors import ChangedHostKeyError, HostCertificateError, UnknownHostKeyError
 
 STRICT = "strict"
 TOFU = "tofu"
@@ -217,6 +217,7 @@ class HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         _refuse_revoked(entries, host, key)
         if _check_recorded(entries, host, key):
             return
+        _refuse_certificate_only(entries, host, key)
         if self.policy == STRICT:
             where = ", ".join(str(p) for p in self.known_hosts)
             raise UnknownHostKeyError(
@@ -261,6 +262,24 @@ def _refuse_revoked(entries: Sequence[KnownHostEntry], host: str, key: OfferedKe
                 known_fingerprint=entry.fingerprint,
                 offered_fingerprint=key.fingerprint,
                 known_at=entry.source,
+            )
+
+
+def _refuse_certificate_only(entries: Sequence[KnownHostEntry], host: str, key: OfferedKey) -> None:
+    """A host that known_hosts vouches for only through a @cert-authority line: its owner
+    meant trust to come from the CA's signature, which paramiko cannot check. Neither strict
+    nor tofu may stand in for it (tofu would quietly trust whatever answers first)."""
+    for entry in entries:
+        if entry.marker == "@cert-authority":
+            raise HostCertificateError(
+                f"host certificate for {host}: known_hosts trusts a certificate authority "
+                f"for it ({entry.source}) and has no key of its own for it; CA checking is "
+                f"not supported (paramiko cannot verify host certificates). Add the host's "
+                f"own key ({key.key_type} {key.fingerprint}) with ssh-keyscan after checking "
+                "it",
+                host=host,
+                key_type=key.key_type,
+                fingerprint=key.fingerprint,
             )
 
 

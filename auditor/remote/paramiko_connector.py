@@ -680,9 +680,10 @@ class ParamikoConnector:
                         transport = self._handshake_via(outer, endpoint, settings)
             except (RemoteError, HostKeyError) as exc:
                 kind = failure_kind(exc) or FailureKind.JUMP_HOST
-                if isinstance(exc, JumpHostError):
-                    kind = exc.hop_kind
-                jump.failure = JumpHostError(f"jump host {endpoint}: {exc}", hop_kind=kind)
+                hop = str(endpoint)
+                if isinstance(exc, JumpHostError):  # an outer hop of the chain failed
+                    kind, hop = exc.hop_kind, exc.hop or hop
+                jump.failure = JumpHostError(f"jump host {endpoint}: {exc}", hop_kind=kind, hop=hop)
                 raise jump.failure from None
             transport.set_keepalive(30)
             jump.transport = transport

@@ -50,7 +50,8 @@ ALL_RULES: tuple[Rule, ...] = (
 RULE_IDS: tuple[str, ...] = (
     "unmanaged-host", "cloud-unmanaged", "unmanaged-launcher", "stale-inventory",
     "missing-from-cloud", "source-failed", "ssh-host-key-changed", "ssh-host-key-unknown",
-    "ssh-auth-refused", "ssh-unreachable", "ssh-probe-partial", "eol-os", "eol-software",
+    "ssh-auth-refused", "ssh-unreachable", "ssh-probe-partial", "ssh-jump-host",
+    "ssh-host-certificate", "eol-os", "eol-software",
     "long-uptime", "unexpected-listener", "log-silence", "unmanaged-activity", "drift", "policy",
 )  # fmt: skip
 

@@ -761,3 +761,30 @@ def test_the_instance_id_reaches_the_proxy_command_through_collect(
     outcome = results[without_id.id][0]
     assert outcome.state == "skipped" and outcome.reason is not None
     assert "no source knows this host's instance id" in outcome.reason
+
+
+def test_a_bastion_whose_key_changed_is_one_critical_root_cause(
+    make_sshd: Callable[..., Sshd],
+    settings: SshSettings,
+    known_hosts: Path,
+    connector: ParamikoConnector,
+    tmp_path: Path,
+) -> None:
+    from auditor.config import Config
+    from auditor.rules import RuleContext, ssh_findings
+
+    bastion = make_sshd("bastion")
+    impostor_key = _keygen(tmp_path / "old_bastion_key")  # what known_hosts remembers
+    key_type, blob = Path(f"{impostor_key}.pub").read_text().split()[:2]
+    known_hosts.write_text(f"[{LOOPBACK}]:{bastion.port} {key_type} {blob}\n")
+    via = replace(settings, jump_host=f"root@{LOOPBACK}:{bastion.port}")
+    hosts = [replace(_host(22), id=f"t{i}") for i in range(3)]
+    results = collect(hosts, via, _hostname_probe, connector=connector)
+    outcomes = {host_id: outcome for host_id, (outcome, _) in results.items()}
+    assert {(o.kind, o.jump, o.jump_kind) for o in outcomes.values()} == {
+        ("jump-host", f"root@{LOOPBACK}:{bastion.port}", "changed-host-key")
+    }
+    context = RuleContext(Config(path=None), datetime.now(UTC), tuple(hosts), outcomes, {})
+    [finding] = ssh_findings(context)
+    assert (finding.rule, finding.severity.value, finding.host) == ("ssh-jump-host", "critical", None)
+    assert "3 hosts not probed" in finding.title

@@ -16,7 +16,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from auditor.remote import ChangedHostKeyError, HostKeyPolicy, UnknownHostKeyError, fingerprint
+from auditor.remote import (
+    ChangedHostKeyError,
+    FailureKind,
+    HostCertificateError,
+    HostKeyPolicy,
+    UnknownHostKeyError,
+    fingerprint,
+)
 from auditor.remote.hostkeys import (
     OfferedKey,
     default_tofu_file,
@@ -216,3 +223,31 @@ def test_works_as_a_paramiko_missing_host_key_policy(tmp_path: Path) -> None:
 def test_unknown_policy_name() -> None:
     with pytest.raises(ValueError, match="strict"):
         HostKeyPolicy("yolo")
+
+
+@pytest.mark.parametrize("policy", ["strict", "tofu"])
+def test_a_host_only_a_certificate_authority_vouches_for_is_its_own_failure(
+    tmp_path: Path, key: OfferedKey, policy: str
+) -> None:
+    """@cert-authority lines are not ignored silently: CA checking is not supported, so a host
+    known only through one fails with its own kind, under tofu too (recording whatever key
+    answers first would replace the CA's word with a guess)."""
+    known = tmp_path / "known_hosts"
+    known.write_text(line("*.corp.example.com", ed25519_key(), marker="@cert-authority"))
+    tofu = tmp_path / "tofu"
+    checker = HostKeyPolicy(policy, known_hosts=[known], tofu_file=tofu)
+    with pytest.raises(HostCertificateError) as caught:
+        checker.verify(["web01.corp.example.com", "10.0.0.5"], key)
+    assert caught.value.kind is FailureKind.HOST_CERTIFICATE
+    assert "CA checking is not supported" in str(caught.value) and f"{known}:1" in str(caught.value)
+    assert not tofu.exists()
+    # The host's own key beside the CA line: checked as usual.
+    known.write_text(known.read_text() + line("web01.corp.example.com", key))
+    HostKeyPolicy(policy, known_hosts=[known], tofu_file=tofu).verify(
+        ["web01.corp.example.com"], key
+    )
+    # A CA for other hosts changes nothing for this one.
+    other = HostKeyPolicy("strict", known_hosts=[known], tofu_file=tofu)
+    with pytest.raises(UnknownHostKeyError) as plain:
+        other.verify(["db01.example.org"], key)
+    assert not isinstance(plain.value, HostCertificateError)

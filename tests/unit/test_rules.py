@@ -403,3 +403,31 @@ def test_within_a_severity_findings_follow_rule_order() -> None:
                 Finding("aa-eol", Severity.HIGH, "h", "old php")]
 
     assert [f.rule for f in evaluate(ctx, (first, second))] == ["zz-orphan", "aa-eol", "aa-eol"]
+
+
+def test_one_finding_per_failed_jump_host_not_one_per_host_behind_it() -> None:
+    hosts = [mkhost(n=i) for i in range(1, 13)]
+    changed = SshOutcome(
+        "skipped", "jump host ops@10.9.0.1:22: host key CHANGED for 10.9.0.1: ...", "10.0.0.1",
+        22, kind="jump-host", jump="ops@10.9.0.1:22", jump_kind="changed-host-key",
+    )  # fmt: skip
+    down = replace(changed, reason="jump host ops@10.9.0.2:22: connection refused",
+                   jump="ops@10.9.0.2:22", jump_kind="refused")  # fmt: skip
+    ssh = {h.id: changed for h in hosts[:11]} | {hosts[11].id: down}
+    findings = list(ssh_findings(ctx(hosts, ssh=ssh)))
+    assert [(f.rule, f.severity, f.host) for f in findings] == [
+        ("ssh-jump-host", Severity.CRITICAL, None),  # a bastion's changed key: critical
+        ("ssh-jump-host", Severity.HIGH, None),
+    ]
+    assert "11 hosts not probed" in findings[0].title and "and 1 more" in findings[0].evidence[1]
+    assert findings[1].evidence[1] == f"hosts behind it: {hosts[11].id}"
+
+
+def test_a_host_certificate_the_probe_cannot_check_is_its_own_finding() -> None:
+    h = mkhost()
+    outcome = SshOutcome("skipped", "host certificate for 10.0.0.5: ...", "10.0.0.5", 22,
+                         kind="host-certificate")  # fmt: skip
+    f = only(ssh_findings(ctx([h], ssh={h.id: outcome})))
+    assert (f.rule, f.severity, f.title) == (
+        "ssh-host-certificate", Severity.MEDIUM, "Host certificate: CA checking not supported"
+    )
