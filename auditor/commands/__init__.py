@@ -130,15 +130,21 @@ def _runs(store: Store, limit: int, as_json: bool) -> None:
     if not rows:
         click.echo(f"no runs in {store.path} yet")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("run", no_wrap=True)
-    table.add_column("started (UTC)", no_wrap=True)
+    console = _console()
+    # The run id starts with its UTC start time (20261128T093000Z-...): on an 80-column
+    # terminal the separate column would squeeze the counts' headers to "hos…".
+    dated = console.width >= 100
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("run")  # "(interrupted)" may go to a line of its own; the id never breaks
+    if dated:
+        table.add_column("started (UTC)", no_wrap=True)
     for column in ("hosts", "findings", "crit/high", "new", "gone", "status", "new findings"):
         table.add_column(column, justify="right")
     for r in rows:
+        started = [r["started_at"][:16].replace("T", " ")] if dated else []
         table.add_row(
             r["id"] + (" (interrupted)" if r["interrupted"] else ""),
-            r["started_at"][:16].replace("T", " "),
+            *started,
             str(r["hosts"]),
             str(r["findings"]),
             f"{r['critical']}/{r['high']}",
@@ -147,7 +153,6 @@ def _runs(store: Store, limit: int, as_json: bool) -> None:
             str(r["status_changed"]),
             str(r["new_findings"]),
         )
-    console = _console()
     console.print(Text(f"runs in {store.path} (newest first; new/gone hosts, status changes)"))
     console.print(table)
 
