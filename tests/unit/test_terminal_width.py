@@ -79,6 +79,13 @@ def store_path(tmp_path: Path) -> Path:
     with open_store(path) as store:
         record_run(store, _long_names(fleet(previous=True)), grace=timedelta(days=3))
         record_run(store, _long_names(fleet()), grace=timedelta(days=3))
+        # An interrupted run's id carries "(interrupted)": the longest first column.
+        later = fleet()
+        cut = replace(
+            later, id="20261205T093000Z-cccccc", started_at=later.started_at + timedelta(days=7),
+            finished_at=later.finished_at + timedelta(days=7), extra={"interrupted": True},
+        )  # fmt: skip
+        record_run(store, cut, grace=timedelta(days=3))
     return path
 
 
@@ -95,3 +102,5 @@ def test_history_and_diff_fit(store_path: Path, command: object, args: tuple[str
     assert result.exit_code == 0, result.output
     assert result.stdout.strip()
     assert _too_wide(result.stdout) == []
+    if command is history and not args:
+        assert "(interrupted)" in result.stdout
