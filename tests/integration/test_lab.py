@@ -25,7 +25,7 @@ from auditor.lab import LabState, demo_spec, lab_down, lab_status, lab_up
 from auditor.lab.aws import MISSING_INSTANCE_ID, UNSTATED_ASG, ec2_client
 from auditor.lab.cli import main as lab_main
 from auditor.lab.net import conflicts_in
-from auditor.lab.spec import DEMO_HOSTS, HOSTILE_HOSTNAME
+from auditor.lab.spec import DEMO_HOSTS, HOSTILE_HOSTNAME, mac_for
 
 LAB_NET = IPv4Network("10.250.77.0/24")
 HOSTNAMES = [name for name, *_ in DEMO_HOSTS]
@@ -361,6 +361,26 @@ def test_each_host_sees_only_its_own_processes(fleet: Fleet) -> None:
     comms = fleet.ok("legacy-billing01", "ps -e -o comm=").split()
     assert "httpd" in comms and "moto_server" not in comms
     assert fleet.ok("web01", "cat /proc/1/comm").strip() == "sshd"
+
+
+@pytest.mark.lab
+def test_neighbour_entries_are_pinned_on_both_sides_of_every_link(lab: LabState) -> None:
+    # Permanent entries are exempt from the machine's gc_thresh limits (README "The lab").
+    def neighbours(*netns: str, dev: str) -> dict[str, dict[str, object]]:
+        out = subprocess.run([*("ip", *netns), "-j", "-4", "neigh", "show", "dev", dev],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return {e["dst"]: e for e in json.loads(out or "[]")}
+
+    bridge = neighbours(dev=lab.bridge)
+    for h in lab.hosts:
+        entry = bridge[h.address]
+        assert entry["state"] == ["PERMANENT"] and entry["lladdr"] == mac_for(IPv4Address(h.address))
+        inside = neighbours("-n", h.netns, dev="eth0")[lab.gateway]
+        assert inside["state"] == ["PERMANENT"]
+        assert inside["lladdr"] == mac_for(IPv4Address(lab.gateway))
+    link = subprocess.run(["ip", "-j", "link", "show", "dev", lab.bridge], capture_output=True,
+                          text=True, check=True).stdout  # fmt: skip
+    assert json.loads(link)[0]["address"] == mac_for(IPv4Address(lab.gateway))
 
 
 # ------------------------------------------------------------------ AWS (moto) and IaC

@@ -17,9 +17,10 @@ import fcntl
 import json
 import os
 import re
+import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Network, collapse_addresses
 from pathlib import Path
 from typing import IO, Any
@@ -28,7 +29,7 @@ import pytest
 
 from auditor.config import Config, load_config
 from auditor.lab import demo_spec, lab_down, lab_up, load_state
-from auditor.lab.spec import DEFAULT_STATE_DIR, DEMO_HOSTS, LabSpec
+from auditor.lab.spec import BRIDGE, DEFAULT_STATE_DIR, DEMO_HOSTS, LabSpec
 from auditor.pipeline import execute
 from auditor.probing import probe_hosts
 from auditor.report.json_report import validate_report
@@ -82,11 +83,15 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         if load_state(DEFAULT_STATE_DIR) is not None:
             pytest.skip("a lab is up already: this test builds (and removes) its own")
         spec = demo_spec(hosts=SCALE_HOSTS)
+        before = NeighbourTable.now()
         started = time.monotonic()
         try:
             lab_up(spec)
             up = time.monotonic() - started
             data = _audit(spec, tmp_path_factory.mktemp("scale"), up)
+            pinned = pinned_on_the_bridge()
+            unpinned = [h.name for h in spec.hosts if pinned.get(str(h.address)) != ["PERMANENT"]]
+            data["_neighbours"] = (before, NeighbourTable.now(), unpinned)
         finally:
             started = time.monotonic()
             lab_down(spec.state_dir)
@@ -95,6 +100,33 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     finally:
         if lock is not None:
             lock.close()
+
+
+@dataclass(frozen=True)
+class NeighbourTable:
+    """The machine's neighbour (ARP) table limits and counters: one table for every
+    namespace, its limits settable only in the machine's own (README "The lab")."""
+
+    gc_thresh: tuple[int, int, int]
+    entries: int
+    table_fulls: int  # times an entry could not be made: the overflow the lab must not cause
+
+    @classmethod
+    def now(cls) -> NeighbourTable:
+        sysctl = Path("/proc/sys/net/ipv4/neigh/default")
+        thresh = tuple(int((sysctl / f"gc_thresh{i}").read_text()) for i in (1, 2, 3))
+        header, *cpus = Path("/proc/net/stat/arp_cache").read_text().split("\n")
+        names = header.split()
+        rows = [[int(v, 16) for v in line.split()] for line in cpus if line.strip()]
+        fulls = sum(row[names.index("table_fulls")] for row in rows)  # per-CPU counters
+        return cls((thresh[0], thresh[1], thresh[2]), rows[0][names.index("entries")], fulls)
+
+
+def pinned_on_the_bridge() -> dict[str, list[str]]:
+    """The bridge side's neighbour entries: address -> states."""
+    out = subprocess.run(["ip", "-j", "-4", "neigh", "show", "dev", BRIDGE], check=True,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    return {e["dst"]: e.get("state", []) for e in json.loads(out or "[]")}
 
 
 def sweep_the_lab(config: Config, spec: LabSpec) -> Config:
@@ -147,10 +179,18 @@ def test_a_lab_audit_fits_on_one_screen_and_opens_fast(
         assert found, "the page's script did not run"
         ready = int(found.group(1))
         assert ready <= 2000
+    before, after, unpinned = report["_neighbours"]
+    assert unpinned == []  # every lab host, on the bridge side
+    assert after.gc_thresh == before.gc_thresh  # the machine's limits are not touched
+    assert after.table_fulls == before.table_fulls  # and never overflowed
+    if SCALE_HOSTS >= 1000:  # two entries a host: past the default gc_thresh3 (1024)
+        assert after.entries > 2 * SCALE_HOSTS - 10
     up, audit = report["_times"]
     with capsys.disabled():  # the figures are the point: shown whatever the capture mode
         print(f"\nlab audit of {len(hosts)} hosts ({probed} probed; lab up {up:.0f} s, down "
               f"{report['_down']:.0f} s, audit {audit:.0f} s): {len(findings)} findings in "
               f"{len(groups)} finding groups, the biggest {biggest['count']} hosts "
               f"({biggest['title']}); index.html {html.stat().st_size / 1e6:.2f} MB, "
-              f"interactive {ready} ms after navigation in headless Chromium")  # fmt: skip
+              f"interactive {ready} ms after navigation in headless Chromium; neighbour "
+              f"table {after.entries} entries (gc_thresh3 {after.gc_thresh[2]}, unchanged), "
+              f"overflows {after.table_fulls - before.table_fulls}")  # fmt: skip
