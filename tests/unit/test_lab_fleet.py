@@ -107,11 +107,12 @@ def test_a_fleet_host_boots_on_its_subnet_and_pins_its_gateway(tmp_path: Path) -
     spec = demo_spec(hosts=FLEET)
     fleet_host, demo_host = spec.hosts[-1], spec.hosts[0]
     script = boot_script(spec, fleet_host, fleet_host.profile, tmp_path)
-    assert f"ip addr add {fleet_host.address}/20 dev eth0" in script
-    assert f"ip neigh replace 10.250.80.1 lladdr {spec.bridge_mac} dev eth0 nud permanent" in script
+    assert f"'addr add {fleet_host.address}/20 dev eth0'" in script
+    assert f"'neigh replace 10.250.80.1 lladdr {spec.bridge_mac} dev eth0 nud permanent'" in script
+    assert "| ip -batch -" in script
     script = boot_script(spec, demo_host, demo_host.profile, tmp_path)
-    assert f"ip addr add {demo_host.address}/24 dev eth0" in script
-    assert "ip neigh replace 10.250.77.1 lladdr 02:a1:0a:fa:4d:01 dev eth0 nud permanent" in script
+    assert f"'addr add {demo_host.address}/24 dev eth0'" in script
+    assert "'neigh replace 10.250.77.1 lladdr 02:a1:0a:fa:4d:01 dev eth0 nud permanent'" in script
 
 
 def test_a_route_into_the_fleet_subnet_is_a_conflict() -> None:
