@@ -45,8 +45,8 @@ from auditor.model import SEVERITY_NAMES
     "plan",
     required=True,
     type=click.Path(exists=True, path_type=Path),
-    help="The migration plan: the new Ansible inventory, or a text list of names "
-    "and addresses (see docs/workflows.md).",
+    help="The migration plan: the new Ansible inventory (ansible_host = where a host lives "
+    "now; host var migrated: true marks it done), or a text list (see below).",
 )
 @click.option(
     "--plan-format",
@@ -116,6 +116,14 @@ def premigrate(
     \b
     auditor premigrate -c audit.toml --old 10.250.77.0/24 --plan plan.txt
     auditor premigrate -c audit.toml --old 10.1.0.0/16 --plan new/hosts.ini --after
+
+    A text plan has one entry per line; `#` starts a comment:
+
+    \b
+    # old name or address    [new address or name]    [migrated]
+    web01                                             # planned, nowhere new yet
+    web02      10.40.0.12                             # migrated once 10.40.0.12 answers
+    db01    -> db01.new.example.com   migrated        # marked done
     """
 
     def body() -> int:

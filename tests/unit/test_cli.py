@@ -156,3 +156,28 @@ def test_version_flags() -> None:
     for flag in ("-V", "--version"):
         shown = auditor(flag)
         assert shown.returncode == 0 and shown.stdout.endswith("auditor, version 0.1.0\n")
+
+
+def test_no_help_text_points_to_docs_the_installed_package_lacks() -> None:
+    """docs/ ships with the repository, not the wheel: --help must stand on its own."""
+    import click
+    from click.testing import CliRunner
+
+    from auditor.cli import main
+
+    def commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        found = [path]
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found += commands(command, (*path, name))
+            else:
+                found.append((*path, name))
+        return found
+
+    main.main(["--help"], standalone_mode=False)  # registers the lazily added commands
+    every = commands(main)
+    assert ("premigrate",) in every and ("eol", "show") in every
+    for path in every:
+        shown = CliRunner().invoke(main, [*path, "--help"])
+        assert shown.exit_code == 0, (path, shown.output)
+        assert "docs/" not in shown.output, path
