@@ -118,8 +118,11 @@ def test_first_run_notifies_and_accepts_stored_dicts(hook: Hook) -> None:
 
 def test_http_error_is_a_warning(hook: Hook) -> None:
     hook.status = 500
-    result = notify_if_new(hook.url, run(finding("ip:10.0.0.1")), [], timeout=5)
+    pauses: list[float] = []
+    result = notify_if_new(hook.url, run(finding("ip:10.0.0.1")), [], timeout=5,
+                           sleep=pauses.append)
     assert not result.sent and result.status == 500
+    assert pauses == [1.0, 2.0]  # a 5xx is retried, with backoff
     assert result.warning and "HTTP 500" in result.warning and "SECRET" not in result.warning
 
 
@@ -128,7 +131,7 @@ def test_unreachable_url_is_a_warning_not_an_error() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     result = notify_if_new(f"http://127.0.0.1:{port}/x", run(finding("ip:10.0.0.1")), [],
-                           timeout=2)
+                           timeout=2, sleep=lambda seconds: None)
     assert not result.sent and result.warning and "not reached" in result.warning
 
 
