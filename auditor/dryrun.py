@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.collect import ProbeScope, not_attempted_reason
-from auditor.config import AnsibleConfig, Config, TerraformConfig
+from auditor.config import AnsibleConfig, Config, NetworkConfig, TerraformConfig
 from auditor.errors import TargetError
 from auditor.model import ID_DNS, ID_IP, Host, SourceKind, SourceResult
 from auditor.urls import is_http_state, shown
@@ -78,7 +78,10 @@ def plan_dry_run(
     planned: list[PlannedSource] = []
     local: list[SourceResult] = []
     for network in config.network:
-        planned.append(_plan_network(network))
+        source, result = _plan_network(network, now)
+        planned.append(source)
+        if result is not None:
+            local.append(result)
     for aws in config.aws:
         planned.append(_plan_aws(aws))
     for ansible in config.ansible:
@@ -103,21 +106,37 @@ def plan_dry_run(
     return DryRun(command, tuple(planned), probe, ranges, hosts, (*notes, *rest))
 
 
-def _plan_network(network: Any) -> PlannedSource:
-    from auditor.sources.network import nmap_command, plan_scan
+def _plan_network(
+    network: NetworkConfig, now: datetime
+) -> tuple[PlannedSource, SourceResult | None]:
+    """The sweep, planned; scans imported from files (`nmap_xml`) are read now: their live
+    hosts are what a run would probe from them."""
+    from auditor.sources.network import NmapSource, nmap_command, plan_scan
 
-    read_now = tuple(f"nmap XML {p}" for p in network.nmap_xml)
+    imported: SourceResult | None = None
+    read_now: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    if network.nmap_xml:
+        imported = NmapSource(replace(network, targets=(), exclude=())).collect(now)
+        files = ", ".join(str(p) for p in network.nmap_xml)
+        read_now = (f"nmap XML {files}: {imported.count} hosts up",)
+        problems = imported.errors
     if not network.targets:
-        return PlannedSource("network", network.name, (), read_now)
+        return PlannedSource("network", network.name, (), read_now, problems=problems), imported
     try:
         plan = plan_scan(network)
     except TargetError as exc:
-        return PlannedSource("network", network.name, (), read_now, problems=(str(exc),))
+        failed = PlannedSource(
+            "network", network.name, (), read_now, problems=(*problems, str(exc))
+        )
+        return failed, imported
     nmap_path = shutil.which("nmap") or "nmap"
     would = (f"sweep {', '.join(plan.targets)} on ports {plan.ports} with nmap: {plan.scan_type}",)
-    return PlannedSource(
-        "network", network.name, would, read_now, commands=(nmap_command(plan, nmap_path),)
+    command = nmap_command(plan, nmap_path)
+    planned = PlannedSource(
+        "network", network.name, would, read_now, commands=(command,), problems=problems
     )
+    return planned, imported
 
 
 def _plan_aws(aws: Any) -> PlannedSource:
@@ -246,6 +265,10 @@ def _planned_host(host: Host, config: Config, scope: ProbeScope) -> PlannedHost:
     listed_by = tuple(sorted({f"{o.source.value} {o.source_name}" for o in host.observations}))
     address = host.primary_address
     reason = not_attempted_reason(host, config.ssh, scope)
+    if reason is None and any(
+        o.source is SourceKind.NETWORK and o.alive for o in host.observations
+    ):
+        return PlannedHost(host.label, address, listed_by, True, "up in an imported nmap scan")
     if address is not None and scope.targets and scope.covers(address):
         # Inside a swept range the sweep decides; the dry run cannot know its answer.
         return PlannedHost(

@@ -203,3 +203,20 @@ def test_premigrate_dry_run(tmp_path: Path) -> None:
     assert _network_events(events) == []
     assert "TCP connection to each new address" in done.stdout and "10.99.0.11" in done.stdout
     assert "far" not in done.stdout  # 192.0.2.9 is not on the old platform
+
+
+def test_an_imported_scan_is_read_and_its_hosts_would_be_probed(tmp_path: Path) -> None:
+    config = tmp_path / "audit.toml"
+    scan = REPO / "tests" / "fixtures" / "nmap" / "loopback-syn.xml"
+    config.write_text(f'[[network]]\nname = "dmz"\nnmap_xml = ["{scan}"]\n')
+    done, events = _run_hooked(
+        ["audit", "--dry-run", "--format", "json", "-c", str(config)], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert _network_events(events) == []
+    plan = json.loads(done.stdout)
+    (source,) = plan["sources"]
+    assert source["nmap_commands"] == [] and "1 hosts up" in source["read_now"][0]
+    (host,) = plan["hosts"]
+    assert host["address"] == "127.0.0.1" and host["probe"] is True
+    assert host["why"] == "up in an imported nmap scan" and host["listed_by"] == ["network dmz"]
