@@ -229,76 +229,29 @@ def _nmap_xml_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)  # fmt: skip
 
 
+def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `audit` and `discover` share (everything `_run` takes but `probe`)."""
+    for option in reversed((
+        _config_option, _out_option, _fail_on_option, _quiet_option, _nmap_xml_option,
+        _notify_option, _format_option, _dry_run_option,
+    )):  # fmt: skip
+        func = option(func)
+    return func
+
+
 @main.command()
-@_config_option
-@_out_option
-@_fail_on_option
-@_quiet_option
-@_nmap_xml_option
-@_notify_option
-@_format_option
-@_dry_run_option
+@_run_options
 @click.option("--no-probe", is_flag=True, help="Skip the SSH probe (same as `discover`).")
-def audit(
-    config_path: Path,
-    out_dir: Path | None,
-    fail_on: str | None,
-    quiet: bool,
-    nmap_xml: tuple[Path, ...],
-    notify_url: str | None,
-    output_format: str,
-    dry_run: bool,
-    no_probe: bool,
-) -> NoReturn:
+def audit(no_probe: bool, **options: Any) -> NoReturn:
     """Run a full audit: sources, reconcile, SSH probe, findings, history, reports."""
-    _guard(
-        lambda: _run(
-            config_path,
-            out_dir,
-            fail_on,
-            quiet,
-            nmap_xml,
-            notify_url,
-            probe=not no_probe,
-            output_format=output_format,
-            dry_run=dry_run,
-        )
-    )
+    _guard(lambda: _run(**options, probe=not no_probe))
 
 
 @main.command()
-@_config_option
-@_out_option
-@_fail_on_option
-@_quiet_option
-@_nmap_xml_option
-@_notify_option
-@_format_option
-@_dry_run_option
-def discover(
-    config_path: Path,
-    out_dir: Path | None,
-    fail_on: str | None,
-    quiet: bool,
-    nmap_xml: tuple[Path, ...],
-    notify_url: str | None,
-    output_format: str,
-    dry_run: bool,
-) -> NoReturn:
+@_run_options
+def discover(**options: Any) -> NoReturn:
     """Run the sources and reconcile only (no SSH); writes the same report format."""
-    _guard(
-        lambda: _run(
-            config_path,
-            out_dir,
-            fail_on,
-            quiet,
-            nmap_xml,
-            notify_url,
-            probe=False,
-            output_format=output_format,
-            dry_run=dry_run,
-        )
-    )
+    _guard(lambda: _run(**options, probe=False))
 
 
 def _run(
