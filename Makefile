@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Pythons the package claims (pyproject classifiers): test-pythons runs the unit tests on each.
 PYTHONS := 3.11 3.12 3.13
 
-.PHONY: install system-packages test unit hostile test-min test-pythons test-compat dist lint demo lab-up lab-down lab-status bench clean
+.PHONY: install system-packages test test-lab unit hostile test-min test-pythons test-compat dist lint demo lab-up lab-down lab-status bench clean
 
 install: system-packages $(STAMP)
 
@@ -34,8 +34,13 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[test]'
 	@touch $(STAMP)
 
+# Everything, unit and integration (the CI command); plain `pytest` runs the unit tests only.
 test: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests
+
+# The lab tests alone (root: network namespaces, one sshd per host, moto).
+test-lab: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m lab tests
 
 unit: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q tests/unit

@@ -10,8 +10,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Plain `pytest` (no paths, no -m) runs the unit tests only.
+
+    A developer running pytest as root must not build the lab's network namespaces, start moto
+    servers or build wheels by surprise. `make test` (the CI command) names `tests` and runs
+    everything; `make test-lab` / `pytest -m lab` selects the lab tests.
+    """
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS or config.option.markexpr:
+        return None
+    return collection_path == INTEGRATION or INTEGRATION in collection_path.parents or None
 
 
 @pytest.fixture(scope="session", autouse=True)
