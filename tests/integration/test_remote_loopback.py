@@ -164,7 +164,10 @@ def user_key(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_sshd(tmp_path: Path, user_key: Path) -> Iterator[Callable[..., Sshd]]:
+def make_sshd(
+    tmp_path: Path, user_key: Path, known_hosts: Path
+) -> Iterator[Callable[..., Sshd]]:
+    """Starts sshd servers on loopback; `trusted=True` puts the host key in `known_hosts`."""
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     servers: list[Sshd] = []
 
@@ -174,6 +177,7 @@ def make_sshd(tmp_path: Path, user_key: Path) -> Iterator[Callable[..., Sshd]]:
         extra: str = "",
         authorized: tuple[Path, ...] = (),
         log_level: str = "VERBOSE",
+        trusted: bool = False,
     ) -> Sshd:
         root = tmp_path / f"sshd-{name}"
         root.mkdir()
@@ -190,6 +194,9 @@ def make_sshd(tmp_path: Path, user_key: Path) -> Iterator[Callable[..., Sshd]]:
         )
         servers.append(server)
         server.start()
+        if trusted:
+            with known_hosts.open("a") as known:
+                known.write(server.known_hosts_line())
         return server
 
     yield make
@@ -202,6 +209,12 @@ def known_hosts(tmp_path: Path) -> Path:
     path = tmp_path / "known_hosts"
     path.write_text("")
     return path
+
+
+@pytest.fixture
+def server(make_sshd: Callable[..., Sshd]) -> Sshd:
+    """One started sshd whose host key known_hosts holds: strict checking accepts it."""
+    return make_sshd(trusted=True)
 
 
 @pytest.fixture
@@ -260,13 +273,10 @@ def _hostname_probe(session: RemoteSession, host: Host) -> Facts:
 
 
 def test_strict_with_known_key_runs_the_script(
-    make_sshd: Callable[..., Sshd],
+    server: Sshd,
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
 ) -> None:
-    server = make_sshd()
-    known_hosts.write_text(server.known_hosts_line())
     with connector.connect(LOOPBACK, server.port, settings, "loopback") as session:
         result = session.run("echo out; echo err >&2; exit 7", timeout=10, max_output=1024)
     assert result.stdout == b"out\n"
@@ -382,14 +392,11 @@ def test_host_known_by_rsa_is_recognised_although_it_prefers_ed25519(
 
 
 def test_wrong_key_is_an_auth_failure(
-    make_sshd: Callable[..., Sshd],
+    server: Sshd,
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
     tmp_path: Path,
 ) -> None:
-    server = make_sshd()
-    known_hosts.write_text(server.known_hosts_line())
     stranger = replace(settings, key_file=_keygen(tmp_path / "id_stranger"))
     with (
         pytest.raises(AuthError) as caught,
@@ -404,13 +411,11 @@ def test_wrong_key_is_an_auth_failure(
 def test_encrypted_key_without_passphrase_is_a_clear_error(
     make_sshd: Callable[..., Sshd],
     settings: SshSettings,
-    known_hosts: Path,
     tmp_path: Path,
 ) -> None:
     secret = "correct horse battery staple"
     locked = _keygen(tmp_path / "id_locked", passphrase=secret)
-    server = make_sshd(authorized=(locked,))
-    known_hosts.write_text(server.known_hosts_line())
+    server = make_sshd(authorized=(locked,), trusted=True)
     locked_settings = replace(settings, key_file=locked)
     with ParamikoConnector(allow_agent=False) as no_passphrase:
         with (
@@ -434,9 +439,8 @@ def test_encrypted_key_without_passphrase_is_a_clear_error(
 
 
 def test_closed_port_is_refused_and_the_next_port_is_tried(
-    make_sshd: Callable[..., Sshd],
+    server: Sshd,
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
 ) -> None:
     closed = _free_port()
@@ -448,8 +452,6 @@ def test_closed_port_is_refused_and_the_next_port_is_tried(
     assert caught.value.kind is FailureKind.REFUSED
     assert "connection refused" in str(caught.value)
 
-    server = make_sshd()
-    known_hosts.write_text(server.known_hosts_line())
     host = replace(_host(closed), ssh_port=closed)
     results = collect(
         [host], replace(settings, ports=(server.port,)), _hostname_probe, connector=connector
@@ -483,7 +485,6 @@ def test_a_port_that_is_not_ssh(settings: SshSettings, connector: ParamikoConnec
 def test_old_server_needs_legacy_algorithms(
     make_sshd: Callable[..., Sshd],
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
     tmp_path: Path,
 ) -> None:
@@ -498,8 +499,8 @@ def test_old_server_needs_legacy_algorithms(
             "MACs hmac-sha1\n"
             "PubkeyAcceptedAlgorithms ssh-rsa"
         ),
+        trusted=True,
     )
-    known_hosts.write_text(server.known_hosts_line())
     old = replace(settings, key_file=rsa_user)
     with (
         pytest.raises(SshProtocolError) as caught,
@@ -517,7 +518,6 @@ def test_old_server_needs_legacy_algorithms(
 def test_centos5_style_group1_and_dss_host_key(
     make_sshd: Callable[..., Sshd],
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
 ) -> None:
     server = make_sshd(
@@ -527,8 +527,8 @@ def test_centos5_style_group1_and_dss_host_key(
             "HostKeyAlgorithms ssh-dss\n"
             "Ciphers 3des-cbc,aes256-cbc"
         ),
+        trusted=True,
     )
-    known_hosts.write_text(server.known_hosts_line())
     legacy = replace(settings, legacy_algorithms=("127.0.0.1",))
     with connector.connect(LOOPBACK, server.port, legacy, "loopback") as session:
         assert session.run("echo dss", timeout=10, max_output=64).stdout == b"dss\n"
@@ -538,13 +538,10 @@ def test_centos5_style_group1_and_dss_host_key(
 
 
 def test_floods_are_drained_and_capped(
-    make_sshd: Callable[..., Sshd],
+    server: Sshd,
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
 ) -> None:
-    server = make_sshd()
-    known_hosts.write_text(server.known_hosts_line())
     with connector.connect(LOOPBACK, server.port, settings, "loopback") as session:
         # 10 MB on stderr, far past every window and pipe buffer, then a line on stdout.
         flood = session.run(
@@ -578,13 +575,10 @@ def test_floods_are_drained_and_capped(
 
 
 def test_deadline_through_collect(
-    make_sshd: Callable[..., Sshd],
+    server: Sshd,
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
 ) -> None:
-    server = make_sshd()
-    known_hosts.write_text(server.known_hosts_line())
 
     def greedy_probe(session: RemoteSession, host: Host) -> Facts:
         session.run("sleep 30", timeout=600, max_output=64)
@@ -607,12 +601,10 @@ def test_deadline_through_collect(
 def test_through_a_jump_host(
     make_sshd: Callable[..., Sshd],
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
 ) -> None:
-    bastion = make_sshd("bastion", log_level="DEBUG1")
-    target = make_sshd("target")
-    known_hosts.write_text(bastion.known_hosts_line() + target.known_hosts_line())
+    bastion = make_sshd("bastion", log_level="DEBUG1", trusted=True)
+    target = make_sshd("target", trusted=True)
     via = replace(settings, jump_host=f"root@{LOOPBACK}:{bastion.port}", concurrency=10)
     with connector.connect(LOOPBACK, target.port, via, "target") as session:
         assert session.run("echo through", timeout=10, max_output=64).stdout == b"through\n"
@@ -632,15 +624,11 @@ def test_through_a_jump_host(
 def test_through_a_chain_of_jump_hosts(
     make_sshd: Callable[..., Sshd],
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
 ) -> None:
-    outer = make_sshd("outer", log_level="DEBUG1")
-    inner = make_sshd("inner", log_level="DEBUG1")
-    target = make_sshd("target")
-    known_hosts.write_text(
-        outer.known_hosts_line() + inner.known_hosts_line() + target.known_hosts_line()
-    )
+    outer = make_sshd("outer", log_level="DEBUG1", trusted=True)
+    inner = make_sshd("inner", log_level="DEBUG1", trusted=True)
+    target = make_sshd("target", trusted=True)
     chain = f"root@{LOOPBACK}:{outer.port},root@{LOOPBACK}:{inner.port}"
     via = replace(settings, jump_host=chain)
     with connector.connect(LOOPBACK, target.port, via, "target") as session:
@@ -683,9 +671,8 @@ def test_proxy_command_ssh_w_through_a_bastion(
 ) -> None:
     """`ssh -W %h:%p bastion` as [ssh] proxy_command: the shape of every ProxyCommand recipe
     (AWS SSM's start-session too): the target is reached through the program's stdio."""
-    bastion = make_sshd("bastion", log_level="DEBUG1")
-    target = make_sshd("target")
-    known_hosts.write_text(bastion.known_hosts_line() + target.known_hosts_line())
+    bastion = make_sshd("bastion", log_level="DEBUG1", trusted=True)
+    target = make_sshd("target", trusted=True)
     proxy = (
         f"ssh -F none -i {user_key} -o BatchMode=yes -o StrictHostKeyChecking=yes "
         f"-o UserKnownHostsFile={known_hosts} -p {bastion.port} -W %h:%p %r@{LOOPBACK}"
@@ -707,8 +694,7 @@ def test_proxy_command_ssh_w_through_a_bastion(
 def test_proxy_command_from_ssh_config(
     make_sshd: Callable[..., Sshd], settings: SshSettings, known_hosts: Path, tmp_path: Path
 ) -> None:
-    target = make_sshd("target")
-    known_hosts.write_text(target.known_hosts_line())
+    target = make_sshd("target", trusted=True)
     ssh_config = tmp_path / "ssh_config"
     ssh_config.write_text(f"Host {LOOPBACK}\n  ProxyCommand socat - TCP:%h:%p\n")
     with (
@@ -742,13 +728,11 @@ def test_a_proxy_command_that_exits_says_why(
 def test_the_instance_id_reaches_the_proxy_command_through_collect(
     make_sshd: Callable[..., Sshd],
     settings: SshSettings,
-    known_hosts: Path,
     connector: ParamikoConnector,
 ) -> None:
     """The AWS SSM shape (`--target %i`): collect hands the host's EC2 instance id over; the
     stand-in proxy refuses any other target, as `aws ssm start-session` would."""
-    target = make_sshd("target")
-    known_hosts.write_text(target.known_hosts_line())
+    target = make_sshd("target", trusted=True)
     instance = "i-0abc12345678def00"
     via = replace(
         settings,
