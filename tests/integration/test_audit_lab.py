@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from auditor.lab.spec import HOSTILE_HOSTNAME
 from auditor.pipeline import execute
 from auditor.probing import probe_hosts
 from auditor.report.json_report import validate_report
+from tests.builders import Page
 
 pytestmark = pytest.mark.lab
 CONFIG = Path(__file__).parents[2] / "inventories" / "lab" / "audit.toml"
@@ -99,22 +99,11 @@ def test_report_matches_schema_and_html_is_inert(report: dict[str, Any]) -> None
     assert any("onerror=alert(2)" in f["path"] for f in intranet["facts"]["log_activity"]["files"])
     out = Path(report["_out"])
     html = (out / "index.html").read_text()
-    tags: list[str] = []
-    attributes: list[str] = []
-    scripts: list[dict[str, str | None]] = []
-
-    class Collect(HTMLParser):
-        def handle_starttag(self, tag: str, attrs: Any) -> None:
-            tags.append(tag)
-            attributes.extend(name for name, _ in attrs)
-            if tag == "script":
-                scripts.append(dict(attrs))
-
-    Collect().feed(html)
-    assert "img" not in tags and "onerror" not in attributes
+    page = Page(html)
+    assert "img" not in page.tags and "onerror" not in page.attrs
     # The report's own (CSP-hashed) script and its data block, which the browser never runs.
-    assert [s.get("type") for s in scripts].count("application/json") == 1
-    assert len(scripts) == 2
+    assert [s.get("type") for s in page.script_tags].count("application/json") == 1
+    assert len(page.script_tags) == 2
     data_block = html.split('id="report-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in data_block  # markup inside data is escaped: it cannot close the block
     assert HOSTILE_HOSTNAME in _strings(json.loads(data_block))  # there, as data

@@ -19,8 +19,8 @@ import pytest
 from auditor.model import HostOwner, NetworkUse, PeerGroup, TeamUse
 from auditor.report import write_reports
 from auditor.report.html_report import SCRIPT
+from tests.builders import Page
 from tests.unit.big_fleet import generated_run
-from tests.unit.html_page import Page
 from tests.unit.test_report_fleet import HOSTILE, fleet_with_changes
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

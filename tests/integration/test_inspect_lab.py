@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 
 from auditor.commands.inspect import inspect
 from auditor.lab import LabState
+from tests.builders import Page
 
 pytestmark = pytest.mark.lab
 CONFIG = Path(__file__).parents[2] / "inventories" / "lab" / "audit.toml"
@@ -160,13 +160,7 @@ def test_verdict_in_use(orphan: dict[str, Any]) -> None:
 
 def test_html_and_markdown_files(orphan: dict[str, Any]) -> None:
     out = Path(orphan["_out"])
-    tags: list[str] = []
-
-    class Tags(HTMLParser):
-        def handle_starttag(self, tag: str, attrs: Any) -> None:
-            tags.append(tag)
-
-    Tags().feed((out / "d.html").read_text())
+    tags = Page((out / "d.html").read_text()).tags
     assert "script" not in tags and "section" in tags
     page = (out / "d.html").read_text()
     assert "ACME Billing" in page

@@ -9,7 +9,7 @@ from auditor.drift.model import DriftItem, DriftKind, DriftResult, PolicyViolati
 from auditor.model import AuditRun, Severity
 from auditor.report.html_report import SCRIPT, render_html
 from auditor.report.json_report import render_json, run_to_dict, validate_report
-from tests.unit.html_page import Page
+from tests.builders import Page
 from tests.unit.test_report import HOSTILE, sample_run
 
 RESULT = DriftResult(

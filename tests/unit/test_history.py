@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from auditor.history import (
     RunSnapshot,
@@ -15,46 +16,28 @@ from auditor.history import (
 )
 from auditor.model import (
     AuditRun,
-    ClientUse,
     Facts,
     Finding,
     Host,
     HostStatus,
     Listener,
-    Observation,
-    OsIdentity,
     Severity,
     Software,
-    SourceKind,
-    SshOutcome,
 )
+from tests import builders
+from tests.builders import T0, mkhost
 
-T0 = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def mkhost(n: int, status: HostStatus = HostStatus.MANAGED, alive: bool = True) -> Host:
-    ip = f"10.0.0.{n}"
-    obs = (Observation(SourceKind.NETWORK, "lan", (f"ip:{ip}",), T0, alive),)
-    return Host(f"ip:{ip}", (ip,), (f"host{n}",), (f"ip:{ip}",), (SourceKind.NETWORK,), status,
-                "why", obs)
-
-
-def mkfacts(at: datetime, boot: datetime, *, listeners: tuple[Listener, ...] = (),
-            teams: tuple[str, ...] = (), os: str = "Ubuntu 22.04.4 LTS",
-            kernel: str = "5.15.0-91", software: tuple[Software, ...] = ()) -> Facts:
-    return Facts(collected_at=at, kernel=kernel, boot_time=boot,
-                 uptime_seconds=(at - boot).total_seconds(),
-                 os=OsIdentity("ubuntu", "22.04", "Ubuntu", os, "/etc/os-release"),
-                 listeners=listeners, software=software,
-                 clients=tuple(ClientUse(f"10.9.0.{i}", 5, at, t) for i, t in enumerate(teams)))
+def mkfacts(at: datetime, boot: datetime, *, os: str = "Ubuntu 22.04.4 LTS",
+            kernel: str = "5.15.0-91", **fields: Any) -> Facts:
+    return builders.mkfacts(at, boot=boot, os=os, kernel=kernel, **fields)
 
 
 def mkrun(at: datetime, hosts: list[Host], facts: dict[str, Facts] | None = None,
           findings: tuple[Finding, ...] = (), run_id: str | None = None) -> AuditRun:
-    ssh = {h.id: SshOutcome("ok") for h in hosts if facts and h.id in facts}
-    return AuditRun(run_id or at.strftime("%Y%m%dT%H%M%SZ"), at, at + timedelta(seconds=5), None,
-                    (), tuple(hosts), ssh, facts or {}, findings)
+    return builders.mkrun(at, hosts, facts=facts, findings=findings, run_id=run_id)
 
 
 def snap(run: AuditRun) -> RunSnapshot:

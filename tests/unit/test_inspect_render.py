@@ -7,7 +7,6 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from auditor.model import (
 )
 from auditor.probe import parse_probe_output
 from auditor.probing import add_eol
+from tests.builders import Page
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "inspect" / "probe_output"
 OWNERS = Config(path=None, owners=(OwnerRule("10.20.0.0/16", "team-payments"),
@@ -107,21 +107,6 @@ def test_several_dossiers_are_a_list() -> None:
     assert isinstance(data, list) and len(data) == 2
 
 
-class _Collect(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.attributes: list[tuple[str, str | None]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes += attrs
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
 def hostile_dossier() -> Dossier:
     d = lab_dossier(title=HOSTILE)
     return replace(d, host=HOSTILE, cron=(*d.cron, f"/etc/cron.d/x: * * * * * root {HOSTILE}"))
@@ -129,8 +114,7 @@ def hostile_dossier() -> Dossier:
 
 def test_html_is_self_contained_and_inert() -> None:
     page = render_html([hostile_dossier()])
-    parsed = _Collect()
-    parsed.feed(page)
+    parsed = Page(page)
     assert "script" not in parsed.tags and "img" not in parsed.tags
     assert not any(name.startswith("on") for name, _ in parsed.attributes)
     assert HOSTILE in "".join(parsed.text)  # shown as text

@@ -108,7 +108,7 @@ def test_atomic_write_keeps_previous_file_on_failure(
 
 from auditor.report.csv_report import COLUMNS, render_csv, safe_cell  # noqa: E402
 from auditor.report.markdown_report import MAX_CHARS, render_markdown  # noqa: E402
-from tests.unit.html_page import Page  # noqa: E402
+from tests.builders import Page  # noqa: E402
 from tests.unit.test_report_fleet import HOSTILE_LOG, fleet_with_changes  # noqa: E402
 
 ALLOWED_TAGS = {

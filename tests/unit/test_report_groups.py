@@ -17,8 +17,8 @@ from auditor.report.html_report import build_view, render_html_data
 from auditor.report.json_report import run_to_dict, validate_report
 from auditor.report.markdown_report import render_markdown
 from auditor.report.terminal import render_terminal_data
+from tests.builders import Page
 from tests.unit.big_fleet import HOSTILE_NAME, generated_run
-from tests.unit.html_page import Page
 
 
 def f(rule: str, severity: str, host: str | None, title: str) -> dict[str, object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,6 @@ from auditor.model import (
     LogActivity,
     LogFile,
     Login,
-    Observation,
     OsIdentity,
     Package,
     Severity,
@@ -43,27 +43,18 @@ from auditor.rules import (
     status_findings,
     uptime_findings,
 )
+from tests import builders
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def mkhost(status: HostStatus = HostStatus.MANAGED, *, n: int = 5, ports: tuple[int, ...] = (22,),
-           groups: tuple[str, ...] = (), network: bool = True, ssh_port: int | None = None) -> Host:
-    ip = f"10.0.0.{n}"
-    obs = []
-    if network:
-        obs.append(Observation(SourceKind.NETWORK, "lan", (f"ip:{ip}",), NOW, True,
-                               {"open_ports": [{"port": p, "proto": "tcp"} for p in ports]}))
-    if groups:
-        obs.append(Observation(SourceKind.ANSIBLE, "inv", (f"ip:{ip}",), NOW, None,
-                               {"groups": list(groups)}))
-    return Host(id=f"ip:{ip}", addresses=(ip,), hostnames=(f"host{n}",), identifiers=(f"ip:{ip}",),
-                sources=(SourceKind.NETWORK,), status=status, status_reason=f"reason for {status}",
-                observations=tuple(obs), open_ports=ports, ssh_port=ssh_port)
+           **kw: Any) -> Host:
+    return builders.mkhost(n, status, at=NOW, reason=f"reason for {status}", ports=ports, **kw)
 
 
-def mkfacts(**kw: object) -> Facts:
-    return Facts(collected_at=NOW, **kw)  # type: ignore[arg-type]
+def mkfacts(**kw: Any) -> Facts:
+    return builders.mkfacts(NOW, **kw)
 
 
 def ctx(hosts: list[Host], facts: dict[str, Facts] | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import StoreError
-from auditor.model import AuditRun, Finding, Host, HostStatus, Observation, Severity, SourceKind
+from auditor.model import AuditRun, Finding, Host, HostStatus, Severity
 from auditor.report import render_all, run_to_dict
 from auditor.store import (
     MIGRATIONS,
@@ -24,6 +24,7 @@ from auditor.store import (
     record_run,
     schema_version,
 )
+from tests import builders
 
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -31,17 +32,14 @@ GRACE = 2 * DAY
 
 
 def mkhost(n: int, status: HostStatus = HostStatus.UNMANAGED, alive: bool = True) -> Host:
-    ip = f"10.0.0.{n}"
-    obs = (Observation(SourceKind.NETWORK, "lan", (f"ip:{ip}",), T0, alive),)
-    return Host(f"ip:{ip}", (ip,), (f"host{n}",), (f"ip:{ip}",), (SourceKind.NETWORK,), status,
-                "seen by nmap", obs)
+    return builders.mkhost(n, status, alive=alive, reason="seen by nmap")
 
 
 def mkrun(at: datetime, hosts: list[Host], tag: str = "x") -> AuditRun:
     findings = tuple(Finding("unmanaged-host", Severity.HIGH, h.id, f"Unmanaged host {h.label}")
                      for h in hosts if h.status is HostStatus.UNMANAGED)
-    return AuditRun(at.strftime("%Y%m%dT%H%M%SZ") + f"-{tag}", at, at + timedelta(seconds=3),
-                    "/etc/audit.toml", (), tuple(hosts), findings=findings)
+    return builders.mkrun(at, hosts, findings=findings, seconds=3, config_path="/etc/audit.toml",
+                          run_id=at.strftime("%Y%m%dT%H%M%SZ") + f"-{tag}")
 
 
 def test_save_two_runs_first_and_last_seen_and_changes(tmp_path: Path) -> None:
