@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class NetworkConfig:
     service_detection: bool = False
     nmap_xml: tuple[Path, ...] = ()  # scans made elsewhere, imported instead of / besides sweeping
     host_timeout: int = 120  # seconds nmap may spend on one host
+    vantage: str | None = None  # with an [engine]: the [[vantage]] that sweeps these targets
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,35 @@ class SshSettings:
     use_ssh_config: bool = True
     log_days: int = 7  # window for access-log and login activity
     software_cache: bool = True  # skip version runs of programs unchanged since last audit
+
+
+BROKER_ENV = "AUDITOR_BROKER_URL"  # the broker URL (credentials, TLS options) kept out of files
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """[engine]: sweeps and probes run by Celery workers at vantage points (auditor.engine).
+    `broker` may hold credentials: messages show it through `auditor.urls.shown` only."""
+
+    broker: str
+    worker_timeout: float = 60.0  # seconds a vantage may take to start its first task
+    batch_size: int = 8  # hosts per probe task (results come back per batch)
+    queue_prefix: str = "auditor"  # queues are <prefix>.<vantage>
+
+    def __repr__(self) -> str:  # the broker URL may carry a password: never in a repr
+        from auditor.urls import shown
+
+        return f"EngineSettings(broker={shown(self.broker)!r}, ...)"
+
+
+@dataclass(frozen=True)
+class VantageConfig:
+    """[[vantage]]: a point inside a segment whose workers sweep and probe `networks`."""
+
+    name: str
+    networks: tuple[str, ...]  # CIDRs and VPC ids (vpc-...)
+    concurrency: int = 16  # hosts probed at once by all of this vantage's workers together
 
 
 @dataclass(frozen=True)
@@ -172,6 +203,8 @@ class Config:
     ignore: tuple[IgnoreRule, ...] = ()
     policy: tuple[PolicyRule, ...] = ()  # [[policy]] guard rails over live resources
     accept: tuple[AcceptRule, ...] = ()  # [[accept]] here and in [audit] baseline
+    engine: EngineSettings | None = None  # [engine]: None is the single-machine audit
+    vantage: tuple[VantageConfig, ...] = ()
 
     def owner_of(self, address: str | None, names: tuple[str, ...] = ()) -> str | None:
         """The team owning an address (most specific CIDR wins) or, failing that, a name."""
@@ -367,7 +400,7 @@ def _group_ports(t: _Table, key: str) -> dict[str, tuple[int, ...]]:
 
 KNOWN_SECTIONS = (
     "audit", "network", "aws", "ansible", "terraform", "ssh", "owners", "ownership", "ignore",
-    "policy", "accept",
+    "policy", "accept", "engine", "vantage",
 )  # fmt: skip
 
 
@@ -467,6 +500,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             service_detection=t.get_bool("service_detection", False),
             nmap_xml=t.get_paths("nmap_xml"),
             host_timeout=t.get_int("host_timeout", 120, minimum=1, maximum=86400),
+            vantage=t.get_str("vantage"),
         )
         for key in ("targets", "exclude"):
             for target in getattr(net, key):
@@ -588,6 +622,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             )
         ignore.append(IgnoreRule(match=match, reason=reason, expires=expires))
 
+    engine, vantages = parse_engine(data, path, base, networks)
+
     # Imported here: auditor.drift imports this module (the policy grammar lives there).
     from auditor.drift.policy import load_policies
 
@@ -609,7 +645,71 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         ignore=tuple(ignore),
         policy=policy,
         accept=accept,
+        engine=engine,
+        vantage=vantages,
     )
+
+
+_VANTAGE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_VPC_ID = re.compile(r"vpc-[0-9a-f]{8,17}")
+
+
+def parse_engine(
+    data: Mapping[str, Any], path: Path, base: Path, networks: list[NetworkConfig]
+) -> tuple[EngineSettings | None, tuple[VantageConfig, ...]]:
+    """[engine] and [[vantage]]; a [[network]] `vantage` must name one of them. The broker
+    URL is $AUDITOR_BROKER_URL when set (credentials stay out of the file), else `broker`."""
+    vantages: list[VantageConfig] = []
+    for t in _array_of_tables(path, data, "vantage", base):
+        name = t.get_str("name") or ""
+        if not _VANTAGE_NAME.fullmatch(name):
+            raise t._err("name", "a name of a-z, 0-9, - and _ (it names a queue)", name or None)
+        vantage = VantageConfig(
+            name=name,
+            networks=t.get_strs("networks"),
+            concurrency=t.get_int("concurrency", 16, minimum=1, maximum=4096),
+        )
+        t.finish()
+        if not vantage.networks:
+            raise ConfigError(f"{path}: {t.where}: key 'networks' is required (CIDRs, VPC ids)")
+        for net in vantage.networks:
+            if not _VPC_ID.fullmatch(net):
+                try:
+                    ipaddress.ip_network(net, strict=False)
+                except ValueError:
+                    raise t._err("networks", "CIDRs or VPC ids (vpc-0abc...)", net) from None
+        if any(v.name == name for v in vantages):
+            raise ConfigError(f"{path}: {t.where}: vantage '{name}' is defined twice")
+        vantages.append(vantage)
+    names = {v.name for v in vantages}
+    for i, section in enumerate(networks):
+        if section.vantage is not None and section.vantage not in names:
+            raise ConfigError(
+                f"{path}: [[network]] #{i + 1} key 'vantage': no [[vantage]] is named "
+                f"'{section.vantage}' (known: {', '.join(sorted(names)) or 'none'})"
+            )
+    if "engine" not in data:
+        return None, tuple(vantages)
+    t = _Table(path, "[engine]", data["engine"], base)
+    broker = os.environ.get(BROKER_ENV) or t.get_str("broker")
+    t.used.add("broker")
+    settings = EngineSettings(
+        broker=broker or "",
+        worker_timeout=t.get_float("worker_timeout", 60.0, maximum=86400),
+        batch_size=t.get_int("batch_size", 8, minimum=1, maximum=1000),
+        queue_prefix=t.get_str("queue_prefix", "auditor") or "auditor",
+    )
+    t.finish()
+    scheme = settings.broker.partition("://")[0]
+    if scheme not in BROKER_SCHEMES:  # the value is not shown: it may hold a password
+        raise ConfigError(
+            f"{path}: [engine] key 'broker' (or ${BROKER_ENV}): expected a "
+            + " or ".join(f"{s}://" for s in BROKER_SCHEMES)
+            + " URL (the value is not shown: it may hold a secret)"
+        )
+    if not _VANTAGE_NAME.fullmatch(settings.queue_prefix):
+        raise t._err("queue_prefix", "a name of a-z, 0-9, - and _", settings.queue_prefix)
+    return settings, tuple(vantages)
 
 
 def parse_accept(data: Mapping[str, Any], path: Path, base: Path) -> tuple[AcceptRule, ...]:

@@ -59,6 +59,7 @@ uptime_days = 365              # longer uptime than this is a finding (unpatched
 # service_detection = true                  # nmap -sV: SSH/HTTP banners
 # nmap_xml = ["scans/dmz.xml"]              # import scans made elsewhere
 # host_timeout = 120                        # seconds nmap may spend on one host
+# vantage = "dc1"                          # with [engine]: which [[vantage]] sweeps it
 
 # [[aws]]
 # name = "prod"
@@ -135,4 +136,17 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # resource = "aws_dynamodb_table"
 # where = { tags = { env = "prod" } }
 # require_any = [ { billing_mode = "PAY_PER_REQUEST" }, { read_capacity = { ge = 50 } } ]
+
+# Sweeps and probes from inside each segment, by `auditor worker` processes there
+# (docs/distributed.md). Without [engine] everything runs on this machine.
+# [engine]
+# broker = "redis://broker.internal:6379/0"  # or amqp://; $AUDITOR_BROKER_URL wins
+# worker_timeout = 60                        # seconds before a silent vantage is given up
+# batch_size = 8                             # hosts per probe task
+# queue_prefix = "auditor"                   # queues: auditor.<vantage>
+
+# [[vantage]]
+# name = "dc1"
+# networks = ["10.20.0.0/16", "vpc-0abc1234def567890"]
+# concurrency = 32                           # hosts at once, all dc1 workers together
 """

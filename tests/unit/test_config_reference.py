@@ -39,6 +39,11 @@ rule = "eol-os"
 host = "x"
 reason = "r"
 expires = 2030-01-01
+[engine]
+broker = "redis://127.0.0.1:6379/0"
+[[vantage]]
+name = "dc1"
+networks = ["10.0.0.0/8"]
 """
 
 
