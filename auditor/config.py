@@ -15,15 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from auditor.errors import ConfigError, TargetError
 from auditor.model import Severity
 from auditor.targets import validate_target
 from auditor.urls import check_url, is_http_state, shown
-
-if TYPE_CHECKING:
-    from auditor.drift.policy import PolicyRule
 
 DEFAULT_PORTS: tuple[int, ...] = (
     22, 80, 443, 2222, 3306, 5432, 6379, 8080, 8443, 9200, 27017, 3389, 5900, 11211,
@@ -190,6 +187,18 @@ class AcceptRule:
 
 
 @dataclass(frozen=True)
+class PolicyTables:
+    """The [[policy]] entries as written (`value`: the TOML value, normally an array of
+    tables), with the file they came from and the folder an included `file = ...` is
+    relative to. Their grammar is auditor.drift.policy's: `config_policies(config)` parses
+    them, so this module needs nothing of drift's."""
+
+    value: Any = None
+    file: Path | None = None
+    base: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     audit: AuditSettings = field(default_factory=AuditSettings)
@@ -201,7 +210,7 @@ class Config:
     owners: tuple[OwnerRule, ...] = ()
     ownership: tuple[OwnershipRule, ...] = ()
     ignore: tuple[IgnoreRule, ...] = ()
-    policy: tuple[PolicyRule, ...] = ()  # [[policy]] guard rails over live resources
+    policy: PolicyTables = field(default_factory=PolicyTables)  # [[policy]] guard rails
     accept: tuple[AcceptRule, ...] = ()  # [[accept]] here and in [audit] baseline
     engine: EngineSettings | None = None  # [engine]: None is the single-machine audit
     vantage: tuple[VantageConfig, ...] = ()
@@ -623,11 +632,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         ignore.append(IgnoreRule(match=match, reason=reason, expires=expires))
 
     engine, vantages = parse_engine(data, path, base, networks)
-
-    # Imported here: auditor.drift imports this module (the policy grammar lives there).
-    from auditor.drift.policy import load_policies
-
-    policy = load_policies(data.get("policy"), path, base)
+    policy = PolicyTables(data.get("policy"), path, base)
     accept = parse_accept(data, path, base)
     if audit.baseline is not None:
         accept += load_baseline(audit.baseline)

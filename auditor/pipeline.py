@@ -248,8 +248,10 @@ def audit(
 ) -> AuditRun:
     """Discover, probe the hosts (when a prober is given and SSH is enabled), check drift,
     judge."""
+    from auditor.drift.policy import config_policies
     from auditor.drift.run import merge_findings
 
+    config_policies(config)  # a [[policy]] rule that does not parse fails before any read
     discovery = discover(config, observer=observer)
     probe = prober(config, discovery.hosts) if prober and config.ssh.enabled else None
     drift = drift_check(config, discovery.started_at, in_audit=True, hosts=discovery.hosts)

@@ -11,15 +11,13 @@ guard rails over live resources that hold whatever Terraform says.
 | `live` | `get_live_*` boto3 reads, read-only, per type and region (I/O) |
 | `hcl` | .tf code read with python-hcl2; variables, locals, ignore_changes (I/O + pure) |
 | `compare` | state / code vs live: changed, missing, unmanaged, unresolved (pure) |
-| `policy` | the [[policy]] language: parse (ConfigError naming file/key) and evaluate (pure) |
+| `policy` | [[policy]]: parse the config's tables (ConfigError naming file, key); evaluate |
+| `findings` | findings from drift items and policy violations (rule ids `drift`, `policy`) |
 | `run` | `run_drift(config, now)`: the I/O and the pure parts put together |
-| `story` | `seed_drift_story`: moto resources + matching state and .tf for demos and tests |
 
-Findings are judged in `auditor.rules.drift` (rule ids `drift` and `policy`).
-
-This package's __init__ imports only the data types on purpose: `auditor.config` imports
-`auditor.drift.policy` while it parses, and `auditor.rules.drift` imports the model; an
-eager import of `run` here would make those circular.
+`auditor.config` keeps the [[policy]] tables as written (`PolicyTables`); `policy` parses
+them. Nothing below this package imports it. This __init__ imports only the data types, so
+that importing them does not load boto3 and python-hcl2.
 """
 
 from auditor.drift.model import (

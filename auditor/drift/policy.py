@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditor.config import Config
 from auditor.drift.model import LiveResource, PolicyViolation
 from auditor.drift.resources import ATTRIBUTE_SHAPES, RULE_FIELDS, SPECS, SUPPORTED_TYPES, rule_text
 from auditor.errors import ConfigError
@@ -334,6 +335,14 @@ def _show(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- reading
+
+
+def config_policies(config: Config) -> tuple[PolicyRule, ...]:
+    """The config's [[policy]] rules, parsed. Raises ConfigError naming file and key."""
+    tables = config.policy
+    if tables.value is None or tables.file is None or tables.base is None:
+        return ()
+    return load_policies(tables.value, tables.file, tables.base)
 
 
 def load_policies(value: Any, file: Path, base: Path) -> tuple[PolicyRule, ...]:

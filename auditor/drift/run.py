@@ -3,9 +3,9 @@
     run_drift(config, now) -> DriftResult(drift, violations, findings, errors, scope)
 
 I/O happens here and in `live` / `hcl` / `auditor.sources.terraform`; `compare`,
-`policy` and `auditor.rules.drift` are pure. Nothing raises for a partial failure: an
-unreadable state, .tf file, account, region or resource type is an entry in `errors`, and
-everything else is still checked.
+`policy` and `findings` are pure. Nothing raises for a partial failure: an unreadable
+state, .tf file, account, region or resource type is an entry in `errors`, and everything
+else is still checked. A [[policy]] rule that does not parse is a ConfigError, raised first.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import Any
 
 from auditor.config import Config, OwnershipRule
 from auditor.drift.compare import TerraformSide, compare, state_regions
+from auditor.drift.findings import drift_findings, hides_drift
 from auditor.drift.hcl import CodeModule, CodeResource, read_code
 from auditor.drift.live import LiveRead, read_live
 from auditor.drift.model import DriftItem, DriftResult, LiveResource, ReadScope
-from auditor.drift.policy import evaluate_policies
+from auditor.drift.policy import config_policies, evaluate_policies
 from auditor.drift.resources import SPECS, SUPPORTED_TYPES
 from auditor.model import Finding
-from auditor.rules.drift import drift_findings, hides_drift
 from auditor.sources.aws import DEFAULT_CLIENT_SETTINGS, AwsClientSettings
 from auditor.sources.terraform import StateResource, TerraformStateSource
 
@@ -36,7 +36,7 @@ NO_AWS = (
 
 def drift_configured(config: Config) -> bool:
     """Is there anything for a drift check to do? (A Terraform state, code or a policy.)"""
-    return bool(config.policy) or any(t.state or t.config for t in config.terraform)
+    return bool(config_policies(config)) or any(t.state or t.config for t in config.terraform)
 
 
 def run_drift(
@@ -56,6 +56,7 @@ def run_drift(
     names (the audit's unmanaged-launcher names an ASG in no state, with its instances):
     they stay in `drift`, without a finding of their own."""
     now = now or datetime.now(UTC)
+    policies = config_policies(config)  # first: a mistake in a rule fails before any read
     settings = client_settings or DEFAULT_CLIENT_SETTINGS
     errors: list[str] = []
     notes: list[str] = []
@@ -95,7 +96,7 @@ def run_drift(
             tuple(e for read in reads for e in read.errors),
         )
         errors += live.errors
-    elif all_state or config.policy:
+    elif all_state or policies:
         errors.append(NO_AWS)
 
     presence = tuple(t for t in SUPPORTED_TYPES if judge_instance_presence or t != "aws_instance")
@@ -106,7 +107,7 @@ def run_drift(
         judge_presence=presence,
         owned_by_tag=ownership_matcher(config.ownership),
     )
-    violations = evaluate_policies(config.policy, live.resources, state_addresses(all_state))
+    violations = evaluate_policies(policies, live.resources, state_addresses(all_state))
     judged = [i for i in items if reported_elsewhere is None or not reported_elsewhere(i)]
     findings = drift_findings(judged, violations, errors, now)
     return DriftResult(
@@ -121,7 +122,7 @@ def run_drift(
             "code_notes": notes,
             "live_resources": len(live.resources),
             "read": [_scope_dict(s) for s in live.read],
-            "policies": [p.name for p in config.policy],
+            "policies": [p.name for p in policies],
         },
     )
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from auditor.drift.findings import drift_findings, hides_drift
 from auditor.drift.model import DriftItem, DriftKind, PolicyViolation
 from auditor.drift.run import merge_findings
 from auditor.model import Finding, Severity
-from auditor.rules.drift import drift_findings, hides_drift
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
