@@ -2,7 +2,9 @@
 guard rails over live resources that hold whatever Terraform says.
 
     from auditor.drift.run import run_drift        # the whole check, one call
-    from auditor.drift.story import seed_drift_story  # the DynamoDB story, for the lab
+
+The demo's DynamoDB story (moto resources with matching state and .tf) is the lab's:
+`auditor.lab.drift_story`.
 
 | module | owns |
 |---|---|

@@ -425,7 +425,7 @@ def _build(spec: LabSpec, state: LabState, now: datetime, log: Log) -> LabState:
         lab_aws.write_terraform_state(state.terraform_state, aws, spec.subnet)
         # The DynamoDB story (ignore_changes hiding capacity 1) and its companions, for
         # `auditor drift` and the demo: state and .tf code under STATE/drift/.
-        from auditor.drift.story import seed_drift_story
+        from auditor.lab.drift_story import seed_drift_story
 
         seed_drift_story(aws.endpoint_url, lab_aws.HOME_REGION, spec.state_dir / "drift")
         state = replace(state, aws=aws)

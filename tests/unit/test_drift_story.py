@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.drift.story import require_loopback, seed_drift_story
+from auditor.lab.drift_story import require_loopback, seed_drift_story
 from auditor.errors import LabError
 from auditor.sources.terraform import load_state
 
