@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.lab.drift_story import require_loopback, seed_drift_story
 from auditor.errors import LabError
+from auditor.lab.drift_story import require_loopback, seed_drift_story
 from auditor.sources.terraform import load_state
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "drift"
