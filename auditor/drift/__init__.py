@@ -10,7 +10,7 @@ The demo's DynamoDB story (moto resources with matching state and .tf) is the la
 |---|---|
 | `model` | DriftItem, PolicyViolation, LiveResource, DriftResult, Unresolved (data only) |
 | `resources` | the supported types and one normalised view per type (pure) |
-| `live` | `get_live_*` boto3 reads, read-only, per type and region (I/O) |
+| `live` | `get_live`: boto3 reads, read-only, per type and region, from one table (I/O) |
 | `hcl` | .tf code read with python-hcl2; variables, locals, ignore_changes (I/O + pure) |
 | `compare` | state / code vs live: changed, missing, unmanaged, unresolved (pure) |
 | `policy` | [[policy]]: parse the config's tables (ConfigError naming file, key); evaluate |

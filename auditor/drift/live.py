@@ -1,10 +1,10 @@
 """The live cloud, read-only: each supported resource type of each account and region.
 
-`get_live_*` are the dumb I/O: one type in one region, every page, raising SourceError with
-a cause a person can act on (all or nothing per type and region, like `get_instances`: a
-half-read region would make resources on the missing pages look deleted). `read_live` loops
-over the [[aws]] sections' accounts, regions and types; a failure is an error entry and the
-rest goes on. Only Describe/List calls are made here.
+`get_live` is the dumb I/O: one type in one region (`LISTINGS` says which call lists it),
+every page, raising SourceError with a cause a person can act on (all or nothing per type and
+region, like `get_instances`: a half-read region would make resources on the missing pages
+look deleted). `read_live` loops over the [[aws]] sections' accounts, regions and types; a
+failure is an error entry and the rest goes on. Only Describe/List calls are made here.
 
 Every client gets the [[aws]] section's `endpoint_url` (moto in tests and the lab).
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -28,17 +29,16 @@ from auditor.sources.aws import (
     AccountSession,
     AwsClientSettings,
     assume_role_session,
+    aws_errors,
     describe_aws_error,
     get_caller_account,
     get_enabled_regions,
     get_instances,
+    read_pages,
 )
 
 if TYPE_CHECKING:
-    from mypy_boto3_autoscaling.client import AutoScalingClient
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_ec2.client import EC2Client
-    from mypy_boto3_rds.client import RDSClient
 
 log = logging.getLogger(__name__)
 
@@ -46,34 +46,60 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- one type, one region
 
 
-def _client(
-    session: boto3.Session,
-    service: str,
-    region: str,
-    endpoint_url: str | None,
-    settings: AwsClientSettings,
-) -> Any:
-    return session.client(  # type: ignore[call-overload]
-        service, region_name=region, endpoint_url=endpoint_url, config=settings.botocore_config()
-    )
+@dataclass(frozen=True)
+class Listing:
+    """How one resource type is listed: the service, its paginated read-only call and the
+    key of the items on each page."""
+
+    service: str
+    operation: str
+    key: str
 
 
-def get_live_dynamodb_tables(
+LISTINGS: dict[str, Listing] = {
+    "aws_autoscaling_group": Listing(
+        "autoscaling", "describe_auto_scaling_groups", "AutoScalingGroups"
+    ),
+    "aws_db_instance": Listing("rds", "describe_db_instances", "DBInstances"),
+    "aws_dynamodb_table": Listing("dynamodb", "list_tables", "TableNames"),  # then each described
+    "aws_security_group": Listing("ec2", "describe_security_groups", "SecurityGroups"),
+}
+
+
+def get_live(
+    type_: str,
     session: boto3.Session,
     region: str,
     *,
     endpoint_url: str | None = None,
     settings: AwsClientSettings = DEFAULT_CLIENT_SETTINGS,
+    page_size: int | None = None,
 ) -> list[dict[str, Any]]:
-    """describe_table of every table, each with its "Tags" (list_tags_of_resource)."""
-    client: DynamoDBClient = _client(session, "dynamodb", region, endpoint_url, settings)
+    """Every resource of one supported type in one region, as the API describes it. Raises
+    SourceError "<type> in <region>: <cause>" (all or nothing per type and region)."""
+    what = f"{type_} in {region}"
+    if type_ == "aws_instance":  # EC2's reservations, read as the ec2 source reads them
+        return get_instances(
+            session, region, page_size, endpoint_url=endpoint_url, settings=settings, what=what
+        )
+    listing = LISTINGS[type_]
+    client = session.client(  # type: ignore[call-overload]
+        listing.service,
+        region_name=region,
+        endpoint_url=endpoint_url,
+        config=settings.botocore_config(),
+    )
+    items = read_pages(client, listing.operation, listing.key, what)
+    if type_ == "aws_dynamodb_table":
+        return _described_tables(client, items, what)
+    return [dict(item) for item in items]
+
+
+def _described_tables(client: DynamoDBClient, names: list[str], what: str) -> list[dict[str, Any]]:
+    """describe_table of every listed table, each with its "Tags" (list_tags_of_resource,
+    which has no paginator)."""
     tables: list[dict[str, Any]] = []
-    try:
-        names = [
-            name
-            for page in client.get_paginator("list_tables").paginate()
-            for name in page.get("TableNames", [])
-        ]
+    with aws_errors(what):
         for name in names:
             try:
                 table = dict(client.describe_table(TableName=name)["Table"])
@@ -92,90 +118,13 @@ def get_live_dynamodb_tables(
                     break
             table["Tags"] = tags
             tables.append(table)
-    except BOTO_ERRORS as exc:
-        raise SourceError(f"aws_dynamodb_table in {region}: {describe_aws_error(exc)}") from exc
     return tables
-
-
-def get_live_autoscaling_groups(
-    session: boto3.Session,
-    region: str,
-    *,
-    endpoint_url: str | None = None,
-    settings: AwsClientSettings = DEFAULT_CLIENT_SETTINGS,
-) -> list[dict[str, Any]]:
-    client: AutoScalingClient = _client(session, "autoscaling", region, endpoint_url, settings)
-    try:
-        return [
-            dict(group)
-            for page in client.get_paginator("describe_auto_scaling_groups").paginate()
-            for group in page["AutoScalingGroups"]
-        ]
-    except BOTO_ERRORS as exc:
-        raise SourceError(f"aws_autoscaling_group in {region}: {describe_aws_error(exc)}") from exc
-
-
-def get_live_security_groups(
-    session: boto3.Session,
-    region: str,
-    *,
-    endpoint_url: str | None = None,
-    settings: AwsClientSettings = DEFAULT_CLIENT_SETTINGS,
-) -> list[dict[str, Any]]:
-    client: EC2Client = _client(session, "ec2", region, endpoint_url, settings)
-    try:
-        return [
-            dict(group)
-            for page in client.get_paginator("describe_security_groups").paginate()
-            for group in page["SecurityGroups"]
-        ]
-    except BOTO_ERRORS as exc:
-        raise SourceError(f"aws_security_group in {region}: {describe_aws_error(exc)}") from exc
-
-
-def get_live_db_instances(
-    session: boto3.Session,
-    region: str,
-    *,
-    endpoint_url: str | None = None,
-    settings: AwsClientSettings = DEFAULT_CLIENT_SETTINGS,
-) -> list[dict[str, Any]]:
-    client: RDSClient = _client(session, "rds", region, endpoint_url, settings)
-    try:
-        return [
-            dict(db)
-            for page in client.get_paginator("describe_db_instances").paginate()
-            for db in page["DBInstances"]
-        ]
-    except BOTO_ERRORS as exc:
-        raise SourceError(f"aws_db_instance in {region}: {describe_aws_error(exc)}") from exc
-
-
-def get_live_instances(
-    session: boto3.Session,
-    region: str,
-    *,
-    endpoint_url: str | None = None,
-    settings: AwsClientSettings = DEFAULT_CLIENT_SETTINGS,
-    page_size: int | None = None,
-) -> list[dict[str, Any]]:
-    try:
-        return get_instances(
-            session, region, page_size, endpoint_url=endpoint_url, settings=settings
-        )
-    except SourceError as exc:
-        raise SourceError(f"aws_instance in {str(exc).removeprefix('region ')}") from exc
 
 
 Reader = Callable[..., list[dict[str, Any]]]
 
-READERS: dict[str, Reader] = {
-    "aws_autoscaling_group": get_live_autoscaling_groups,
-    "aws_db_instance": get_live_db_instances,
-    "aws_dynamodb_table": get_live_dynamodb_tables,
-    "aws_instance": get_live_instances,
-    "aws_security_group": get_live_security_groups,
-}
+# One reader per supported type: (session, region, *, endpoint_url, settings) -> raw items.
+READERS: dict[str, Reader] = {type_: partial(get_live, type_) for type_ in SUPPORTED_TYPES}
 
 
 # --------------------------------------------------------------------------- accounts, regions
@@ -218,11 +167,15 @@ def read_live(
                 continue
         for region in regions:
             for type_ in types:
-                kwargs: dict[str, Any] = {"endpoint_url": aws.endpoint_url, "settings": settings}
-                if type_ == "aws_instance":
-                    kwargs["page_size"] = aws.page_size
                 try:
-                    items = READERS[type_](account.session, region, **kwargs)
+                    items = get_live(
+                        type_,
+                        account.session,
+                        region,
+                        endpoint_url=aws.endpoint_url,
+                        settings=settings,
+                        page_size=aws.page_size,
+                    )
                 except SourceError as exc:
                     errors.append(f"{prefix}: {account.label}: {exc}")
                     log.warning("drift: %s: %s: %s", prefix, account.label, exc)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -165,6 +166,25 @@ BOTO_ERRORS = (
 # --------------------------------------------------------------------------- I/O
 
 
+@contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    """The one place a boto3/botocore failure becomes a SourceError: "<what>: <cause>"."""
+    try:
+        yield
+    except BOTO_ERRORS as exc:
+        raise SourceError(f"{what}: {describe_aws_error(exc)}") from exc
+
+
+def read_pages(client: Any, operation: str, key: str, what: str, **paginate: Any) -> list[Any]:
+    """The items under `key` of every page of a paginated read-only `operation`.
+
+    All or nothing: a failure on any page raises SourceError naming `what` (a half-read
+    listing would make the resources on the missing pages look gone)."""
+    with aws_errors(what):
+        pages = client.get_paginator(operation).paginate(**paginate)
+        return [item for page in pages for item in page[key]]
+
+
 def ec2_client(
     session: boto3.Session,
     region: str,
@@ -196,24 +216,18 @@ def get_instances(
     *,
     endpoint_url: str | None = None,
     settings: AwsClientSettings = DEFAULT_CLIENT_SETTINGS,
+    what: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Every instance of one region, in every state, across all pages.
-
-    All or nothing: a failure on any page raises SourceError (a half-read region would make
-    the instances on the missing pages look gone)."""
+    """Every instance of one region, in every state, across all pages (all or nothing: a
+    SourceError naming `what`, by default the region)."""
     client = ec2_client(session, region, endpoint_url=endpoint_url, settings=settings)
     # EC2 refuses MaxResults outside 5..1000 (InvalidParameterValue).
     pagination = {"PageSize": min(max(page_size, 5), 1000)} if page_size else {}
-    instances: list[dict[str, Any]] = []
-    try:
-        for page in client.get_paginator("describe_instances").paginate(
-            PaginationConfig=pagination  # type: ignore[arg-type]
-        ):
-            for reservation in page["Reservations"]:
-                instances.extend(dict(i) for i in reservation["Instances"])
-    except BOTO_ERRORS as exc:
-        raise SourceError(f"region {region}: {describe_aws_error(exc)}") from exc
-    return instances
+    reservations = read_pages(
+        client, "describe_instances", "Reservations", what or f"region {region}",
+        PaginationConfig=pagination,
+    )  # fmt: skip
+    return [dict(i) for reservation in reservations for i in reservation["Instances"]]
 
 
 def get_enabled_regions(
@@ -225,10 +239,8 @@ def get_enabled_regions(
     """Regions enabled for the account (opt-in regions only when opted in)."""
     home = session.region_name or DEFAULT_HOME_REGION
     client = ec2_client(session, home, endpoint_url=endpoint_url, settings=settings)
-    try:
+    with aws_errors("cannot list regions"):
         regions = client.describe_regions(AllRegions=False)["Regions"]
-    except BOTO_ERRORS as exc:
-        raise SourceError(f"cannot list regions: {describe_aws_error(exc)}") from exc
     return tuple(sorted(r["RegionName"] for r in regions))
 
 
@@ -238,11 +250,9 @@ def get_caller_account(
     endpoint_url: str | None = None,
     settings: AwsClientSettings = DEFAULT_CLIENT_SETTINGS,
 ) -> str:
-    try:
+    with aws_errors("cannot identify the account"):
         client = sts_client(session, endpoint_url=endpoint_url, settings=settings)
         return client.get_caller_identity()["Account"]
-    except BOTO_ERRORS as exc:
-        raise SourceError(f"cannot identify the account: {describe_aws_error(exc)}") from exc
 
 
 def assume_role_session(
@@ -253,12 +263,10 @@ def assume_role_session(
     settings: AwsClientSettings = DEFAULT_CLIENT_SETTINGS,
 ) -> AccountSession:
     """A session with the temporary credentials of `role_arn` (the base session's region)."""
-    try:
+    with aws_errors(f"role {role_arn}: cannot assume"):
         response = sts_client(base, endpoint_url=endpoint_url, settings=settings).assume_role(
             RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME
         )
-    except BOTO_ERRORS as exc:
-        raise SourceError(f"role {role_arn}: cannot assume: {describe_aws_error(exc)}") from exc
     credentials = response["Credentials"]
     # arn:aws:sts::123456789012:assumed-role/name/session -> the account the role lives in.
     account = response["AssumedRoleUser"]["Arn"].split(":")[4]
