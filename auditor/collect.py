@@ -418,7 +418,7 @@ class _DeadlineSession:
 
     @property
     def local_address(self) -> str | None:
-        return getattr(self.inner, "local_address", None)
+        return self.inner.local_address
 
     @property
     def endpoint(self) -> tuple[str, int | None]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from auditor.collect import CollectInterrupted, ProbeScope, collect
+from auditor.collect import CollectInterrupted, Probe, ProbeScope, collect
 from auditor.config import Config
 from auditor.eol import EolData, load_eol_data, with_os_eol, with_software_eol
 from auditor.errors import ProbeError
@@ -104,7 +104,7 @@ def ssh_target(session: RemoteSession, host: Host, config: Config) -> str:
     """The version cache's key for the host behind `session`: the address and port
     `collect` connected to (the inventory's port, else the first configured one, for a
     session that does not say)."""
-    endpoint = getattr(session, "endpoint", None)
+    endpoint = session.endpoint
     if endpoint is not None:
         address, port = endpoint
     else:
@@ -116,7 +116,7 @@ def ssh_target(session: RemoteSession, host: Host, config: Config) -> str:
 def host_overrides(session: RemoteSession, config: Config) -> dict[str, Any]:
     """The probe options every host gets from the run: the [owners] networks (the host
     counts its clients per team) and the auditor's own address there (not a client)."""
-    own = getattr(session, "local_address", None)
+    own = session.local_address
     return {
         "client_owners": ClientOwners.from_rules(config.owners),
         "own_address": own if isinstance(own, str) and is_ip(own) else None,
@@ -164,7 +164,7 @@ class VersionRecall:
 
 def make_probe(
     config: Config, eol_data: EolData | None, software_cache: SoftwareCache | None = None
-) -> Any:
+) -> Probe:
     """The per-host callable `collect` runs on each connected session. With a
     `software_cache`, programs unchanged since it last saw them are not run again, and what
     was run is recorded in it."""
@@ -184,7 +184,7 @@ def make_probe(
             client_owners=options.client_owners,
         )
         recall.remember(software_cache, output, now)
-        own_address = getattr(session, "local_address", None)
+        own_address = session.local_address
         if own_address:
             facts = without_client(facts, own_address)
         return finish_facts(facts, result, now.date(), eol_data)

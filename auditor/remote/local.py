@@ -39,6 +39,14 @@ class LocalShellSession:
     def description(self) -> str:
         return self._description
 
+    @property
+    def local_address(self) -> str | None:
+        return None
+
+    @property
+    def endpoint(self) -> tuple[str, int | None] | None:
+        return None
+
     def run(self, script: str, *, timeout: float, max_output: int) -> CommandResult:
         started = time.monotonic()
         with self._lock:

@@ -101,6 +101,10 @@ class ParamikoSession:
         return self._description
 
     @property
+    def endpoint(self) -> tuple[str, int | None] | None:
+        return None  # collect's deadline wrapper knows the address it connected to
+
+    @property
     def local_address(self) -> str | None:
         """Our address as the host sees it (None through a jump host: it sees the bastion)."""
         sock = self._transport.sock

@@ -85,6 +85,14 @@ class ScriptedSession:
     def description(self) -> str:
         return f"scripted {self._address}:{self._port}"
 
+    @property
+    def local_address(self) -> str | None:
+        return None
+
+    @property
+    def endpoint(self) -> tuple[str, int | None] | None:
+        return self._address, self._port
+
     def run(self, script: str, *, timeout: float, max_output: int) -> CommandResult:
         if self._closed.is_set():
             raise SessionError(f"{self.description}: session already closed")

@@ -142,6 +142,18 @@ class RemoteSession(Protocol):
         """Where this session runs, e.g. `root@10.0.0.5:22 via bastion:22` (no secrets)."""
         ...
 
+    @property
+    def local_address(self) -> str | None:
+        """Our own address as the host sees it (the probe leaves it out of the host's
+        clients); None when not known: through a jump host the host sees the bastion."""
+        ...
+
+    @property
+    def endpoint(self) -> tuple[str, int | None] | None:
+        """The address and port this session was opened to (what the host is known by, the
+        software cache's key); None when the session does not say."""
+        ...
+
     def run(self, script: str, *, timeout: float, max_output: int) -> CommandResult: ...
 
     def close(self) -> None: ...
