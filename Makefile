@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Pythons the package claims (pyproject classifiers): test-pythons runs the unit tests on each.
 PYTHONS := 3.11 3.12 3.13
 
-.PHONY: install system-packages test test-lab unit hostile test-min test-pythons test-compat dist lint demo lab-up lab-down lab-status bench clean
+.PHONY: install system-packages test test-lab unit hostile test-min test-pythons test-compat dist lint demo lab-up lab-down lab-status bench bench-quick bench-probe clean
 
 install: system-packages $(STAMP)
 
@@ -106,8 +106,21 @@ demo: lab-up
 	@echo "Demo report: $(CURDIR)/reports/demo/index.html  (and report.json beside it)"
 	@echo "The lab stays up for exploring; remove it with: make lab-down"
 
+# The whole audit vs ansible -m setup vs connect+true (bench/README.md): 50 and 1,000 lab hosts,
+# root and unprivileged, warm and cold software cache. Root; holds the lab lock throughout
+# (the 1,000-host part takes about half an hour per round). BENCH_ARGS adds options
+# (e.g. BENCH_ARGS="--hosts 50 --rounds 3"); bench-quick is one 50-host round as root.
+BENCH_LOCK := flock /tmp/auditor-lab.lock
+
 bench: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/probe.py
+	$(BENCH_LOCK) env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/audit.py $(BENCH_ARGS)
+
+bench-quick: install
+	$(BENCH_LOCK) env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/audit.py --quick $(BENCH_ARGS)
+
+# The probe alone (issue 4): bench/probe.py.
+bench-probe: install
+	$(BENCH_LOCK) env PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/probe.py $(BENCH_ARGS)
 
 clean: lab-down
 	rm -rf $(VENV) .venv-* build dist *.egg-info reports/demo reports/.cache

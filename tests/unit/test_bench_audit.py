@@ -1,0 +1,162 @@
+"""The pure parts of bench/audit.py: medians, ratios, targets, rusage and /proc parsing, the
+bench's copy of the lab config."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import tomllib
+from ipaddress import IPv4Network
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "audit.py"
+LAB_TOML = Path(__file__).resolve().parents[2] / "inventories" / "lab" / "audit.toml"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_audit", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_audit"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def sample(
+    bench: ModuleType, variant: str, rnd: int, wall: float, cpu: float, rss: float = 100.0
+) -> object:
+    return bench.Sample(
+        variant=variant, round=rnd, wall_s=wall, cpu_s=cpu, peak_rss_mb=rss, max_rss_mb=rss,
+        machine_cpu_s=2 * wall, hosts=50, ok=50, exit_code=0,
+    )  # fmt: skip
+
+
+def test_medians_are_per_variant_and_per_metric(bench: ModuleType) -> None:
+    samples = [
+        sample(bench, "audit-warm", 0, 10.0, 1.0),
+        sample(bench, "audit-warm", 1, 30.0, 3.0),
+        sample(bench, "audit-warm", 2, 11.0, 9.0, rss=300.0),
+        sample(bench, "true", 0, 4.0, 0.5),
+    ]
+    meds = bench.medians(samples)
+    assert meds["audit-warm"]["wall_s"] == 11.0
+    assert meds["audit-warm"]["cpu_s"] == 3.0  # medians of each metric on its own
+    assert meds["audit-warm"]["peak_rss_mb"] == 100.0
+    assert meds["true"]["wall_s"] == 4.0
+    assert bench.medians([]) == {}
+
+
+def test_ratio_is_none_without_a_denominator(bench: ModuleType) -> None:
+    assert bench.ratio(6.0, 3.0) == 2.0
+    assert bench.ratio(6.0, 0.0) is None
+    assert bench.ratio(None, 3.0) is None
+
+
+def test_targets_pass_and_fail_on_the_ratios_of_medians(bench: ModuleType) -> None:
+    meds = {
+        "audit-warm": {"wall_s": 5.0, "cpu_s": 1.0, "peak_rss_mb": 200.0},
+        "audit-cold": {"wall_s": 6.0, "cpu_s": 2.0, "peak_rss_mb": 260.0},
+        "ansible": {"wall_s": 21.0, "cpu_s": 12.0, "peak_rss_mb": 900.0},
+        "true": {"wall_s": 4.0, "cpu_s": 0.4, "peak_rss_mb": 60.0},
+    }
+    got = {(r.variant, r.name): (round(r.value, 3), r.passed) for r in bench.evaluate(meds)}
+    assert got[("audit-warm", "audit/true wall")] == (1.25, True)
+    assert got[("audit-cold", "audit/true wall")] == (1.5, False)
+    assert got[("audit-warm", "ansible/audit wall")] == (4.2, True)
+    assert got[("audit-cold", "ansible/audit wall")] == (3.5, False)
+    assert got[("audit-warm", "ansible/audit CPU")] == (12.0, True)
+    assert got[("audit-cold", "ansible/audit CPU")] == (6.0, False)
+    assert got[("audit-warm", "audit peak RSS")] == (200.0, True)  # an absolute threshold
+    assert got[("audit-cold", "audit peak RSS")] == (260.0, False)
+
+
+def test_a_missing_variant_gives_no_verdict(bench: ModuleType) -> None:
+    results = bench.evaluate({"audit-warm": {"wall_s": 5.0, "cpu_s": 1.0, "peak_rss_mb": 9.0}})
+    assert {r.variant for r in results} == {"audit-warm"}  # cold was not run: not judged
+    verdicts = {r.name: r.passed for r in results}
+    assert verdicts["audit/true wall"] is None and verdicts["ansible/audit CPU"] is None
+    assert verdicts["audit peak RSS"] is True
+
+
+def test_rounds_rotate_so_no_variant_always_goes_first(bench: ModuleType) -> None:
+    v = ("a", "b", "c", "d")
+    assert bench.rotation(0, v) == v
+    assert bench.rotation(1, v) == ("b", "c", "d", "a")
+    assert bench.rotation(5, v) == ("b", "c", "d", "a")
+    assert bench.rotation(3, ()) == ()
+    # The cold audit comes first in the first round: it seeds the warm one's cache.
+    assert bench.VARIANTS[0] == "audit-cold"
+    assert bench.VARIANTS.index("audit-warm") > 0
+
+
+def test_rates_and_rusage_units(bench: ModuleType) -> None:
+    assert bench.hosts_per_minute(50, 10.0) == 300.0
+    assert bench.hosts_per_minute(50, 0.0) == 0.0
+    assert bench.rusage_cpu_s(1.25, 0.5) == 1.75
+    assert bench.maxrss_mb(256 * 1024) == 256.0  # ru_maxrss is KiB on Linux
+
+
+def test_proc_parsing(bench: ModuleType) -> None:
+    assert bench.statm_rss_pages("12345 678 90 1 0 2000 0\n") == 678
+    assert bench.children_pids("101 202 303 ") == [101, 202, 303]
+    assert bench.children_pids("") == []
+    line = "cpu  100 5 50 1000 30 2 3 7 11 0"
+    assert bench.busy_jiffies(line) == 100 + 5 + 50 + 2 + 3 + 7  # not idle, iowait, guests
+
+
+def test_the_tree_rss_counts_the_children(bench: ModuleType) -> None:
+    import os
+
+    alone = bench.tree_rss_bytes(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for _ in range(100):  # until the child's interpreter is resident
+            if bench.tree_rss_bytes(os.getpid()) > alone + 4 * 2**20:
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        assert bench.tree_rss_bytes(os.getpid()) > alone + 4 * 2**20
+        assert bench.tree_rss_bytes(child.pid) < bench.tree_rss_bytes(os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+    assert bench.tree_rss_bytes(child.pid) == 0  # gone: nothing, no error
+
+
+def test_the_sweep_covers_exactly_the_lab_hosts_beyond_the_slash_24(bench: ModuleType) -> None:
+    lab = IPv4Network("10.250.77.0/24")
+    addresses = ["10.250.77.100", "10.250.80.2", "10.250.80.3", "10.250.80.4", "10.250.80.9"]
+    got = bench.sweep_targets(addresses, lab)
+    assert got == ["10.250.80.2/31", "10.250.80.4/32", "10.250.80.9/32"]
+    assert bench.sweep_targets(["10.250.77.100"], lab) == []
+
+
+def test_the_bench_config_is_the_lab_config_with_its_paths_moved(bench: ModuleType) -> None:
+    text = bench.bench_config(
+        LAB_TOML.read_text(), store="/w/state/s.sqlite", reports="/w/out", run_dir="/w/run/",
+        extra_targets=["10.250.80.2/31"], concurrency=16,
+    )  # fmt: skip
+    config = tomllib.loads(text)
+    lab = tomllib.loads(LAB_TOML.read_text())
+    assert config["audit"]["store"] == "/w/state/s.sqlite"
+    assert config["audit"]["reports"] == "/w/out"
+    assert config["network"][0]["targets"] == ["10.250.77.0/24", "10.250.80.2/31"]
+    assert config["ssh"]["key_file"] == "/w/run/id_ed25519"
+    assert config["ssh"]["concurrency"] == 16
+    assert "/run/auditor-lab" not in text
+    # Everything else as users run it.
+    for section in ("aws", "ansible", "policy", "owners"):
+        assert config[section] == lab[section]
+    assert config["ssh"]["sudo"] is True and config["ssh"]["ports"] == lab["ssh"]["ports"]
+
+
+def test_the_bench_config_refuses_a_lab_config_it_does_not_know(bench: ModuleType) -> None:
+    changed = LAB_TOML.read_text().replace('store = "../../reports/lab-history.sqlite"', "")
+    with pytest.raises(ValueError, match="the lab config changed"):
+        bench.bench_config(
+            changed, store="/s", reports="/r", run_dir="/w", extra_targets=[], concurrency=1
+        )
