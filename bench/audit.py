@@ -28,11 +28,13 @@ lab's own (10.250.77.0/24, 10.250.80.0/20: network namespaces on this machine) a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -294,14 +296,22 @@ def measure(cmd: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) ->
     m0 = machine_busy_ticks()
     t0 = time.perf_counter()
     with log.open("wb") as out:
-        proc = subprocess.Popen(list(cmd), env=dict(env), cwd=cwd, stdout=out, stderr=out)
+        proc = subprocess.Popen(
+            list(cmd), env=dict(env), cwd=cwd, stdout=out, stderr=out, start_new_session=True
+        )
     peak = 0
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        peak = max(peak, tree_rss_bytes(proc.pid))
-        time.sleep(0.05)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, tree_rss_bytes(proc.pid))
+            time.sleep(0.05)
+    except BaseException:  # interrupted: the run goes too, and its process group
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        raise
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     return Measured(
