@@ -24,17 +24,26 @@ from typing import Protocol
 from auditor.bounds import LIMITS, cut
 from auditor.config import SshSettings
 from auditor.errors import ProbeError
-from auditor.model import ID_AWS, Facts, Host, HostStatus, SourceKind, SshOutcome, split_ident
+from auditor.model import (
+    ID_AWS,
+    Facts,
+    Host,
+    HostStatus,
+    SourceKind,
+    SshOutcome,
+    SshState,
+    split_ident,
+)
 from auditor.remote.errors import FailureKind, JumpHostError, RemoteError, failure_kind
 from auditor.remote.session import STOP_GRACE, CommandResult, Connector, RemoteSession
 from auditor.visible import visible
 
 log = logging.getLogger(__name__)
 
-OK = "ok"
-PARTIAL = "partial"
-SKIPPED = "skipped"
-NOT_ATTEMPTED = "not-attempted"
+OK = SshState.OK
+PARTIAL = SshState.PARTIAL
+SKIPPED = SshState.SKIPPED
+NOT_ATTEMPTED = SshState.NOT_ATTEMPTED
 
 Probe = Callable[[RemoteSession, Host], Facts]
 """Runs the probe on one connected host. Raises ProbeError when the output is unusable."""

@@ -342,13 +342,22 @@ class Facts:
     errors: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
+class SshState(enum.StrEnum):
+    """How the probe went for one host; the values are report.json's `ssh.state` strings."""
+
+    OK = "ok"
+    PARTIAL = "partial"  # the script run was cut (deadline, output cap ...): what arrived is kept
+    SKIPPED = "skipped"  # tried, and no probe ran: unreachable, refused, host key, auth ...
+    NOT_ATTEMPTED = "not-attempted"  # never connected to: ignored, out of scope, not run
+
+
 @dataclass(frozen=True)
 class SshOutcome:
-    """How the probe went for one host. state: ok | skipped | not-attempted.
+    """How the probe went for one host (`state`; a plain string is taken as its SshState).
     `kind` classifies a skip for rules and reports (auditor.remote.errors.FailureKind values:
     changed-host-key, unknown-host-key, auth, key-file, connect, deadline ...)."""
 
-    state: str
+    state: SshState
     reason: str | None = None
     address: str | None = None
     port: int | None = None
@@ -358,6 +367,10 @@ class SshOutcome:
     # with it (a FailureKind value: changed-host-key, refused ...). One root cause per hop.
     jump: str | None = None
     jump_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.state, SshState):
+            object.__setattr__(self, "state", SshState(self.state))  # ValueError if unknown
 
 
 @dataclass(frozen=True)

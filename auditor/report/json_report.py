@@ -15,7 +15,7 @@ from datetime import date, datetime
 from importlib import resources
 from typing import Any
 
-from auditor.model import AuditRun, Facts, Host, HostStatus, Severity, SshOutcome
+from auditor.model import AuditRun, Facts, Host, HostStatus, Severity, SshOutcome, SshState
 from auditor.report.groups import group_findings
 
 SCHEMA_ID = "auditor/report@1"
@@ -55,7 +55,7 @@ def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dic
         "sources": [s.value for s in host.sources],
         "status": host.status.value,
         "status_reason": host.status_reason,
-        "alive": host.alive or (ssh is not None and ssh.state in ("ok", "partial")),
+        "alive": host.alive or (ssh is not None and ssh.state in (SshState.OK, SshState.PARTIAL)),
         "owner": jsonable(host.owner) if host.owner is not None else None,
         "open_ports": list(host.open_ports),
         "cloud": jsonable(host.cloud) if host.cloud is not None else None,
@@ -88,9 +88,9 @@ def summarize(run: AuditRun) -> dict[str, Any]:
         "findings_by_severity": {s.value: severities.get(s.value, 0) for s in Severity},
         "worst_severity": worst.value if worst else None,
         "accepted": len(run.findings) - len(counted),
-        "probed": ssh_states.get("ok", 0),
-        "skipped": ssh_states.get("skipped", 0),
-        "partial": ssh_states.get("partial", 0),
+        "probed": ssh_states.get(SshState.OK, 0),
+        "skipped": ssh_states.get(SshState.SKIPPED, 0),
+        "partial": ssh_states.get(SshState.PARTIAL, 0),
         "sources_failed": sum(1 for s in run.sources if not s.ok),
     }
 

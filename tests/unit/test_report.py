@@ -20,11 +20,12 @@ from auditor.model import (
     SourceKind,
     SourceResult,
     SshOutcome,
+    SshState,
 )
 from auditor.pipeline import Discovery, ProbeResults, build_run
 from auditor.report import write_atomic, write_reports
 from auditor.report.html_report import SCRIPT, SCRIPT_HASH
-from auditor.report.json_report import run_to_dict, validate_report
+from auditor.report.json_report import load_schema, run_to_dict, validate_report
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -322,3 +323,15 @@ def test_a_partially_probed_host_is_its_own_state_in_every_format() -> None:
     assert "Probed partially (cut short, facts kept as far as they came): halfway" in (
         render_markdown(data)
     )
+
+
+def test_ssh_states_are_the_schemas_strings() -> None:
+    """SshState is an enum in the code and the same strings in report.json."""
+    ssh = load_schema()["properties"]["hosts"]["items"]["properties"]["ssh"]
+    assert [s.value for s in SshState] == ssh["properties"]["state"]["enum"]
+    assert SshOutcome("partial").state is SshState.PARTIAL  # a plain string is taken as its state
+    with pytest.raises(ValueError):
+        SshOutcome("fine")
+    data = run_to_dict(sample_run())
+    assert {h["ssh"]["state"] for h in data["hosts"]} <= {s.value for s in SshState}
+    assert json.loads(json.dumps(data))["hosts"][0]["ssh"]["state"] == "ok"
