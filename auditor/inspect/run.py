@@ -12,8 +12,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +26,7 @@ from auditor.inspect.model import Dossier, HttpFront, RepoSearch
 from auditor.inspect.probe import InspectProbe
 from auditor.inspect.repos import search_repos, search_terms
 from auditor.model import ID_DNS, ID_IP, Facts, Host, HostStatus, ident
+from auditor.parallel import parallel_map
 from auditor.pipeline import Discovery, discover
 from auditor.reconcile import ignored_reason, matching_ignore
 from auditor.remote.session import Connector
@@ -173,15 +172,16 @@ def resolve_target(
 
 
 def _resolve(name: str, timeout: float) -> str | None:
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resolve")
-    future = pool.submit(socket.getaddrinfo, name, None, 0, socket.SOCK_STREAM)
-    try:
-        infos = future.result(timeout=timeout)
-    except (FutureTimeout, OSError):
+    def lookup(name: str) -> str | None:
+        infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+        return str(infos[0][4][0]) if infos else None
+
+    answer = parallel_map(lookup, [name], timeout=timeout, name="resolve")[name]
+    if isinstance(answer, OSError):  # no answer in time (TimeoutError is one), or no name
         return None
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    return str(infos[0][4][0]) if infos else None
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
 
 
 def _probe_host(host: Host, config: Config, now: datetime) -> Host:
@@ -236,12 +236,11 @@ def reverse_names(addresses: Sequence[str], timeout: float = 2.0) -> dict[str, s
     if not addresses:
         return {}
     names: dict[str, str] = {}
-    pool = ThreadPoolExecutor(max_workers=min(16, len(addresses)), thread_name_prefix="rdns")
-    futures = {a: pool.submit(socket.gethostbyaddr, a) for a in addresses}
-    for address, future in futures.items():
-        try:
-            names[address] = future.result(timeout=timeout)[0]
-        except (FutureTimeout, OSError):
+    answers = parallel_map(socket.gethostbyaddr, addresses, timeout=timeout, name="rdns")
+    for address, answer in answers.items():
+        if isinstance(answer, OSError):  # no answer in time (TimeoutError is one), or none
             continue
-    pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(answer, Exception):
+            raise answer
+        names[address] = answer[0]
     return names

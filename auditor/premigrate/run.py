@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from auditor.dryrun import DryRun, plan_dry_run
 from auditor.errors import ConfigError
 from auditor.inspect.run import local_address_towards
 from auditor.model import AuditRun
+from auditor.parallel import parallel_map
 from auditor.pipeline import Discovery, Prober, SourceObserver, build_run, discover
 from auditor.premigrate.classify import (
     EntryStatus,
@@ -254,8 +254,11 @@ def answering_ports(
                 continue
         return None
 
-    with ThreadPoolExecutor(max_workers=min(16, len(wanted)), thread_name_prefix="answer") as pool:
-        results = dict(zip(wanted, pool.map(first, wanted), strict=True))
+    results: dict[str, int | None] = {}
+    for address, answer in parallel_map(first, wanted, timeout=None, name="answer").items():
+        if isinstance(answer, Exception):  # `first` turns every socket error into None
+            raise answer
+        results[address] = answer
     return results
 
 

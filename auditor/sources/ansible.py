@@ -29,8 +29,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from typing import Any
 from auditor.config import AnsibleConfig
 from auditor.errors import SourceError
 from auditor.model import ID_DNS, ID_IP, ID_NAME, Observation, SourceKind, SourceResult, ident
+from auditor.parallel import parallel_map
 from auditor.targets import is_address, is_host_name
 
 Resolver = Callable[[str], tuple[str, ...]]
@@ -296,20 +295,16 @@ def resolve_names(
     names = {n for n in names if is_host_name(n)}
     if not names:
         return resolved, problems
-    pool = ThreadPoolExecutor(max_workers=min(16, len(names)), thread_name_prefix="resolve")
-    futures = {name: pool.submit(resolve, name) for name in sorted(names)}
-    for name, future in futures.items():
-        try:
-            addresses = future.result(timeout=timeout)
-        except FutureTimeout:
+    answers = parallel_map(resolve, sorted(names), timeout=timeout, name="resolve")
+    for name, answer in answers.items():
+        if isinstance(answer, TimeoutError):
             problems.append(f"{name}: name did not resolve within {timeout:g}s")
-            continue
-        except OSError as exc:
-            problems.append(f"{name}: name does not resolve ({exc.strerror or exc})")
-            continue
-        resolved[name] = addresses
-    # getaddrinfo can't be cancelled; don't wait for stragglers.
-    pool.shutdown(wait=False, cancel_futures=True)
+        elif isinstance(answer, OSError):
+            problems.append(f"{name}: name does not resolve ({answer.strerror or answer})")
+        elif isinstance(answer, Exception):
+            raise answer
+        else:
+            resolved[name] = answer
     return resolved, problems
 
 
