@@ -24,7 +24,7 @@ from tests.integration.test_remote_loopback import SSHD, Sshd
 from tests.unit.hostile.test_nothing_lost import STEP, WRAPPER, _eventually_none, _processes_with
 from tests.unit.hostile.test_webhook import WebhookServer
 
-user_key, make_sshd = loopback.user_key, loopback.make_sshd
+user_key, make_sshd, known_hosts = loopback.user_key, loopback.make_sshd, loopback.known_hosts
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="a real sshd needs root (privilege separation)"),
