@@ -287,9 +287,11 @@ def _run(
     ui = TerminalUI(quiet=quiet)
     prober = None
     if probe:
+        from auditor.engine.controller import probe_via_engine
         from auditor.probing import probe_hosts
 
-        prober = ui.wrap_prober(probe_hosts)
+        # With an [engine] the probes run at the vantages (auditor.engine).
+        prober = ui.wrap_prober(probe_via_engine if config.engine else probe_hosts)
     started = time.monotonic()
     try:
         outcome = execute(
@@ -403,8 +405,9 @@ def _register_commands() -> None:
     from auditor.commands.accept import accept
     from auditor.commands.inspect import inspect
     from auditor.commands.premigrate import premigrate
+    from auditor.commands.worker import worker
 
-    for command in (history, diff, report, inspect, premigrate, accept):
+    for command in (history, diff, report, inspect, premigrate, accept, worker):
         main.add_command(command)
 
 

@@ -119,6 +119,9 @@ class EngineSettings:
     worker_timeout: float = 60.0  # seconds a vantage may take to start its first task
     batch_size: int = 8  # hosts per probe task (results come back per batch)
     queue_prefix: str = "auditor"  # queues are <prefix>.<vantage>
+    # Redis: a task of a worker that died is handed to another after this many seconds (set
+    # it above the longest batch: a task still running then is run twice, counted once).
+    redelivery_after: float = 300.0
 
     def __repr__(self) -> str:  # the broker URL may carry a password: never in a repr
         from auditor.urls import shown
@@ -703,6 +706,7 @@ def parse_engine(
         worker_timeout=t.get_float("worker_timeout", 60.0, maximum=86400),
         batch_size=t.get_int("batch_size", 8, minimum=1, maximum=1000),
         queue_prefix=t.get_str("queue_prefix", "auditor") or "auditor",
+        redelivery_after=t.get_float("redelivery_after", 300.0, maximum=86400),
     )
     t.finish()
     scheme = settings.broker.partition("://")[0]

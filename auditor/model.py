@@ -367,6 +367,7 @@ class SshOutcome:
     # with it (a FailureKind value: changed-host-key, refused ...). One root cause per hop.
     jump: str | None = None
     jump_kind: str | None = None
+    vantage: str | None = None  # with an [engine]: the [[vantage]] whose worker probed it
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, SshState):

@@ -37,7 +37,8 @@ def build_sources(config: Config) -> list[Source]:
     from auditor.sources.ansible import AnsibleInventorySource
     from auditor.sources.network import NmapSource
 
-    sources: list[Source] = [NmapSource(c) for c in config.network]
+    # With an [engine], sweeps run at the vantages (auditor.engine); the rest reads here.
+    sources: list[Source] = [] if config.engine else [NmapSource(c) for c in config.network]
     if config.aws:
         from auditor.sources.aws import Ec2Source
 
@@ -51,6 +52,10 @@ def build_sources(config: Config) -> list[Source]:
             for c in config.terraform
             if c.state
         ]
+    if config.engine:
+        from auditor.engine.controller import engine_sources
+
+        return engine_sources(config, sources)
     return sources
 
 

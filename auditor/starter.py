@@ -144,6 +144,7 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # worker_timeout = 60                        # seconds before a silent vantage is given up
 # batch_size = 8                             # hosts per probe task
 # queue_prefix = "auditor"                   # queues: auditor.<vantage>
+# redelivery_after = 300                     # Redis: a dead worker's task goes elsewhere
 
 # [[vantage]]
 # name = "dc1"

@@ -60,7 +60,7 @@ def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dic
         "open_ports": list(host.open_ports),
         "cloud": jsonable(host.cloud) if host.cloud is not None else None,
         "ssh": jsonable(ssh) if ssh else {"state": "not-attempted", "reason": "probe not run"},
-        "facts": facts_to_dict(facts) if facts is not None else None,
+        "facts": _with_vantage(facts_to_dict(facts), ssh) if facts is not None else None,
         "observations": [
             {
                 "source": o.source.value,
@@ -72,6 +72,23 @@ def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dic
             }
             for o in host.observations
         ],
+    }
+
+
+def _with_vantage(facts: dict[str, Any], ssh: SshOutcome | None) -> dict[str, Any]:
+    """With an [engine], the vantage whose worker collected the facts."""
+    return {**facts, "vantage": ssh.vantage} if ssh is not None and ssh.vantage else facts
+
+
+def vantage_counts(run: AuditRun) -> dict[str, dict[str, int]]:
+    """Per vantage, its hosts by SSH state (engine runs only; empty otherwise)."""
+    counts: dict[str, Counter[str]] = {}
+    for outcome in run.ssh.values():
+        if outcome.vantage:
+            counts.setdefault(outcome.vantage, Counter())[outcome.state] += 1
+    return {
+        vantage: {"hosts": sum(c.values()), **dict(sorted(c.items()))}
+        for vantage, c in sorted(counts.items())
     }
 
 
@@ -115,6 +132,7 @@ def run_to_dict(run: AuditRun) -> dict[str, Any]:
                 }
                 for s in run.sources
             ],
+            **({"vantages": vantages} if (vantages := vantage_counts(run)) else {}),
         },
         "summary": summarize(run),
         "hosts": [host_to_dict(h, run.ssh.get(h.id), run.facts.get(h.id)) for h in run.hosts],

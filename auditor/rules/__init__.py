@@ -19,6 +19,7 @@ group into one line ("Debian 12 is in extended support only — 990 hosts", `fin
 | `uptime` | long-uptime |
 | `listeners` | unexpected-listener |
 | `activity` | log-silence, unmanaged-activity |
+| `vantage` | vantage-no-worker, vantage-none (with an [engine]) |
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from auditor.rules.listeners import listener_findings
 from auditor.rules.ssh import ssh_findings
 from auditor.rules.status import launcher_findings, source_findings, status_findings
 from auditor.rules.uptime import uptime_findings
+from auditor.rules.vantage import vantage_findings
 
 ALL_RULES: tuple[Rule, ...] = (
     status_findings,
@@ -43,6 +45,7 @@ ALL_RULES: tuple[Rule, ...] = (
     activity_findings,
     launcher_findings,
     source_findings,
+    vantage_findings,
 )
 
 
@@ -53,6 +56,7 @@ RULE_IDS: tuple[str, ...] = (
     "ssh-auth-refused", "ssh-unreachable", "ssh-probe-partial", "ssh-jump-host",
     "ssh-host-certificate", "eol-os", "eol-software",
     "long-uptime", "unexpected-listener", "log-silence", "unmanaged-activity", "drift", "policy",
+    "vantage-no-worker", "vantage-none",
 )  # fmt: skip
 
 

@@ -348,7 +348,7 @@ def test_evaluate_orders_worst_first_and_is_deterministic() -> None:
                                                  key=lambda s: -s.rank)
     assert found[0].rule == "ssh-host-key-changed"
     assert evaluate(ctx([b, a], ssh=ssh)) == found
-    assert len(ALL_RULES) == 8
+    assert len(ALL_RULES) == 9
 
 
 def test_titles_are_stable_across_days() -> None:

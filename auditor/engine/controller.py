@@ -1,0 +1,351 @@
+"""The controller's side of an engine run: sweep and probe tasks per vantage, results as
+they arrive, and what happens when a vantage does not answer.
+
+- every host to probe goes to its vantage (auditor.engine.routing); one no vantage reaches
+  is `not-attempted` with the reason (kind `no-vantage`);
+- at most `[[vantage]] concurrency` hosts of a vantage are in flight at once, whatever the
+  number of its workers: the controller is the only one that dispatches, and it holds back
+  batches beyond that window;
+- a vantage none of whose tasks started within `[engine] worker_timeout` seconds has no
+  live worker: its hosts are `not-attempted` ("vantage dc2: no worker answered within
+  60 s", kind `no-worker`), its queued tasks are revoked, and the rest of the run goes on;
+- a result that arrives twice (a batch redelivered after its worker died) counts once:
+  results are kept per host, first one wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from auditor.collect import ProbeScope, not_attempted_reason
+from auditor.config import Config, EngineSettings, NetworkConfig
+from auditor.engine.app import NOT_ATTEMPTED, PROBE_TASK, SWEEP_TASK, make_app, queue_name
+from auditor.engine.codec import decode, encode
+from auditor.engine.routing import plan_sweeps, route_host, vantage_named
+from auditor.model import Facts, Host, SourceKind, SourceResult, SshOutcome
+from auditor.pipeline import ProbeResults
+from auditor.rules.vantage import NO_VANTAGE, NO_WORKER
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from celery.result import AsyncResult
+
+    from auditor.sources import Source
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+TASK_HORIZON = 3600.0  # a task nobody took within this long after it was due is dropped
+
+
+def no_worker_reason(vantage: str, engine: EngineSettings) -> str:
+    return f"vantage {vantage}: no worker answered within {engine.worker_timeout:g} s"
+
+
+@dataclass
+class Engine:
+    """One controller's connection to the broker for one run; remembers the vantages that
+    did not answer, so the probe does not wait for them again after the sweep did."""
+
+    config: Config
+    app: Celery
+    engine: EngineSettings
+    dispatch_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    silent: set[str] = field(default_factory=set)
+    duplicates: int = 0  # results that arrived for hosts already counted
+    sent: int = 0
+
+    @classmethod
+    def of(cls, config: Config) -> Engine:
+        if config.engine is None:
+            raise ValueError("no [engine] in the config")
+        return cls(config, make_app(config.engine), config.engine)
+
+    def send(self, task: str, vantage: str, payload: Any) -> AsyncResult:
+        self.sent += 1
+        return self.app.send_task(
+            task,
+            args=(self.dispatch_id, vantage, payload),
+            task_id=f"{self.dispatch_id}.{vantage}.{self.sent}",
+            queue=queue_name(self.engine, vantage),
+            expires=self.engine.worker_timeout + self.engine.redelivery_after + TASK_HORIZON,
+        )
+
+    def give_up(self, vantage: str, pending: Sequence[AsyncResult]) -> None:
+        self.silent.add(vantage)
+        log.warning("%s", no_worker_reason(vantage, self.engine))
+        if pending:
+            self.app.control.revoke([r.id for r in pending])
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def _started(result: AsyncResult) -> bool:
+    return bool(result.state != "PENDING")
+
+
+def _result_wait(engine: EngineSettings, deadline: float) -> float:
+    """How long a started task may take before its hosts are given up: its own work, plus
+    the redelivery of a batch whose worker died, plus the wait for another to take it."""
+    return deadline * 2 + engine.redelivery_after + engine.worker_timeout
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+class VantageSweep:
+    """A [[network]] sweep run by a worker of `vantage` (a Source, like NmapSource)."""
+
+    kind = SourceKind.NETWORK
+
+    def __init__(self, engine: Engine, vantage: str, network: NetworkConfig) -> None:
+        self.engine, self.vantage, self.network = engine, vantage, network
+        self.name = network.name
+
+    def collect(self, now: datetime) -> SourceResult:
+        engine, settings = self.engine, self.engine.engine
+        if self.vantage in engine.silent:
+            return self._failed(no_worker_reason(self.vantage, settings))
+        result = engine.send(SWEEP_TASK, self.vantage, encode(replace(self.network, nmap_xml=())))
+        sent = time.monotonic()
+        started: float | None = None
+        while not result.ready():
+            now_m = time.monotonic()
+            if started is None and _started(result):
+                started = now_m
+            if started is None and now_m - sent > settings.worker_timeout:
+                engine.give_up(self.vantage, [result])
+                return self._failed(no_worker_reason(self.vantage, settings) + ": not swept")
+            wait = _result_wait(settings, self.network.host_timeout * 4 + 600)
+            if started is not None and now_m - started > wait:
+                return self._failed(f"vantage {self.vantage}: no sweep result within {wait:g} s")
+            time.sleep(POLL_SECONDS)
+        if not result.successful():
+            return self._failed(f"vantage {self.vantage}: the sweep failed: {result.result}")
+        answer = result.result
+        return decode(SourceResult, answer["result"])
+
+    def _failed(self, error: str) -> SourceResult:
+        details = {"targets": list(self.network.targets), "vantage": self.vantage}
+        return SourceResult(self.kind, self.name, ok=False, error=error, details=details)
+
+
+class UnroutedTargets:
+    """The sweep targets no vantage reaches, as a failed source naming each (never swept
+    from the controller: it is not inside those networks)."""
+
+    kind = SourceKind.NETWORK
+
+    def __init__(self, name: str, reasons: tuple[str, ...]) -> None:
+        self.name, self.reasons = name, reasons
+
+    def collect(self, now: datetime) -> SourceResult:
+        return SourceResult(
+            self.kind, self.name, ok=False, error=self.reasons[0], errors=self.reasons
+        )
+
+
+def engine_sources(config: Config, central: list[Source]) -> list[Source]:
+    """The sources of an engine run: each [[network]] sweep on its vantage, imported nmap
+    XML read here, targets no vantage reaches reported, then the `central` ones (AWS,
+    Ansible, Terraform: read by the controller as usual)."""
+    from auditor.sources.network import NmapSource
+
+    engine = engine_for(config)
+    plan = plan_sweeps(config)
+    sources: list[Source] = [
+        VantageSweep(engine, vantage, network)
+        for vantage, networks in plan.sweeps.items()
+        for network in networks
+    ]
+    for network in config.network:
+        reasons = tuple(reason for name, _, reason in plan.unrouted if name == network.name)
+        if reasons:
+            sources.append(UnroutedTargets(network.name, reasons))
+        if network.nmap_xml:
+            sources.append(NmapSource(replace(network, targets=())))
+    return sources + central
+
+
+# --------------------------------------------------------------------------- probes
+
+
+@dataclass
+class _Batch:
+    vantage: str
+    hosts: tuple[Host, ...]
+    result: AsyncResult
+    sent: float
+    started: float | None = None
+
+
+@dataclass
+class _Vantage:
+    name: str
+    limit: int
+    queued: list[Host]
+    batches: list[_Batch] = field(default_factory=list)
+    first_sent: float | None = None
+    answered: bool = False
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(b.hosts) for b in self.batches)
+
+
+def probe_via_engine(
+    config: Config, hosts: tuple[Host, ...], *, console: Any = None
+) -> ProbeResults:
+    """The engine's prober (pipeline.Prober): every host gets an SshOutcome, probed by a
+    worker of its vantage, or not-attempted with the reason. The run's engine (the one
+    its sweeps used) is closed after."""
+    engine = engine_for(config)
+    try:
+        return _probe(config, hosts, engine)
+    finally:
+        _engines.pop(id(config), None)
+        engine.close()
+
+
+_engines: dict[int, Engine] = {}
+
+
+def engine_for(config: Config) -> Engine:
+    """The Engine of the run `config` belongs to: the sweeps (sources) and the probe of one
+    run share it, so a vantage that did not answer the sweep is not waited for again."""
+    engine = _engines.get(id(config))
+    if engine is None:
+        engine = _engines[id(config)] = Engine.of(config)
+        weakref.finalize(config, _engines.pop, id(config), None)
+    return engine
+
+
+def _probe(config: Config, hosts: tuple[Host, ...], engine: Engine) -> ProbeResults:
+    settings = engine.engine
+    scope = ProbeScope(
+        targets=tuple(t for n in config.network for t in n.targets),
+        exclude=tuple(t for n in config.network for t in n.exclude),
+    )
+    ssh: dict[str, SshOutcome] = {}
+    facts: dict[str, Facts] = {}
+    vantages: dict[str, _Vantage] = {}
+    for host in hosts:
+        reason = not_attempted_reason(host, config.ssh, scope)
+        if reason is not None:
+            ssh[host.id] = SshOutcome(NOT_ATTEMPTED, reason, host.primary_address)
+            continue
+        route = route_host(config, host)
+        if route.vantage is None:
+            ssh[host.id] = SshOutcome(
+                NOT_ATTEMPTED, route.reason, host.primary_address, kind=NO_VANTAGE
+            )
+            continue
+        if route.vantage not in vantages:
+            spec = vantage_named(config, route.vantage)
+            limit = spec.concurrency if spec is not None else config.ssh.concurrency
+            vantages[route.vantage] = _Vantage(route.vantage, limit, [])
+        vantages[route.vantage].queued.append(host)
+    log.info(
+        "engine: probing %d hosts through %d vantages (%s)",
+        sum(len(v.queued) for v in vantages.values()), len(vantages),
+        ", ".join(f"{v.name}: {len(v.queued)}" for v in vantages.values()) or "none",
+    )  # fmt: skip
+
+    def settle(batch: _Batch, outcome: SshOutcome) -> None:
+        for host in batch.hosts:
+            if host.id not in ssh:
+                ssh[host.id] = replace(outcome, address=host.primary_address)
+
+    def give_up(v: _Vantage) -> None:
+        reason = no_worker_reason(v.name, settings)
+        engine.give_up(v.name, [b.result for b in v.batches])
+        for host in [h for b in v.batches for h in b.hosts] + v.queued:
+            ssh[host.id] = SshOutcome(
+                NOT_ATTEMPTED, reason, host.primary_address, kind=NO_WORKER, vantage=v.name
+            )
+        v.batches, v.queued = [], []
+
+    for v in vantages.values():
+        if v.name in engine.silent:
+            give_up(v)
+    while any(v.queued or v.batches for v in vantages.values()):
+        now = time.monotonic()
+        for v in vantages.values():
+            _dispatch(engine, v, now)
+            for batch in list(v.batches):
+                if batch.started is None and _started(batch.result):
+                    batch.started, v.answered = now, True
+                if batch.result.ready():
+                    v.batches.remove(batch)
+                    v.answered = True
+                    _take(engine, batch, ssh, facts, settle)
+                elif batch.started is not None and now - batch.started > _result_wait(
+                    settings, config.ssh.deadline
+                ):
+                    v.batches.remove(batch)
+                    settle(batch, _lost(batch, now - batch.started))
+            waited = now - v.first_sent if v.first_sent is not None else 0.0
+            if not v.answered and waited > settings.worker_timeout:
+                give_up(v)
+        time.sleep(POLL_SECONDS)
+    ordered = {h.id: ssh[h.id] for h in hosts if h.id in ssh}
+    if engine.duplicates:
+        log.info("engine: %d results arrived twice (redelivered batches), counted once",
+                 engine.duplicates)  # fmt: skip
+    return ProbeResults(ssh=ordered, facts=facts)
+
+
+def _dispatch(engine: Engine, v: _Vantage, now: float) -> None:
+    """Send batches while the vantage's window has room (at least one batch in flight)."""
+    size = min(engine.engine.batch_size, v.limit)
+    while v.queued and v.in_flight + min(size, len(v.queued)) <= v.limit:
+        batch, v.queued = tuple(v.queued[:size]), v.queued[size:]
+        result = engine.send(PROBE_TASK, v.name, [encode(h) for h in batch])
+        v.batches.append(_Batch(v.name, batch, result, now))
+        if v.first_sent is None:
+            v.first_sent = now
+
+
+def _take(
+    engine: Engine,
+    batch: _Batch,
+    ssh: dict[str, SshOutcome],
+    facts: dict[str, Facts],
+    settle: Any,
+) -> None:
+    if not batch.result.successful():
+        error = str(batch.result.result)[:300]
+        settle(batch, SshOutcome("skipped", f"vantage {batch.vantage}: the probe task failed: "
+                                 f"{error}", kind="engine", vantage=batch.vantage))  # fmt: skip
+        return
+    answer = batch.result.result
+    wanted = {h.id for h in batch.hosts}
+    for item in answer["results"]:
+        host_id = item["host"]
+        if host_id not in wanted:
+            continue  # a worker answering for a host it was not sent: ignored
+        if host_id in ssh:
+            engine.duplicates += 1
+            continue
+        ssh[host_id] = decode(SshOutcome, item["ssh"])
+        if item["facts"] is not None:
+            facts[host_id] = decode(Facts, item["facts"])
+    settle(batch, SshOutcome("skipped", f"vantage {batch.vantage}: the worker sent no result "
+                             "for this host", kind="engine", vantage=batch.vantage))  # fmt: skip
+
+
+def _lost(batch: _Batch, waited: float) -> SshOutcome:
+    return SshOutcome(
+        "skipped",
+        f"vantage {batch.vantage}: no result {waited:.0f} s after a worker took the batch",
+        kind="engine",
+        vantage=batch.vantage,
+    )

@@ -1,0 +1,234 @@
+"""The Celery engine for real: Redis on 127.0.0.1:6379, `auditor worker` processes, an sshd on
+loopback. Each test takes a Redis database nobody uses (empty), its own queue prefix, and
+flushes that database after; workers are stopped by their process ids. Only 127.0.0.1 is
+contacted (the second vantage's 127.0.0.2 never: nobody serves it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from auditor.config import Config, load_config
+from auditor.engine.controller import NO_WORKER, probe_via_engine
+from auditor.model import Host, HostStatus, Observation, SourceKind
+from auditor.pipeline import Discovery, ProbeResults, build_run
+from auditor.probing import probe_hosts
+from tests.integration.test_remote_loopback import (  # noqa: F401 - fixtures
+    Sshd,
+    known_hosts,
+    make_sshd,
+    server,
+    user_key,
+)
+
+redis = pytest.importorskip("redis")
+pytest.importorskip("celery")
+
+REDIS = ("127.0.0.1", 6379)
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="a real sshd needs root (privilege separation)"),
+    pytest.mark.timeout(300),
+]
+
+
+@pytest.fixture
+def redis_db() -> Iterator[int]:
+    """An empty Redis database of this machine's server, flushed after the test."""
+    for db in range(15, 0, -1):
+        try:
+            client = redis.Redis(*REDIS, db=db, socket_timeout=3)
+            if client.dbsize() == 0 and client.set(f"auditor-test-claim-{db}", "1", nx=True):
+                break
+        except redis.exceptions.ConnectionError:
+            pytest.skip("no Redis server on 127.0.0.1:6379")
+    else:
+        pytest.skip("no empty Redis database to use")
+    yield db
+    client.flushdb()
+
+
+@dataclass
+class Workers:
+    root: Path
+    started: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
+
+    def start(self, config: Path, vantage: str, name: str, concurrency: int = 1) -> int:
+        log = self.root / f"worker-{name}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "auditor", "worker", "--vantage", vantage, "-c",
+                 str(config), "--name", f"{name}@test", "--concurrency", str(concurrency)],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env={**os.environ, "XDG_CACHE_HOME": str(self.root / "cache")},
+            )  # fmt: skip
+        self.started.append((process, log))
+        wait_for(lambda: "ready." in log.read_text(errors="replace"), 60, f"worker {name} ready")
+        return len(self.started) - 1
+
+    def log(self, index: int) -> str:
+        return self.started[index][1].read_text(errors="replace")
+
+    def kill(self, index: int) -> None:
+        os.kill(self.started[index][0].pid, signal.SIGKILL)
+        self.started[index][0].wait()
+
+    def stop(self) -> None:
+        for process, _ in self.started:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    running = Workers(tmp_path)
+    yield running
+    running.stop()
+
+
+def write_config(
+    tmp_path: Path, db: int, sshd: Sshd, key: Path, trusted: Path, **engine: object
+) -> Path:
+    settings = {"worker_timeout": 20, "batch_size": 1, "redelivery_after": 4, **engine}
+    lines = "\n".join(f"{k} = {v}" for k, v in settings.items())
+    path = tmp_path / "audit.toml"
+    path.write_text(f"""
+[engine]
+broker = "redis://127.0.0.1:6379/{db}"
+queue_prefix = "t{uuid.uuid4().hex[:10]}"
+{lines}
+[[vantage]]
+name = "lo"
+networks = ["127.0.0.0/8"]
+concurrency = 4
+[[vantage]]
+name = "dc2"
+networks = ["127.0.0.2/32"]
+[ssh]
+user = "root"
+key_file = "{key}"
+known_hosts = "{trusted}"
+port = {sshd.port}
+timeout = 5
+deadline = 30
+use_ssh_config = false
+software_cache = false
+""")
+    return path
+
+
+def hosts(count: int, address: str = "127.0.0.1", first: int = 1) -> tuple[Host, ...]:
+    """Hosts an inventory lists at `address` (each a separate SSH session to the sshd)."""
+    now = datetime.now(UTC)
+    return tuple(
+        Host(f"name:h{n}", (address,), (f"h{n}",), (f"name:h{n}",), (SourceKind.ANSIBLE,),
+             HostStatus.MANAGED, "listed",
+             (Observation(SourceKind.ANSIBLE, "inv", (f"name:h{n}",), now, None),))
+        for n in range(first, first + count)
+    )  # fmt: skip
+
+
+def verdicts(config: Config, hs: tuple[Host, ...], probe: ProbeResults) -> dict[str, object]:
+    run = build_run(config, Discovery(datetime.now(UTC), (), hs), probe)
+    return {
+        "ssh": {h: o.state for h, o in run.ssh.items()},
+        "os": {h: (f.os.id if f.os else None, f.hostname, f.kernel) for h, f in run.facts.items()},
+        "ports": {h: sorted({x.port for x in f.listeners or ()}) for h, f in run.facts.items()},
+        "findings": sorted((f.rule, f.host or "", f.title) for f in run.findings),
+    }
+
+
+def test_same_verdicts_as_a_single_machine_audit(
+    tmp_path: Path, redis_db: int, server: Sshd, user_key: Path, known_hosts: Path,  # noqa: F811
+    workers: Workers,
+) -> None:  # fmt: skip
+    path = write_config(tmp_path, redis_db, server, user_key, known_hosts, batch_size=2)
+    config = load_config(path)
+    fleet = hosts(5)
+    workers.start(path, "lo", "w1")
+    workers.start(path, "lo", "w2")
+    local = probe_hosts(config, fleet)
+    remote = probe_via_engine(config, fleet)
+    assert {o.state for o in remote.ssh.values()} == {"ok"}
+    assert {o.vantage for o in remote.ssh.values()} == {"lo"}
+    assert verdicts(config, fleet, remote) == verdicts(config, fleet, local)
+
+
+def test_a_vantage_without_a_worker_is_not_attempted_and_the_run_completes(
+    tmp_path: Path, redis_db: int, server: Sshd, user_key: Path, known_hosts: Path,  # noqa: F811
+    workers: Workers,
+) -> None:  # fmt: skip
+    path = write_config(tmp_path, redis_db, server, user_key, known_hosts, worker_timeout=3)
+    config = load_config(path)
+    fleet = hosts(2) + hosts(2, "127.0.0.2", first=3) + hosts(1, "192.0.2.7", first=5)
+    workers.start(path, "lo", "w1")
+    started = time.monotonic()
+    probe = probe_via_engine(config, fleet)
+    took = time.monotonic() - started
+    states = {h: (o.state, o.vantage, o.kind) for h, o in probe.ssh.items()}
+    assert states == {
+        "name:h1": ("ok", "lo", None),
+        "name:h2": ("ok", "lo", None),
+        "name:h3": ("not-attempted", "dc2", NO_WORKER),
+        "name:h4": ("not-attempted", "dc2", NO_WORKER),
+        "name:h5": ("not-attempted", None, "no-vantage"),
+    }
+    assert probe.ssh["name:h3"].reason == "vantage dc2: no worker answered within 3 s"
+    assert "no [[vantage]] reaches 192.0.2.7" in (probe.ssh["name:h5"].reason or "")
+    assert 3 <= took < 30
+    run = build_run(config, Discovery(datetime.now(UTC), (), fleet), probe)
+    named = [f for f in run.findings if f.rule == "vantage-no-worker"]
+    assert [f.title for f in named] == ["Vantage dc2: no worker answered; its hosts were not probed"]
+    assert [f.rule for f in run.findings if f.rule == "vantage-none"] == ["vantage-none"]
+    assert not [f for f in run.findings if f.rule.startswith("ssh-")]
+
+
+def test_a_worker_killed_mid_task_loses_nothing_and_counts_nothing_twice(
+    tmp_path: Path, redis_db: int, server: Sshd, user_key: Path, known_hosts: Path,  # noqa: F811
+    workers: Workers,
+) -> None:  # fmt: skip
+    path = write_config(tmp_path, redis_db, server, user_key, known_hosts)
+    config = load_config(path)
+    fleet = hosts(8)
+    victim = workers.start(path, "lo", "victim")
+    survivor = workers.start(path, "lo", "survivor")
+    result: list[ProbeResults] = []
+    controller = threading.Thread(target=lambda: result.append(probe_via_engine(config, fleet)))
+    controller.start()
+    wait_for(lambda: "probing 1 hosts" in workers.log(victim), 60, "the victim's first task")
+    workers.kill(victim)  # a probe takes seconds: this lands mid-task
+    killed = workers.log(victim).count("probing 1 hosts")
+    controller.join(timeout=120)
+    assert not controller.is_alive() and result
+    probe = result[0]
+    assert sorted(probe.ssh) == sorted(h.id for h in fleet)
+    assert {o.state for o in probe.ssh.values()} == {"ok"}, probe.ssh
+    assert sorted(probe.facts) == sorted(h.id for h in fleet)
+    # Every batch the victim took but never finished ran again on the survivor.
+    finished = workers.log(victim).count("succeeded in")
+    done_by_survivor = workers.log(survivor).count("succeeded in")
+    assert done_by_survivor >= len(fleet) - finished
+    assert killed - finished >= 1  # the kill did land mid-task

@@ -1,0 +1,83 @@
+"""What crosses the broker comes back as the same typed value: real probe outputs' facts
+(with EOL status), hosts with their observations, SSH outcomes, source results."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from auditor.engine.codec import CodecError, decode, encode
+from auditor.eol import load_eol_data
+from auditor.model import Facts, Host, HostStatus, SourceKind, SourceResult, SshOutcome
+from auditor.probing import add_eol
+from tests.builders import mkhost
+from tests.unit.test_probe_golden import FIXTURES, _probe_output
+
+PROBE_OUTPUTS = sorted((FIXTURES / "probe_output").glob("*.txt"))
+
+
+def through_the_broker(value: object) -> object:
+    return json.loads(json.dumps(encode(value)))
+
+
+@pytest.mark.parametrize("case", PROBE_OUTPUTS, ids=lambda p: p.stem)
+def test_real_facts_survive_the_trip(case: Path) -> None:
+    args = json.loads(case.with_suffix(".json").read_text())["args"]
+    facts = add_eol(_probe_output(case.read_text(), args, case), date(2026, 12, 7), load_eol_data())
+    back = decode(Facts, through_the_broker(facts))
+    assert back == facts and back.errors == facts.errors
+    assert encode(back) == encode(facts)
+
+
+def test_hosts_outcomes_and_sources_survive_the_trip() -> None:
+    host = mkhost(7, HostStatus.STALE, ports=(22, 80), groups=("web",), ssh_port=2222)
+    assert decode(Host, through_the_broker(host)) == host
+    outcome = SshOutcome("skipped", "refused", "10.0.0.7", 22, 0.25, "connect")
+    assert decode(SshOutcome, through_the_broker(outcome)) == outcome
+    result = SourceResult(SourceKind.NETWORK, "lan", True, host.observations, details={"a": 1})
+    back = decode(SourceResult, through_the_broker(result))
+    assert back == result and back.details == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"state": "ok", "pickle": "x"}, "unknown field"),
+        ({"reason": "x"}, "state"),
+        ({"state": 3}, "expected str"),
+        ("ok", "expected an object"),
+    ],
+)
+def test_a_message_of_the_wrong_shape_is_refused(data: object, message: str) -> None:
+    with pytest.raises(CodecError, match=message):
+        decode(SshOutcome, data)
+
+
+def test_report_json_names_the_vantage_per_host_and_counts_per_vantage() -> None:
+    from dataclasses import replace
+
+    from auditor.report.json_report import run_to_dict, validate_report
+    from tests.builders import T0, mkfacts, mkrun
+
+    hosts = [mkhost(1), mkhost(2), mkhost(3)]
+    run = mkrun(T0, hosts, facts={hosts[0].id: mkfacts(os="Ubuntu 22.04.4 LTS")})
+    run = replace(run, ssh={
+        hosts[0].id: SshOutcome("ok", vantage="dc1"),
+        hosts[1].id: SshOutcome("not-attempted", "vantage dc2: no worker answered within 60 s",
+                                kind="no-worker", vantage="dc2"),
+        hosts[2].id: SshOutcome("not-attempted", "no [[vantage]] reaches 10.0.0.3",
+                                kind="no-vantage"),
+    })  # fmt: skip
+    data = run_to_dict(run)
+    validate_report(data)
+    assert data["run"]["vantages"] == {
+        "dc1": {"hosts": 1, "ok": 1},
+        "dc2": {"hosts": 1, "not-attempted": 1},
+    }
+    by_id = {h["id"]: h for h in data["hosts"]}
+    assert by_id[hosts[0].id]["ssh"]["vantage"] == "dc1"
+    assert by_id[hosts[0].id]["facts"]["vantage"] == "dc1"
+    assert "vantages" not in run_to_dict(mkrun(T0, hosts))["run"]  # single machine: as before
