@@ -4,15 +4,22 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
-DEBIAN_PACKAGES := nmap openssh-server openssh-client iproute2 sudo net-tools busybox procps strace socat libcap2-bin
+DEBIAN_PACKAGES := nmap openssh-server openssh-client iproute2 sudo net-tools busybox procps strace socat libcap2-bin redis-server
 STAMP := $(VENV)/.installed
 
 # Pythons the package claims (pyproject classifiers): test-pythons runs the unit tests on each.
 PYTHONS := 3.11 3.12 3.13
 
-.PHONY: install system-packages test test-lab unit hostile test-min test-pythons test-compat dist lint demo lab-up lab-down lab-status bench bench-quick bench-probe clean
+.PHONY: install system-packages services test test-lab unit hostile test-min test-pythons test-compat dist lint demo lab-up lab-down lab-status bench bench-quick bench-probe clean
 
-install: system-packages $(STAMP)
+install: system-packages services $(STAMP)
+
+# The broker the engine's tests use (Redis on 127.0.0.1:6379), started when not answering.
+services:
+	@if command -v redis-server >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then \
+	  echo "starting redis-server on 127.0.0.1:6379"; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no >/dev/null; \
+	fi
 
 # Debian packages the lab and the sweeps need; installed only when missing and root.
 system-packages:

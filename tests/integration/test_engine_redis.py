@@ -1,7 +1,7 @@
 """The Celery engine for real: Redis on 127.0.0.1:6379, `auditor worker` processes, an sshd on
 loopback. Each test takes a Redis database nobody uses (empty), its own queue prefix, and
 flushes that database after; workers are stopped by their process ids. Only 127.0.0.1 is
-contacted (the second vantage's 127.0.0.2 never: nobody serves it)."""
+contacted (127.0.0.2 and 127.0.0.3 never: no worker serves them)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ queue_prefix = "t{uuid.uuid4().hex[:10]}"
 {lines}
 [[vantage]]
 name = "lo"
-networks = ["127.0.0.0/8"]
+networks = ["127.0.0.1/32"]
 concurrency = 4
 [[vantage]]
 name = "dc2"
@@ -183,7 +183,7 @@ def test_a_vantage_without_a_worker_is_not_attempted_and_the_run_completes(
 ) -> None:  # fmt: skip
     path = write_config(tmp_path, redis_db, server, user_key, known_hosts, worker_timeout=3)
     config = load_config(path)
-    fleet = hosts(2) + hosts(2, "127.0.0.2", first=3) + hosts(1, "192.0.2.7", first=5)
+    fleet = hosts(2) + hosts(2, "127.0.0.2", first=3) + hosts(1, "127.0.0.3", first=5)
     workers.start(path, "lo", "w1")
     started = time.monotonic()
     probe = probe_via_engine(config, fleet)
@@ -197,7 +197,7 @@ def test_a_vantage_without_a_worker_is_not_attempted_and_the_run_completes(
         "name:h5": ("not-attempted", None, "no-vantage"),
     }
     assert probe.ssh["name:h3"].reason == "vantage dc2: no worker answered within 3 s"
-    assert "no [[vantage]] reaches 192.0.2.7" in (probe.ssh["name:h5"].reason or "")
+    assert "no [[vantage]] reaches 127.0.0.3" in (probe.ssh["name:h5"].reason or "")
     assert 3 <= took < 30
     run = build_run(config, Discovery(datetime.now(UTC), (), fleet), probe)
     named = [f for f in run.findings if f.rule == "vantage-no-worker"]
