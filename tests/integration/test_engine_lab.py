@@ -28,7 +28,7 @@ import pytest
 
 from auditor.lab import LabState
 from auditor.lab.net import check_subnet_free, run
-from tests.integration.test_engine_redis import Workers, wait_for
+from tests.integration.test_engine_redis import Workers, wait_for, workers  # noqa: F401
 
 pytest.importorskip("celery")
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
@@ -157,15 +157,8 @@ def verdicts(report: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Workers]:
-    running = Workers(tmp_path)
-    yield running
-    running.stop()
-
-
 def test_the_controller_reaches_no_lab_host_yet_audits_them_all_with_the_same_verdicts(
-    lab: LabState, controller_netns: str, broker: str, tmp_path: Path, workers: Workers
+    lab: LabState, controller_netns: str, broker: str, tmp_path: Path, workers: Workers,  # noqa: F811
 ) -> None:
     reach = subprocess.run(
         ["ip", "netns", "exec", controller_netns, sys.executable, "-c",
@@ -190,7 +183,7 @@ def test_the_controller_reaches_no_lab_host_yet_audits_them_all_with_the_same_ve
 
 
 def test_a_killed_worker_and_a_silent_vantage(
-    lab: LabState, controller_netns: str, broker: str, tmp_path: Path, workers: Workers
+    lab: LabState, controller_netns: str, broker: str, tmp_path: Path, workers: Workers,  # noqa: F811
 ) -> None:
     controller, _ = write_configs(tmp_path / "cfg", lab, broker, worker_timeout=5, batch_size=1)
     victim = workers.start(controller, "dc1", "dc1-victim")
