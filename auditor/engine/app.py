@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from auditor.config import Config, EngineSettings
 from auditor.engine.codec import decode, encode
 from auditor.engine.routing import route_host, route_target
-from auditor.model import Host, SourceKind, SourceResult, SshOutcome
+from auditor.model import Host, SourceKind, SourceResult, SshOutcome, SshState
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 PROBE_TASK = "auditor.probe"
 SWEEP_TASK = "auditor.sweep"
-NOT_ATTEMPTED = "not-attempted"
+NOT_ATTEMPTED = SshState.NOT_ATTEMPTED
 
 
 def queue_name(engine: EngineSettings, vantage: str) -> str:

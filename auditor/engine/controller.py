@@ -29,7 +29,7 @@ from auditor.config import Config, EngineSettings, NetworkConfig
 from auditor.engine.app import NOT_ATTEMPTED, PROBE_TASK, SWEEP_TASK, make_app, queue_name
 from auditor.engine.codec import decode, encode
 from auditor.engine.routing import plan_sweeps, route_host, vantage_named
-from auditor.model import Facts, Host, SourceKind, SourceResult, SshOutcome
+from auditor.model import Facts, Host, SourceKind, SourceResult, SshOutcome, SshState
 from auditor.pipeline import ProbeResults
 from auditor.rules.vantage import NO_VANTAGE, NO_WORKER
 
@@ -323,8 +323,7 @@ def _take(
 ) -> None:
     if not batch.result.successful():
         error = str(batch.result.result)[:300]
-        settle(batch, SshOutcome("skipped", f"vantage {batch.vantage}: the probe task failed: "
-                                 f"{error}", kind="engine", vantage=batch.vantage))  # fmt: skip
+        settle(batch, _engine_skip(batch, f"the probe task failed: {error}"))
         return
     answer = batch.result.result
     wanted = {h.id for h in batch.hosts}
@@ -338,14 +337,15 @@ def _take(
         ssh[host_id] = decode(SshOutcome, item["ssh"])
         if item["facts"] is not None:
             facts[host_id] = decode(Facts, item["facts"])
-    settle(batch, SshOutcome("skipped", f"vantage {batch.vantage}: the worker sent no result "
-                             "for this host", kind="engine", vantage=batch.vantage))  # fmt: skip
+    settle(batch, _engine_skip(batch, "the worker sent no result for this host"))
 
 
 def _lost(batch: _Batch, waited: float) -> SshOutcome:
+    return _engine_skip(batch, f"no result {waited:.0f} s after a worker took the batch")
+
+
+def _engine_skip(batch: _Batch, why: str) -> SshOutcome:
+    """A host of `batch` the engine could not get a probe result for (kind `engine`)."""
     return SshOutcome(
-        "skipped",
-        f"vantage {batch.vantage}: no result {waited:.0f} s after a worker took the batch",
-        kind="engine",
-        vantage=batch.vantage,
+        SshState.SKIPPED, f"vantage {batch.vantage}: {why}", kind="engine", vantage=batch.vantage
     )

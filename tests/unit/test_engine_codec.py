@@ -47,7 +47,8 @@ def test_hosts_outcomes_and_sources_survive_the_trip() -> None:
     [
         ({"state": "ok", "pickle": "x"}, "unknown field"),
         ({"reason": "x"}, "state"),
-        ({"state": 3}, "expected str"),
+        ({"state": 3}, "3 is not a SshState"),
+        ({"state": "ok", "port": "22"}, "expected int"),
         ("ok", "expected an object"),
     ],
 )
