@@ -316,165 +316,6 @@ CSP = (
     "form-action 'none'"
 )
 
-# The main report's look (auditor/report/templates), plus what only a dossier has.
-_STYLE = (
-    REPORT_STYLE
-    + """
-section.dossier{background:var(--card);border-radius:8px;padding:6px 22px 16px;margin:0 0 22px;
- box-shadow:0 1px 2px #0001,0 0 0 1px #0000000d}
-section.dossier h2{font-size:19px}
-section.dossier h3{font-size:13px;margin-top:20px}
-section.dossier table{box-shadow:none;border:1px solid var(--line);margin:.3em 0 .6em}
-table.kv th{background:none;color:var(--muted);width:1%;position:static}
-h4{font-size:13.5px;margin:12px 0 4px}
-.verdict{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:700;color:#fff;
- font-size:13px}
-.v-in-use{background:var(--crit)}.v-idle{background:var(--ok)}.v-unknown{background:var(--info)}
-.none{font-weight:700;color:var(--crit)}
-ul.steps{list-style:none;padding-left:0}ul.steps li{margin:.25em 0}
-.kind{display:inline-block;min-width:5.5em;font-weight:600;color:#1864ab}
-"""
-)
-
-_TEMPLATE = r"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
-<meta name="referrer" content="no-referrer">
-<title>auditor inspect · {{ dossiers|map(attribute='host')|join(', ') }}</title>
-<style>{{ style }}</style>
-</head>
-<body>
-<header><h1>auditor inspect</h1></header>
-<main>
-{% for d in dossiers %}
-<section class="dossier" id="d{{ loop.index }}">
-<h2>{{ d.host }} <span class="muted">{{ d.address }}</span>
- <span class="verdict v-{{ d.verdict.state|replace(' ', '-') }}">{{ d.verdict.state }}</span></h2>
-<p class="muted">Dossier of {{ d.generated_at|short }} UTC ·
- activity window {{ d.window_days }} days · probe {{ d.probe.state }}
- {%- if d.probe.reason %} ({{ d.probe.reason }}){% endif %}</p>
-<ul>{% for e in d.verdict.evidence %}<li>{{ e }}</li>{% endfor %}</ul>
-
-<h3>1. What is it?</h3>
-<table class="kv">
-{% for key, value in identity_rows(d.identity) %}
-<tr><th>{{ key }}</th><td>{{ value or '—' }}</td></tr>
-{% endfor %}
-</table>
-
-<h3>2. What runs on it?</h3>
-{% for s in d.services %}
-<h4>{{ s.proto }}/{{ s.port }} · {{ s.process or 'unknown process' }}
- {%- if s.software %} · {{ s.software }}{% endif %}</h4>
-<table class="kv">
-{% for k, v in service_rows(s) %}{% if v %}
-<tr><th>{{ k }}</th><td>{{ v }}</td></tr>
-{% endif %}{% endfor %}
-</table>
-{% else %}<p class="muted">No listening service could be read.</p>
-{% endfor %}
-
-<h3>3. Who uses it?</h3>
-{% if d.teams or d.networks %}
-<table><tr><th>team</th><th>requests</th><th>share</th><th>distinct clients</th>
-<th>last seen</th></tr>
-{% for t in d.teams %}
-<tr><td><b>{{ t.team }}</b></td><td class="num">{{ t.requests }}</td>
-<td class="num">{{ t.share }}%</td><td class="num">{{ t.clients }}</td>
-<td>{{ t.last_seen|short }}</td></tr>
-{% endfor %}
-{% for n in d.networks %}
-<tr><td><code>{{ n.network }}</code> <span class="muted">no team</span></td>
-<td class="num">{{ n.requests }}</td><td class="num">{{ n.share }}%</td>
-<td class="num">{{ n.clients }}</td><td>{{ n.last_seen|short }}</td></tr>
-{% endfor %}
-</table>
-{% endif %}
-{% if d.connection_teams %}
-<h4>Connected now</h4>
-<table><tr><th>port</th><th>from</th><th>peers</th></tr>
-{% for g in d.connection_teams %}
-<tr><td class="num">{{ g.port }}</td>
-<td>{% if g.team %}<b>{{ g.team }}</b>{% else %}<code>{{ g.network }}</code>
- <span class="muted">no team</span>{% endif %}</td><td class="num">{{ g.peers }}</td></tr>
-{% endfor %}
-</table>
-{% endif %}
-{% if d.clients %}
-<h4>Top client addresses</h4>
-<table><tr><th>client</th><th>requests</th><th>team</th><th>last seen</th><th>via</th></tr>
-{% for c in d.clients[:200] %}
-<tr><td><code>{{ c.address }}</code>{% if c.name %} {{ c.name }}{% endif %}</td>
-<td>{{ c.requests if c.requests is not none else '' }}</td><td>{{ c.owner or '' }}</td>
-<td>{{ c.last_seen|short }}</td><td>{{ c.via }}</td></tr>
-{% endfor %}
-</table>
-{% else %}<p class="muted">No clients seen.</p>{% endif %}
-{% if d.logins %}
-<h4>Logins</h4>
-<table><tr><th>user</th><th>from</th><th>team</th><th>at</th><th>via</th></tr>
-{% for lg in d.logins %}
-<tr><td>{{ lg.user }}</td><td><code>{{ lg['from'] or '?' }}</code></td>
-<td>{{ lg.owner or '' }}</td><td>{{ lg.at|short }}</td><td>{{ lg.via }}</td></tr>
-{% endfor %}
-</table>
-{% endif %}
-{% set custom = d.cron|select('custom')|list %}
-{% if custom %}
-<h4>Its own cron jobs</h4>
-<ul>{% for c in custom %}<li><code>{{ c }}</code></li>{% endfor %}</ul>
-{% endif %}
-
-<h3>4. Who knows about it?</h3>
-<p>{{ owner_line(d.owner) }}</p>
-{% set k = d.known_by %}
-{% if not k.checked %}
-<p class="muted">Sources not consulted (no --config with sources).</p>
-{% else %}
-<ul>{% for m in k.sources %}
-<li>{{ m.kind }} <code>{{ m.name }}</code>: {{ m.detail }}</li>
-{% endfor %}</ul>
-{% if not k.listed_by %}
-<p class="none">No inventory, state or cloud account lists it
- (read: {{ k.sources_run|join(', ') }}).</p>
-{% endif %}
-{% endif %}
-{% set r = d.repo_search %}
-{% if not r.searched %}
-<p class="muted">Repositories not searched (no --repos).</p>
-{% elif d.references %}
-<table><tr><th>repository</th><th>file:line</th><th>text</th></tr>
-{% for x in d.references %}
-<tr><td><code>{{ x.repo }}</code></td><td><code>{{ x.path }}:{{ x.line }}</code></td>
-<td><code>{{ x.text }}</code></td></tr>
-{% endfor %}
-</table>
-{% else %}
-<p class="none">No repository mentions it
- (searched {{ r.repos|length }} for {{ r.terms|join(', ') }}).</p>
-{% endif %}
-{% for x in r.errors %}<p class="muted">search problem: {{ x }}</p>{% endfor %}
-
-<h3>5. Next steps</h3>
-<ul class="steps">{% for s in d.next_steps %}
-<li>☐ <span class="kind">{{ s.kind }}</span> {{ s.text }}</li>
-{% endfor %}</ul>
-{% if d.errors %}
-<h4>Not read</h4>
-<table>{% for key, why in d.errors.items() %}
-<tr><th><code>{{ key }}</code></th><td>{{ why }}</td></tr>
-{% endfor %}</table>
-{% endif %}
-</section>
-{% endfor %}
-</main>
-</body>
-</html>
-"""
-
 
 def _identity_rows(ident: Mapping[str, Any]) -> list[tuple[str, str]]:
     eol = " ".join(str(x) for x in (ident["os_eol"], ident["os_eol_date"]) if x)
@@ -492,7 +333,7 @@ def _identity_rows(ident: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 _ENV = jinja2.Environment(
     finalize=visible_in_html,  # control characters show as \x1b, never act
-    loader=jinja2.DictLoader({"dossier.html": _TEMPLATE}),
+    loader=jinja2.PackageLoader("auditor.report", "templates"),  # dossier.html.j2
     autoescape=True,  # every value from a host is text, never markup
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
@@ -504,9 +345,9 @@ _ENV.tests["custom"] = is_custom_job
 
 
 def render_html(dossiers: Sequence[Dossier]) -> str:
-    return _ENV.get_template("dossier.html").render(
+    return _ENV.get_template("dossier.html.j2").render(
         csp=Markup(CSP),  # our own constant: its quotes must stay quotes
-        style=Markup(_STYLE),  # our own stylesheet: its quotes and `>` must stay as they are
+        style=Markup(REPORT_STYLE),  # our own stylesheet: quotes and `>` stay as they are
         identity_rows=_identity_rows,
         dossiers=[dossier_to_dict(d) for d in dossiers],
         runs_on=_runs_on,

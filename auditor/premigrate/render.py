@@ -164,49 +164,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_TEMPLATE = r"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{{ csp }}">
-<meta name="referrer" content="no-referrer">
-<title>auditor premigrate · {{ summary.plan }}</title>
-<style>{{ style }}
-.g-unplanned-in-use td{background:#fde8e7}.g-migrated-in-use td{background:#fff0e0}
-.g-unplanned-idle td,.g-unplanned-unknown td{background:#fff9db}
-</style>
-</head>
-<body>
-<header><h1>auditor premigrate:
- {{ 'after the cut-over' if summary.mode == 'after' else 'before' }}</h1></header>
-<main>
-<p class="muted">Old space {{ (summary.old or ['-'])|join(', ') }} · plan {{ summary.plan }}
- ({{ summary.plan_entries }} entries) · activity window {{ summary.window_days }} days ·
- most urgent first</p>
-<table>
-<tr><th>#</th><th>host</th><th>address</th><th>verdict</th><th>in plan</th><th>migrated</th>
-<th>activity</th><th>last client</th><th>last login</th><th>last log write</th></tr>
-{% for r in rows %}
-<tr class="g-{{ r.group }}"><td>{{ r.rank }}</td><td>{{ r.host }}</td><td>{{ r.address }}</td>
-<td>{{ r.verdict }}</td><td>{{ r.in_plan }}</td><td>{{ r.migrated }}</td>
-<td>{{ r.use or r.state }}</td><td>{{ r.last_client }}</td><td>{{ r.last_login }}</td>
-<td>{{ r.last_log_write }}</td></tr>
-{% endfor %}
-</table>
-{% if summary.unmatched_plan %}
-<h2>Plan entries not on the old platform</h2>
-<ul>{% for e in summary.unmatched_plan %}
-<li>{{ e.name }}: {{ 'migrated' if e.migrated else 'not migrated' }} ({{ e.reason }})</li>
-{% endfor %}</ul>
-{% endif %}
-</main>
-</body>
-</html>
-"""
-
 _ENV = jinja2.Environment(
     finalize=visible_in_html,  # control characters show as \x1b, never act
-    loader=jinja2.DictLoader({"migration.html": _TEMPLATE}),
+    loader=jinja2.PackageLoader("auditor.report", "templates"),  # migration.html.j2
     autoescape=True,
     undefined=jinja2.ChainableUndefined,
     trim_blocks=True,
@@ -215,7 +175,7 @@ _ENV = jinja2.Environment(
 
 
 def render_html(data: Mapping[str, Any]) -> str:
-    return _ENV.get_template("migration.html").render(
+    return _ENV.get_template("migration.html.j2").render(
         csp=Markup(CSP),
         style=Markup(REPORT_STYLE),  # our own stylesheet: its quotes must stay quotes
         summary=data.get("premigrate") or {},

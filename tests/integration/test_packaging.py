@@ -38,6 +38,8 @@ def test_the_wheel_ships_what_the_package_reads_and_its_licenses(wheel: Path) ->
         "auditor/py.typed",
         "auditor/report/report.schema.json",
         "auditor/report/templates/index.html.j2",
+        "auditor/report/templates/dossier.html.j2",  # auditor inspect
+        "auditor/report/templates/migration.html.j2",  # auditor premigrate
         "auditor/eol/data/eol.json",
         "auditor/eol/data/LICENSE",
     ):
