@@ -375,6 +375,15 @@ class SshOutcome:
 
 
 @dataclass(frozen=True)
+class ProbeResults:
+    """What the probe stage returns, wherever it ran (here, or at an engine's vantages)."""
+
+    ssh: dict[str, SshOutcome] = field(default_factory=dict)
+    facts: dict[str, Facts] = field(default_factory=dict)
+    interrupted: bool = False  # Ctrl-C during the probe: these are the hosts that finished
+
+
+@dataclass(frozen=True)
 class Acceptance:
     """An [[accept]] entry that matched a finding. While it holds, the finding is shown as
     accepted and counts neither for --fail-on nor for the webhook; once `expired`, the

@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from auditor.bounds import bounded_fields
 from auditor.config import Config
 from auditor.host_owner import client_owner
-from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult, SshOutcome
+from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult
+from auditor.model import ProbeResults as ProbeResults  # the library API names it here too
 from auditor.recheck import DirectCheck, Recheck, Rechecker, plan_recheck, run_recheck
 from auditor.reconcile import reconcile
 from auditor.rules import RuleContext, evaluate
@@ -143,13 +144,6 @@ def _log_hosts(hosts: Sequence[Host]) -> None:
         counts[host.status.value] = counts.get(host.status.value, 0) + 1
     by_status = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     log.info("reconcile: %d hosts (%s)", len(hosts), by_status or "none")
-
-
-@dataclass(frozen=True)
-class ProbeResults:
-    ssh: dict[str, SshOutcome] = field(default_factory=dict)
-    facts: dict[str, Facts] = field(default_factory=dict)
-    interrupted: bool = False  # Ctrl-C during the probe: these are the hosts that finished
 
 
 Prober = Callable[[Config, tuple[Host, ...]], ProbeResults]

@@ -16,8 +16,7 @@ from auditor.collect import CollectInterrupted, Probe, ProbeScope, collect
 from auditor.config import Config
 from auditor.eol import EolData, load_eol_data, with_os_eol, with_software_eol
 from auditor.errors import ProbeError
-from auditor.model import Facts, Host, SshOutcome
-from auditor.pipeline import ProbeResults
+from auditor.model import Facts, Host, ProbeResults, SshOutcome
 from auditor.probe import ProbeOptions, build_script, split_output
 from auditor.probe.facts.software import cache_hits, version_runs
 from auditor.probe.owners import ClientOwners

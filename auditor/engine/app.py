@@ -26,12 +26,11 @@ from typing import TYPE_CHECKING, Any
 from auditor.config import Config, EngineSettings
 from auditor.engine.codec import decode, encode
 from auditor.engine.routing import route_host, route_target
-from auditor.model import Host, SourceKind, SourceResult, SshOutcome, SshState
+from auditor.model import Host, ProbeResults, SourceKind, SourceResult, SshOutcome, SshState
 
 if TYPE_CHECKING:
     from celery import Celery
 
-    from auditor.pipeline import ProbeResults
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,15 @@ from auditor.config import Config, EngineSettings, NetworkConfig
 from auditor.engine.app import NOT_ATTEMPTED, PROBE_TASK, SWEEP_TASK, make_app, queue_name
 from auditor.engine.codec import decode, encode
 from auditor.engine.routing import plan_sweeps, route_host, vantage_named
-from auditor.model import Facts, Host, SourceKind, SourceResult, SshOutcome, SshState
-from auditor.pipeline import ProbeResults
+from auditor.model import (
+    Facts,
+    Host,
+    ProbeResults,
+    SourceKind,
+    SourceResult,
+    SshOutcome,
+    SshState,
+)
 from auditor.rules.vantage import NO_VANTAGE, NO_WORKER
 
 if TYPE_CHECKING:
