@@ -71,7 +71,7 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_every_unit_has_a_layer() -> None:
     unplaced = sorted(set(import_graph()) - set(LAYER_OF))
-    assert unplaced == [], f"place these in LAYERS (and docs/architecture.md): {unplaced}"
+    assert unplaced == [], f"place these in LAYERS, then run tools/architecture_modules.py: {unplaced}"
 
 
 def test_lower_layers_never_import_higher_ones() -> None:
@@ -120,4 +120,4 @@ def test_architecture_lists_every_module() -> None:
         if path != PACKAGE / "__init__.py"
         and f"`{path.relative_to(PACKAGE.parent).as_posix()}`" not in text
     )
-    assert missing == [], f"docs/architecture.md does not list {missing}"
+    assert missing == [], f"docs/architecture.md does not list {missing}: run tools/architecture_modules.py"
