@@ -57,6 +57,10 @@ class NetworkConfig:
     nmap_xml: tuple[Path, ...] = ()  # scans made elsewhere, imported instead of / besides sweeping
     host_timeout: int = 120  # seconds nmap may spend on one host
     vantage: str | None = None  # with an [engine]: the [[vantage]] that sweeps these targets
+    # Sweep once more the addresses that stayed silent: a burst of lost packets on a busy
+    # segment can eat every discovery probe of a live host in one pass (nmap's retries come
+    # within a second); the second pass is later and costs only the silent addresses.
+    second_look: bool = True
 
 
 @dataclass(frozen=True)
@@ -513,6 +517,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             nmap_xml=t.get_paths("nmap_xml"),
             host_timeout=t.get_int("host_timeout", 120, minimum=1, maximum=86400),
             vantage=t.get_str("vantage"),
+            second_look=t.get_bool("second_look", True),
         )
         for key in ("targets", "exclude"):
             for target in getattr(net, key):

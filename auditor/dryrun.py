@@ -131,7 +131,14 @@ def _plan_network(
         )
         return failed, imported
     nmap_path = shutil.which("nmap") or "nmap"
-    would = (f"sweep {', '.join(plan.targets)} on ports {plan.ports} with nmap: {plan.scan_type}",)
+    would: tuple[str, ...] = (
+        f"sweep {', '.join(plan.targets)} on ports {plan.ports} with nmap: {plan.scan_type}",
+    )
+    if network.second_look:
+        would += (
+            "then sweep the addresses that stayed silent once more: the same command with "
+            "the hosts found up in an --excludefile ([[network]] second_look)",
+        )
     command = nmap_command(plan, nmap_path)
     planned = PlannedSource(
         "network", network.name, would, read_now, commands=(command,), problems=problems

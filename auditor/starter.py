@@ -60,6 +60,7 @@ uptime_days = 365              # longer uptime than this is a finding (unpatched
 # nmap_xml = ["scans/dmz.xml"]              # import scans made elsewhere
 # host_timeout = 120                        # seconds nmap may spend on one host
 # vantage = "dc1"                          # with [engine]: which [[vantage]] sweeps it
+# second_look = true                        # sweep the silent addresses once more
 
 # [[aws]]
 # name = "prod"

@@ -14,7 +14,8 @@ import logging
 import os
 import re
 import shlex
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,6 +50,7 @@ def plan_scan(
     privileged: bool | None = None,
     no_ping: bool = False,
     max_retries: int = 2,
+    exclude_file: str | None = None,
 ) -> ScanPlan:
     """The nmap invocation for a sweep. `no_ping` (-Pn) and more `max_retries` make the
     direct re-check of listed hosts the sweep missed (auditor.recheck)."""
@@ -73,6 +75,8 @@ def plan_scan(
         args += ["-sV", "--version-light"]
     if exclude:
         args += ["--exclude", ",".join(exclude)]
+    if exclude_file is not None:
+        args += ["--excludefile", exclude_file]
     if any(":" in t for t in targets):
         if not all(":" in t for t in targets):
             raise TargetError(
@@ -127,6 +131,8 @@ class ParsedScan:
     # portid='abc'>: ..."); the rest of the file still counts.
     dropped: tuple[str, ...] = ()
     hosts_down: int = 0
+    # Addresses nmap found silent, from <runstats>: a live scan lists no <host> for them.
+    silent: int = 0
 
 
 class _ScanTooLarge(Exception):
@@ -166,7 +172,7 @@ def parse_nmap_xml(
     started = args = None
     root: Element | None = None
     finished = False
-    down = 0
+    down = silent = 0
     cut: str | None = None
     try:
         for event, elem in SafeET.iterparse(stream, events=("start", "end")):
@@ -192,6 +198,9 @@ def parse_nmap_xml(
                 hosts.append(host)
             elif elem.tag == "runstats":
                 finished = True
+                totals = elem.find("hosts")
+                down_attr = totals.get("down", "0") if totals is not None else "0"
+                silent = int(down_attr) if down_attr.isdigit() else 0
     except _ScanTooLarge:
         cut = f"larger than {max_bytes} bytes"
     except ParseError as exc:
@@ -223,8 +232,9 @@ def parse_nmap_xml(
     else:
         problem = None
     return ParsedScan(
-        tuple(hosts), problem is None, problem, started, args, _named(origin, dropped), down
-    )
+        tuple(hosts), problem is None, problem, started, args, _named(origin, dropped), down,
+        silent,
+    )  # fmt: skip
 
 
 def _named(origin: str, dropped: list[str]) -> tuple[str, ...]:
@@ -378,6 +388,15 @@ class NmapSource:
                 observations += to_observations(
                     scan, source_name=self.name, now=now, scan_type=plan.scan_type
                 )
+                if self.config.second_look and scan.complete and scan.silent:
+                    again = self._second_look(scan)
+                    details.update(second_look_found=len(again.hosts))
+                    if again.problem:
+                        errors.append(again.problem)
+                    errors += again.dropped
+                    observations += to_observations(
+                        again, source_name=self.name, now=now, scan_type=plan.scan_type
+                    )
             except (SourceError, TargetError) as exc:
                 fatal = str(exc)
         if fatal is None and errors and not observations:
@@ -391,6 +410,21 @@ class NmapSource:
             errors=tuple(errors),
             details=details,
         )
+
+    def _second_look(self, first: ParsedScan) -> ParsedScan:
+        """The same sweep again over the addresses the first pass found silent: its hosts
+        up go to nmap's exclude file (written here, on the auditor's machine: an argv of
+        10,000 addresses would be long to show and to read)."""
+        up = sorted({a for host in first.hosts for a in host["addresses"]})
+        # nmap takes --exclude or --excludefile, not both: the section's excludes go along.
+        excluded = [validate_target(t) for t in self.config.exclude] + up
+        config = replace(self.config, exclude=())
+        with tempfile.NamedTemporaryFile("w", prefix="auditor-sweep-", suffix=".txt") as listed:
+            listed.write("".join(f"{entry}\n" for entry in excluded))
+            listed.flush()
+            plan = plan_scan(config, privileged=self._privileged, exclude_file=listed.name)
+            log.info("%s: second look at %d silent address(es)", self.name, first.silent)
+            return parse_nmap_xml(run_nmap(plan), origin="nmap (second look)")
 
 
 def _parse_file(path: Path) -> ParsedScan:

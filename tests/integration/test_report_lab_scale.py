@@ -88,7 +88,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         try:
             lab_up(spec)
             up = time.monotonic() - started
+            drops = softnet_drops()
             data = _audit(spec, tmp_path_factory.mktemp("scale"), up)
+            data["_drops"] = softnet_drops() - drops
             pinned = pinned_on_the_bridge()
             unpinned = [h.name for h in spec.hosts if pinned.get(str(h.address)) != ["PERMANENT"]]
             data["_neighbours"] = (before, NeighbourTable.now(), unpinned)
@@ -120,6 +122,13 @@ class NeighbourTable:
         rows = [[int(v, 16) for v in line.split()] for line in cpus if line.strip()]
         fulls = sum(row[names.index("table_fulls")] for row in rows)  # per-CPU counters
         return cls((thresh[0], thresh[1], thresh[2]), rows[0][names.index("entries")], fulls)
+
+
+def softnet_drops() -> int:
+    """Packets the kernel dropped for a full backlog queue, all CPUs (the second column of
+    /proc/net/softnet_stat): what a software bridge's flooding costs on a busy machine."""
+    rows = Path("/proc/net/softnet_stat").read_text().split("\n")
+    return sum(int(row.split()[1], 16) for row in rows if row.strip())
 
 
 def pinned_on_the_bridge() -> dict[str, list[str]]:
@@ -166,9 +175,21 @@ def test_a_lab_audit_fits_on_one_screen_and_opens_fast(
     validate_report({k: v for k, v in report.items() if not k.startswith("_")})
     hosts, findings, groups = report["hosts"], report["findings"], report["finding_groups"]
     probed = report["summary"]["probed"]
-    assert len(hosts) >= SCALE_HOSTS and probed >= SCALE_HOSTS - 1  # the fleet was probed
+    lab = {str(h.address) for h in demo_spec(hosts=SCALE_HOSTS).hosts}
+    swept = {a for h in hosts for a in h["addresses"] if a in lab}
+    unprobed = sorted(h["label"] for h in hosts if set(h["addresses"]) & lab
+                      and (h.get("ssh") or {}).get("state") != "ok")  # fmt: skip
+    # Every lab host the sweep found is probed; the sweep itself may miss a few under load:
+    # one software bridge floods each ARP broadcast to all 1,000 veths, and on a busy
+    # machine the kernel's backlog drops some (/proc/net/softnet_stat), so now and then a
+    # host's every ARP request is lost. A switch does this in hardware; nmap's retries
+    # cover the rest. The misses are named, and stay within 0.5% of the fleet.
+    missed = sorted(lab - swept)
+    assert len(missed) <= SCALE_HOSTS // 200, f"the sweep missed {len(missed)}: {missed[:20]}"
+    assert unprobed == [], unprobed
     biggest = max(groups, key=lambda g: g["count"])
-    assert biggest["count"] >= SCALE_HOSTS - len(DEMO_HOSTS)  # the fillers' problem: one line
+    fillers = SCALE_HOSTS - len(DEMO_HOSTS) - len(missed)
+    assert biggest["count"] >= fillers  # the fillers' problem: one line
     assert len(groups) <= 40 < len(findings)
     html = Path(report["_html"])
     ready = None
@@ -187,7 +208,8 @@ def test_a_lab_audit_fits_on_one_screen_and_opens_fast(
         assert after.entries > 2 * SCALE_HOSTS - 10
     up, audit = report["_times"]
     with capsys.disabled():  # the figures are the point: shown whatever the capture mode
-        print(f"\nlab audit of {len(hosts)} hosts ({probed} probed; lab up {up:.0f} s, down "
+        print(f"\nlab audit of {len(hosts)} hosts ({probed} probed, sweep missed "
+              f"{len(missed)} {missed[:5]}, softnet drops {report['_drops']}; lab up {up:.0f} s, down "
               f"{report['_down']:.0f} s, audit {audit:.0f} s): {len(findings)} findings in "
               f"{len(groups)} finding groups, the biggest {biggest['count']} hosts "
               f"({biggest['title']}); index.html {html.stat().st_size / 1e6:.2f} MB, "

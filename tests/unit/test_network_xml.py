@@ -30,6 +30,14 @@ def test_real_connect_scan_with_service_detection() -> None:
     assert host["ports"][0]["service"] == "unknown"
 
 
+def test_silent_addresses_are_counted_from_runstats() -> None:
+    # A live sweep lists no <host> for an address that stayed silent: <runstats> counts
+    # them, and a count above zero is what starts the second look.
+    assert parse_nmap_xml((FIXTURES / "loopback-syn.xml").read_bytes()).silent == 0
+    assert parse_nmap_xml((FIXTURES / "recheck-lab-syn.xml").read_bytes()).silent == 1
+    assert parse_nmap_xml((FIXTURES / "truncated.xml").read_bytes()).silent == 0
+
+
 def test_truncated_file_is_labelled_partial() -> None:
     scan = parse_nmap_xml((FIXTURES / "truncated.xml").read_bytes(), origin="truncated.xml")
     assert not scan.complete
