@@ -25,7 +25,7 @@ from typing import Any
 from auditor.collect import ProbeScope, not_attempted_reason
 from auditor.config import AnsibleConfig, Config, NetworkConfig, TerraformConfig
 from auditor.errors import TargetError
-from auditor.model import ID_DNS, ID_IP, Host, SourceKind, SourceResult
+from auditor.model import ID_DNS, ID_IP, Host, HostStatus, SourceKind, SourceResult
 from auditor.urls import is_http_state, shown
 
 
@@ -51,13 +51,25 @@ class PlannedHost:
 
 
 @dataclass(frozen=True)
+class PlannedRecheck:
+    """The direct re-check (auditor.recheck) of listed hosts a sweep misses. Which ones it
+    misses is the sweep's answer, so the plan covers every listed host in a swept range:
+    a run checks the ones the sweep did not see, with these arguments."""
+
+    addresses: tuple[str, ...]
+    commands: tuple[tuple[str, ...], ...]  # exact argv of each nmap run (one per family)
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DryRun:
     command: str  # audit | discover | premigrate
     sources: tuple[PlannedSource, ...]
     probe: bool  # whether the command probes over SSH at all
     swept_ranges: tuple[str, ...]  # "[[network]] lab: 10.0.0.0/24 (excluding ...)"
     hosts: tuple[PlannedHost, ...]
-    notes: tuple[str, ...]  # the rest of the run: re-check, drift, history, reports
+    notes: tuple[str, ...]  # the rest of the run: drift, history, reports
+    recheck: PlannedRecheck | None = None
 
 
 # --------------------------------------------------------------------------- planning
@@ -95,7 +107,8 @@ def plan_dry_run(
             planned.append(source)
             if result is not None:
                 local.append(result)
-    hosts = _planned_hosts(config, local, now, keep) if local else ()
+    listed = _listed_hosts(config, local, now, keep) if local else []
+    hosts = _planned_hosts(config, listed)
     ranges = tuple(
         f"[[network]] {n.name}: {', '.join(n.targets)}"
         + (f" (excluding {', '.join(n.exclude)})" if n.exclude else "")
@@ -103,7 +116,8 @@ def plan_dry_run(
         if n.targets
     )
     rest = _run_notes(config, command, reports or config.audit.reports)
-    return DryRun(command, tuple(planned), probe, ranges, hosts, (*notes, *rest))
+    recheck = _plan_recheck(config, listed)
+    return DryRun(command, tuple(planned), probe, ranges, hosts, (*notes, *rest), recheck)
 
 
 def _plan_network(
@@ -247,25 +261,49 @@ def _plan_terraform(
     )
 
 
-def _planned_hosts(
+def _listed_hosts(
     config: Config,
     local: Sequence[SourceResult],
     now: datetime,
     keep: Callable[[Host], bool] | None,
-) -> tuple[PlannedHost, ...]:
-    """The hosts the local sources list, each with whether the probe would try it and why."""
+) -> list[Host]:
+    """The hosts the local sources list (reconciled), those the command looks at."""
     from auditor.reconcile import reconcile
 
+    return [h for h in reconcile(local, config, now.date()) if keep is None or keep(h)]
+
+
+def _planned_hosts(config: Config, hosts: Sequence[Host]) -> tuple[PlannedHost, ...]:
+    """Each listed host with whether the probe would try it and why."""
     scope = ProbeScope(
         targets=tuple(t for n in config.network for t in n.targets),
         exclude=tuple(t for n in config.network for t in n.exclude),
     )
-    out = []
-    for host in reconcile(local, config, now.date()):
-        if keep is not None and not keep(host):
-            continue
-        out.append(_planned_host(host, config, scope))
+    out = [_planned_host(host, config, scope) for host in hosts]
     return tuple(sorted(out, key=lambda h: (not h.probe, h.label)))
+
+
+def _plan_recheck(config: Config, hosts: Sequence[Host]) -> PlannedRecheck | None:
+    """The re-check a run would make if the sweep missed every listed host it covers
+    (`plan_recheck` on them as if stale: the same addresses, ports and nmap arguments)."""
+    from auditor.recheck import plan_recheck, recheck_scans
+    from auditor.sources.network import nmap_command
+
+    unseen = [
+        replace(h, status=HostStatus.STALE)
+        for h in hosts
+        if h.status is not HostStatus.IGNORED
+        and not any(o.source is SourceKind.NETWORK and o.alive for o in h.observations)
+    ]
+    plan = plan_recheck(unseen, config)
+    if plan is None:
+        return None
+    try:
+        scans = recheck_scans(plan)
+    except TargetError as exc:
+        return PlannedRecheck(plan.addresses, (), (str(exc),))
+    nmap_path = shutil.which("nmap") or "nmap"
+    return PlannedRecheck(plan.addresses, tuple(nmap_command(s, nmap_path) for s in scans))
 
 
 def _planned_host(host: Host, config: Config, scope: ProbeScope) -> PlannedHost:
@@ -325,6 +363,13 @@ def dry_run_json(plan: DryRun) -> dict[str, Any]:
             }
             for s in plan.sources
         ],
+        "recheck": None
+        if plan.recheck is None
+        else {
+            "addresses": list(plan.recheck.addresses),
+            "nmap_commands": [list(c) for c in plan.recheck.commands],
+            "problems": list(plan.recheck.problems),
+        },
         "probe": plan.probe,
         "swept_ranges": list(plan.swept_ranges),
         "hosts": [
@@ -355,6 +400,13 @@ def dry_run_lines(plan: DryRun) -> list[str]:
         lines += [f"    $ {shlex.join(c)}" for c in s.commands]
         lines += [f"    read now: {r}" for r in s.read_now]
         lines += [f"    problem: {p}" for p in s.problems]
+    if plan.recheck is not None:
+        shown = ", ".join(plan.recheck.addresses[:10])
+        more = len(plan.recheck.addresses) - 10
+        lines.append("  direct re-check: a listed host the sweep misses, before it is called stale")
+        lines.append(f"    (at most these: {shown}{f' and {more} more' if more > 0 else ''})")
+        lines += [f"    $ {shlex.join(c)}" for c in plan.recheck.commands]
+        lines += [f"    problem: {p}" for p in plan.recheck.problems]
     lines.append("")
     if not plan.probe:
         lines.append("SSH probe: none (this command does not probe).")

@@ -1,7 +1,11 @@
 """Exit codes and the error-to-exit-code mapping every command shares.
 
 0 clean, 1 findings at or above --fail-on, 2 usage or config error (bad config, bad target,
-unknown run), 3 the run itself failed, 130 interrupted.
+unknown run), 3 the run itself failed, 130 interrupted, 141 stdout was closed before the
+output was written (`auditor history | head`): quiet, the status a shell gives a program
+SIGPIPE ends (`yes | head`). Python ignores SIGPIPE, so a write to a closed pipe raises
+BrokenPipeError instead; the files a run writes (reports, history) are written before
+anything goes to stdout, so they are complete whichever way the pipe went.
 
 1 means "findings" to cron, so nothing else may end with 1: a failed write (full disk,
 read-only folder, permission) and any unexpected exception end with 3 and one line on
@@ -22,6 +26,7 @@ from auditor.errors import AuditorError, ConfigError, TargetError
 from auditor.visible import visible
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE
 
 _debug = os.environ.get("AUDITOR_DEBUG", "") not in ("", "0")
 
@@ -41,8 +46,33 @@ def fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def stdout_closed() -> bool:
+    """Whether our stdout is a pipe nobody reads any more (the reader of `| head` exited):
+    poll reports an error on such a pipe's write end. A BrokenPipeError from anything else
+    (a socket, a child's stdin) is a failure like any other."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.__stdout__.fileno() if sys.__stdout__ else 1, select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def end_quietly_on_closed_stdout() -> NoReturn:
+    """The reader went away: nothing more to say to anybody. stdout now points to /dev/null,
+    so the interpreter's last flush does not print "Exception ignored ... BrokenPipeError"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    sys.exit(EXIT_STDOUT_CLOSED)
+
+
 def fail_unexpected(exc: BaseException) -> NoReturn:
-    """Exit 3 for an exception nobody translated: one line, the traceback under --debug."""
+    """Exit 3 for an exception nobody translated: one line, the traceback under --debug.
+    A closed stdout is no failure: exit 141, quietly."""
+    if isinstance(exc, BrokenPipeError) and stdout_closed():
+        end_quietly_on_closed_stdout()
     if _debug:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, OSError) and exc.strerror:

@@ -22,12 +22,15 @@ import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.config import Config, NetworkConfig
 from auditor.errors import SourceError, TargetError
 from auditor.model import ID_IP, Host, HostStatus, Observation, SourceKind, SourceResult, ident
 from auditor.targets import in_targets, is_address
+
+if TYPE_CHECKING:
+    from auditor.sources.network import ScanPlan
 
 RECHECK_SOURCE = "direct check"  # the source_name of the observations it makes
 RECHECK_RETRIES = 3
@@ -137,17 +140,13 @@ def plan_recheck(hosts: Sequence[Host], config: Config) -> RecheckPlan | None:
     )
 
 
-def run_recheck(plan: RecheckPlan, now: datetime, *, privileged: bool | None = None) -> Recheck:
-    """nmap -Pn the plan's addresses on its ports (I/O). Never raises: a failure is the
-    Recheck's `error`. Refuses any address outside the plan's [[network]] targets."""
-    from auditor.sources.network import parse_nmap_xml, plan_scan, run_nmap
+def recheck_scans(plan: RecheckPlan, *, privileged: bool | None = None) -> list[ScanPlan]:
+    """The nmap runs of the re-check, one per address family (nmap takes IPv6 targets only
+    with -6). Pure but for the scan-privilege lookup; raises TargetError. `--dry-run` shows
+    these very commands."""
+    from auditor.sources.network import plan_scan
 
-    outside = [a for a in plan.addresses if not plan.allows(a)]
-    if outside:
-        # plan_recheck never does this; a caller building its own plan might.
-        return Recheck(plan, error=f"refused: {', '.join(outside)} outside every [[network]]")
-    observations: list[Observation] = []
-    arguments: list[str] = []
+    scans = []
     for family in (4, 6):
         addresses = tuple(a for a in plan.addresses if ipaddress.ip_address(a).version == family)
         if not addresses:
@@ -155,15 +154,30 @@ def run_recheck(plan: RecheckPlan, now: datetime, *, privileged: bool | None = N
         config = NetworkConfig(
             name=RECHECK_SOURCE, targets=addresses, ports=plan.ports, host_timeout=plan.host_timeout
         )
-        try:
-            scan_plan = plan_scan(
-                config, privileged=privileged, no_ping=True, max_retries=plan.retries
-            )
+        scans.append(
+            plan_scan(config, privileged=privileged, no_ping=True, max_retries=plan.retries)
+        )
+    return scans
+
+
+def run_recheck(plan: RecheckPlan, now: datetime, *, privileged: bool | None = None) -> Recheck:
+    """nmap -Pn the plan's addresses on its ports (I/O). Never raises: a failure is the
+    Recheck's `error`. Refuses any address outside the plan's [[network]] targets."""
+    from auditor.sources.network import parse_nmap_xml, run_nmap
+
+    outside = [a for a in plan.addresses if not plan.allows(a)]
+    if outside:
+        # plan_recheck never does this; a caller building its own plan might.
+        return Recheck(plan, error=f"refused: {', '.join(outside)} outside every [[network]]")
+    observations: list[Observation] = []
+    arguments: list[str] = []
+    try:
+        for scan_plan in recheck_scans(plan, privileged=privileged):
             arguments.append(scan_plan.arguments)
             scan = parse_nmap_xml(run_nmap(scan_plan), origin="nmap (direct check)")
-        except (SourceError, TargetError) as exc:
-            return Recheck(plan, tuple(observations), str(exc), tuple(arguments))
-        observations += answered(scan.hosts, plan, now)
+            observations += answered(scan.hosts, plan, now)
+    except (SourceError, TargetError) as exc:
+        return Recheck(plan, tuple(observations), str(exc), tuple(arguments))
     return Recheck(plan, tuple(observations), None, tuple(arguments))
 
 

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from auditor.commands.console import StdoutConsole
 from auditor.errors import ConfigError
 from auditor.exitcodes import run_guarded
 from auditor.store import Store, UnknownRunError, open_store
@@ -47,6 +48,16 @@ def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def _output_format_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--format text|json` as on audit/discover/drift (JSON alone on stdout, for jq), and
+    the older `--json` flag it replaces, kept working but no longer listed."""
+    func = click.option("--json", "as_json", is_flag=True, hidden=True)(func)
+    return click.option(
+        "--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+        help="json: print JSON to stdout (for jq) instead of a table.",
+    )(func)  # fmt: skip
+
+
 def _store_path(store_path: Path | None, config_path: Path | None) -> Path:
     if store_path is not None:
         return store_path
@@ -65,7 +76,7 @@ def _open(store_path: Path | None, config_path: Path | None) -> Store:
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return StdoutConsole(highlight=False, soft_wrap=False)
 
 
 # --------------------------------------------------------------------------- history
@@ -82,15 +93,17 @@ def _console() -> Console:
     help="How many runs, newest first.",
 )
 @click.option("--host", "host_id", help="One host's status in every run (a host id).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_output_format_options
 def history(
     store_path: Path | None,
     config_path: Path | None,
     limit: int,
     host_id: str | None,
+    output_format: str,
     as_json: bool,
 ) -> NoReturn:
     """List stored runs (newest first) with what changed in each."""
+    as_json = as_json or output_format == "json"
 
     def body() -> None:
         with _open(store_path, config_path) as store:
@@ -197,12 +210,13 @@ def _host_history(store: Store, host_id: str, as_json: bool) -> None:
 @click.argument("run_a", required=False)
 @click.argument("run_b", required=False)
 @_store_options
-@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@_output_format_options
 def diff(
     run_a: str | None,
     run_b: str | None,
     store_path: Path | None,
     config_path: Path | None,
+    output_format: str,
     as_json: bool,
 ) -> NoReturn:
     """Compare two stored runs: RUN_A (older) with RUN_B (newer).
@@ -210,6 +224,7 @@ def diff(
     Default: the last two runs. A run is an id, a unique id prefix, `latest`, or
     `latest~N` (N runs before the latest).
     """
+    as_json = as_json or output_format == "json"
 
     def body() -> None:
         from datetime import timedelta

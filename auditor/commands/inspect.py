@@ -155,6 +155,7 @@ def inspect(
     def body() -> int:
         from rich.console import Console
 
+        from auditor.commands.console import StdoutConsole
         from auditor.fileio import write_atomic
         from auditor.inspect.render import (
             render_html,
@@ -190,9 +191,9 @@ def inspect(
                 if not quiet:
                     errors.print(f"wrote {path}", markup=False)
         if not quiet:
-            console = Console(highlight=False)
+            console = StdoutConsole(highlight=False)
             if not console.is_terminal:
-                console = Console(highlight=False, width=120)
+                console = StdoutConsole(highlight=False, width=120)
             render_terminal(dossiers, console)
         return EXIT_OK if any(d.probe_state == "ok" for d in dossiers) else EXIT_FAILED
 

@@ -127,8 +127,8 @@ def premigrate(
     """
 
     def body() -> int:
-        from rich.console import Console
 
+        from auditor.commands.console import StdoutConsole
         from auditor.fileio import write_atomic
         from auditor.model import Severity
         from auditor.premigrate.classify import Mode
@@ -170,9 +170,9 @@ def premigrate(
         for name, text in extra.items():
             write_atomic(folder / name, text)
         if not quiet:
-            console = Console(highlight=False)
+            console = StdoutConsole(highlight=False)
             if not console.is_terminal:
-                console = Console(highlight=False, width=140)
+                console = StdoutConsole(highlight=False, width=140)
             render_terminal(result.data, console)
             for path in [*written.values(), *(folder / n for n in extra)]:
                 click.echo(f"report: {path}", err=True)

@@ -181,3 +181,39 @@ def test_no_help_text_points_to_docs_the_installed_package_lacks() -> None:
         shown = CliRunner().invoke(main, [*path, "--help"])
         assert shown.exit_code == 0, (path, shown.output)
         assert "docs/" not in shown.output, path
+
+
+def _into_closed_pipe(*args: str) -> tuple[int, str]:
+    """Run auditor with stdout a real pipe whose reader has gone (as `| head` once head has
+    its line): every write to it fails with EPIPE."""
+    proc = subprocess.Popen([sys.executable, "-m", "auditor", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the interpreter has even started: no write can get through
+    err = proc.stderr.read()
+    return proc.wait(timeout=120), err
+
+
+def test_a_closed_stdout_pipe_ends_quietly_with_141(tmp_path: Path) -> None:
+    # Before: "auditor: error: Broken pipe" and exit 3, which cron reads as a failed run.
+    for args in (("eol", "show", "nginx"), ("eol", "show", "nginx", "--format", "json")):
+        code, err = _into_closed_pipe(*args)
+        assert (code, err) == (141, ""), args
+    config = tmp_path / "audit.toml"
+    config.write_text(
+        f'[[network]]\nnmap_xml = ["{FIXTURES / "nmap" / "loopback-syn.xml"}"]\n'
+        f'[audit]\nstore = "{tmp_path / "h.sqlite"}"\nfail_on = "critical"\n'
+    )
+    # The run's files are written before stdout is: the report and history are complete.
+    code, err = _into_closed_pipe("discover", "-c", str(config), "-o", str(tmp_path / "out"),
+                                  "--format", "json")  # fmt: skip
+    assert code == 141 and "Broken pipe" not in err and "Traceback" not in err, err
+    json.loads((tmp_path / "out" / "report.json").read_text())
+    for args in (("history", "-c", str(config)), ("history", "-c", str(config), "--format", "json")):
+        assert _into_closed_pipe(*args) == (141, ""), args
+    # And through a shell pipe into head, the way people type it: one line, no complaint.
+    piped = subprocess.run(
+        f"'{sys.executable}' -m auditor history -c '{config}' --format json | head -n 1",
+        shell=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert piped.stdout == "[\n" and piped.stderr == "", piped.stderr

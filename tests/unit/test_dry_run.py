@@ -20,6 +20,7 @@ import pytest
 
 from auditor.config import NetworkConfig
 from auditor.dryrun import dynamic_inventory
+from auditor.recheck import RecheckPlan, recheck_scans
 from auditor.sources.network import nmap_command, plan_scan, run_nmap
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,9 +150,30 @@ def test_the_printed_nmap_command_is_the_plan(tmp_path: Path) -> None:
     network = NetworkConfig(
         name="lab", targets=("10.250.77.0/24",), exclude=("10.250.77.1",), ports=(22, 80)
     )
-    expected = list(nmap_command(plan_scan(network), shutil.which("nmap") or "nmap"))
-    assert printed == [expected]
+    nmap = shutil.which("nmap") or "nmap"
+    expected = list(nmap_command(plan_scan(network), nmap))
+    assert printed[0] == expected
     assert "-p" in expected and "22,80" in expected and "--exclude" in expected
+    # Then the direct re-check of the listed hosts the sweep misses: no ping, more retries,
+    # only addresses inside the swept range (not 192.0.2.9, not the excluded .1).
+    [recheck] = printed[1:]
+    listed = recheck[3 : recheck.index("-p")]
+    assert "10.250.77.11" in listed and "192.0.2.9" not in listed and "10.250.77.1" not in listed
+    plan = RecheckPlan(missed_by=dict.fromkeys(listed, "lab"), ports=(22, 80),
+                       host_timeout=network.host_timeout)  # fmt: skip
+    [scan] = recheck_scans(plan)
+    assert recheck == list(nmap_command(scan, nmap)) and "-Pn" in recheck
+
+
+def test_the_recheck_in_json(tmp_path: Path) -> None:
+    done, events = _run_hooked(
+        ["discover", "--dry-run", "--format", "json", "-c", str(_config(tmp_path))], tmp_path
+    )
+    assert done.returncode == 0 and _network_events(events) == [], done.stderr
+    recheck = json.loads(done.stdout)["recheck"]
+    assert "10.250.77.11" in recheck["addresses"] and recheck["problems"] == []
+    [command] = recheck["nmap_commands"]
+    assert command[command.index("--max-retries") + 1] == "3"
 
 
 def test_run_nmap_executes_exactly_the_printed_command(

@@ -31,7 +31,7 @@ def invoke(command: object, *args: str) -> tuple[int, str, str]:
 
 
 def test_history_lists_runs_newest_first(store_path: Path) -> None:
-    code, out, _ = invoke(history, "--store", str(store_path), "--json")
+    code, out, _ = invoke(history, "--store", str(store_path), "--format", "json")
     assert code == 0
     rows = json.loads(out)
     assert [r["id"][-6:] for r in rows] == ["bbbbbb", "aaaaaa"]
@@ -40,7 +40,7 @@ def test_history_lists_runs_newest_first(store_path: Path) -> None:
     code, out, _ = invoke(history, "--store", str(store_path))
     assert code == 0 and "bbbbbb" in out and "aaaaaa" in out
     code, out, _ = invoke(history, "--store", str(store_path), "-n", "1", "--json")
-    assert len(json.loads(out)) == 1
+    assert len(json.loads(out)) == 1  # the older flag still works
 
 
 def test_history_of_one_host(store_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_history_of_one_host(store_path: Path) -> None:
 
 
 def test_diff_defaults_to_the_last_two_runs(store_path: Path) -> None:
-    code, out, _ = invoke(diff, "--store", str(store_path), "--json")
+    code, out, _ = invoke(diff, "--store", str(store_path), "--format", "json")
     assert code == 0
     data = json.loads(out)
     assert data["from"].endswith("aaaaaa") and data["to"].endswith("bbbbbb")
@@ -97,3 +97,16 @@ def test_store_from_config_and_usage_errors(store_path: Path, tmp_path: Path) ->
     bare.write_text("[audit]\n")
     code, _, err = invoke(history, "-c", str(bare))
     assert code == 2 and "has no 'store'" in err
+
+
+def test_format_json_is_the_document_alone_on_stdout(store_path: Path) -> None:
+    # For jq: stdout parses as one JSON document, for every shape of both commands.
+    for command, args in ((history, ()), (history, ("--host", "ip:10.250.77.13")),
+                          (diff, ()), (diff, ("latest", "latest"))):  # fmt: skip
+        code, out, err = invoke(command, *args, "--store", str(store_path), "--format", "json")
+        assert code == 0, err
+        json.loads(out)
+    code, out, _ = invoke(diff, "--store", str(store_path), "--format", "text")
+    assert code == 0 and out.startswith("diff ")
+    code, _, err = invoke(history, "--store", str(store_path), "--format", "yaml")
+    assert code == 2 and "yaml" in err

@@ -1,0 +1,17 @@
+"""The rich Console commands print their output on stdout with."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from auditor.exitcodes import end_quietly_on_closed_stdout
+
+
+class StdoutConsole(Console):
+    """A rich Console for a command's output on stdout. A reader that went away (`| head`)
+    ends the command with 141, quietly (auditor.exitcodes), where rich's own handling exits
+    1, which cron reads as "findings"."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        end_quietly_on_closed_stdout()
