@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
-DEBIAN_PACKAGES := nmap openssh-server openssh-client iproute2 sudo net-tools busybox procps strace socat libcap2-bin redis-server nftables
+DEBIAN_PACKAGES := nmap openssh-server openssh-client iproute2 sudo net-tools busybox procps strace socat libcap2-bin redis-server nftables postgresql
 STAMP := $(VENV)/.installed
 
 # Pythons the package claims (pyproject classifiers): test-pythons runs the unit tests on each.
@@ -13,13 +13,6 @@ PYTHONS := 3.11 3.12 3.13
 .PHONY: install system-packages services test test-lab unit hostile test-min test-pythons test-compat dist lint demo lab-up lab-down lab-status bench bench-quick bench-probe clean
 
 install: system-packages services $(STAMP)
-
-# The broker the engine's tests use (Redis on 127.0.0.1:6379), started when not answering.
-services:
-	@if command -v redis-server >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then \
-	  echo "starting redis-server on 127.0.0.1:6379"; \
-	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no >/dev/null; \
-	fi
 
 # Debian packages the lab and the sweeps need; installed only when missing and root.
 system-packages:
@@ -34,6 +27,11 @@ system-packages:
 	    echo "note: missing Debian packages:$$missing (run 'sudo make install' to add them; lab tests will be skipped)"; \
 	  fi; \
 	fi
+
+# The servers the tests use (PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379): started when
+# not answering, never restarted when they are (tools/services.sh).
+services: system-packages
+	@bash tools/services.sh
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -19,6 +19,7 @@ from typing import Any
 
 from auditor.errors import ConfigError, TargetError
 from auditor.model import Severity
+from auditor.storedb import StoreLocation, check_postgres_url, is_postgres_url, store_location
 from auditor.targets import validate_target
 from auditor.urls import check_url, is_http_state, shown
 
@@ -31,7 +32,7 @@ HOST_KEY_POLICIES = ("strict", "tofu")
 @dataclass(frozen=True)
 class AuditSettings:
     name: str = "audit"
-    store: Path | None = None  # SQLite history; None: no history
+    store: StoreLocation | None = None  # SQLite file or PostgresUrl; None: no history
     reports: Path = Path("reports")
     fail_on: Severity = Severity.HIGH
     uptime_days: int = 365  # longer uptime than this is a finding (unpatched kernel)
@@ -469,6 +470,21 @@ def read_toml(path: Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
+def _store(t: _Table) -> StoreLocation | None:
+    """`[audit] store`: a SQLite file, or a postgresql:// URL (never shown: it may carry a
+    password; see auditor.storedb)."""
+    text = t.get_str("store")
+    if text is None or not is_postgres_url(text):
+        return t.get_path("store")
+    why = check_postgres_url(text)
+    if why is not None:
+        raise ConfigError(  # not `_err`: the value may hold a password
+            f"{t.file}: {t.where} key 'store': {why} (the value is not shown: it may hold a "
+            "password)"
+        )
+    return store_location(text)
+
+
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     base = path.resolve().parent
     for key in data:
@@ -485,7 +501,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         raise ConfigError(f"{path}: [audit] key 'fail_on': {exc}") from None
     audit = AuditSettings(
         name=t.get_str("name", "audit") or "audit",
-        store=t.get_path("store"),
+        store=_store(t),
         reports=t.get_path("reports") or base / "reports",
         fail_on=fail_on,
         uptime_days=t.get_int("uptime_days", 365, minimum=1, maximum=36500),

@@ -31,12 +31,17 @@ _held: dict[Path, ExclusiveLock] = {}
 _held_lock = threading.Lock()
 
 
-def holder_line() -> str:
-    """Who takes the lock: pid, machine, subcommand, since when (no options, no secrets)."""
+def holder_name() -> str:
+    """Who this process is: pid, machine, subcommand (no options, no secrets)."""
     words = [a for a in sys.argv[1:] if not a.startswith("-")]
     command = f"auditor {words[0]}" if words else Path(sys.argv[0]).name
+    return f"pid {os.getpid()} on {socket.gethostname()}, '{command}'"
+
+
+def holder_line() -> str:
+    """Who takes the lock: pid, machine, subcommand, since when (no options, no secrets)."""
     since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"pid {os.getpid()} on {socket.gethostname()}, '{command}', since {since}"
+    return f"{holder_name()}, since {since}"
 
 
 class ExclusiveLock:

@@ -37,6 +37,9 @@ STARTER_CONFIG = """\
 name = "nightly"
 reports = "reports"            # folder for index.html, report.json, ...
 store = @STORE@   # run history: first/last seen, changes between runs
+# store = "postgresql://auditor@db.example/auditor_history?sslmode=verify-full"
+#                              # ... or in PostgreSQL (pip install 'auditor[postgres]'; the
+#                              # password from $AUDITOR_STORE_PASSWORD or $PGPASSWORD)
 fail_on = "high"               # exit 1 when a finding is this severe or worse
 uptime_days = 365              # longer uptime than this is a finding (unpatched kernel)
 # gone_after_days = 7          # a host unseen this long is reported gone (once)

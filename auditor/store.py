@@ -1,13 +1,15 @@
-"""SQLite history: runs, host sightings (first seen, last seen), facts, findings.
+"""History: runs, host sightings (first seen, last seen), facts, findings; in a SQLite file
+(the default) or a PostgreSQL database (`[audit] store = "postgresql://..."`): one schema,
+one set of migrations and queries for both (auditor.storedb isolates the dialects).
 
-    with open_store(path) as store:            # takes the lock; migrates an older store
+    with open_store(location) as store:        # takes the lock; migrates an older store
         recorded = record_run(store, run, grace=timedelta(days=7))
     recorded.run.changes                       # what changed since the previous run
     recorded.previous                          # the previous StoredRun, or None
 
 Each run's full report.json data is kept (zlib-compressed), so any run can be rendered again
 in every format (`auditor report --run ID`) and compared with any other (`auditor diff`).
-Facts are kept per host and run as JSON text (queryable with SQLite's json_extract).
+Facts are kept per host and run as JSON text (SQLite's json_extract, PostgreSQL's `::jsonb`).
 
 A run interrupted by Ctrl-C during the probe is stored as such (`runs.complete = 0`, the
 report's `interrupted: true`): listed by `auditor history`, but never the baseline of the next
@@ -15,12 +17,14 @@ run's changes (`latest_run()` is the newest complete run, and it does not touch 
 sightings), so hosts it did not get to probe never show as changes, and the webhook's "new
 findings" are always against a complete run.
 
-One writer at a time: `open_store` takes an exclusive lock on `<store>.lock` (flock, so a
-crashed audit never leaves it held) and writes who holds it there; a second audit gets a
-StoreError naming the holder. `readonly=True` (history, diff, report) takes no lock.
+One writer at a time: `open_store` takes an exclusive lock (SQLite: a flock on
+`<store>.lock`, with who holds it written there; PostgreSQL: an advisory lock on the store,
+held by the store's session), so a crashed audit never leaves it held, and a second audit
+gets a StoreError naming the holder. `readonly=True` (history, diff, report) takes no lock.
 
-The schema version is SQLite's `PRAGMA user_version`; `MIGRATIONS[i]` brings a store from
-version i to i + 1. A store whose version is newer than this auditor knows is refused.
+The schema version is SQLite's `PRAGMA user_version` (PostgreSQL: table `auditor_schema`);
+`MIGRATIONS[i]` brings a store from version i to i + 1. A store whose version is newer than
+this auditor knows is refused.
 """
 
 from __future__ import annotations
@@ -41,6 +45,14 @@ from auditor.history import RunSnapshot, Sighting, compute_changes, gone_host_id
 from auditor.locking import ExclusiveLock
 from auditor.model import AuditRun
 from auditor.notify import PendingAlert
+from auditor.storedb import (
+    Database,
+    PostgresDatabase,
+    PostgresLock,
+    PostgresUrl,
+    StoreLocation,
+    connect,
+)
 
 
 class UnknownRunError(StoreError):
@@ -57,10 +69,12 @@ def _auditor_version() -> str:
 
 
 # --------------------------------------------------------------------------- schema
+# Written once for both databases: `?` placeholders, `{blob}` and `{serial}` for the two
+# column types whose names differ (auditor.storedb translates).
 
 
-def _v1(conn: sqlite3.Connection) -> None:
-    conn.executescript(
+def _v1(db: Database) -> None:
+    db.script(
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE runs (
@@ -70,7 +84,7 @@ def _v1(conn: sqlite3.Connection) -> None:
             config TEXT,
             hosts INTEGER NOT NULL,
             findings INTEGER NOT NULL,
-            report BLOB NOT NULL
+            report {blob} NOT NULL
         );
         CREATE TABLE sightings (
             host_id TEXT PRIMARY KEY,
@@ -94,9 +108,9 @@ def _v1(conn: sqlite3.Connection) -> None:
     )
 
 
-def _v2(conn: sqlite3.Connection) -> None:
+def _v2(db: Database) -> None:
     """Per-host rows (status, alive, facts) and the gone marker; back-filled from reports."""
-    conn.executescript(
+    db.script(
         """
         ALTER TABLE sightings ADD COLUMN gone_at TEXT;
         CREATE TABLE host_runs (
@@ -112,27 +126,27 @@ def _v2(conn: sqlite3.Connection) -> None:
         CREATE INDEX runs_started ON runs(started_at);
         """
     )
-    for run_id, blob in conn.execute("SELECT id, report FROM runs").fetchall():
-        _insert_host_rows(conn, run_id, _decode(blob))
+    for run_id, blob in db.execute("SELECT id, report FROM runs").fetchall():
+        _insert_host_rows(db, run_id, _decode(blob))
 
 
-def _v3(conn: sqlite3.Connection) -> None:
+def _v3(db: Database) -> None:
     """`runs.complete`: 0 for a run interrupted before it finished (Ctrl-C during the
     probe). Such a run is kept and listed, but is never the baseline of the next run's
     changes or its webhook's new findings. Back-filled from the stored reports."""
-    conn.execute("ALTER TABLE runs ADD COLUMN complete INTEGER NOT NULL DEFAULT 1")
-    for run_id, blob in conn.execute("SELECT id, report FROM runs").fetchall():
+    db.execute("ALTER TABLE runs ADD COLUMN complete INTEGER NOT NULL DEFAULT 1")
+    for run_id, blob in db.execute("SELECT id, report FROM runs").fetchall():
         if _decode(blob).get("interrupted"):
-            conn.execute("UPDATE runs SET complete = 0 WHERE id = ?", (run_id,))
+            db.execute("UPDATE runs SET complete = 0 WHERE id = ?", (run_id,))
 
 
-def _v4(conn: sqlite3.Connection) -> None:
+def _v4(db: Database) -> None:
     """Webhook alerts that could not be delivered, for the next run to send (never the
     URL: the next run sends them to the URL configured then)."""
-    conn.execute(
+    db.execute(
         """
         CREATE TABLE pending_alerts (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            id {serial},
             run_id TEXT NOT NULL,
             created_at TEXT NOT NULL,
             payload TEXT NOT NULL,
@@ -143,7 +157,7 @@ def _v4(conn: sqlite3.Connection) -> None:
     )
 
 
-Migration = Callable[[sqlite3.Connection], None]
+Migration = Callable[[Database], None]
 MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -187,9 +201,9 @@ def _encode(data: Mapping[str, Any]) -> bytes:
     return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
 
 
-def _decode(blob: bytes) -> dict[str, Any]:
+def _decode(blob: bytes | memoryview) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = json.loads(zlib.decompress(blob).decode("utf-8"))
+        data: dict[str, Any] = json.loads(zlib.decompress(bytes(blob)).decode("utf-8"))
     except (zlib.error, ValueError) as exc:
         raise StoreError(f"a stored report is damaged: {exc}") from exc
     return bounded_fields(data, limit=STORED_LIMIT)  # runs stored before strings were bounded
@@ -199,10 +213,12 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _insert_host_rows(conn: sqlite3.Connection, run_id: str, report: Mapping[str, Any]) -> None:
-    conn.executemany(
-        "INSERT OR REPLACE INTO host_runs (run_id, host_id, label, status, alive, facts) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+def _insert_host_rows(db: Database, run_id: str, report: Mapping[str, Any]) -> None:
+    db.executemany(
+        "INSERT INTO host_runs (run_id, host_id, label, status, alive, facts) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, host_id) DO UPDATE SET "
+        "label = excluded.label, status = excluded.status, alive = excluded.alive, "
+        "facts = excluded.facts",
         [
             (
                 run_id,
@@ -220,7 +236,7 @@ def _insert_host_rows(conn: sqlite3.Connection, run_id: str, report: Mapping[str
 # --------------------------------------------------------------------------- lock
 
 
-def _store_lock(path: Path) -> ExclusiveLock:
+def _file_lock(path: Path) -> ExclusiveLock:
     """The exclusive lock on `<store>.lock` (see auditor.locking)."""
     lock_path = path.with_name(path.name + ".lock")
 
@@ -239,9 +255,9 @@ def _store_lock(path: Path) -> ExclusiveLock:
 class Store:
     """An open history store. Make one with `open_store`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, lock: ExclusiveLock | None) -> None:
-        self.path = path
-        self.conn = conn
+    def __init__(self, db: Database, lock: ExclusiveLock | PostgresLock | None) -> None:
+        self.db = db
+        self.location: StoreLocation = db.location  # str() of it never shows a password
         self._lock = lock
 
     # ------------------------------------------------------------------ reading
@@ -252,7 +268,7 @@ class Store:
             "SELECT id, started_at, finished_at, config, hosts, findings, complete FROM runs "
             "ORDER BY started_at DESC, id DESC"
         )
-        rows = self.conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
+        rows = self.db.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
         return [
             RunSummary(
                 r[0], datetime.fromisoformat(r[1]), datetime.fromisoformat(r[2]), r[3], r[4],
@@ -265,7 +281,7 @@ class Store:
         """The newest run; by default the newest complete one (an interrupted run is never a
         baseline: what it did not probe would show as changes)."""
         where = "WHERE complete = 1 " if complete else ""
-        row = self.conn.execute(
+        row = self.db.execute(
             f"SELECT id FROM runs {where}ORDER BY started_at DESC, id DESC LIMIT 1"
         ).fetchone()
         return self.get_run(row[0]) if row else None
@@ -273,7 +289,7 @@ class Store:
     def get_run(self, ref: str) -> StoredRun:
         """A run by id, unique id prefix, `latest`, or `latest~N` (N runs before latest)."""
         run_id = self.resolve(ref)
-        row = self.conn.execute(
+        row = self.db.execute(
             "SELECT id, started_at, finished_at, report FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
         return StoredRun(
@@ -286,16 +302,18 @@ class Store:
             if back and not back.isdigit():
                 raise UnknownRunError(f"bad run reference {ref!r} (use latest, latest~1, ...)")
             offset = int(back or 0)
-            row = self.conn.execute(
+            row = self.db.execute(
                 "SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1 OFFSET ?",
                 (offset,),
             ).fetchone()
             if row is None:
-                count = self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-                raise UnknownRunError(f"no run {ref!r}: the store at {self.path} has {count} runs")
+                count = self.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+                raise UnknownRunError(
+                    f"no run {ref!r}: the store at {self.location} has {count} runs"
+                )
             return str(row[0])
         escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT id FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 3",
             (ref, escaped + "%"),
         ).fetchall()
@@ -305,11 +323,11 @@ class Store:
         if len(ids) == 1:
             return str(ids[0])
         if not ids:
-            raise UnknownRunError(f"no run {ref!r} in {self.path} (see `auditor history`)")
+            raise UnknownRunError(f"no run {ref!r} in {self.location} (see `auditor history`)")
         raise UnknownRunError(f"run id prefix {ref!r} is ambiguous: {', '.join(ids)} ...")
 
     def sightings(self) -> dict[str, Sighting]:
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT host_id, label, first_seen, last_present, last_seen, gone_at FROM sightings"
         )
         out = {}
@@ -326,7 +344,7 @@ class Store:
 
     def host_history(self, host_id: str) -> list[tuple[str, str, bool]]:
         """(run id, status, alive) for one host, oldest first."""
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT h.run_id, h.status, h.alive FROM host_runs h JOIN runs r ON r.id = h.run_id "
             "WHERE h.host_id = ? ORDER BY r.started_at, r.id",
             (host_id,),
@@ -334,7 +352,7 @@ class Store:
         return [(r[0], r[1], bool(r[2])) for r in rows]
 
     def facts_of(self, run_id: str, host_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
+        row = self.db.execute(
             "SELECT facts FROM host_runs WHERE run_id = ? AND host_id = ?", (run_id, host_id)
         ).fetchone()
         if row is None or row[0] is None:
@@ -346,7 +364,7 @@ class Store:
 
     def pending_alerts(self) -> list[PendingAlert]:
         """Webhook alerts not delivered yet, oldest first (see auditor.notify)."""
-        rows = self.conn.execute(
+        rows = self.db.execute(
             "SELECT id, run_id, created_at, payload, attempts FROM pending_alerts ORDER BY id"
         )
         return [PendingAlert(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
@@ -354,13 +372,13 @@ class Store:
     def keep_alert(self, run_id: str, payload: Mapping[str, Any], error: str) -> int:
         from auditor.notify import MAX_PENDING
 
-        with self.conn:
-            self.conn.execute(
+        with self.db.transaction():
+            self.db.execute(
                 "INSERT INTO pending_alerts (run_id, created_at, payload, attempts, last_error) "
                 "VALUES (?, ?, ?, 1, ?)",
                 (run_id, datetime.now(UTC).isoformat(), json.dumps(payload), error),
             )
-            dropped = self.conn.execute(
+            dropped = self.db.execute(
                 "DELETE FROM pending_alerts WHERE id NOT IN "
                 "(SELECT id FROM pending_alerts ORDER BY id DESC LIMIT ?)",
                 (MAX_PENDING,),
@@ -368,12 +386,12 @@ class Store:
         return int(dropped)
 
     def alert_delivered(self, alert_id: int) -> None:
-        with self.conn:
-            self.conn.execute("DELETE FROM pending_alerts WHERE id = ?", (alert_id,))
+        with self.db.transaction():
+            self.db.execute("DELETE FROM pending_alerts WHERE id = ?", (alert_id,))
 
     def alert_failed(self, alert_id: int, error: str) -> None:
-        with self.conn:
-            self.conn.execute(
+        with self.db.transaction():
+            self.db.execute(
                 "UPDATE pending_alerts SET attempts = attempts + 1, last_error = ? WHERE id = ?",
                 (error, alert_id),
             )
@@ -389,12 +407,12 @@ class Store:
     def save_report(self, report: Mapping[str, Any]) -> None:
         """Store one run given as report.json data (what `save_run` does after converting)."""
         if self._lock is None:
-            raise StoreError(f"the store at {self.path} was opened read-only")
+            raise StoreError(f"the store at {self.location} was opened read-only")
         info = report["run"]
         started = info["started_at"]
         try:
-            with self.conn:
-                self.conn.execute(
+            with self.db.transaction():
+                self.db.execute(
                     "INSERT INTO runs (id, started_at, finished_at, config, hosts, findings, "
                     "report, complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -408,8 +426,8 @@ class Store:
                         0 if report.get("interrupted") else 1,
                     ),
                 )
-                _insert_host_rows(self.conn, info["id"], report)
-                self.conn.executemany(
+                _insert_host_rows(self.db, info["id"], report)
+                self.db.executemany(
                     "INSERT INTO findings (run_id, rule, severity, host, title, evidence) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     [
@@ -427,31 +445,40 @@ class Store:
                 # An interrupted run is no baseline: first/last seen and gone markers are
                 # the complete runs' (its hosts count as new until a complete run sees them).
                 hosts = () if report.get("interrupted") else report.get("hosts", ())
-                for h in hosts:
-                    alive = host_alive(h)
-                    self.conn.execute(
-                        "INSERT INTO sightings (host_id, label, first_seen, first_run, "
-                        "last_present, last_run, last_seen, gone_at) "
-                        "VALUES (?1, ?2, ?3, ?4, ?3, ?4, ?5, NULL) "
-                        "ON CONFLICT(host_id) DO UPDATE SET label = ?2, last_present = ?3, "
-                        "last_run = ?4, last_seen = COALESCE(?5, last_seen), "
-                        "gone_at = CASE WHEN ?5 IS NULL THEN gone_at ELSE NULL END",
-                        (h["id"], h.get("label") or h["id"], started, info["id"],
-                         started if alive else None),
-                    )  # fmt: skip
+                self.db.executemany(
+                    "INSERT INTO sightings (host_id, label, first_seen, first_run, "
+                    "last_present, last_run, last_seen, gone_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, NULL) "
+                    "ON CONFLICT (host_id) DO UPDATE SET label = excluded.label, "
+                    "last_present = excluded.last_present, last_run = excluded.last_run, "
+                    "last_seen = COALESCE(excluded.last_seen, sightings.last_seen), "
+                    "gone_at = CASE WHEN excluded.last_seen IS NULL "
+                    "THEN sightings.gone_at ELSE NULL END",
+                    [(h["id"], h.get("label") or h["id"], started, info["id"], started,
+                      info["id"], started if host_alive(h) else None) for h in hosts],
+                )  # fmt: skip
                 gone = () if report.get("interrupted") else gone_host_ids(report.get("changes"))
-                for host_id in gone:
-                    self.conn.execute(
-                        "UPDATE sightings SET gone_at = ? WHERE host_id = ?", (started, host_id)
-                    )
-        except sqlite3.IntegrityError as exc:
-            raise StoreError(f"run {info['id']} is already in {self.path}: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to history store {self.path}: {exc}") from exc
+                self.db.executemany(
+                    "UPDATE sightings SET gone_at = ? WHERE host_id = ?",
+                    [(started, host_id) for host_id in gone],
+                )
+        except self.db.integrity_error as exc:
+            raise StoreError(
+                f"run {info['id']} is already in {self.location}: {self._why(exc)}"
+            ) from None
+        except self.db.error as exc:
+            raise StoreError(
+                f"cannot write to history store {self.location}: {self._why(exc)}"
+            ) from None
+
+    def _why(self, exc: Exception) -> str:
+        if isinstance(self.db, PostgresDatabase):
+            return self.db.scrub(exc)
+        return str(exc)
 
     def close(self) -> None:
         try:
-            self.conn.close()
+            self.db.close()  # a PostgreSQL session's end lets go of its advisory lock
         finally:
             if self._lock is not None:
                 self._lock.release()
@@ -463,89 +490,82 @@ class Store:
         self.close()
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+def schema_version(db: Database) -> int:
+    return db.schema_version()
 
 
-def migrate(
-    conn: sqlite3.Connection,
-    path: Path,
-    migrations: Sequence[Migration] = MIGRATIONS,
-) -> int:
+def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Bring the store to the newest schema; return the version it had. Refuses a store
     written by a newer auditor (its data would be misread or damaged)."""
-    version = schema_version(conn)
+    where = db.location
+    version = db.schema_version()
     target = len(migrations)
     if version > target:
         written_by = ""
-        with contextlib.suppress(sqlite3.Error):
-            row = conn.execute("SELECT value FROM meta WHERE key = 'written_by'").fetchone()
+        with contextlib.suppress(db.error):
+            row = db.execute("SELECT value FROM meta WHERE key = 'written_by'").fetchone()
             written_by = f" (auditor {row[0]})" if row else ""
         raise StoreError(
-            f"history store {path} has schema version {version}, written by a newer "
+            f"history store {where} has schema version {version}, written by a newer "
             f"auditor{written_by}; this auditor ({_auditor_version()}) knows versions up to "
-            f"{target}. Upgrade auditor, or point [audit] store at another file."
+            f"{target}. Upgrade auditor, or point [audit] store at another store."
         )
     for index in range(version, target):
         try:
-            with conn:
-                migrations[index](conn)
-                conn.execute(f"PRAGMA user_version = {index + 1}")
-        except sqlite3.Error as exc:
+            with db.transaction():
+                migrations[index](db)
+                db.set_schema_version(index + 1)
+        except db.error as exc:
+            why = db.scrub(exc) if isinstance(db, PostgresDatabase) else str(exc)
             raise StoreError(
-                f"cannot migrate history store {path} from version {index} to {index + 1}: {exc}"
-            ) from exc
+                f"cannot migrate history store {where} from version {index} to {index + 1}: {why}"
+            ) from None
     if version < target:
-        with conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('written_by', ?)",
+        with db.transaction():
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('written_by', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (_auditor_version(),),
             )
     return version
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    try:
-        conn = sqlite3.connect(path, timeout=10.0, isolation_level="DEFERRED")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA journal_mode = WAL")
-        return conn
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not a usable SQLite history store: {exc}") from exc
-
-
-def open_store(path: Path, *, readonly: bool = False) -> Store:
-    """Open (creating and migrating as needed) the history store at `path`.
+def open_store(location: StoreLocation, *, readonly: bool = False) -> Store:
+    """Open (creating and migrating as needed) the history store at `location`: a SQLite
+    file's path, or a `PostgresUrl` (its database must exist; the tables are made here).
 
     Writable (the default) takes the lock for as long as the store is open: open it before
     the audit starts so a second audit on the same store fails fast. `readonly` takes no
-    lock and never creates the file (it migrates an older store under the lock first)."""
-    path = Path(path)
+    lock and never creates the store (it migrates an older store under the lock first)."""
+    if isinstance(location, PostgresUrl):
+        return _open_postgres(location, readonly=readonly)
+    return _open_sqlite(Path(location), readonly=readonly)
+
+
+def _open_sqlite(path: Path, *, readonly: bool) -> Store:
     if readonly and not path.exists():
         raise StoreError(f"no history store at {path} (a run with [audit] store set makes one)")
-    lock = _store_lock(path)
+    lock = _file_lock(path)
     if not readonly:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create folder for history store {path}: {exc}") from exc
-    if not readonly:
         lock.acquire()
     try:
-        conn = _connect(path)
+        db = connect(path)
         try:
             if readonly:
-                version = schema_version(conn)
-                if version < SCHEMA_VERSION:
-                    conn.close()
-                    open_store(path).close()  # migrate under the lock
-                    conn = _connect(path)
-                migrate(conn, path)  # refuses a newer store
-                conn.execute("PRAGMA query_only = ON")
+                if db.schema_version() < SCHEMA_VERSION:
+                    db.close()
+                    _open_sqlite(path, readonly=False).close()  # migrate under the lock
+                    db = connect(path)
+                migrate(db)  # refuses a newer store
+                db.read_only()
             else:
-                migrate(conn, path)
+                migrate(db)
         except BaseException:
-            conn.close()
+            db.close()
             raise
     except sqlite3.DatabaseError as exc:
         lock.release()
@@ -553,7 +573,32 @@ def open_store(path: Path, *, readonly: bool = False) -> Store:
     except BaseException:
         lock.release()
         raise
-    return Store(path, conn, None if readonly else lock)
+    return Store(db, None if readonly else lock)
+
+
+def _open_postgres(url: PostgresUrl, *, readonly: bool) -> Store:
+    db = PostgresDatabase(url)
+    lock = None if readonly else PostgresLock(db)
+    try:
+        if lock is not None:
+            lock.acquire()
+        version = db.schema_version()
+        if readonly and version == 0:
+            raise StoreError(
+                f"no history store in {url} yet (a run with [audit] store set makes one)"
+            )
+        if readonly and version < SCHEMA_VERSION:
+            _open_postgres(url, readonly=False).close()  # migrate under the lock
+        migrate(db)  # refuses a newer store
+        if readonly:
+            db.read_only()
+    except db.error as exc:
+        db.close()
+        raise StoreError(f"cannot use history store {url}: {db.scrub(exc)}") from None
+    except BaseException:
+        db.close()  # and with it the advisory lock
+        raise
+    return Store(db, lock)
 
 
 # --------------------------------------------------------------------------- the pipeline's call
@@ -576,10 +621,11 @@ def record_run(store: Store, run: AuditRun, *, grace: timedelta) -> RecordedRun:
 
 
 @contextlib.contextmanager
-def maybe_store(path: Path | None) -> Iterator[Store | None]:
-    """`open_store(path)` when a path is configured, else None: for `with` in the pipeline."""
-    if path is None:
+def maybe_store(location: StoreLocation | None) -> Iterator[Store | None]:
+    """`open_store(location)` when a store is configured, else None: for `with` in the
+    pipeline."""
+    if location is None:
         yield None
         return
-    with open_store(path) as store:
+    with open_store(location) as store:
         yield store

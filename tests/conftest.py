@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from auditor.storedb import PostgresUrl, StoreLocation
+
 INTEGRATION = Path(__file__).parent / "integration"
 
 
@@ -40,3 +42,20 @@ def private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
             os.environ.pop("XDG_CACHE_HOME", None)
         else:
             os.environ["XDG_CACHE_HOME"] = previous
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[str]:
+    """A fresh PostgreSQL database's URL (tests/postgres.py), dropped after the test."""
+    from tests.postgres import database_url, fresh_database
+
+    with fresh_database() as name:
+        yield database_url(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> StoreLocation:
+    """Where a new history store goes, once per backend: a SQLite file, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "state" / "history.sqlite"
+    return PostgresUrl(request.getfixturevalue("postgres_db"))

@@ -11,13 +11,17 @@ import sys
 import tomllib
 from pathlib import Path
 
+# Extras that are runtime code paths (not tooling): their floors are pinned and tested too.
+RUNTIME_EXTRAS = ("postgres",)
 FLOOR = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)(?P<extras>\[[^\]]*\])?\s*>=\s*(?P<version>[^,;\s]+)")
 
 
 def lowest_pins(pyproject: Path) -> list[str]:
     project = tomllib.loads(pyproject.read_text())["project"]
     pins = []
-    for requirement in project["dependencies"]:
+    extras = project.get("optional-dependencies", {})
+    runtime = [r for name in RUNTIME_EXTRAS for r in extras.get(name, ())]
+    for requirement in [*project["dependencies"], *runtime]:
         match = FLOOR.match(requirement)
         if match is None:
             raise SystemExit(f"{pyproject}: dependency {requirement!r} declares no >= floor")

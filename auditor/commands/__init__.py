@@ -1,7 +1,8 @@
 """History commands: `auditor history`, `auditor diff`, `auditor report`.
 
-Each reads the SQLite history store (read-only: no lock, so it works while a cron audit
-runs) named by `--store PATH` or by `[audit] store` in `--config FILE`. Register with
+Each reads the history store (read-only: no lock, so it works while a cron audit runs), a
+SQLite file or a postgresql:// URL, named by `--store` or by `[audit] store` in `--config
+FILE`. Register with
 
     from auditor.commands import diff, history, report
     main.add_command(history); main.add_command(diff); main.add_command(report)
@@ -25,6 +26,7 @@ from auditor.commands.console import StdoutConsole
 from auditor.errors import ConfigError
 from auditor.exitcodes import run_guarded
 from auditor.store import Store, UnknownRunError, open_store
+from auditor.storedb import StoreLocation, store_location
 from auditor.visible import visible, visible_data
 
 
@@ -36,8 +38,9 @@ def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--store",
         "store_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The history store (SQLite file); default: [audit] store in --config.",
+        metavar="PATH|URL",
+        help="The history store: a SQLite file or a postgresql:// URL (password: "
+        "$AUDITOR_STORE_PASSWORD or $PGPASSWORD); default: [audit] store in --config.",
     )(func)
     return click.option(
         "--config",
@@ -58,9 +61,9 @@ def _output_format_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)  # fmt: skip
 
 
-def _store_path(store_path: Path | None, config_path: Path | None) -> Path:
+def _store_path(store_path: str | None, config_path: Path | None) -> StoreLocation:
     if store_path is not None:
-        return store_path
+        return store_location(store_path)
     if config_path is not None:
         from auditor.config import load_config
 
@@ -71,7 +74,7 @@ def _store_path(store_path: Path | None, config_path: Path | None) -> Path:
     raise ConfigError("say which history store to read: --store PATH or --config FILE")
 
 
-def _open(store_path: Path | None, config_path: Path | None) -> Store:
+def _open(store_path: str | None, config_path: Path | None) -> Store:
     return open_store(_store_path(store_path, config_path), readonly=True)
 
 
@@ -95,7 +98,7 @@ def _console() -> Console:
 @click.option("--host", "host_id", help="One host's status in every run (a host id).")
 @_output_format_options
 def history(
-    store_path: Path | None,
+    store_path: str | None,
     config_path: Path | None,
     limit: int,
     host_id: str | None,
@@ -141,7 +144,7 @@ def _runs(store: Store, limit: int, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"no runs in {store.path} yet")
+        click.echo(f"no runs in {store.location} yet")
         return
     console = _console()
     # The run id starts with its UTC start time (20261128T093000Z-...): on an 80-column
@@ -166,7 +169,7 @@ def _runs(store: Store, limit: int, as_json: bool) -> None:
             str(r["status_changed"]),
             str(r["new_findings"]),
         )
-    console.print(Text(f"runs in {store.path} (newest first; new/gone hosts, status changes)"))
+    console.print(Text(f"runs in {store.location} (newest first; new/gone hosts, status changes)"))
     console.print(table)
 
 
@@ -214,7 +217,7 @@ def _host_history(store: Store, host_id: str, as_json: bool) -> None:
 def diff(
     run_a: str | None,
     run_b: str | None,
-    store_path: Path | None,
+    store_path: str | None,
     config_path: Path | None,
     output_format: str,
     as_json: bool,
@@ -312,7 +315,7 @@ def _print_changes(a: str, b: str, changes: dict[str, Any]) -> None:
 def report(
     run_ref: str,
     out_dir: Path | None,
-    store_path: Path | None,
+    store_path: str | None,
     config_path: Path | None,
     quiet: bool,
 ) -> NoReturn:

@@ -13,16 +13,18 @@ from auditor.commands import diff, history, report
 from auditor.report import run_to_dict
 from auditor.report.json_report import validate_report
 from auditor.store import open_store, record_run
+from auditor.storedb import StoreLocation
+from tests.postgres import store_text
 from tests.unit.test_report_fleet import HOSTILE, fleet
 
 
 @pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    path = tmp_path / "history.sqlite"
-    with open_store(path) as store:
+def store_path(store_at: StoreLocation) -> str:
+    """Two runs in a store, once per backend (SQLite, PostgreSQL): as `--store` takes it."""
+    with open_store(store_at) as store:
         record_run(store, fleet(previous=True), grace=timedelta(days=3))
         record_run(store, fleet(), grace=timedelta(days=3))
-    return path
+    return store_text(store_at)
 
 
 def invoke(command: object, *args: str) -> tuple[int, str, str]:
@@ -30,7 +32,7 @@ def invoke(command: object, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_history_lists_runs_newest_first(store_path: Path) -> None:
+def test_history_lists_runs_newest_first(store_path: str) -> None:
     code, out, _ = invoke(history, "--store", str(store_path), "--format", "json")
     assert code == 0
     rows = json.loads(out)
@@ -43,7 +45,7 @@ def test_history_lists_runs_newest_first(store_path: Path) -> None:
     assert len(json.loads(out)) == 1  # the older flag still works
 
 
-def test_history_of_one_host(store_path: Path) -> None:
+def test_history_of_one_host(store_path: str) -> None:
     code, out, _ = invoke(history, "--store", str(store_path), "--host", "ip:10.250.77.13",
                           "--json")
     assert code == 0
@@ -53,7 +55,7 @@ def test_history_of_one_host(store_path: Path) -> None:
     assert code == 2 and "in no stored run" in err
 
 
-def test_diff_defaults_to_the_last_two_runs(store_path: Path) -> None:
+def test_diff_defaults_to_the_last_two_runs(store_path: str) -> None:
     code, out, _ = invoke(diff, "--store", str(store_path), "--format", "json")
     assert code == 0
     data = json.loads(out)
@@ -66,7 +68,7 @@ def test_diff_defaults_to_the_last_two_runs(store_path: Path) -> None:
     assert code == 0 and "no changes" in out
 
 
-def test_report_rerenders_a_stored_run(store_path: Path, tmp_path: Path) -> None:
+def test_report_rerenders_a_stored_run(store_path: str, tmp_path: Path) -> None:
     out_dir = tmp_path / "again"
     code, out, _ = invoke(report, "--run", "latest~1", "--store", str(store_path),
                           "-o", str(out_dir))
@@ -82,7 +84,7 @@ def test_report_rerenders_a_stored_run(store_path: Path, tmp_path: Path) -> None
         k: v for k, v in original.items() if k != "changes"}
 
 
-def test_store_from_config_and_usage_errors(store_path: Path, tmp_path: Path) -> None:
+def test_store_from_config_and_usage_errors(store_path: str, tmp_path: Path) -> None:
     config = tmp_path / "audit.toml"
     config.write_text(f'[audit]\nstore = "{store_path}"\nreports = "{tmp_path / "rep"}"\n')
     code, _, _ = invoke(report, "-c", str(config), "-q")
@@ -99,7 +101,7 @@ def test_store_from_config_and_usage_errors(store_path: Path, tmp_path: Path) ->
     assert code == 2 and "has no 'store'" in err
 
 
-def test_format_json_is_the_document_alone_on_stdout(store_path: Path) -> None:
+def test_format_json_is_the_document_alone_on_stdout(store_path: str) -> None:
     # For jq: stdout parses as one JSON document, for every shape of both commands.
     for command, args in ((history, ()), (history, ("--host", "ip:10.250.77.13")),
                           (diff, ()), (diff, ("latest", "latest"))):  # fmt: skip

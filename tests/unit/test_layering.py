@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "auditor"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("foundation", frozenset({
         "errors", "fileio", "locking", "visible", "bounds", "urls", "targets", "model",
-        "launchers", "parallel",
+        "launchers", "parallel", "storedb",
     })),
     ("configuration and reference data", frozenset({
         "config", "starter", "eol", "host_owner",

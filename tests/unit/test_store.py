@@ -1,12 +1,15 @@
-"""The SQLite history store, on real files in tmp."""
+"""The history store on both backends: SQLite files in tmp, and databases on a real
+PostgreSQL (tests/postgres.py: one fresh database per test, dropped after). `store_at` runs
+a test once per backend."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from auditor.store import (
     record_run,
     schema_version,
 )
+from auditor.storedb import Database, PostgresUrl, StoreLocation, connect
 from tests import builders
 
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
@@ -42,8 +46,8 @@ def mkrun(at: datetime, hosts: list[Host], tag: str = "x") -> AuditRun:
                           run_id=at.strftime("%Y%m%dT%H%M%SZ") + f"-{tag}")
 
 
-def test_save_two_runs_first_and_last_seen_and_changes(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "history.sqlite"
+def test_save_two_runs_first_and_last_seen_and_changes(store_at: StoreLocation) -> None:
+    path = store_at
     with open_store(path) as store:
         first = record_run(store, mkrun(T0, [mkhost(1), mkhost(2)], "a"), grace=GRACE)
         assert first.previous is None and first.run.changes is not None
@@ -83,8 +87,8 @@ def test_save_two_runs_first_and_last_seen_and_changes(tmp_path: Path) -> None:
         assert store.sightings()["ip:10.0.0.2"].gone_at is None
 
 
-def test_stored_run_renders_again_identically(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite"
+def test_stored_run_renders_again_identically(store_at: StoreLocation) -> None:
+    path = store_at
     with open_store(path) as store:
         recorded = record_run(store, mkrun(T0, [mkhost(1)]), grace=GRACE)
     with open_store(path, readonly=True) as store:
@@ -93,8 +97,24 @@ def test_stored_run_renders_again_identically(tmp_path: Path) -> None:
     assert render_all(stored.report) == render_all(run_to_dict(recorded.run))
 
 
-def test_run_references(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite"
+def test_odd_strings_are_stored_and_read_back(store_at: StoreLocation) -> None:
+    """A NUL (PostgreSQL text cannot hold one), quotes, `?` and `%` (placeholders in one
+    dialect or the other), a LIKE wildcard: the report data comes back exactly, and the
+    host's rows are found by its id."""
+    odd = "we?ird %s %(x)s 'q' \"d\" _%\x00end\\"
+    host = replace(mkhost(1), id=f"name:{odd}", hostnames=(odd,))
+    with open_store(store_at) as store:
+        recorded = record_run(store, mkrun(T0, [host], "odd"), grace=GRACE)
+    with open_store(store_at, readonly=True) as store:
+        stored = store.get_run("latest")
+        assert stored.report == json.loads(json.dumps(run_to_dict(recorded.run)))
+        assert stored.report["hosts"][0]["label"] == odd
+        assert store.host_history(f"name:{odd}") == [(recorded.run.id, "unmanaged", True)]
+        assert f"name:{odd}" in store.sightings()
+
+
+def test_run_references(store_at: StoreLocation) -> None:
+    path = store_at
     with open_store(path) as store:
         for i, tag in enumerate(("aaa", "bbb", "ccc")):
             record_run(store, mkrun(T0 + i * DAY, [mkhost(1)], tag), grace=GRACE)
@@ -113,21 +133,38 @@ def test_run_references(tmp_path: Path) -> None:
             store.save_run(mkrun(T0, [mkhost(1)], "aaa"))
 
 
-def test_readonly_never_creates_and_cannot_write(tmp_path: Path) -> None:
+def test_readonly_never_creates_and_cannot_write(store_at: StoreLocation) -> None:
     with pytest.raises(StoreError, match="no history store"):
-        open_store(tmp_path / "none.sqlite", readonly=True)
-    assert not (tmp_path / "none.sqlite").exists()
-    open_store(tmp_path / "h.sqlite").close()
-    with open_store(tmp_path / "h.sqlite", readonly=True) as store, \
+        open_store(store_at, readonly=True)
+    if isinstance(store_at, Path):
+        assert not store_at.exists()
+    else:
+        assert tables(store_at) == set()
+    open_store(store_at).close()
+    with open_store(store_at, readonly=True) as store, \
             pytest.raises(StoreError, match="read-only"):
         store.save_run(mkrun(T0, [mkhost(1)]))
+
+
+def tables(location: StoreLocation) -> set[str]:
+    db = connect(location)
+    try:
+        if db.dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        return {r[0] for r in db.execute(sql)} - {"sqlite_sequence"}
+    finally:
+        db.close()
 
 
 # --------------------------------------------------------------------------- lock
 
 
-def test_second_open_in_the_same_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite"
+def test_second_open_in_the_same_process_is_refused_naming_the_holder(
+    store_at: StoreLocation,
+) -> None:
+    path = store_at
     with open_store(path):
         with pytest.raises(StoreError) as exc:
             open_store(path)
@@ -138,14 +175,20 @@ def test_second_open_in_the_same_process_is_refused_naming_the_holder(tmp_path: 
     open_store(path).close()  # released on close
 
 
-def test_lock_contention_with_another_process(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite"
+def where(location: StoreLocation) -> str:
+    """Python source making `location` in a child process."""
+    if isinstance(location, PostgresUrl):
+        return f"__import__('auditor.storedb').storedb.PostgresUrl({location.url!r})"
+    return f"__import__('pathlib').Path({str(location)!r})"
+
+
+def test_lock_contention_with_another_process(store_at: StoreLocation) -> None:
+    path = store_at
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
-            from pathlib import Path
             from auditor.store import open_store
-            with open_store(Path({str(path)!r})):
+            with open_store({where(path)}):
                 print("locked", flush=True)
                 sys.stdin.readline()
         """)],
@@ -162,83 +205,105 @@ def test_lock_contention_with_another_process(tmp_path: Path) -> None:
     open_store(path).close()  # the holder is gone: free again
 
 
-def test_a_killed_holder_does_not_leave_the_lock_held(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite"
+def test_a_killed_holder_does_not_leave_the_lock_held(store_at: StoreLocation) -> None:
+    path = store_at
     holder = subprocess.Popen(
-        [sys.executable, "-c", "from pathlib import Path; from auditor.store import open_store; "
-         f"s = open_store(Path({str(path)!r})); print('locked', flush=True); "
+        [sys.executable, "-c", "from auditor.store import open_store; "
+         f"s = open_store({where(path)}); print('locked', flush=True); "
          "import time; time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with pytest.raises(StoreError, match="in use by another audit"):
+        open_store(path)
     holder.kill()
     holder.wait(timeout=30)
-    open_store(path).close()
+    deadline = time.monotonic() + 10  # the server notices the dead session's socket
+    while True:
+        try:
+            open_store(path).close()
+            break
+        except StoreError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 # --------------------------------------------------------------------------- schema
 
 
-def test_new_store_has_the_current_schema(tmp_path: Path) -> None:
-    open_store(tmp_path / "h.sqlite").close()
-    conn = sqlite3.connect(tmp_path / "h.sqlite")
-    assert schema_version(conn) == SCHEMA_VERSION == len(MIGRATIONS) == 4
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"runs", "sightings", "findings", "host_runs", "meta"} <= tables
-    conn.close()
+def test_new_store_has_the_current_schema(store_at: StoreLocation) -> None:
+    open_store(store_at).close()
+    db = connect(store_at)
+    assert schema_version(db) == SCHEMA_VERSION == len(MIGRATIONS) == 4
+    db.close()
+    assert {"runs", "sightings", "findings", "host_runs", "meta", "pending_alerts"} <= tables(
+        store_at
+    )
 
 
-def test_migration_from_version_1_backfills_host_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
-    # A store as the first release wrote it: schema 1, with one run in it.
-    conn = sqlite3.connect(path)
-    migrate(conn, path, MIGRATIONS[:1])
-    assert schema_version(conn) == 1
+def insert_report(db: Database, report: dict[str, object], hosts: int = 1) -> None:
+    """A run row as the first schema had it (seven columns)."""
     import zlib
 
+    run = report["run"]
+    assert isinstance(run, dict)
+    with db.transaction():
+        db.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, ?, 1, ?)",
+                   (run["id"], run["started_at"], run["finished_at"], hosts,
+                    zlib.compress(json.dumps(report).encode())))
+
+
+def test_migration_from_version_1_backfills_host_rows(store_at: StoreLocation) -> None:
+    path = store_at
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # A store as the first release wrote it: schema 1, with one run in it.
+    db = connect(path)
+    migrate(db, MIGRATIONS[:1])
+    assert schema_version(db) == 1
     report = run_to_dict(mkrun(T0, [mkhost(1), mkhost(2, alive=False)]))
-    conn.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, 2, 1, ?)",
-                 (report["run"]["id"], report["run"]["started_at"], report["run"]["finished_at"],
-                  zlib.compress(json.dumps(report).encode())))
-    conn.execute("INSERT INTO sightings VALUES ('ip:10.0.0.1', 'host1', ?, 'r', ?, 'r', ?)",
-                 (T0.isoformat(), T0.isoformat(), T0.isoformat()))
-    conn.commit()
-    conn.close()
+    insert_report(db, report, hosts=2)
+    with db.transaction():
+        db.execute("INSERT INTO sightings VALUES ('ip:10.0.0.1', 'host1', ?, 'r', ?, 'r', ?)",
+                   (T0.isoformat(), T0.isoformat(), T0.isoformat()))
+    db.close()
 
     with open_store(path) as store:
-        assert schema_version(store.conn) == SCHEMA_VERSION
+        assert schema_version(store.db) == SCHEMA_VERSION
         assert store.host_history("ip:10.0.0.2") == [(report["run"]["id"], "unmanaged", False)]
         assert store.sightings()["ip:10.0.0.1"].gone_at is None
         record_run(store, mkrun(T0 + DAY, [mkhost(1)]), grace=GRACE)
         assert len(store.runs()) == 2
 
 
-def test_readonly_open_migrates_an_older_store_under_the_lock(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
-    conn = sqlite3.connect(path)
-    migrate(conn, path, MIGRATIONS[:1])
-    conn.close()
+def test_readonly_open_migrates_an_older_store_under_the_lock(store_at: StoreLocation) -> None:
+    path = store_at
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    db = connect(path)
+    migrate(db, MIGRATIONS[:1])
+    db.close()
     with open_store(path, readonly=True) as store:
-        assert schema_version(store.conn) == SCHEMA_VERSION
+        assert schema_version(store.db) == SCHEMA_VERSION
 
 
-def test_a_store_from_a_newer_auditor_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "future.sqlite"
+def test_a_store_from_a_newer_auditor_is_refused(store_at: StoreLocation) -> None:
+    path = store_at
     open_store(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value = '9.0.0' WHERE key = 'written_by'")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 3}")
-    conn.commit()
-    conn.close()
-    for readonly in (False, True):
+    db = connect(path)
+    with db.transaction():
+        db.execute("UPDATE meta SET value = '9.0.0' WHERE key = 'written_by'")
+        db.set_schema_version(SCHEMA_VERSION + 3)
+    db.close()
+    for readonly in (False, True, False):  # the third: the first let go of its lock
         with pytest.raises(StoreError) as exc:
             open_store(path, readonly=readonly)
         message = str(exc.value)
         assert "newer auditor (auditor 9.0.0)" in message
         assert f"schema version {SCHEMA_VERSION + 3}" in message and "Upgrade auditor" in message
-    conn = sqlite3.connect(path)
-    assert schema_version(conn) == SCHEMA_VERSION + 3  # untouched
-    conn.close()
-    open_store(tmp_path / "other.sqlite").close()  # and the lock was released
+    db = connect(path)
+    assert schema_version(db) == SCHEMA_VERSION + 3  # untouched
+    db.close()
 
 
 def test_not_a_database(tmp_path: Path) -> None:
@@ -249,20 +314,17 @@ def test_not_a_database(tmp_path: Path) -> None:
     open_store(tmp_path / "junk2.sqlite").close()
 
 
-def test_migration_marks_a_stored_interrupted_run_as_no_baseline(tmp_path: Path) -> None:
-    import zlib
-
-    path = tmp_path / "old.sqlite"
-    conn = sqlite3.connect(path)
-    migrate(conn, path, MIGRATIONS[:2])  # before runs knew whether they were complete
+def test_migration_marks_a_stored_interrupted_run_as_no_baseline(store_at: StoreLocation) -> None:
+    path = store_at
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    db = connect(path)
+    migrate(db, MIGRATIONS[:2])  # before runs knew whether they were complete
     complete = run_to_dict(mkrun(T0, [mkhost(1)]))
     cut = {**run_to_dict(mkrun(T0 + DAY, [mkhost(1), mkhost(2)])), "interrupted": True}
     for report in (complete, cut):
-        conn.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, 1, 1, ?)",
-                     (report["run"]["id"], report["run"]["started_at"],
-                      report["run"]["finished_at"], zlib.compress(json.dumps(report).encode())))
-    conn.commit()
-    conn.close()
+        insert_report(db, report)
+    db.close()
     with open_store(path) as store:
         assert [r.complete for r in store.runs()] == [False, True]
         latest = store.latest_run()

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from auditor.storedb import StoreLocation
 from tests.integration import test_remote_loopback as loopback
 from tests.integration.test_remote_loopback import SSHD, Sshd
+from tests.postgres import store_text
 from tests.unit.hostile.test_nothing_lost import STEP, WRAPPER, _eventually_none, _processes_with
 from tests.unit.hostile.test_webhook import WebhookServer
 
@@ -42,11 +44,15 @@ def webhook() -> Iterator[WebhookServer]:
 
 
 def _config(
-    tmp_path: Path, scans: list[str], server: Sshd | None = None, key: Path | None = None
+    tmp_path: Path,
+    scans: list[str],
+    server: Sshd | None = None,
+    key: Path | None = None,
+    store: str | None = None,
 ) -> Path:
     config = tmp_path / "audit.toml"
     text = (
-        f'[audit]\nstore = "{tmp_path / "history.db"}"\nfail_on = "critical"\n'
+        f'[audit]\nstore = "{store or tmp_path / "history.db"}"\nfail_on = "critical"\n'
         f"[[network]]\nnmap_xml = {json.dumps([str(SCANS / s) for s in scans])}\n"
     )
     if server is not None:
@@ -88,11 +94,14 @@ def test_an_interrupted_run_is_stored_marked_and_never_the_baseline(
     make_sshd: Callable[..., Sshd],
     user_key: Path,
     webhook: WebhookServer,
+    store_at: StoreLocation,
 ) -> None:
+    """On both history stores (SQLite, PostgreSQL)."""
     out = tmp_path / "reports"
+    store = store_text(store_at)
     # A: a complete run that knows 127.0.0.2 only.
     first = _auditor(
-        "discover", "-q", "-c", str(_config(tmp_path, ["loopback2-syn.xml"])), "-o", str(out),
+        "discover", "-q", "-c", str(_config(tmp_path, ["loopback2-syn.xml"], store=store)), "-o", str(out),
         "--notify", webhook.url,
     )  # fmt: skip
     assert first.wait(timeout=60) == 0, first.communicate()
@@ -105,7 +114,7 @@ def test_an_interrupted_run_is_stored_marked_and_never_the_baseline(
     wrapper.chmod(0o755)
     server = make_sshd(extra=f"ForceCommand {wrapper}")
     both = ["loopback-syn.xml", "loopback2-syn.xml"]
-    config = _config(tmp_path, both, server, user_key)
+    config = _config(tmp_path, both, server, user_key, store=store)
     second = _auditor("audit", "-q", "-c", str(config), "-o", str(out), "--notify", webhook.url)
     until = time.monotonic() + 60
     while not _processes_with(hang) and time.monotonic() < until:
@@ -122,7 +131,7 @@ def test_an_interrupted_run_is_stored_marked_and_never_the_baseline(
 
     # C: a complete run with the same hosts: compared with A, not with B.
     third = _auditor(
-        "discover", "-q", "-c", str(_config(tmp_path, both)), "-o", str(out),
+        "discover", "-q", "-c", str(_config(tmp_path, both, store=store)), "-o", str(out),
         "--notify", webhook.url,
     )  # fmt: skip
     assert third.wait(timeout=60) == 0, third.communicate()

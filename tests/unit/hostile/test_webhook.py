@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +20,8 @@ from typing import Any
 import pytest
 
 from auditor.notify import deliver
+from auditor.storedb import StoreLocation, connect
+from tests.postgres import store_text
 
 SCANS = Path(__file__).parents[2] / "fixtures" / "nmap"
 SECRET = "T0000/B0000/s3cr3t-t0ken"
@@ -96,11 +97,14 @@ def test_a_dropped_connection_is_retried_and_a_4xx_is_not() -> None:
     assert gone.error is not None and "404" in gone.error and SECRET not in gone.error
 
 
-def _config(tmp_path: Path, scans: list[str], url: str | None = None) -> Path:
+def _config(
+    tmp_path: Path, scans: list[str], url: str | None = None, store: str | None = None
+) -> Path:
     config = tmp_path / "audit.toml"
     notify = f'notify = "{url}"\n' if url else ""
+    store = store or str(tmp_path / "history.db")
     config.write_text(
-        f'[audit]\nstore = "{tmp_path / "history.db"}"\nfail_on = "critical"\n{notify}'
+        f'[audit]\nstore = "{store}"\nfail_on = "critical"\n{notify}'
         f"[[network]]\nnmap_xml = {json.dumps([str(SCANS / s) for s in scans])}\n"
     )
     return config
@@ -117,19 +121,28 @@ def _discover(
     )  # fmt: skip
 
 
-def test_an_undelivered_alert_is_kept_and_the_next_run_sends_it(tmp_path: Path) -> None:
+def _pending(store: StoreLocation) -> list[tuple[object, ...]]:
+    db = connect(store)
+    try:
+        return [tuple(row) for row in db.execute("SELECT * FROM pending_alerts")]
+    finally:
+        db.close()
+
+
+def test_an_undelivered_alert_is_kept_and_the_next_run_sends_it(
+    tmp_path: Path, store_at: StoreLocation
+) -> None:
+    """On both history stores (SQLite, PostgreSQL)."""
     down = WebhookServer(fail_first=100)
     with down:
-        config = _config(tmp_path, ["loopback2-syn.xml"])
+        config = _config(tmp_path, ["loopback2-syn.xml"], store=store_text(store_at))
         first = _discover(tmp_path, config, "--notify", down.url)
     assert first.returncode == 0, first.stderr  # a lost alert is a warning, not a failure
     assert down.attempts == 3  # retried
     assert "kept for the next run" in first.stderr and SECRET not in first.stderr
     assert "http://127.0.0.1:" in first.stderr  # which webhook: scheme and host only
-    store = sqlite3.connect(tmp_path / "history.db")
-    assert store.execute("SELECT COUNT(*) FROM pending_alerts").fetchone()[0] == 1
-    assert SECRET not in repr(store.execute("SELECT * FROM pending_alerts").fetchall())
-    store.close()
+    pending = _pending(store_at)
+    assert len(pending) == 1 and SECRET not in repr(pending)
 
     # The next run finds nothing new, and the webhook is back (its URL from the
     # environment now): the kept alert goes out, marked as delayed.
@@ -138,9 +151,7 @@ def test_an_undelivered_alert_is_kept_and_the_next_run_sends_it(tmp_path: Path) 
     assert second.returncode == 0, second.stderr
     assert len(back.accepted) == 1 and back.accepted[0]["delayed_from"]
     assert back.accepted[0]["new_findings"][0]["host"] == "ip:127.0.0.2"
-    store = sqlite3.connect(tmp_path / "history.db")
-    assert store.execute("SELECT COUNT(*) FROM pending_alerts").fetchone()[0] == 0
-    store.close()
+    assert _pending(store_at) == []
     for name in os.listdir(tmp_path):  # lock files, store, reports: the URL is nowhere
         path = tmp_path / name
         if path.is_file():
