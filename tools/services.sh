@@ -32,11 +32,15 @@ if command -v pg_lsclusters >/dev/null; then
       pg_createcluster "$version" main >/dev/null
       printf "listen_addresses = '127.0.0.1'\nport = 5432\n" > "/etc/postgresql/$version/main/conf.d/90-auditor-tests.conf"
     fi
-    say "starting PostgreSQL $version/main"
-    pg_ctlcluster --skip-systemctl-redirect "$version" main start
-    for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 -t 1 && break; sleep 0.5; done
+    if pg_ctlcluster "$version" main status >/dev/null 2>&1; then
+      say "PostgreSQL $version/main runs but not on 127.0.0.1:5432: left as it is" >&2
+    else
+      say "starting PostgreSQL $version/main"
+      pg_ctlcluster --skip-systemctl-redirect "$version" main start
+      for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 -t 1 && break; sleep 0.5; done
+    fi
   fi
-  if ! pg_login; then
+  if pg_isready -q -h 127.0.0.1 -p 5432 -t 3 && ! pg_login; then
     version=$(ls /etc/postgresql | sort -V | tail -n 1)
     hba="/etc/postgresql/$version/main/pg_hba.conf"
     if [ -f "$hba" ] && ! grep -q "auditor tests" "$hba"; then
