@@ -253,14 +253,20 @@ def insert_report(db: Database, report: dict[str, object], hosts: int = 1) -> No
                     zlib.compress(json.dumps(report).encode())))
 
 
+def older_store(location: StoreLocation, version: int) -> Database:
+    """A store at `location` as an older auditor left it: schema `version`, open."""
+    if isinstance(location, Path):
+        location.parent.mkdir(parents=True, exist_ok=True)
+    db = connect(location)
+    migrate(db, MIGRATIONS[:version])
+    assert schema_version(db) == version
+    return db
+
+
 def test_migration_from_version_1_backfills_host_rows(store_at: StoreLocation) -> None:
     path = store_at
-    if isinstance(path, Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
     # A store as the first release wrote it: schema 1, with one run in it.
-    db = connect(path)
-    migrate(db, MIGRATIONS[:1])
-    assert schema_version(db) == 1
+    db = older_store(path, 1)
     report = run_to_dict(mkrun(T0, [mkhost(1), mkhost(2, alive=False)]))
     insert_report(db, report, hosts=2)
     with db.transaction():
@@ -278,11 +284,7 @@ def test_migration_from_version_1_backfills_host_rows(store_at: StoreLocation) -
 
 def test_readonly_open_migrates_an_older_store_under_the_lock(store_at: StoreLocation) -> None:
     path = store_at
-    if isinstance(path, Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    db = connect(path)
-    migrate(db, MIGRATIONS[:1])
-    db.close()
+    older_store(path, 1).close()
     with open_store(path, readonly=True) as store:
         assert schema_version(store.db) == SCHEMA_VERSION
 
@@ -316,10 +318,7 @@ def test_not_a_database(tmp_path: Path) -> None:
 
 def test_migration_marks_a_stored_interrupted_run_as_no_baseline(store_at: StoreLocation) -> None:
     path = store_at
-    if isinstance(path, Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    db = connect(path)
-    migrate(db, MIGRATIONS[:2])  # before runs knew whether they were complete
+    db = older_store(path, 2)  # before runs knew whether they were complete
     complete = run_to_dict(mkrun(T0, [mkhost(1)]))
     cut = {**run_to_dict(mkrun(T0 + DAY, [mkhost(1), mkhost(2)])), "interrupted": True}
     for report in (complete, cut):
