@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from auditor.model import AuditRun
+from auditor.model import SEVERITY_RANK, AuditRun
 
-SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 REBOOT_TOLERANCE = timedelta(minutes=5)  # boot times derived from uptime jitter a little
 
 

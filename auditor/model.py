@@ -35,6 +35,10 @@ class Severity(enum.StrEnum):
 
 
 _SEVERITY_ORDER = list(Severity)
+# The same order for severities read back from report.json (strings): worst first, and each
+# one's rank (info 1 ... critical 5; anything else 0), for renderers, history and groups.
+SEVERITIES: tuple[str, ...] = tuple(s.value for s in reversed(_SEVERITY_ORDER))
+SEVERITY_RANK: Mapping[str, int] = {s.value: s.rank + 1 for s in _SEVERITY_ORDER}
 SEVERITY_NAMES: tuple[str, ...] = tuple(s.value for s in Severity)  # for --fail-on choices
 
 

@@ -18,7 +18,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from auditor.report.view import SEVERITY_RANK, holds
+from auditor.model import SEVERITY_RANK
+from auditor.report.view import holds
 
 # unmanaged-host is critical exactly when the host serves traffic (auditor.rules.status).
 SERVES_CLIENTS = ("unmanaged-host", "critical")

@@ -19,13 +19,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from auditor.model import AuditRun
+from auditor.model import SEVERITIES, AuditRun
 from auditor.report.groups import group_findings, report_groups
 from auditor.report.html_data import page_data, script_json
 from auditor.report.json_report import run_to_dict
 from auditor.report.view import (
     EOL_STATUSES,
-    SEVERITIES,
     STATUSES,
     change_counts,
     eol_by_os,

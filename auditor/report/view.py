@@ -10,12 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")  # worst first
-SEVERITY_RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
-STATUSES = (
-    "managed", "unmanaged", "cloud-unmanaged", "owned", "stale", "missing", "ignored",
-    "unverified",
-)  # fmt: skip
+from auditor.model import SEVERITIES, SEVERITY_RANK, HostStatus
+
+STATUSES = tuple(s.value for s in HostStatus)
 EOL_STATUSES = ("eol", "extended-support", "security-only", "supported", "unknown")
 UPTIME_BUCKETS: tuple[tuple[str, float], ...] = (
     ("<1w", 7),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -335,3 +336,15 @@ def test_ssh_states_are_the_schemas_strings() -> None:
     data = run_to_dict(sample_run())
     assert {h["ssh"]["state"] for h in data["hosts"]} <= {s.value for s in SshState}
     assert json.loads(json.dumps(data))["hosts"][0]["ssh"]["state"] == "ok"
+
+
+def test_one_severity_order_for_model_renderers_history_and_the_pages_script() -> None:
+    from auditor.model import SEVERITIES, SEVERITY_RANK, Severity
+
+    assert SEVERITIES == ("critical", "high", "medium", "low", "info")
+    assert [SEVERITY_RANK[s] for s in SEVERITIES] == [5, 4, 3, 2, 1]
+    assert sorted(Severity, key=lambda s: -s.rank) == [Severity(s) for s in SEVERITIES]
+    script = (Path(__file__).parents[2] / "auditor" / "report" / "templates" / "report.js").read_text()
+    [table] = re.findall(r"var RANK = \{([^}]*)\}", script)
+    ranks = {k.strip('"'): int(v) for k, v in re.findall(r'(\w+|"")\s*:\s*(\d+)', table)}
+    assert ranks == {**SEVERITY_RANK, "": 0}
