@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -65,16 +66,22 @@ def controller_netns() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def broker(controller_netns: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A password-protected redis-server on the veth; its URL (with the password) reaches
+    workers and controller only as $AUDITOR_BROKER_URL."""
     folder = tmp_path_factory.mktemp("redis")
+    password = secrets.token_hex(16)
     process = subprocess.Popen(
         ["redis-server", "--bind", BROKER_ADDRESS, "--port", str(BROKER_PORT), "--save", "",
-         "--appendonly", "no", "--dir", str(folder)],
+         "--appendonly", "no", "--dir", str(folder), "--requirepass", password],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    mp = pytest.MonkeyPatch()
     try:
         wait_for(lambda: _connects(BROKER_ADDRESS, BROKER_PORT), 20, "redis-server")
-        yield f"redis://{BROKER_ADDRESS}:{BROKER_PORT}/0"
+        mp.setenv("AUDITOR_BROKER_URL", f"redis://:{password}@{BROKER_ADDRESS}:{BROKER_PORT}/0")
+        yield password
     finally:
+        mp.undo()
         process.terminate()
         process.wait(timeout=10)
 
@@ -87,7 +94,7 @@ def _connects(address: str, port: int) -> bool:
         return False
 
 
-def write_configs(folder: Path, lab: LabState, broker: str, **engine: Any) -> tuple[Path, Path]:
+def write_configs(folder: Path, lab: LabState, **engine: Any) -> tuple[Path, Path]:
     """(controller config, single-machine config): the same sources and SSH settings."""
     ssh = f"""
 [ssh]
@@ -118,7 +125,6 @@ inventory = ["{INVENTORIES / 'hosts.ini'}", "{INVENTORIES / 'hosts.yml'}"]
     settings = {"worker_timeout": 20, "batch_size": 2, "redelivery_after": 6, **engine}
     vantages = f"""
 [engine]
-broker = "{broker}"
 {chr(10).join(f"{k} = {v}" for k, v in settings.items())}
 [[vantage]]
 name = "dc1"
@@ -166,7 +172,7 @@ def test_the_controller_reaches_no_lab_host_yet_audits_them_all_with_the_same_ve
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert reach.returncode != 0 and "unreachable" in reach.stderr.lower()
-    controller, single = write_configs(tmp_path / "cfg", lab, broker)
+    controller, single = write_configs(tmp_path / "cfg", lab)
     workers.start(controller, "dc1", "dc1-a", concurrency=2)
     workers.start(controller, "dc1", "dc1-b", concurrency=2)
     workers.start(controller, "dc2", "dc2-a")
@@ -180,12 +186,15 @@ def test_the_controller_reaches_no_lab_host_yet_audits_them_all_with_the_same_ve
     assert {h["ssh"]["vantage"] for h in probed} == {"dc1", "dc2"}
     assert all(h["facts"]["vantage"] == h["ssh"]["vantage"] for h in probed)
     assert set(engine["run"]["vantages"]) == {"dc1", "dc2"}
+    shown = (tmp_path / "engine" / "report.json").read_text()
+    shown += "".join(workers.log(i) for i in range(len(workers.started)))
+    assert broker not in shown  # the broker's password: never in a report or a log
 
 
 def test_a_killed_worker_and_a_silent_vantage(
     lab: LabState, controller_netns: str, broker: str, tmp_path: Path, workers: Workers,  # noqa: F811
 ) -> None:
-    controller, _ = write_configs(tmp_path / "cfg", lab, broker, worker_timeout=5, batch_size=1)
+    controller, _ = write_configs(tmp_path / "cfg", lab, worker_timeout=5, batch_size=1)
     victim = workers.start(controller, "dc1", "dc1-victim")
     workers.start(controller, "dc1", "dc1-survivor")  # dc2: no worker at all
     out = tmp_path / "engine"
