@@ -12,6 +12,11 @@ Credentials: a PostgreSQL URL may carry a user, a password and TLS options (`ssl
 its password, user or options: `str()` and `repr()` give `postgresql://host:port/db`, and
 error texts from the server are scrubbed of the password before they reach a message.
 
+A writer's session stays open for the whole audit (hours): TCP keepalives (unless the URL
+sets its own) keep a firewall from dropping it unnoticed, and a session that the server or the
+network ended is opened again before the store is next used, taking the lock again; if
+another audit took the store meanwhile, this run is refused, naming it.
+
 One writer at a time on PostgreSQL: a session-level advisory lock keyed on the store's
 identity (its database and schema: advisory locks live per database), taken with
 `pg_try_advisory_lock` so a second audit fails at once, naming the session that holds it
@@ -22,6 +27,7 @@ lock when that session ends, so a killed audit never leaves it held.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +41,8 @@ from auditor.urls import shown
 
 if TYPE_CHECKING:
     import psycopg
+
+log = logging.getLogger(__name__)
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 PASSWORD_ENV = "AUDITOR_STORE_PASSWORD"
@@ -216,25 +224,74 @@ def _rows_with_nul(cursor: Any) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     return make
 
 
+# libpq's defaults unless the URL says otherwise: a dead peer is noticed within minutes.
+_CONNECT_DEFAULTS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "60",
+    "keepalives_interval": "10",
+    "keepalives_count": "6",
+}
+
+
 class PostgresDatabase:
     dialect = "postgresql"
 
     def __init__(self, url: PostgresUrl) -> None:
-        pg = _psycopg()
+        self._pg = _psycopg()
+        self.url = url
         self.location: StoreLocation = url
-        self.error: type[Exception] = pg.Error
-        self.integrity_error: type[Exception] = pg.IntegrityError
+        self.error: type[Exception] = self._pg.Error
+        self.integrity_error: type[Exception] = self._pg.IntegrityError
         self._password = os.environ.get(PASSWORD_ENV) or None
-        extra: dict[str, Any] = {"application_name": f"auditor: {holder_name()}"[:63]}
-        if self._password:
-            extra["password"] = self._password
-        try:
-            self.conn: psycopg.Connection[Any] = pg.connect(
-                url.url, autocommit=True, connect_timeout=10, row_factory=_rows_with_nul, **extra
-            )
-        except (pg.Error, ValueError) as exc:
-            raise StoreError(f"cannot open history store {url}: {self.scrub(exc)}") from None
         self._key: int | None = None
+        self._holds_lock = False
+        self._read_only = False
+        self._in_transaction = False
+        self.conn: psycopg.Connection[Any] = self._connect()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        pg = self._pg
+        try:
+            given = pg.conninfo.conninfo_to_dict(self.url.url)
+            options: dict[str, Any] = {k: v for k, v in _CONNECT_DEFAULTS.items() if k not in given}
+            options["application_name"] = f"auditor: {holder_name()}"[:63]
+            if self._password:
+                options["password"] = self._password
+            conn: psycopg.Connection[Any] = pg.connect(
+                self.url.url, autocommit=True, row_factory=_rows_with_nul, **options
+            )
+            if self._read_only:
+                conn.execute("SET default_transaction_read_only = on")
+        except (pg.Error, ValueError) as exc:
+            raise StoreError(f"cannot open history store {self.url}: {self.scrub(exc)}") from None
+        return conn
+
+    def _lost(self) -> bool:
+        """The session is gone (the server or the network ended it), outside a transaction:
+        the statement can run again on a new one."""
+        return (self.conn.broken or self.conn.closed) and not self._in_transaction
+
+    def _reopen(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        self.conn = self._connect()
+        log.warning("history store %s: the database session was lost; opened again", self.url)
+        if self._holds_lock and not self.try_lock():
+            self._holds_lock = False
+            raise StoreError(
+                f"lost the session to history store {self.url}, and another audit took the "
+                f"store meanwhile ({self.lock_holder()}); this run is not stored there"
+            )
+
+    def _alive(self) -> None:
+        """Before a write: one round trip, and a new session if the old one is gone."""
+        try:
+            self.conn.execute("SELECT 1")
+        except self._pg.OperationalError:
+            if not self._lost():
+                raise
+            self._reopen()
 
     def _url_password(self) -> str | None:
         from urllib.parse import parse_qs, unquote, urlsplit
@@ -265,7 +322,14 @@ class PostgresDatabase:
         return cls._types(sql).replace("%", "%%").replace("?", "%s")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
-        return self.conn.execute(self._sql(sql), [_no_nul(p) for p in params])
+        query, args = self._sql(sql), [_no_nul(p) for p in params]
+        try:
+            return self.conn.execute(query, args)
+        except self._pg.OperationalError:
+            if not self._lost():
+                raise
+        self._reopen()
+        return self.conn.execute(query, args)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -275,9 +339,15 @@ class PostgresDatabase:
     def script(self, sql: str) -> None:
         self.conn.execute(self._types(sql))
 
-    def transaction(self) -> contextlib.AbstractContextManager[Any]:
-        transaction: contextlib.AbstractContextManager[Any] = self.conn.transaction()
-        return transaction
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._alive()
+        self._in_transaction = True
+        try:
+            with self.conn.transaction():
+                yield
+        finally:
+            self._in_transaction = False
 
     def schema_version(self) -> int:
         row = self.conn.execute("SELECT to_regclass('auditor_schema') IS NOT NULL").fetchone()
@@ -292,6 +362,7 @@ class PostgresDatabase:
         self.conn.execute("INSERT INTO auditor_schema (version) VALUES (%s)", [int(version)])
 
     def read_only(self) -> None:
+        self._read_only = True
         self.conn.execute("SET default_transaction_read_only = on")
 
     # ------------------------------------------------------------------ the lock
@@ -309,9 +380,11 @@ class PostgresDatabase:
 
     def try_lock(self) -> bool:
         row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", [self.lock_key()]).fetchone()
-        return bool(row and row[0])
+        self._holds_lock = bool(row and row[0])
+        return self._holds_lock
 
     def unlock(self) -> None:
+        self._holds_lock = False
         if not self.conn.closed:
             with contextlib.suppress(Exception):
                 self.conn.execute("SELECT pg_advisory_unlock(%s)", [self.lock_key()])

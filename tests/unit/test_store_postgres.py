@@ -17,7 +17,7 @@ import pytest
 
 from auditor.config import load_config
 from auditor.errors import ConfigError, StoreError
-from auditor.store import open_store
+from auditor.store import open_store, record_run
 from auditor.storedb import PASSWORD_ENV, PostgresUrl
 from tests.postgres import database_url, fresh_database
 
@@ -167,3 +167,43 @@ def test_a_second_controller_is_refused_naming_the_first(tmp_path: Path, postgre
         holder.wait(timeout=30)
     third = _auditor("discover", "-c", str(_config(tmp_path, postgres_db)))
     assert third.returncode == 0, third.stderr
+
+
+def _end_session(pid: int) -> None:
+    """What a server restart or a dropped network does to a session: it ends."""
+    import psycopg
+
+    from tests.postgres import ADMIN_URL
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        row = admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid]).fetchone()
+        assert row is not None and row[0]
+
+
+def test_a_lost_session_is_opened_again_with_its_lock(postgres_db: str) -> None:
+    from tests.unit.test_store import GRACE, T0, mkhost, mkrun
+
+    url = PostgresUrl(postgres_db)
+    with open_store(url) as store:
+        before = store.db.conn.info.backend_pid  # type: ignore[attr-defined]
+        _end_session(before)
+        record_run(store, mkrun(T0, [mkhost(1)]), grace=GRACE)  # the audit's end: stored
+        assert store.db.conn.info.backend_pid != before  # type: ignore[attr-defined]
+        with pytest.raises(StoreError, match="in use by another audit"):
+            open_store(url)  # the new session holds the lock again
+        _end_session(store.db.conn.info.backend_pid)  # type: ignore[attr-defined]
+        assert [r.hosts for r in store.runs()] == [1]  # a read opens it again too
+    with open_store(url, readonly=True) as reader:
+        assert len(reader.runs()) == 1
+
+
+def test_a_lost_session_whose_store_another_audit_took_stores_nothing(postgres_db: str) -> None:
+    from tests.unit.test_store import GRACE, T0, mkhost, mkrun
+
+    url = PostgresUrl(postgres_db)
+    with open_store(url) as store:
+        _end_session(store.db.conn.info.backend_pid)  # type: ignore[attr-defined]
+        with open_store(url) as other:  # free now: a second controller starts
+            with pytest.raises(StoreError, match="another audit took the store meanwhile"):
+                record_run(store, mkrun(T0, [mkhost(1)]), grace=GRACE)
+            assert other.runs() == []
