@@ -207,3 +207,23 @@ def test_a_lost_session_whose_store_another_audit_took_stores_nothing(postgres_d
             with pytest.raises(StoreError, match="another audit took the store meanwhile"):
                 record_run(store, mkrun(T0, [mkhost(1)]), grace=GRACE)
             assert other.runs() == []
+
+
+def test_no_server_skips_on_a_developer_machine_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CI must catch a missing PostgreSQL: there the tests that need one fail, not skip."""
+    import socket
+
+    import tests.postgres as postgres
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(postgres, "ADMIN_URL", f"postgresql://postgres@127.0.0.1:{port}/postgres")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no PostgreSQL at"), postgres.fresh_database():
+        pass  # pragma: no cover
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="run `make install`"), postgres.fresh_database():
+        pass  # pragma: no cover
