@@ -335,7 +335,7 @@ def _finish(
     ui.summary(run, outcome.written)
     if output_format == "json":
         _print_report_json(outcome.written)
-    if run.extra.get("interrupted"):
+    if run.interrupted:
         return EXIT_INTERRUPTED
     threshold = Severity.parse(fail_on) if fail_on else config.audit.fail_on
     if any(not s.ok and s.count == 0 for s in run.sources) and not run.hosts:

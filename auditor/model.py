@@ -427,3 +427,6 @@ class AuditRun:
     findings: tuple[Finding, ...] = ()
     changes: Mapping[str, Any] | None = field(default=None, compare=False)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    # Ctrl-C during the probe: the hosts that finished are in, the run is no baseline and
+    # alerts nobody about itself (report.json says `"interrupted": true`).
+    interrupted: bool = False

@@ -179,7 +179,8 @@ def build_run(
         ssh=probe.ssh,
         facts=probe.facts,
         findings=evaluate(ctx),
-        extra={**(extra or {}), **({"interrupted": True} if probe.interrupted else {})},
+        extra=extra or {},
+        interrupted=probe.interrupted,
     )
 
 
@@ -349,7 +350,7 @@ def execute(
             config.audit.notify_timeout,
             previous_day=previous.started_at.date() if previous else None,
             pending=store,
-            announce=not run.extra.get("interrupted"),
+            announce=not run.interrupted,
         )
     if write_error is not None:
         if result.warning:

@@ -176,7 +176,7 @@ def premigrate(
             render_terminal(result.data, console)
             for path in [*written.values(), *(folder / n for n in extra)]:
                 click.echo(f"report: {path}", err=True)
-        if result.run.extra.get("interrupted"):
+        if result.run.interrupted:
             return 130
         if any(not s.ok and s.count == 0 for s in result.run.sources) and not result.run.hosts:
             return EXIT_FAILED

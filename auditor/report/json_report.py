@@ -152,6 +152,8 @@ def run_to_dict(run: AuditRun) -> dict[str, Any]:
     data["finding_groups"] = group_findings(data["findings"])
     for key, value in run.extra.items():
         data.setdefault(key, jsonable(value))
+    if run.interrupted:
+        data["interrupted"] = True
     return data
 
 
