@@ -126,6 +126,10 @@ def discover(
     hosts = reconcile(results, config, started.date())
     if rechecker is None and sources is None:
         rechecker = run_recheck
+        if config.engine:  # the direct check runs at the host's vantage, like the sweep
+            from auditor.engine.controller import engine_rechecker
+
+            rechecker = engine_rechecker(config)
     plan = plan_recheck(hosts, config) if rechecker is not None else None
     if rechecker is None or plan is None:
         _log_hosts(hosts)

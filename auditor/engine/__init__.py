@@ -5,7 +5,8 @@ machine exactly as before (and nothing here, nor Celery, is imported).
 
 routing.py     which [[vantage]] reaches a host or a sweep target (pure; most specific wins)
 codec.py       frozen dataclasses <-> JSON for the broker (JSON only, never pickle)
-app.py         the Celery app, its settings, and the sweep and probe tasks workers run
+app.py         the Celery app, its settings, and the tasks workers run (sweep, direct
+               re-check, probe)
 controller.py  the controller's side: tasks per vantage, results as they arrive, the
                not-attempted hosts of a vantage whose workers do not answer
 """

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditor.config import Config, EngineSettings
 from auditor.engine.codec import decode, encode
-from auditor.engine.routing import route_host, route_target
+from auditor.engine.routing import route_address, route_host, route_target
 from auditor.model import Host, ProbeResults, SourceKind, SourceResult, SshOutcome, SshState
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PROBE_TASK = "auditor.probe"
 SWEEP_TASK = "auditor.sweep"
+RECHECK_TASK = "auditor.recheck"
 NOT_ATTEMPTED = SshState.NOT_ATTEMPTED
 
 
@@ -78,6 +79,7 @@ def make_app(engine: EngineSettings) -> Celery:
     )
     app.task(name=PROBE_TASK, bind=True)(_probe_task)
     app.task(name=SWEEP_TASK, bind=True)(_sweep_task)
+    app.task(name=RECHECK_TASK, bind=True)(_recheck_task)
     return app
 
 
@@ -176,5 +178,27 @@ def _sweep_task(task: Any, run_id: str, vantage: str, network: dict[str, Any]) -
         log.info("run %s: sweeping %s for vantage %s", run_id, section.name, vantage)
         result = NmapSource(replace(section, nmap_xml=())).collect(datetime.now(UTC))
         result = replace(result, details={**result.details, "vantage": vantage})
+    worker = task.request.hostname or context.name
+    return {"run": run_id, "vantage": vantage, "worker": worker, "result": encode(result)}
+
+
+def _recheck_task(task: Any, run_id: str, vantage: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """The direct check (auditor.recheck) of listed hosts a sweep of this vantage missed."""
+    from auditor.recheck import Recheck, RecheckPlan, run_recheck
+
+    context = _current(vantage)
+    wanted = decode(RecheckPlan, plan)
+    refused = [a for a in wanted.addresses if route_address(context.config, a).vantage != vantage]
+    if refused:
+        error = f"vantage {vantage}: addresses outside this worker's networks refused: "
+        result = Recheck(wanted, error=error + ", ".join(refused))
+    else:
+        log.info(
+            "run %s: re-checking %d addresses for vantage %s",
+            run_id,
+            len(wanted.addresses),
+            vantage,
+        )
+        result = run_recheck(wanted, datetime.now(UTC))
     worker = task.request.hostname or context.name
     return {"run": run_id, "vantage": vantage, "worker": worker, "result": encode(result)}

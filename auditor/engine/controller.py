@@ -26,18 +26,27 @@ from typing import TYPE_CHECKING, Any
 
 from auditor.collect import ProbeScope, not_attempted_reason
 from auditor.config import Config, EngineSettings, NetworkConfig
-from auditor.engine.app import NOT_ATTEMPTED, PROBE_TASK, SWEEP_TASK, make_app, queue_name
+from auditor.engine.app import (
+    NOT_ATTEMPTED,
+    PROBE_TASK,
+    RECHECK_TASK,
+    SWEEP_TASK,
+    make_app,
+    queue_name,
+)
 from auditor.engine.codec import decode, encode
-from auditor.engine.routing import plan_sweeps, route_host, vantage_named
+from auditor.engine.routing import plan_sweeps, route_address, route_host, vantage_named
 from auditor.model import (
     Facts,
     Host,
+    Observation,
     ProbeResults,
     SourceKind,
     SourceResult,
     SshOutcome,
     SshState,
 )
+from auditor.recheck import Recheck, Rechecker, RecheckPlan
 from auditor.rules.vantage import NO_VANTAGE, NO_WORKER
 
 if TYPE_CHECKING:
@@ -91,6 +100,31 @@ class Engine:
         if pending:
             self.app.control.revoke([r.id for r in pending])
 
+    def call(
+        self, task: str, vantage: str, payload: Any, work: float, what: str
+    ) -> tuple[Any, str | None]:
+        """Send one task and wait for its `result` (a sweep, a re-check): (result, None), or
+        (None, why not). `work` is the seconds the task itself may take."""
+        if vantage in self.silent:
+            return None, no_worker_reason(vantage, self.engine)
+        result = self.send(task, vantage, payload)
+        sent = time.monotonic()
+        started: float | None = None
+        while not result.ready():
+            now = time.monotonic()
+            if started is None and _started(result):
+                started = now
+            if started is None and now - sent > self.engine.worker_timeout:
+                self.give_up(vantage, [result])
+                return None, f"{no_worker_reason(vantage, self.engine)}: no {what}"
+            wait = _result_wait(self.engine, work)
+            if started is not None and now - started > wait:
+                return None, f"vantage {vantage}: no {what} result within {wait:g} s"
+            time.sleep(POLL_SECONDS)
+        if not result.successful():
+            return None, f"vantage {vantage}: the {what} failed: {str(result.result)[:300]}"
+        return result.result["result"], None
+
     def close(self) -> None:
         self.app.close()
 
@@ -118,27 +152,12 @@ class VantageSweep:
         self.name = network.name
 
     def collect(self, now: datetime) -> SourceResult:
-        engine, settings = self.engine, self.engine.engine
-        if self.vantage in engine.silent:
-            return self._failed(no_worker_reason(self.vantage, settings))
-        result = engine.send(SWEEP_TASK, self.vantage, encode(replace(self.network, nmap_xml=())))
-        sent = time.monotonic()
-        started: float | None = None
-        while not result.ready():
-            now_m = time.monotonic()
-            if started is None and _started(result):
-                started = now_m
-            if started is None and now_m - sent > settings.worker_timeout:
-                engine.give_up(self.vantage, [result])
-                return self._failed(no_worker_reason(self.vantage, settings) + ": not swept")
-            wait = _result_wait(settings, self.network.host_timeout * 4 + 600)
-            if started is not None and now_m - started > wait:
-                return self._failed(f"vantage {self.vantage}: no sweep result within {wait:g} s")
-            time.sleep(POLL_SECONDS)
-        if not result.successful():
-            return self._failed(f"vantage {self.vantage}: the sweep failed: {result.result}")
-        answer = result.result
-        return decode(SourceResult, answer["result"])
+        payload = encode(replace(self.network, nmap_xml=()))
+        work = self.network.host_timeout * 4 + 600
+        answer, error = self.engine.call(SWEEP_TASK, self.vantage, payload, work, "sweep")
+        if error is not None:
+            return self._failed(error)
+        return decode(SourceResult, answer)
 
     def _failed(self, error: str) -> SourceResult:
         details = {"targets": list(self.network.targets), "vantage": self.vantage}
@@ -158,6 +177,38 @@ class UnroutedTargets:
         return SourceResult(
             self.kind, self.name, ok=False, error=self.reasons[0], errors=self.reasons
         )
+
+
+def engine_rechecker(config: Config) -> Rechecker:
+    """The direct check of listed hosts the sweeps missed (auditor.recheck), each address at
+    its own vantage. An address no vantage reaches is not re-checked (its verdict stays
+    the sweep's, and its reason does not claim a check); a vantage that fails says so."""
+
+    def recheck(plan: RecheckPlan, now: datetime) -> Recheck:
+        engine = engine_for(config)
+        by_vantage: dict[str, list[str]] = {}
+        for address in plan.addresses:
+            vantage = route_address(config, address).vantage
+            if vantage is not None:
+                by_vantage.setdefault(vantage, []).append(address)
+        checked: dict[str, str] = {}
+        observations: list[Observation] = []
+        errors: list[str] = []
+        for vantage, addresses in by_vantage.items():
+            part = replace(plan, missed_by={a: plan.missed_by[a] for a in addresses})
+            work = part.host_timeout * (part.retries + 1) + 60
+            answer, error = engine.call(RECHECK_TASK, vantage, encode(part), work, "re-check")
+            done = decode(Recheck, answer) if error is None else Recheck(part, error=error)
+            checked.update(part.missed_by)
+            observations += done.observations
+            errors += [done.error] if done.error else []
+        return Recheck(
+            replace(plan, missed_by=checked),
+            tuple(observations),
+            "; ".join(errors) or None,
+        )
+
+    return recheck
 
 
 def engine_sources(config: Config, central: list[Source]) -> list[Source]:

@@ -232,3 +232,27 @@ def test_a_worker_killed_mid_task_loses_nothing_and_counts_nothing_twice(
     done_by_survivor = workers.log(survivor).count("succeeded in")
     assert done_by_survivor >= len(fleet) - finished
     assert killed - finished >= 1  # the kill did land mid-task
+
+
+def test_the_direct_check_of_a_missed_host_runs_at_its_vantage(
+    tmp_path: Path, redis_db: int, server: Sshd, user_key: Path, known_hosts: Path,  # noqa: F811
+    workers: Workers,
+) -> None:  # fmt: skip
+    from auditor.engine.controller import engine_for, engine_rechecker
+    from auditor.recheck import RecheckPlan
+
+    path = write_config(tmp_path, redis_db, server, user_key, known_hosts)
+    config = load_config(path)
+    workers.start(path, "lo", "w1")
+    plan = RecheckPlan(
+        missed_by={"127.0.0.1": "lo", "127.0.0.3": "lo"},  # .3: no vantage, never touched
+        ports=(server.port,), retries=1, host_timeout=30, targets=("127.0.0.1", "127.0.0.3"),
+    )  # fmt: skip
+    try:
+        recheck = engine_rechecker(config)(plan, datetime.now(UTC))
+    finally:
+        engine_for(config).close()
+    assert recheck.error is None
+    assert recheck.plan.addresses == ("127.0.0.1",)  # the reason claims no check of .3
+    assert [o.identifiers for o in recheck.observations] == [("ip:127.0.0.1",)]
+    assert "re-checking 1 addresses for vantage lo" in workers.log(0)
