@@ -256,3 +256,41 @@ def test_the_direct_check_of_a_missed_host_runs_at_its_vantage(
     assert recheck.plan.addresses == ("127.0.0.1",)  # the reason claims no check of .3
     assert [o.identifiers for o in recheck.observations] == [("ip:127.0.0.1",)]
     assert "re-checking 1 addresses for vantage lo" in workers.log(0)
+
+
+def _task_spans(log: str) -> list[tuple[datetime, int]]:
+    """(time, +1) when a probe task started, (time, -1) when it ended, from a worker log."""
+    import re
+
+    events = []
+    for line in log.splitlines():
+        stamp = re.match(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)[.,](\d{3})", line)
+        if stamp is None:
+            continue
+        at = datetime.fromisoformat(f"{stamp[1]}T{stamp[2]}.{stamp[3]}")
+        if "auditor.engine.app: run" in line and "probing" in line:
+            events.append((at, 1))
+        elif "Task auditor.probe[" in line and ("succeeded" in line or "raised" in line):
+            events.append((at, -1))
+    return events
+
+
+def test_a_vantage_limit_holds_across_all_its_workers(
+    tmp_path: Path, redis_db: int, server: Sshd, user_key: Path, known_hosts: Path,  # noqa: F811
+    workers: Workers,
+) -> None:  # fmt: skip
+    path = write_config(tmp_path, redis_db, server, user_key, known_hosts)
+    text = path.read_text().replace("concurrency = 4", "concurrency = 2")
+    path.write_text(text)
+    config = load_config(path)
+    for name in ("w1", "w2", "w3"):
+        workers.start(path, "lo", name, concurrency=2)  # 6 slots for a vantage limit of 2
+    probe = probe_via_engine(config, hosts(8))
+    assert {o.state for o in probe.ssh.values()} == {"ok"}
+    events = sorted(e for i in range(3) for e in _task_spans(workers.log(i)))
+    assert sum(1 for _, step in events if step == 1) == 8
+    in_flight = peak = 0
+    for _, step in events:
+        in_flight += step
+        peak = max(peak, in_flight)
+    assert peak == 2
