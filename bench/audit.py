@@ -198,6 +198,12 @@ def maxrss_mb(ru_maxrss_kib: int) -> float:
     return ru_maxrss_kib / 1024.0
 
 
+def tree_peak_mb(polled_bytes: int, ru_maxrss_kib: int) -> float:
+    """The tree's peak: the largest polled sum, but never below its largest process's own
+    peak (ru_maxrss is exact; a spike between two polls is not)."""
+    return max(polled_bytes / 2**20, maxrss_mb(ru_maxrss_kib))
+
+
 def statm_rss_pages(statm: str) -> int:
     """Resident pages: the second field of /proc/PID/statm."""
     return int(statm.split()[1])
@@ -318,7 +324,7 @@ def measure(cmd: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) ->
         exit_code=proc.returncode,
         wall_s=wall,
         cpu_s=rusage_cpu_s(usage.ru_utime, usage.ru_stime),
-        peak_rss_mb=peak / 2**20,
+        peak_rss_mb=tree_peak_mb(peak, usage.ru_maxrss),
         max_rss_mb=maxrss_mb(usage.ru_maxrss),
         machine_cpu_s=(machine_busy_ticks() - m0) / tick,
     )
@@ -627,7 +633,8 @@ def print_setting(setting: Setting, samples: Sequence[Sample]) -> dict[str, Any]
         )
     print(
         "CPU: user+sys of the process and all it waited for (wait4 rusage). peak RSS: the largest"
-        " sum of RSS over the\nprocess tree (polled every 50 ms; shared pages counted per process)."
+        " sum of RSS over the\nprocess tree (polled every 50 ms; shared pages counted per process;"
+        " at least maxrss)."
         " maxrss: the largest single process."
     )
     for r in results:

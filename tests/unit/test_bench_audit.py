@@ -99,6 +99,9 @@ def test_rates_and_rusage_units(bench: ModuleType) -> None:
     assert bench.hosts_per_minute(50, 0.0) == 0.0
     assert bench.rusage_cpu_s(1.25, 0.5) == 1.75
     assert bench.maxrss_mb(256 * 1024) == 256.0  # ru_maxrss is KiB on Linux
+    # The tree's peak: the polled sum, or the largest process's exact peak if a poll missed it.
+    assert bench.tree_peak_mb(300 * 2**20, 200 * 1024) == 300.0
+    assert bench.tree_peak_mb(200 * 2**20, 217 * 1024) == 217.0
 
 
 def test_proc_parsing(bench: ModuleType) -> None:
