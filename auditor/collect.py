@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -144,8 +144,12 @@ def collect(
     connector: Connector | None = None,
     observer: CollectObserver | None = None,
     scope: ProbeScope | None = None,
+    facts_store: MutableMapping[str, Facts] | None = None,
 ) -> CollectResults:
     """Probe every host; return an outcome for each (see module docstring).
+
+    With a `facts_store` (a disk spool: auditor.spool), each host's facts go there as it
+    finishes and its result holds None in their place: memory does not grow with the fleet.
 
     At most `settings.concurrency` hosts are in flight. A host whose script is still
     running after `settings.deadline` seconds is stopped and kept as `partial` with what
@@ -184,6 +188,9 @@ def collect(
 
     def finish(attempt: _Attempt, outcome: SshOutcome, facts: Facts | None) -> None:
         attempt.final = True
+        if facts is not None and facts_store is not None:
+            facts_store[attempt.host.id] = facts
+            facts = None
         results[attempt.host.id] = (outcome, facts)
         notify.done(attempt.host, outcome)
 

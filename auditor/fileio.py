@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 from auditor.errors import OutputError
+
+Data = str | bytes | Iterable[str]  # an iterable of str is written piece by piece
 
 
 def output_error(path: Path, exc: OSError, what: str = "write") -> OutputError:
@@ -28,7 +32,7 @@ def make_folder(path: Path) -> None:
         raise output_error(path, exc, "create the folder") from exc
 
 
-def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: Data, *, mode: int = 0o644) -> None:
     make_folder(path.parent)
     try:
         _write_atomic(path, data, mode)
@@ -36,11 +40,11 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
         raise output_error(path, exc) from exc
 
 
-def write_synced(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
+def write_synced(path: Path, data: Data, *, mode: int = 0o644) -> None:
     """Write a new file and fsync it (for a folder that is renamed into place whole)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+    with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+        _write(handle, data)
         handle.flush()
         os.fsync(handle.fileno())
     os.chmod(path, mode)  # whatever the umask took away
@@ -60,11 +64,19 @@ def sync_folder(path: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, data: str | bytes, mode: int) -> None:
+def _write(handle: IO[bytes], data: Data) -> None:
+    if isinstance(data, str | bytes):
+        handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        return
+    for chunk in data:  # a large file in pieces: never whole in memory
+        handle.write(chunk.encode("utf-8"))
+
+
+def _write_atomic(path: Path, data: Data, mode: int) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            _write(handle, data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)

@@ -383,7 +383,7 @@ class ProbeResults:
     """What the probe stage returns, wherever it ran (here, or at an engine's vantages)."""
 
     ssh: dict[str, SshOutcome] = field(default_factory=dict)
-    facts: dict[str, Facts] = field(default_factory=dict)
+    facts: Mapping[str, Facts] = field(default_factory=dict)  # probe_hosts: a disk spool
     interrupted: bool = False  # Ctrl-C during the probe: these are the hosts that finished
 
 

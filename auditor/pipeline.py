@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,13 +65,23 @@ def build_sources(config: Config) -> list[Source]:
 SourceObserver = Callable[[Source, SourceResult | None], None]
 
 
+SOURCE_POOL = 4  # sources read at once: sweeps, clouds and inventories wait on I/O
+
+
 def collect_sources(
     sources: Sequence[Source], now: datetime, observer: SourceObserver | None = None
 ) -> tuple[SourceResult, ...]:
-    results = []
-    for source in sources:
+    """Read every source, a few at a time; the results in the order of `sources` (reconcile
+    sees the same input whatever finished first). Observer calls never overlap."""
+    lock = threading.Lock()
+
+    def observe(source: Source, result: SourceResult | None) -> None:
         if observer:
-            observer(source, None)
+            with lock:
+                observer(source, result)
+
+    def read(source: Source) -> SourceResult:
+        observe(source, None)
         log.info("source %s %r: reading", source.kind.value, source.name)
         started = time.monotonic()
         try:
@@ -80,10 +92,19 @@ def collect_sources(
             )
         result = bounded_fields(result)  # observations enter here: every string bounded
         _log_source(result, time.monotonic() - started)
-        results.append(result)
-        if observer:
-            observer(source, result)
-    return tuple(results)
+        observe(source, result)
+        return result
+
+    if len(sources) <= 1:
+        return tuple(read(source) for source in sources)
+    pool = ThreadPoolExecutor(
+        max_workers=min(SOURCE_POOL, len(sources)), thread_name_prefix="auditor-source"
+    )
+    try:
+        return tuple(pool.map(read, sources))
+    finally:
+        # Ctrl-C: return at once (a source's own timeouts end its reads), do not wait here.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _log_source(result: SourceResult, seconds: float) -> None:

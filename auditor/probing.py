@@ -26,6 +26,7 @@ from auditor.probe.parsers.software import VersionRun
 from auditor.probe.sections import ProbeOutput
 from auditor.remote.session import CommandResult, Connector, RemoteSession
 from auditor.software_cache import SoftwareCache, host_key
+from auditor.spool import FactsSpool
 from auditor.visible import visible
 
 if TYPE_CHECKING:
@@ -243,16 +244,20 @@ def probe_hosts(
     owned = None
     if connector is None:
         connector = owned = connector_from_environment()
+    spool = FactsSpool()  # each host's facts on disk as it finishes, not in memory
     on_terminal = console is not None and console.is_terminal
     progress = _Progress(console, len(hosts)) if on_terminal else None
     try:
         if progress:
             with progress.progress:
                 results = collect(
-                    hosts, config.ssh, probe, connector=connector, observer=progress, scope=scope
-                )
+                    hosts, config.ssh, probe, connector=connector, observer=progress,
+                    scope=scope, facts_store=spool,
+                )  # fmt: skip
         else:
-            results = collect(hosts, config.ssh, probe, connector=connector, scope=scope)
+            results = collect(
+                hosts, config.ssh, probe, connector=connector, scope=scope, facts_store=spool
+            )
     except CollectInterrupted as interrupted:
         # Keep what finished: the report is written, then the CLI exits 130.
         results, was_interrupted = interrupted.results, True
@@ -264,5 +269,4 @@ def probe_hosts(
         if cache is not None:
             cache.save()
     ssh = {host_id: outcome for host_id, (outcome, _) in results.items()}
-    facts = {host_id: f for host_id, (_, f) in results.items() if f is not None}
-    return ProbeResults(ssh=ssh, facts=facts, interrupted=was_interrupted)
+    return ProbeResults(ssh=ssh, facts=spool, interrupted=was_interrupted)

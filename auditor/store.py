@@ -198,7 +198,14 @@ class RecordedRun:
 
 
 def _encode(data: Mapping[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
+    """The report compressed as it is encoded, piece by piece (auditor.spool.json_chunks):
+    a large run is never one JSON string in memory."""
+    from auditor.spool import json_chunks
+
+    packer = zlib.compressobj(6)
+    packed = [packer.compress(chunk.encode("utf-8")) for chunk in json_chunks(data)]
+    packed.append(packer.flush())
+    return b"".join(packed)
 
 
 def _decode(blob: bytes | memoryview) -> dict[str, Any]:

@@ -8,6 +8,9 @@
 - Failures: `auditor.remote.errors` (all ProbeError subclasses, each with a `kind`).
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from auditor.remote.errors import (
     AuthError,
     ChangedHostKeyError,
@@ -22,9 +25,7 @@ from auditor.remote.errors import (
     UnknownHostKeyError,
     failure_kind,
 )
-from auditor.remote.hostkeys import HostKeyPolicy, default_tofu_file, fingerprint
 from auditor.remote.local import LocalShellConnector, LocalShellSession
-from auditor.remote.paramiko_connector import ParamikoConnector, ParamikoSession
 from auditor.remote.scripted import Fail, Reply, ScriptedConnector, ScriptedSession
 from auditor.remote.session import (
     DEFAULT_MAX_OUTPUT,
@@ -33,6 +34,28 @@ from auditor.remote.session import (
     RemoteSession,
     default_ports,
 )
+
+if TYPE_CHECKING:
+    from auditor.remote.hostkeys import HostKeyPolicy, default_tofu_file, fingerprint
+    from auditor.remote.paramiko_connector import ParamikoConnector, ParamikoSession
+
+# paramiko (~0.2 s of imports) only when a real SSH part is asked for: the contract, the
+# errors and the fakes stay light for discover, reports and tests.
+_LAZY = {
+    "HostKeyPolicy": "auditor.remote.hostkeys",
+    "default_tofu_file": "auditor.remote.hostkeys",
+    "fingerprint": "auditor.remote.hostkeys",
+    "ParamikoConnector": "auditor.remote.paramiko_connector",
+    "ParamikoSession": "auditor.remote.paramiko_connector",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "DEFAULT_MAX_OUTPUT",

@@ -31,7 +31,6 @@ folder cannot hold symlinks, each file is replaced atomically on its own.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import shutil
@@ -46,6 +45,7 @@ from auditor.locking import ExclusiveLock
 from auditor.model import AuditRun
 from auditor.report.html_report import render_html, render_html_data
 from auditor.report.json_report import load_schema, render_json, run_to_dict, validate_report
+from auditor.spool import json_chunks
 
 REPORT_FILES = {
     "json": "report.json",
@@ -55,18 +55,33 @@ REPORT_FILES = {
 }
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: fileio.Data) -> None:
     """Write a report file atomically: an interrupted run leaves the previous one in place."""
     fileio.write_atomic(path, text)
 
 
 def render_all(data: Mapping[str, Any]) -> dict[str, str]:
     """Every file format's text from report.json data: format -> text."""
+    return {kind: "".join(text) for kind, text in _render(data).items()}
+
+
+class _JsonText:
+    """report.json's text as pieces, made again on each iteration (json_chunks): written
+    without ever being one string."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+
+    def __iter__(self) -> Iterator[str]:
+        return json_chunks(self._data)
+
+
+def _render(data: Mapping[str, Any]) -> dict[str, str | _JsonText]:
     from auditor.report.csv_report import render_csv
     from auditor.report.markdown_report import render_markdown
 
     return {
-        "json": json.dumps(data, indent=2) + "\n",
+        "json": _JsonText(data),
         "html": render_html_data(data),
         "csv": render_csv(data),
         "md": render_markdown(data),
@@ -123,7 +138,7 @@ def write_report_data(data: Mapping[str, Any], out_dir: Path) -> dict[str, Path]
     returns format -> path (`DIR/index.html` ...). Everything is rendered before anything
     is written, so a rendering error leaves the old reports. A failed write raises
     OutputError naming the file."""
-    texts = render_all(data)
+    texts = _render(data)
     fileio.make_folder(out_dir)
     with report_folder_lock(out_dir):
         clean_stale(out_dir)
@@ -140,7 +155,7 @@ class _NoSymlinks(Exception):
     """The report folder's filesystem cannot hold symlinks (vfat, some SMB shares)."""
 
 
-def _write_set(out_dir: Path, run_id: str, texts: Mapping[str, str]) -> None:
+def _write_set(out_dir: Path, run_id: str, texts: Mapping[str, fileio.Data]) -> None:
     sets = out_dir / SETS
     fileio.make_folder(sets)
     name = _free_name(sets, _SAFE_NAME.sub("_", run_id)[:100] or "run")

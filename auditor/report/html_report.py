@@ -10,13 +10,13 @@ inline event handler would not run.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup
 
 from auditor.model import SEVERITIES, AuditRun
@@ -40,18 +40,30 @@ from auditor.report.view import (
 )
 from auditor.visible import visible_in_html
 
-_ENV = jinja2.Environment(
-    finalize=visible_in_html,  # control characters show as \x1b, never act
-    loader=jinja2.PackageLoader("auditor.report", "templates"),
-    # Every string from a host (hostname, log line, banner) is hostile until escaped.
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_ENV.filters["dur"] = human_duration
-_ENV.filters["t"] = short_time
-_ENV.filters["listener"] = listener_text
+if TYPE_CHECKING:
+    import jinja2
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """The template environment, made (and jinja2 imported) on the first page rendered:
+    commands that write no HTML do not pay for it."""
+    import jinja2
+
+    env = jinja2.Environment(
+        finalize=visible_in_html,  # control characters show as \x1b, never act
+        loader=jinja2.PackageLoader("auditor.report", "templates"),
+        # Every string from a host (hostname, log line, banner) is hostile until escaped.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["dur"] = human_duration
+    env.filters["t"] = short_time
+    env.filters["listener"] = listener_text
+    return env
+
 
 SCRIPT = resources.files("auditor.report").joinpath("templates/report.js").read_text("utf-8")
 
@@ -201,7 +213,8 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def render_html_data(report: Mapping[str, Any]) -> str:
     """index.html from report.json data (a fresh run or a stored one)."""
-    return _ENV.get_template("index.html.j2").render(report=report, view=build_view(report))
+    template = _environment().get_template("index.html.j2")
+    return template.render(report=report, view=build_view(report))
 
 
 def render_html(run: AuditRun, data: dict[str, Any] | None = None) -> str:

@@ -10,21 +10,39 @@ import dataclasses
 import enum
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from importlib import resources
 from typing import Any
 
 from auditor.model import AuditRun, Facts, Host, HostStatus, Severity, SshOutcome, SshState
 from auditor.report.groups import group_findings
+from auditor.spool import FactsSpool, json_chunks, plain
 
 SCHEMA_ID = "auditor/report@1"
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """A dataclass's field names (looked up once per class: jsonable runs per value), or
+    None for any other class."""
+    names = _FIELDS.get(cls)
+    if names is None and cls not in _FIELDS:
+        is_data = dataclasses.is_dataclass(cls)
+        names = tuple(f.name for f in dataclasses.fields(cls)) if is_data else None
+        _FIELDS[cls] = names  # type: ignore[assignment]
+    return names
+
+
 def jsonable(value: Any) -> Any:
     """Dataclasses, enums, dates and mappings -> plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if value is None or isinstance(value, str | int | float):
+        return value
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: jsonable(getattr(value, name)) for name in names}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime | date):
@@ -112,6 +130,19 @@ def summarize(run: AuditRun) -> dict[str, Any]:
     }
 
 
+def _host_rows(run: AuditRun) -> Sequence[dict[str, Any]]:
+    """The hosts' entries: a list, or, for a run whose facts are spooled on disk, spooled
+    rows made once per run (auditor.spool: memory flat in the fleet's size)."""
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for h in run.hosts:
+            yield host_to_dict(h, run.ssh.get(h.id), run.facts.get(h.id))
+
+    if isinstance(run.facts, FactsSpool):
+        return run.facts.report_rows(run.id, rows)
+    return list(rows())
+
+
 def run_to_dict(run: AuditRun) -> dict[str, Any]:
     data: dict[str, Any] = {
         "schema": SCHEMA_ID,
@@ -135,7 +166,7 @@ def run_to_dict(run: AuditRun) -> dict[str, Any]:
             **({"vantages": vantages} if (vantages := vantage_counts(run)) else {}),
         },
         "summary": summarize(run),
-        "hosts": [host_to_dict(h, run.ssh.get(h.id), run.facts.get(h.id)) for h in run.hosts],
+        "hosts": _host_rows(run),
         "findings": [
             {
                 "rule": f.rule,
@@ -158,7 +189,7 @@ def run_to_dict(run: AuditRun) -> dict[str, Any]:
 
 
 def render_json(run: AuditRun) -> str:
-    return json.dumps(run_to_dict(run), indent=2, sort_keys=False) + "\n"
+    return "".join(json_chunks(run_to_dict(run)))
 
 
 def load_schema() -> dict[str, Any]:
@@ -171,4 +202,4 @@ def validate_report(data: Mapping[str, Any]) -> None:
     """Raise jsonschema.ValidationError when `data` breaks the published schema."""
     import jsonschema
 
-    jsonschema.validate(instance=data, schema=load_schema())
+    jsonschema.validate(instance=plain(data), schema=load_schema())

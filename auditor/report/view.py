@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from auditor.model import SEVERITIES, SEVERITY_RANK, HostStatus
+from auditor.spool import SpooledRows
 
 STATUSES = tuple(s.value for s in HostStatus)
 EOL_STATUSES = ("eol", "extended-support", "security-only", "supported", "unknown")
@@ -199,15 +200,17 @@ def host_rows(report: Mapping[str, Any]) -> list[HostRow]:
         notes.setdefault(item["host"], []).append(f"was {item['from']}")
     for item in changes.get("fact_changes", ()):
         notes.setdefault(item["host"], []).append(item["fact"])
+    hosts = report.get("hosts", ())
     return [
         HostRow(
             index=i,
-            data=h,
+            # Spooled hosts (a large run) are read through, not held: memory flat in fleet size.
+            data=hosts.row(i - 1) if isinstance(hosts, SpooledRows) else h,
             findings=by_host.get(h["id"], []),
             first_seen=first_seen.get(h["id"]),
             changes=tuple(dict.fromkeys(notes.get(h["id"], []))),
         )
-        for i, h in enumerate(report.get("hosts", ()), start=1)
+        for i, h in enumerate(hosts, start=1)
     ]
 
 

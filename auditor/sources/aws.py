@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -165,6 +167,9 @@ BOTO_ERRORS = (
 
 # --------------------------------------------------------------------------- I/O
 
+REGION_POOL = 4  # account x region reads at once (EC2 throttles per account and region)
+_CLIENTS = threading.Lock()
+
 
 @contextmanager
 def aws_errors(what: str) -> Iterator[None]:
@@ -192,9 +197,10 @@ def ec2_client(
     endpoint_url: str | None = None,
     settings: AwsClientSettings = DEFAULT_CLIENT_SETTINGS,
 ) -> EC2Client:
-    return session.client(
-        "ec2", region_name=region, endpoint_url=endpoint_url, config=settings.botocore_config()
-    )
+    with _CLIENTS:  # a boto3 Session is not thread-safe while it makes a client
+        return session.client(
+            "ec2", region_name=region, endpoint_url=endpoint_url, config=settings.botocore_config()
+        )
 
 
 def sts_client(
@@ -441,31 +447,21 @@ class Ec2Source:
             return self._result(False, (), str(exc), [str(exc)], read, failed)
 
         known_regions = _known_regions()
-        for account in accounts:
-            try:
-                regions = self.config.regions or get_enabled_regions(
-                    account.session, endpoint_url=self.config.endpoint_url, settings=self._settings
-                )
-            except SourceError as exc:
-                errors.append(f"{account.label}: {exc}")
-                failed.append({"account": account.account, "region": "*", "error": str(exc)})
-                log.warning("aws %s: %s: %s", self.name, account.label, exc)
+        for account, regions in self._read_regions(accounts):
+            if isinstance(regions, SourceError):
+                errors.append(f"{account.label}: {regions}")
+                failed.append({"account": account.account, "region": "*", "error": str(regions)})
+                log.warning("aws %s: %s: %s", self.name, account.label, regions)
                 continue
-            for region in regions:
-                try:
-                    instances = get_instances(
-                        account.session,
-                        region,
-                        self.config.page_size,
-                        endpoint_url=self.config.endpoint_url,
-                        settings=self._settings,
-                    )
-                except SourceError as exc:
-                    message = f"{account.label}: {exc}"
+            for region, instances in regions:
+                if isinstance(instances, SourceError):
+                    message = f"{account.label}: {instances}"
                     if known_regions and region not in known_regions:
                         message += " (botocore knows no region of that name: a typo?)"
                     errors.append(message)
-                    failed.append({"account": account.account, "region": region, "error": str(exc)})
+                    failed.append(
+                        {"account": account.account, "region": region, "error": str(instances)}
+                    )
                     log.warning("aws %s: %s", self.name, message)
                     continue
                 read.append({"account": account.account, "region": region})
@@ -485,6 +481,52 @@ class Ec2Source:
             error = f"{len(errors)} of {len(read) + len(errors)} reads failed; first: {errors[0]}"
         ordered = tuple(sorted(observations.values(), key=lambda o: o.identifiers))
         return self._result(complete, ordered, error, errors, read, failed)
+
+    def _read_regions(self, accounts: Sequence[AccountSession]) -> list[tuple[AccountSession, Any]]:
+        """Each account with its regions' instances, `[(region, instances or SourceError)]`,
+        or the SourceError of listing its regions. Read REGION_POOL at a time (each read
+        waits on the network), answered in the order of accounts and regions: errors, scope
+        and the first sighting of an instance come out as when read one after another."""
+        pool = ThreadPoolExecutor(max_workers=REGION_POOL, thread_name_prefix="auditor-aws")
+        try:
+            listed = [(a, pool.submit(self._regions_of, a)) for a in accounts]
+            reads: list[tuple[AccountSession, Any]] = []
+            for account, listing in listed:
+                regions = listing.result()
+                if isinstance(regions, SourceError):
+                    reads.append((account, regions))
+                    continue
+                reads.append(
+                    (account, [(r, pool.submit(self._instances, account, r)) for r in regions])
+                )
+            return [
+                (a, rs if isinstance(rs, SourceError) else [(r, f.result()) for r, f in rs])
+                for a, rs in reads
+            ]
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: no waiting here
+
+    def _regions_of(self, account: AccountSession) -> Sequence[str] | SourceError:
+        try:
+            return self.config.regions or get_enabled_regions(
+                account.session, endpoint_url=self.config.endpoint_url, settings=self._settings
+            )
+        except SourceError as exc:
+            return exc
+
+    def _instances(
+        self, account: AccountSession, region: str
+    ) -> list[dict[str, Any]] | SourceError:
+        try:
+            return get_instances(
+                account.session,
+                region,
+                self.config.page_size,
+                endpoint_url=self.config.endpoint_url,
+                settings=self._settings,
+            )
+        except SourceError as exc:
+            return exc
 
     def _account_sessions(
         self, errors: list[str], failed: list[dict[str, str]]

@@ -16,6 +16,7 @@ import pytest
 from auditor.collect import CollectInterrupted, collect, not_attempted_reason
 from auditor.config import SshSettings
 from auditor.errors import ProbeError
+from auditor.spool import FactsSpool
 from auditor.model import (
     Facts,
     Host,
@@ -112,6 +113,17 @@ def test_every_host_gets_a_result_in_input_order() -> None:
         assert outcome.duration_s is not None and outcome.duration_s >= 0
         assert facts is not None and facts.hostname == host.id
     assert [c.script for c in connector.calls] == ["uname -n"] * len(hosts)
+
+
+def test_facts_go_to_the_store_as_hosts_finish_not_into_the_results() -> None:
+    hosts = [make_host(f"h{i}", f"10.0.0.{i}") for i in range(1, 6)]
+    connector = ScriptedConnector({h.addresses[0]: Reply(stdout=f"{h.id}\n") for h in hosts[1:]})
+    spool = FactsSpool()
+    results = collect(hosts, SETTINGS, hostname_probe, connector=connector, facts_store=spool)
+    assert list(results) == [h.id for h in hosts]
+    assert all(facts is None for _, facts in results.values())
+    assert results[hosts[0].id][0].state == "skipped" and hosts[0].id not in spool
+    assert {host_id: f.hostname for host_id, f in spool.items()} == {h.id: h.id for h in hosts[1:]}
 
 
 def test_concurrency_bound_is_respected() -> None:

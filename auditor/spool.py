@@ -1,0 +1,193 @@
+"""A run's per-host data on disk as hosts finish, so the controller's memory does not grow
+with the fleet (issue 14).
+
+`FactsSpool` is the run's `facts` mapping: each host's Facts is pickled into an unlinked
+temp file when its probe ends and read back when a rule or a report asks for it, one host
+at a time. Only the index (host id -> offset) stays in memory, ~100 bytes a host against
+~30 KB for parsed Facts. `SpooledRows` is the same for report.json's host entries: each is
+encoded once, as one compact JSON line, and the writers (report.json, the history store's
+copy) copy those lines without decoding them again.
+
+The files are the controller's own (temp dir, mode 0600, unlinked at once): nothing here
+leaves the machine, and a crash leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from typing import IO, Any, overload
+
+from auditor.model import Facts
+
+
+class _Records:
+    """Append-only records in an unlinked temp file, read back by number."""
+
+    def __init__(self) -> None:
+        # Lives as long as the run's data, closed (and so freed) when it is collected.
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="auditor-spool-")  # noqa: SIM115
+        self._spans: list[tuple[int, int]] = []
+        self._end = 0
+        self._lock = threading.Lock()
+
+    def append(self, blob: bytes) -> int:
+        with self._lock:
+            self._file.seek(self._end)
+            self._file.write(blob)
+            self._spans.append((self._end, len(blob)))
+            self._end += len(blob)
+            return len(self._spans) - 1
+
+    def read(self, number: int) -> bytes:
+        offset, size = self._spans[number]
+        with self._lock:
+            self._file.seek(offset)
+            return self._file.read(size)
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+
+class FactsSpool(MutableMapping[str, Facts]):
+    """host id -> Facts, kept on disk (see the module docstring). Thread-safe."""
+
+    def __init__(self) -> None:
+        self._records = _Records()
+        self._index: dict[str, int] = {}
+        self._rows: dict[str, SpooledRows] = {}
+
+    def put(self, host_id: str, facts: Facts) -> None:
+        self._index[host_id] = self._records.append(pickle.dumps(facts, pickle.HIGHEST_PROTOCOL))
+
+    def __setitem__(self, host_id: str, facts: Facts) -> None:
+        self.put(host_id, facts)
+
+    def __getitem__(self, host_id: str) -> Facts:
+        facts: Facts = pickle.loads(self._records.read(self._index[host_id]))
+        return facts
+
+    def __delitem__(self, host_id: str) -> None:
+        del self._index[host_id]  # its bytes stay in the file until the spool goes
+
+    def __contains__(self, host_id: object) -> bool:
+        return host_id in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._index))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def report_rows(self, key: str, make: Callable[[], Iterable[dict[str, Any]]]) -> SpooledRows:
+        """The report's host entries for run `key`, made by `make` the first time only:
+        recording, the history snapshot and every report format read the same lines."""
+        if key not in self._rows:
+            self._rows = {key: SpooledRows(make())}  # one run's rows at a time
+        return self._rows[key]
+
+
+class SpooledRows(Sequence[dict[str, Any]]):
+    """A list of JSON objects kept on disk as compact JSON lines; reading one decodes it."""
+
+    _RECENT = 32  # rows kept decoded: a pass over the rows reads each one once
+
+    def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
+        self._records = _Records()
+        self._recent: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        for row in rows:
+            self._records.append(json.dumps(row, separators=(",", ":")).encode("utf-8"))
+
+    def row(self, index: int) -> Mapping[str, Any]:
+        """Row `index` as a mapping that decodes it when read (and again only once it has
+        left the few kept decoded): a table of every host holds these, not the rows."""
+        return _Row(self, index)
+
+    def raw(self) -> Iterator[str]:
+        """Each row as its JSON text, in order."""
+        for number in range(len(self._records)):
+            yield self._records.read(number).decode("utf-8")
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        row = self._recent.get(index)
+        if row is None:
+            row = json.loads(self._records.read(index))
+            self._recent[index] = row
+            if len(self._recent) > self._RECENT:
+                self._recent.popitem(last=False)
+        return row
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for text in self.raw():
+            yield json.loads(text)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+class _Row(Mapping[str, Any]):
+    """One spooled row, read through (see SpooledRows.row)."""
+
+    def __init__(self, rows: SpooledRows, index: int) -> None:
+        self._rows, self._index = rows, index
+
+    def __getitem__(self, key: str) -> Any:
+        return self._rows[self._index][key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows[self._index])
+
+    def __len__(self) -> int:
+        return len(self._rows[self._index])
+
+
+def json_chunks(data: Any) -> Iterator[str]:
+    """`data` as JSON text in pieces, for a writer that never holds the whole text: the top
+    level's keys one a line, a list's items one a line (compact), spooled rows copied as
+    they are."""
+    if not isinstance(data, Mapping):
+        yield json.dumps(data, separators=(",", ":"))
+        yield "\n"
+        return
+    yield "{"
+    for n, (key, value) in enumerate(data.items()):
+        yield ("\n" if n == 0 else ",\n") + json.dumps(str(key)) + ": "
+        if isinstance(value, SpooledRows | list | tuple):
+            items = value.raw() if isinstance(value, SpooledRows) else _compact(value)
+            yield "["
+            for i, text in enumerate(items):
+                yield ("\n  " if i == 0 else ",\n  ") + text
+            yield "\n]" if len(value) else "]"
+        else:
+            yield json.dumps(value, separators=(",", ":"))
+    yield "\n}\n"
+
+
+def _compact(items: Iterable[Any]) -> Iterator[str]:
+    for item in items:
+        yield json.dumps(item, separators=(",", ":"))
+
+
+def plain(data: Any) -> Any:
+    """`data` with spooled rows read into lists: for code that needs plain JSON values."""
+    if isinstance(data, SpooledRows):
+        return list(data)
+    if isinstance(data, Mapping):
+        return {k: plain(v) for k, v in data.items()}
+    return data

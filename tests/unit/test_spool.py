@@ -1,0 +1,67 @@
+"""Facts and report rows on disk (auditor.spool): a spooled run renders exactly as the same
+run held in memory, in every format, and report.json is written in pieces."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from auditor.report import render_all, run_to_dict, write_reports
+from auditor.report.json_report import validate_report
+from auditor.spool import FactsSpool, SpooledRows, json_chunks
+from auditor.store import open_store
+from tests.unit.big_fleet import generated_run
+
+
+def _spooled(count: int):  # type: ignore[no-untyped-def]
+    run = generated_run(count)
+    spool = FactsSpool()
+    for host_id, facts in run.facts.items():
+        spool[host_id] = facts
+    return run, replace(run, facts=spool)
+
+
+def test_facts_come_back_equal_and_only_the_index_stays() -> None:
+    run, spooled = _spooled(30)
+    assert isinstance(spooled.facts, FactsSpool)
+    assert len(spooled.facts) == 30 and set(spooled.facts) == set(run.facts)
+    for host_id, facts in run.facts.items():
+        assert spooled.facts[host_id] == facts
+    assert spooled.facts.get("ip:10.99.99.99") is None
+
+
+def test_a_spooled_run_renders_as_the_same_run_in_memory() -> None:
+    run, spooled = _spooled(60)
+    data = run_to_dict(spooled)
+    assert isinstance(data["hosts"], SpooledRows)
+    assert render_all(data) == render_all(run_to_dict(run))
+    assert json.loads("".join(json_chunks(data))) == json.loads(json.dumps(run_to_dict(run)))
+    validate_report(data)
+
+
+def test_report_rows_are_made_once_per_run() -> None:
+    _, spooled = _spooled(5)
+    assert run_to_dict(spooled)["hosts"] is run_to_dict(spooled)["hosts"]
+
+
+def test_spooled_rows_index_like_a_list() -> None:
+    rows = SpooledRows({"n": n, "s": "é" * n} for n in range(50))
+    assert len(rows) == 50 and rows[0] == {"n": 0, "s": ""} and rows[-1]["n"] == 49
+    assert [r["n"] for r in rows[10:13]] == [10, 11, 12]
+    assert [r["n"] for r in rows] == list(range(50))
+    assert dict(rows.row(7)) == rows[7]
+
+
+def test_reports_and_store_of_a_spooled_run(tmp_path: Path) -> None:
+    run, spooled = _spooled(40)
+    written = write_reports(spooled, tmp_path / "reports")
+    on_disk = json.loads(written["json"].read_text())
+    assert on_disk == json.loads(json.dumps(run_to_dict(run)))
+    with open_store(tmp_path / "history.sqlite") as store:
+        store.save_run(spooled)
+        stored = store.latest_run()
+        assert stored is not None
+        assert stored.report == json.loads(json.dumps(run_to_dict(run)))
+        host = run.hosts[3]
+        assert store.facts_of(run.id, host.id) == on_disk["hosts"][3]["facts"]
