@@ -58,16 +58,31 @@ def bounded_fields(value: T, name: str | None = None, *, limit: int | None = Non
     return _bounded(value, name, limit)  # type: ignore[no-any-return]
 
 
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """A dataclass's field names, None for other classes; looked up once per class (this
+    runs for every value a probe returns)."""
+    if cls not in _FIELDS:
+        is_data = dataclasses.is_dataclass(cls)
+        _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls)) if is_data else None
+    return _FIELDS[cls]
+
+
 def _bounded(value: Any, name: str | None, limit: int | None = None) -> Any:
     if isinstance(value, str):
         return cut(value, limit or LIMITS.get(name or "", DEFAULT_LIMIT))
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if value is None or isinstance(value, int | float):
+        return value
+    names = _field_names(type(value))
+    if names is not None:
         changes = {}
-        for item in dataclasses.fields(value):
-            old = getattr(value, item.name)
-            new = _bounded(old, item.name, limit)
+        for field_name in names:
+            old = getattr(value, field_name)
+            new = _bounded(old, field_name, limit)
             if new is not old:
-                changes[item.name] = new
+                changes[field_name] = new
         return dataclasses.replace(value, **changes) if changes else value
     if isinstance(value, Mapping):
         items = [(_bounded(k, name, limit), _bounded(v, k if isinstance(k, str) else name, limit))

@@ -52,14 +52,20 @@ class RunSnapshot:
 
     @classmethod
     def from_report(cls, data: Mapping[str, Any]) -> RunSnapshot:
+        from auditor.spool import SpooledRows
+
         hosts = {}
-        for h in data.get("hosts", ()):
+        rows = data.get("hosts", ())
+        for i, h in enumerate(rows):
+            facts = h.get("facts")
+            if isinstance(rows, SpooledRows) and facts is not None:
+                facts = rows.row(i, "facts")  # read when compared: not every host's at once
             hosts[h["id"]] = HostSnapshot(
                 id=h["id"],
                 label=h.get("label") or h["id"],
                 status=h["status"],
                 alive=host_alive(h),
-                facts=h.get("facts"),
+                facts=facts,
             )
         return cls(
             run_id=data["run"]["id"],

@@ -15,39 +15,42 @@ leaves the machine, and a crash leaves nothing behind.
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from typing import IO, Any, overload
+from typing import Any, overload
 
 from auditor.model import Facts
 
 
 class _Records:
-    """Append-only records in an unlinked temp file, read back by number."""
+    """Append-only records in an unlinked temp file, read back by number (pread/pwrite:
+    no shared file position, so readers need no lock and nothing is flushed on a seek)."""
 
     def __init__(self) -> None:
         # Lives as long as the run's data, closed (and so freed) when it is collected.
-        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="auditor-spool-")  # noqa: SIM115
+        self._file = tempfile.TemporaryFile(prefix="auditor-spool-", buffering=0)  # noqa: SIM115
         self._spans: list[tuple[int, int]] = []
         self._end = 0
         self._lock = threading.Lock()
 
     def append(self, blob: bytes) -> int:
         with self._lock:
-            self._file.seek(self._end)
-            self._file.write(blob)
-            self._spans.append((self._end, len(blob)))
+            offset = self._end
             self._end += len(blob)
-            return len(self._spans) - 1
+            self._spans.append((offset, len(blob)))
+            number = len(self._spans) - 1
+        written = 0
+        while written < len(blob):
+            written += os.pwrite(self._file.fileno(), blob[written:], offset + written)
+        return number
 
     def read(self, number: int) -> bytes:
         offset, size = self._spans[number]
-        with self._lock:
-            self._file.seek(offset)
-            return self._file.read(size)
+        return os.pread(self._file.fileno(), size, offset)
 
     def __len__(self) -> int:
         return len(self._spans)
@@ -102,10 +105,11 @@ class SpooledRows(Sequence[dict[str, Any]]):
         for row in rows:
             self._records.append(json.dumps(row, separators=(",", ":")).encode("utf-8"))
 
-    def row(self, index: int) -> Mapping[str, Any]:
-        """Row `index` as a mapping that decodes it when read (and again only once it has
-        left the few kept decoded): a table of every host holds these, not the rows."""
-        return _Row(self, index)
+    def row(self, index: int, key: str | None = None) -> Mapping[str, Any]:
+        """Row `index` (or the mapping under its `key`) as a mapping that decodes the row
+        when read, and again only once it has left the few kept decoded: a table of every
+        host holds these, not the rows."""
+        return _Row(self, index, key)
 
     def raw(self) -> Iterator[str]:
         """Each row as its JSON text, in order."""
@@ -144,17 +148,22 @@ class SpooledRows(Sequence[dict[str, Any]]):
 class _Row(Mapping[str, Any]):
     """One spooled row, read through (see SpooledRows.row)."""
 
-    def __init__(self, rows: SpooledRows, index: int) -> None:
-        self._rows, self._index = rows, index
+    def __init__(self, rows: SpooledRows, index: int, key: str | None) -> None:
+        self._rows, self._index, self._key = rows, index, key
+
+    def _value(self) -> Mapping[str, Any]:
+        row = self._rows[self._index]
+        value: Mapping[str, Any] = row if self._key is None else row[self._key]
+        return value
 
     def __getitem__(self, key: str) -> Any:
-        return self._rows[self._index][key]
+        return self._value()[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._rows[self._index])
+        return iter(self._value())
 
     def __len__(self) -> int:
-        return len(self._rows[self._index])
+        return len(self._value())
 
 
 def json_chunks(data: Any) -> Iterator[str]:

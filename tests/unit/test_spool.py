@@ -65,3 +65,13 @@ def test_reports_and_store_of_a_spooled_run(tmp_path: Path) -> None:
         assert stored.report == json.loads(json.dumps(run_to_dict(run)))
         host = run.hosts[3]
         assert store.facts_of(run.id, host.id) == on_disk["hosts"][3]["facts"]
+
+
+def test_history_snapshot_of_a_spooled_run_reads_facts_through() -> None:
+    from auditor.history import RunSnapshot
+
+    run, spooled = _spooled(20)
+    plain, lazy = RunSnapshot.from_run(run), RunSnapshot.from_run(spooled)
+    assert lazy.hosts.keys() == plain.hosts.keys()
+    for host_id, snap in plain.hosts.items():
+        assert json.loads(json.dumps(dict(lazy.hosts[host_id].facts or {}))) == snap.facts
