@@ -16,7 +16,6 @@ import pytest
 from auditor.collect import CollectInterrupted, collect, not_attempted_reason
 from auditor.config import SshSettings
 from auditor.errors import ProbeError
-from auditor.spool import FactsSpool
 from auditor.model import (
     Facts,
     Host,
@@ -40,6 +39,7 @@ from auditor.remote import (
     UnknownHostKeyError,
 )
 from auditor.remote.scripted import Behaviour
+from auditor.spool import FactsSpool
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 SETTINGS = SshSettings(ports=(22,), concurrency=4, timeout=2.0, deadline=5.0)

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "auditor"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("foundation", frozenset({
         "errors", "fileio", "locking", "visible", "bounds", "urls", "targets", "model",
-        "launchers", "parallel", "storedb",
+        "launchers", "parallel", "storedb", "spool",
     })),
     ("configuration and reference data", frozenset({
         "config", "starter", "eol", "host_owner",
