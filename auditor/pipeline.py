@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from auditor.config import Config
 from auditor.host_owner import client_owner
 from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult
 from auditor.model import ProbeResults as ProbeResults  # the library API names it here too
+from auditor.parallel import parallel_map
 from auditor.recheck import DirectCheck, Recheck, Rechecker, plan_recheck, run_recheck
 from auditor.reconcile import reconcile
 from auditor.rules import RuleContext, evaluate
@@ -80,31 +80,35 @@ def collect_sources(
             with lock:
                 observer(source, result)
 
-    def read(source: Source) -> SourceResult:
+    def read(n: int) -> SourceResult:
+        source = sources[n]
         observe(source, None)
         log.info("source %s %r: reading", source.kind.value, source.name)
         started = time.monotonic()
         try:
             result = source.collect(now)
         except Exception as exc:  # a source must not take the run down with it
-            result = SourceResult(
-                source.kind, source.name, ok=False, error=f"{type(exc).__name__}: {exc}"
-            )
+            result = _failed(source, exc)
         result = bounded_fields(result)  # observations enter here: every string bounded
         _log_source(result, time.monotonic() - started)
         observe(source, result)
         return result
 
     if len(sources) <= 1:
-        return tuple(read(source) for source in sources)
-    pool = ThreadPoolExecutor(
-        max_workers=min(SOURCE_POOL, len(sources)), thread_name_prefix="auditor-source"
+        return tuple(read(n) for n in range(len(sources)))
+    # `read` never raises an Exception; Ctrl-C returns at once (a source's own timeouts end
+    # its reads).
+    results = parallel_map(
+        read, range(len(sources)), timeout=None, name="auditor-source", workers=SOURCE_POOL
     )
-    try:
-        return tuple(pool.map(read, sources))
-    finally:
-        # Ctrl-C: return at once (a source's own timeouts end its reads), do not wait here.
-        pool.shutdown(wait=False, cancel_futures=True)
+    return tuple(
+        result if isinstance(result, SourceResult) else _failed(sources[n], result)
+        for n, result in sorted(results.items())
+    )
+
+
+def _failed(source: Source, exc: Exception) -> SourceResult:
+    return SourceResult(source.kind, source.name, ok=False, error=f"{type(exc).__name__}: {exc}")
 
 
 def _log_source(result: SourceResult, seconds: float) -> None:

@@ -23,6 +23,7 @@ SCHEMA_ID = "auditor/report@1"
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_PLAIN = frozenset({str, int, float, bool})
 
 
 def _field_names(cls: type) -> tuple[str, ...] | None:
@@ -38,7 +39,7 @@ def _field_names(cls: type) -> tuple[str, ...] | None:
 
 def jsonable(value: Any) -> Any:
     """Dataclasses, enums, dates and mappings -> plain JSON values."""
-    if value is None or isinstance(value, str | int | float):
+    if value is None or type(value) in _PLAIN:  # exact types: a str enum is not plain
         return value
     names = _field_names(type(value))
     if names is not None:

@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +43,7 @@ from auditor.model import (
     SourceResult,
     ident,
 )
+from auditor.parallel import parallel_map
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.client import EC2Client
@@ -421,6 +421,14 @@ def _iso(value: Any) -> str | None:
     return str(value) if value else None
 
 
+def _known_failure(result: Any) -> Any:
+    """A read's answer, or its SourceError (data: that read failed); any other exception is
+    raised again, as when the reads ran one after another."""
+    if isinstance(result, Exception) and not isinstance(result, SourceError):
+        raise result
+    return result
+
+
 # --------------------------------------------------------------------------- the source
 
 
@@ -487,46 +495,38 @@ class Ec2Source:
         or the SourceError of listing its regions. Read REGION_POOL at a time (each read
         waits on the network), answered in the order of accounts and regions: errors, scope
         and the first sighting of an instance come out as when read one after another."""
-        pool = ThreadPoolExecutor(max_workers=REGION_POOL, thread_name_prefix="auditor-aws")
-        try:
-            listed = [(a, pool.submit(self._regions_of, a)) for a in accounts]
-            reads: list[tuple[AccountSession, Any]] = []
-            for account, listing in listed:
-                regions = listing.result()
-                if isinstance(regions, SourceError):
-                    reads.append((account, regions))
-                    continue
-                reads.append(
-                    (account, [(r, pool.submit(self._instances, account, r)) for r in regions])
-                )
-            return [
-                (a, rs if isinstance(rs, SourceError) else [(r, f.result()) for r, f in rs])
-                for a, rs in reads
-            ]
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: no waiting here
 
-    def _regions_of(self, account: AccountSession) -> Sequence[str] | SourceError:
-        try:
+        def regions_of(n: int) -> Sequence[str]:
             return self.config.regions or get_enabled_regions(
-                account.session, endpoint_url=self.config.endpoint_url, settings=self._settings
+                accounts[n].session, endpoint_url=self.config.endpoint_url, settings=self._settings
             )
-        except SourceError as exc:
-            return exc
 
-    def _instances(
-        self, account: AccountSession, region: str
-    ) -> list[dict[str, Any]] | SourceError:
-        try:
+        def instances(job: tuple[int, str]) -> list[dict[str, Any]]:
             return get_instances(
-                account.session,
-                region,
+                accounts[job[0]].session,
+                job[1],
                 self.config.page_size,
                 endpoint_url=self.config.endpoint_url,
                 settings=self._settings,
             )
-        except SourceError as exc:
-            return exc
+
+        numbers = range(len(accounts))
+        listed = {n: _known_failure(r) for n, r in self._pool(regions_of, numbers).items()}
+        jobs = [
+            (n, r) for n in numbers if not isinstance(listed[n], SourceError) for r in listed[n]
+        ]
+        read = {job: _known_failure(r) for job, r in self._pool(instances, jobs).items()}
+        return [
+            (
+                accounts[n],
+                regions if isinstance(regions, SourceError) else [(r, read[n, r]) for r in regions],
+            )
+            for n, regions in listed.items()
+        ]
+
+    @staticmethod
+    def _pool(call: Callable[[Any], Any], items: Iterable[Any]) -> dict[Any, Any]:
+        return parallel_map(call, items, timeout=None, name="auditor-aws", workers=REGION_POOL)
 
     def _account_sessions(
         self, errors: list[str], failed: list[dict[str, str]]

@@ -34,6 +34,7 @@ WRITER = textwrap.dedent(
 
     data = run_to_dict(fleet_with_changes())
     out, start = Path(sys.argv[1]), int(sys.argv[2])
+    write_report_data(data, out.parent / "warm-up")  # templates loaded: kills land in sets
     print("ready", flush=True)
     for n in range(start, start + 1000):
         data["run"]["id"] = f"run-{n}"
