@@ -29,7 +29,7 @@ import pytest
 
 from auditor.lab import LabState
 from auditor.lab.net import check_subnet_free, run
-from tests.integration.test_engine_redis import Workers, wait_for, workers  # noqa: F401
+from tests.integration.test_engine_workers import Workers, wait_for, workers  # noqa: F401
 
 pytest.importorskip("celery")
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(600)]
