@@ -102,7 +102,10 @@ class SshSettings:
     concurrency: int = 16
     timeout: float = 10.0  # connect / auth timeout
     deadline: float = 90.0  # whole probe of one host
-    sudo: bool = False
+    sudo: bool = False  # the privileged half in one `sudo -n sh -s` (a root shell)
+    # [ssh] sudo = "commands": no root shell; only the fixed read-only commands of
+    # auditor.probe.privileged_commands run through `sudo -n` (docs/ssh.md)
+    sudo_commands: bool = False
     jump_host: str | None = None
     proxy_command: str | None = None  # e.g. aws ssm start-session ... (%h %p %r %n)
     legacy_algorithms: tuple[str, ...] = ()  # host patterns allowed to use CentOS 5-era algorithms
@@ -299,6 +302,18 @@ class _Table:
         if not isinstance(value, bool):
             raise self._err(key, "true or false", value)
         return value
+
+    def get_sudo(self, key: str) -> str:
+        """`false` (off), `true` (shell: a root shell for the privileged half) or
+        `"commands"` (only the fixed read-only commands through sudo)."""
+        value = self._get(key)
+        if value is None or value is False:
+            return "off"
+        if value is True:
+            return "shell"
+        if value == "commands":
+            return "commands"
+        raise self._err(key, 'true, false or "commands"', value)
 
     # Every number has a sane range: a typo (an extra zero, a minus) or `inf` / `nan` (TOML
     # has both) is refused at load, not discovered when a hung host hangs the whole audit.
@@ -595,6 +610,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         terraform.append(tf)
 
     t = _Table(path, "[ssh]", data.get("ssh", {}), base)
+    sudo = t.get_sudo("sudo")
     ssh = SshSettings(
         enabled=t.get_bool("enabled", True),
         user=t.get_str("user"),
@@ -606,7 +622,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         concurrency=t.get_int("concurrency", 16, minimum=1, maximum=512),
         timeout=t.get_float("timeout", 10.0, maximum=300),
         deadline=t.get_float("deadline", 90.0, maximum=3600),
-        sudo=t.get_bool("sudo", False),
+        sudo=sudo == "shell",
+        sudo_commands=sudo == "commands",
         jump_host=t.get_str("jump_host"),
         proxy_command=t.get_str("proxy_command"),
         legacy_algorithms=t.get_strs("legacy_algorithms"),

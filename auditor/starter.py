@@ -98,7 +98,8 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # concurrency = 16
 # timeout = 10                 # seconds for each connect step
 # deadline = 90                # seconds for a whole host: connect + probe
-# sudo = false                 # true: `sudo -n` for socket owners and logs
+# sudo = false                 # true: `sudo -n sh -s` for socket owners and logs;
+#                              # "commands": only fixed read-only commands via sudo
 # jump_host = "auditor@bastion.example.com:22"
 # proxy_command = \"\"\"aws ssm start-session --target %i --document-name AWS-StartSSHSession \\
 #   --parameters portNumber=%p\"\"\"      # AWS Systems Manager: docs/ssh.md

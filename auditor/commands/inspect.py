@@ -79,8 +79,8 @@ def build_config(
         overrides["host_key_policy"] = host_key_policy
     if ports:
         overrides["ports"] = tuple(dict.fromkeys(ports))
-    if sudo is not None:
-        overrides["sudo"] = sudo
+    if sudo is not None:  # --sudo: the root shell; --no-sudo: no sudo at all
+        overrides.update(sudo=sudo, sudo_commands=False)
     return replace(config, ssh=replace(ssh, **overrides)) if overrides else config
 
 

@@ -28,9 +28,14 @@ class Privilege:
 
     uid: int | None = None
     user: str | None = None
-    sudo: str = "off"  # off | ok | denied | absent | unknown; "ok" means the root half ran via sudo
+    # off | ok | denied | absent | unknown | commands; "ok" means the root half ran via sudo,
+    # "commands" that the script ran as the login user with sudo for fixed command lines
+    sudo: str = "off"
     sudo_message: str | None = None
     has_timeout: bool = True
+    # sudo = "commands": the command lines that went through sudo, and those sudo refused
+    sudo_ran: tuple[str, ...] = ()
+    sudo_refused: tuple[str, ...] = ()
 
     @property
     def root(self) -> bool:
@@ -46,6 +51,11 @@ class Privilege:
             return f"{who} and `sudo -n` was refused{said}"
         if self.sudo == "absent":
             return f"{who} and sudo is not installed"
+        if self.sudo == "commands":
+            why = f'{who}; [ssh] sudo = "commands" runs only fixed read-only commands as root'
+            if self.sudo_refused:
+                why += f" (and sudo refused {self.sudo_refused[0]})"
+            return why
         return f"{who} without root"
 
     def needs_root(self, what: str) -> str:

@@ -60,7 +60,8 @@ class ProbeOptions:
     part instead.
     """
 
-    sudo: bool = False
+    sudo: bool = False  # the privileged facts in one `sudo -n sh -s`
+    sudo_commands: bool = False  # only the commands of auditor.probe.privileged_commands
     log_days: int = 7
     nonce: str = field(default_factory=new_nonce)
     max_log_files: int = MAX_LOG_FILES  # /var/log files listed, newest first
@@ -97,6 +98,8 @@ class ProbeOptions:
             # Entries are pasted into the script: no quotes, spaces or colons.
             if not _PATH_ENTRY_RE.match(entry):
                 raise ValueError(f"search_path entry {entry!r} must be an absolute plain path")
+        if self.sudo and self.sudo_commands:
+            raise ValueError("sudo (a root shell) and sudo_commands exclude each other")
         if len(self.known_versions) > MAX_KNOWN_VERSIONS:
             raise ValueError(f"at most {MAX_KNOWN_VERSIONS} known_versions")
         for pair in self.known_versions:
@@ -111,6 +114,8 @@ class ProbeOptions:
     @classmethod
     def from_settings(cls, ssh: SshSettings, **overrides: Any) -> ProbeOptions:
         """Options from the `[ssh]` config section (sudo, log_days), plus overrides."""
-        values: dict[str, Any] = {"sudo": ssh.sudo, "log_days": ssh.log_days}
+        values: dict[str, Any] = {
+            "sudo": ssh.sudo, "sudo_commands": ssh.sudo_commands, "log_days": ssh.log_days,
+        }  # fmt: skip
         values.update(overrides)
         return cls(**values)

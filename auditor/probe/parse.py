@@ -124,6 +124,8 @@ def read_privilege(meta: Section) -> tuple[Privilege, datetime | None]:
     half = meta.get("privileged")
     if sudo == "ok" and half is not None and half.body.strip() != "sudo":
         sudo = "denied"  # cannot happen today; kept so a mismatch never claims root
+    commands = meta.get("sudo-commands")
+    answers = [line.partition(" ") for line in commands.lines] if commands else []
     return (
         Privilege(
             uid=int(uid_text) if uid_text.isdigit() else None,
@@ -131,6 +133,8 @@ def read_privilege(meta: Section) -> tuple[Privilege, datetime | None]:
             sudo=sudo,
             sudo_message=values.get("sudo_message") or None,
             has_timeout=values.get("timeout", "none") != "none",
+            sudo_ran=tuple(line for word, _, line in answers if word == "sudo"),
+            sudo_refused=tuple(line for word, _, line in answers if word == "refused"),
         ),
         from_epoch(values.get("now", "")),
     )
@@ -173,4 +177,10 @@ def _run_errors(
         )
     if privilege.sudo in ("denied", "absent"):
         errors["probe.sudo"] = privilege.why_not_root()
+    if privilege.sudo == "commands" and privilege.sudo_refused:
+        refused = privilege.sudo_refused
+        errors["probe.sudo"] = (
+            f"sudo refused {len(refused)} of the read-only commands ({'; '.join(refused[:3])}): "
+            "they ran as the login user; the sudoers entry is in docs/ssh.md"
+        )
     return errors

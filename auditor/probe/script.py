@@ -16,7 +16,9 @@ Nothing is written on the host: no temp files (no here-documents: bash 3.2 write
 /tmp), no history (HISTFILE unset; `sh -s` is not interactive anyway), results go to stdout.
 The privileged half is fed to its shell through a pipe, so the nonce never appears in argv.
 With sudo on and a non-root login, it runs under one `sudo -n sh -s` (one auth-log line);
-when sudo is refused it runs as the login user and the meta part says why. Every process
+when sudo is refused it runs as the login user and the meta part says why. With sudo =
+"commands" it runs as the login user, and only the fixed command lines of
+`auditor.probe.privileged_commands` go through `sudo -n`. Every process
 counts: on a CPU-bound host a fork + exec is ~1 ms, as much as a dozen facts read by the
 shell's own `read`, so the skeleton starts one (`date`) and the facts as few as they can.
 """
@@ -28,6 +30,7 @@ from collections.abc import Sequence
 from auditor.probe.facts import ALL_FACTS
 from auditor.probe.interface import ProbeFact
 from auditor.probe.options import ProbeOptions
+from auditor.probe.privileged_commands import SUDO_COMMANDS_REPORT, sudo_commands_shell
 from auditor.probe.shell import COMMON, TIMEOUT_LOOKUP, fill, quote
 
 # Who we are, without a process: the effective uid from the shell's own /proc/self/status,
@@ -57,6 +60,10 @@ if [ "$SU" = on ]; then
     _tt @CT@
     if SM=$($TT sudo -n true 2>&1); then S='sudo -n'; SU=ok; else SU=denied; fi
   else SU=absent; fi
+elif [ "$SU" = commands ]; then
+  if [ "$W" = root ]; then SU=not-needed
+  elif _has sudo; then @SUDO_COMMANDS@
+  else SU=absent; fi
 fi
 case $SM in *"$NL"*) SM=$(printf '%s\n' "$SM" | sed -n 1p) ;; esac
 _o meta/privilege 0 "uid=$U
@@ -83,7 +90,9 @@ else
 fi
 """
 
-# With sudo off the privileged facts are simply the rest of the script.
+# With sudo off the privileged facts are simply the rest of the script. With sudo =
+# "commands" too: their fixed command lines go through sudo one by one (`_sc`), and which
+# did, or were refused, is reported after them.
 _RUN_PRIVILEGED_INLINE = r"""
 {
 @PRIVILEGED@
@@ -118,11 +127,16 @@ def build_script(options: ProbeOptions, facts: Sequence[ProbeFact] = ALL_FACTS) 
         )
     else:
         run_privileged = fill(_RUN_PRIVILEGED_INLINE, PRIVILEGED=privileged)
+        if options.sudo_commands:
+            run_privileged += '[ "$SU" = commands ] &&' + SUDO_COMMANDS_REPORT
+    sudo = "on" if options.sudo else "commands" if options.sudo_commands else "off"
+    # `_sc` redefined in the login shell, where the privileged facts then run.
+    commands_shell = sudo_commands_shell(options.command_timeout) if options.sudo_commands else ":"
     body = (
         f"N={options.nonce}\n"
         + common
         + TIMEOUT_LOOKUP
-        + fill(_PRIVILEGE, SUDO="on" if options.sudo else "off", CT=options.command_timeout)
+        + fill(_PRIVILEGE, SUDO=sudo, CT=options.command_timeout, SUDO_COMMANDS=commands_shell)
         + unprivileged
         + run_privileged
         + _DONE

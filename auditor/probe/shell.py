@@ -35,6 +35,12 @@ _PLACEHOLDER_RE = re.compile(r"@[A-Z][A-Z0-9_]*@")
 #                              it. `_tc` answers the syntax question the first time.
 #   _r NAME SECS cmd...        run under `timeout`, capture stdout+stderr, print as a part
 #   _rl PATH                   readlink, with an `ls -l` fallback
+#   _sc CMD ARGS...            how to run `CMD ARGS`: sets C to the command word(s) to
+#                              use in its place (`$C ARGS`, unquoted) and H to who runs
+#                              it (the part's `how`). Here: CMD itself, as the script runs.
+#                              With [ssh] sudo = "commands" the script redefines it
+#                              (auditor.probe.privileged_commands): `sudo -n /abs/CMD` when
+#                              sudo allows exactly that command line.
 #   _sf FACT                   the fact starting now (`_as`, the step, is the fact or the
 #                              part `_r`/`_b` runs): a TERM (the controller gave up at the
 #                              deadline and stops the script, see remote.session) flushes
@@ -57,6 +63,7 @@ _tc() { T=; case $(timeout --help 2>&1) in
 _tt() { [ "$T" = '?' ] && _tc; TT=; if [ -n "$T" ]; then TT="$T $1"; fi; }
 _r() { _rn=$1; _as=$1; _tt "$2"; shift 2; O=$($TT "$@" 2>&1); R=$?; _o "$_rn" "$R" "$O"; _as=$_af; }
 _sf() { _af=$1; _as=$1; }
+_sc() { C=$1 H=$W; }
 _af=meta _as=meta
 trap '_fl; printf "\n@@AUDITOR %s STOP %s@@\n" "$N" "$_as"; exit 143' TERM
 _rl() { readlink "$1" 2>/dev/null ||

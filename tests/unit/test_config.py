@@ -135,3 +135,13 @@ def test_config_errors_name_file_and_key(tmp_path: Path, text: str, message: str
 def test_missing_file_is_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_sudo_is_off_a_root_shell_or_fixed_commands(tmp_path: Path) -> None:
+    for value, shell, commands in (("false", False, False), ("true", True, False),
+                                   ('"commands"', False, True)):  # fmt: skip
+        ssh = load_config(write(tmp_path, f"[ssh]\nsudo = {value}\n")).ssh
+        assert (ssh.sudo, ssh.sudo_commands) == (shell, commands), value
+    assert load_config(write(tmp_path, "[ssh]\n")).ssh.sudo_commands is False
+    with pytest.raises(ConfigError, match=r"\[ssh\] key 'sudo': expected true, false or \"commands\""):
+        load_config(write(tmp_path, '[ssh]\nsudo = "root"\n'))

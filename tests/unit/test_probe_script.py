@@ -252,6 +252,66 @@ def test_unprivileged_with_sudo_off() -> None:
         assert "sudo is off" in facts.errors["listeners.process"]
 
 
+@pytest.mark.skipif(not IS_ROOT or shutil.which("setpriv") is None, reason="needs root + setpriv")
+def test_sudo_commands_refused_run_as_the_login_user_and_say_so(
+    listener: tuple[int, socket.socket],
+) -> None:
+    # [ssh] sudo = "commands" where sudo allows nothing (nobody has no sudoers entry): every
+    # command line is asked for and refused, runs as the login user, and the host says so.
+    port, _ = listener
+    nobody = pwd.getpwnam("nobody").pw_uid
+    run = run_probe(["/bin/sh"], ProbeOptions(sudo_commands=True), user=str(nobody))
+    facts = run.facts
+    assert "sudo refused" in facts.errors["probe.sudo"] and "ss -tuanpe" in facts.errors["probe.sudo"]
+    found = our_listener(facts, port)
+    assert found and found[0].pid is None and found[0].user == "root"
+    assert 'sudo = "commands"' in facts.errors["listeners.process"]
+    output = split_output(run.stdout, run.options.nonce)
+    meta = output.section("meta")
+    assert meta is not None
+    asked = meta.get("sudo-commands")
+    assert asked is not None and asked.lines and all(
+        line.startswith("refused /") for line in asked.lines
+    ), asked.body
+    sockets = output.section("sockets")
+    assert sockets is not None and (sockets.get("ss") or sockets.get("netstat")).how == "user"
+    # The script never asked for a root shell.
+    assert "sudo -n sh" not in build_script(run.options) and "sudo -n true" not in run.stdout
+
+
+def test_every_command_through_sudo_is_a_listed_fixed_line() -> None:
+    # Each `_sc` call of the script names one of PRIVILEGED_COMMANDS exactly, and the command
+    # the snippet then runs as `$C ...` has the same arguments: the sudoers entry is enough.
+    import re
+    import shlex
+
+    from auditor.probe.privileged_commands import PRIVILEGED_COMMANDS, sudoers_entry
+
+    script = build_script(ProbeOptions(sudo_commands=True))
+    calls = re.findall(r"\b_sc ([^;\n]+)", script)
+    assert len(calls) == 5, calls  # ss, netstat twice, find, grep (in a loop)
+    loops = {"\"$d\"": ("/var/spool/cron", "/var/spool/cron/crontabs", "/var/spool/cron/tabs",
+                          "/etc/crontabs")}  # fmt: skip
+    for call in calls:
+        words = call.split()
+        variants = [words]
+        for i, word in enumerate(words):
+            if word in loops:
+                variants = [[*words[:i], d, *words[i + 1 :]] for d in loops[word]]
+        for variant in variants:
+            assert tuple(shlex.split(" ".join(variant))) in PRIVILEGED_COMMANDS, variant
+    # ... and runs it with the very arguments it asked sudo about.
+    for ran in ("$C -tuanpe 2>&1", "$C1 -tuanpW 2>&1", "$C -tuanp 2>&1",
+                "$C /var/log -xdev -type f -printf '%T@ %s %p\\n' 2>&1", '$C -r ^ "$d" 2>'):  # fmt: skip
+        assert ran in script, ran
+    entry = sudoers_entry()
+    assert "*" not in entry and "sh -s" not in entry and "ALL\n" not in entry.replace("ALL=", "")
+    assert build_script(ProbeOptions()).count("sudo -n -l") == 0  # only in commands mode
+    # docs/ssh.md prints this very entry (the lab test installs the doc's copy).
+    doc = (Path(__file__).parents[2] / "docs" / "ssh.md").read_text()
+    assert "```\n" + entry + "```" in doc
+
+
 # ---------------------------------------------------------------------- forged markers
 
 

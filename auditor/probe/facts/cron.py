@@ -48,7 +48,15 @@ for d in /etc/cron.hourly /etc/cron.daily /etc/cron.weekly /etc/cron.monthly; do
   for f in "$d"/*; do [ -f "$f" ] && printf '%s\t%s\n' "$d" "${f##*/}"; done
 done
 for d in /var/spool/cron /var/spool/cron/crontabs /var/spool/cron/tabs /etc/crontabs; do
-  [ -d "$d" ] && [ ! -r "$d" ] && printf 'unreadable: %s\n' "$d"
+  [ -d "$d" ] && [ ! -r "$d" ] || continue
+  _sc grep -r ^ "$d"
+  [ "$H" = sudo ] || { printf 'unreadable: %s\n' "$d"; continue; }
+  $C -r ^ "$d" 2>/dev/null | while l=; IFS= read -r l || [ -n "$l" ]; do
+    f=${l%%:*} l=${l#*:}; b=${l%%[! 	]*}
+    case ${l#"$b"} in ''|'#'*) continue ;; esac
+    CN=$((CN + 1)); [ "$CN" -gt @MAXL@ ] && break
+    printf '%s\t%s\n' "$f" "$l"
+  done
 done
 _e cron/tables 0
 """

@@ -75,7 +75,8 @@ function kth(a, n, k,   lo, hi, p, lt, gt, i, x) {
 RAW_LISTING_BYTES = 64 * 1024
 
 _SNIPPET = r"""
-O=$(find /var/log -xdev -type f -printf '%T@ %s %p\n' 2>&1); R=$?
+_sc find /var/log -xdev -type f -printf '%T@ %s %p\n'
+O=$($C /var/log -xdev -type f -printf '%T@ %s %p\n' 2>&1); R=$?
 case "$NL$O" in
   *"$NL"[0-9]*) ;;
   *printf*) R= ;;
@@ -83,9 +84,9 @@ esac
 if [ -n "$R" ]; then
   # A listing that fits @RAW@ bytes goes as find printed it (the controller sorts it);
   # only a bigger one pays for an awk that keeps the newest @MAXF@.
-  if [ ${#O} -le @RAW@ ]; then _o logs/find-raw "$R" "$O"
+  if [ ${#O} -le @RAW@ ]; then _o logs/find-raw "$R" "$O" "$H"
   else
-    O=$(printf '%s\n' "$O" | awk -v max=@MAXF@ @AWK_CAP@); _o logs/find $? "$O"
+    O=$(printf '%s\n' "$O" | awk -v max=@MAXF@ @AWK_CAP@); _o logs/find $? "$O" "$H"
   fi
 elif stat -c %Y / >/dev/null 2>&1; then
   O=$(find /var/log -xdev -type f -exec stat -c '%Y %s %n' {} + 2>&1 |

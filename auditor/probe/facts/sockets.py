@@ -180,14 +180,17 @@ _sks() { R=${X%%"$NL"*}; X=${X#*"$NL"}; PIDS=${X%%"$NL"*}; X=${X#*"$NL"}
   X=${X#*"$NL@@E"}; E=${X%%"$NL@@U"*}; E=${E#"$NL"}; PL=${X#*"$NL@@U"}; PL=${PL#"$NL"}
   case $R in ''|*[!0-9]*) R=1 ;; esac; }
 if _has ss; then
-  X=$( { ss -tuanpe 2>&1; echo "@@ $?"; } | awk -v max=@MAXC@ @OWN@ "$AS" - $PW); _sks
-  _o sockets/ss "$R" "$L"
+  _sc ss -tuanpe
+  X=$( { $C -tuanpe 2>&1; echo "@@ $?"; } | awk -v max=@MAXC@ @OWN@ "$AS" - $PW); _sks
+  _o sockets/ss "$R" "$L" "$H"
   [ "$R" = 0 ] && SK=ss
 fi
 if [ -z "$SK" ] && _has netstat; then
-  X=$( { netstat -tuanpW 2>&1 || { echo @@W; netstat -tuanp 2>&1; }; echo "@@ $?"; } |
+  _sc netstat -tuanpW; C1=$C H1=$H; _sc netstat -tuanp
+  X=$( { $C1 -tuanpW 2>&1 || { echo @@W; $C -tuanp 2>&1; }; echo "@@ $?"; } |
     awk -v max=@MAXC@ @OWN@ "$AS" - $PW); _sks
-  _o sockets/netstat "$R" "$L"
+  [ "$H1" = "$H" ] || H=user  # only one of the two may have gone through sudo
+  _o sockets/netstat "$R" "$L" "$H"
   [ "$R" = 0 ] && SK=netstat
 fi
 if [ -z "$SK" ]; then
@@ -265,6 +268,12 @@ class SocketsFact:
                 unowned, len(listeners), section, context.privilege
             )
 
+        unread = sum(1 for lst in listeners if lst.pid is not None and lst.exe is None)
+        if unread and not context.privilege.root:
+            # Known by pid (ss through sudo), but /proc/PID/exe and cwd of another user's
+            # process open to root only: said, not left out silently.
+            what = f"the program path of {unread} of {len(listeners)} listening processes"
+            errors["listeners.exe"] = context.privilege.needs_root(what)
         tcp_ports = {lst.port for lst in listeners if lst.proto == "tcp"}
         established = [r for r in rows if r.state == ESTAB]
         if connections_part is not None:
