@@ -17,13 +17,16 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Callable
-from typing import NoReturn
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from auditor.errors import AuditorError, ConfigError, TargetError
 from auditor.visible import visible
+
+if TYPE_CHECKING:
+    from auditor.model import AuditRun, Finding, Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE
@@ -44,6 +47,26 @@ def is_debug() -> bool:
 def fail(message: str, code: int) -> NoReturn:
     click.echo(f"auditor: error: {visible(message)}", err=True)
     sys.exit(code)
+
+
+def fails(findings: Iterable[Finding], threshold: Severity) -> bool:
+    """A finding at or above --fail-on that counts: accepted findings ([[accept]]) do not,
+    until their acceptance expires."""
+    return any(f.counts and f.severity.rank >= threshold.rank for f in findings)
+
+
+def outcome_code(run: AuditRun, threshold: Severity, *, read_nothing: bool | None = None) -> int:
+    """The exit code a finished run ends with, for every command that makes one (audit,
+    discover, drift, premigrate): 130 interrupted (Ctrl-C mid-run: what was read is
+    stored), 3 the run read nothing (every source failed and no host was found; drift says
+    so itself by `read_nothing`), 1 a finding at or above `threshold` that counts, else 0."""
+    if run.interrupted:
+        return EXIT_INTERRUPTED
+    if read_nothing is None:
+        read_nothing = any(not s.ok and s.count == 0 for s in run.sources) and not run.hosts
+    if read_nothing:
+        return EXIT_FAILED
+    return EXIT_FINDINGS if fails(run.findings, threshold) else EXIT_OK
 
 
 def stdout_closed() -> bool:

@@ -1,7 +1,4 @@
-"""`auditor accept RULE TARGET --reason TEXT --expires DATE`: accept a finding. Register with
-
-    from auditor.commands.accept import accept
-    main.add_command(accept)
+"""`auditor accept RULE TARGET --reason TEXT --expires DATE`: accept a finding.
 
 Appends one `[[accept]]` entry to the `[audit] baseline` file when the config names one
 (creating it), else to the config itself. The file is never rewritten from parsed data: the

@@ -15,3 +15,9 @@ class StdoutConsole(Console):
     def on_broken_pipe(self) -> None:
         self.quiet = True
         end_quietly_on_closed_stdout()
+
+
+def table_console() -> StdoutConsole:
+    """For tables and lists on stdout: no highlighting of numbers and words (the text is the
+    hosts', shown as it is), lines never soft-wrapped into the next column."""
+    return StdoutConsole(highlight=False, soft_wrap=False)

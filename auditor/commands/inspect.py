@@ -1,7 +1,4 @@
-"""`auditor inspect HOST...`: a dossier on a server nobody knows. Register with
-
-    from auditor.commands.inspect import inspect
-    main.add_command(inspect)
+"""`auditor inspect HOST...`: a dossier on a server nobody knows.
 
 Works for a host in no inventory at all: an address and SSH access are enough
 (`--ssh-user`, `--key`, `--known-hosts`), or `--config` for its [ssh] section, [owners] and
@@ -11,77 +8,14 @@ probed (the dossiers are still written: they say why), 130 interrupted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 
-from auditor.config import HOST_KEY_POLICIES, Config, SshSettings
-from auditor.errors import ConfigError
+from auditor.commands.options import build_config, ssh_options
 from auditor.exitcodes import EXIT_FAILED, EXIT_OK, run_guarded
 from auditor.visible import visible
-
-
-def ssh_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """SSH settings on the command line; they override the config's [ssh] section."""
-    options = [
-        click.option("--config", "-c", "config_path",
-                     type=click.Path(dir_okay=False, path_type=Path),
-                     help="An audit.toml: its [ssh] section, [owners] and sources."),
-        click.option("--ssh-user", help="Log in as this user (default: [ssh] user)."),
-        click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Private key file (default: [ssh] key_file, ~/.ssh/id_*)."),
-        click.option("--known-hosts", type=click.Path(dir_okay=False, path_type=Path),
-                     help="known_hosts file to trust (default: [ssh] known_hosts)."),
-        click.option("--host-key-policy", type=click.Choice(HOST_KEY_POLICIES),
-                     help="strict (default) or tofu."),
-        click.option("--port", "ports", type=click.IntRange(1, 65535), multiple=True,
-                     help="SSH port to try (repeatable; default: [ssh] ports)."),
-        click.option("--sudo/--no-sudo", default=None,
-                     help="Probe as root through `sudo -n` (default: [ssh] sudo)."),
-        click.option("--days", type=click.IntRange(1, 3650), default=None,
-                     help="Activity window in days (default: [ssh] log_days, 7)."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def build_config(
-    config_path: Path | None,
-    *,
-    ssh_user: str | None = None,
-    key_file: Path | None = None,
-    known_hosts: Path | None = None,
-    host_key_policy: str | None = None,
-    ports: tuple[int, ...] = (),
-    sudo: bool | None = None,
-) -> Config:
-    """The config file (or an empty one) with the command line's SSH settings on top."""
-    from auditor.config import load_config
-
-    config = load_config(config_path) if config_path is not None else Config(path=None)
-    ssh: SshSettings = config.ssh
-    overrides: dict[str, Any] = {}
-    if ssh_user:
-        overrides["user"] = ssh_user
-    if key_file is not None:
-        if not key_file.exists():
-            raise ConfigError(f"--key {key_file}: no such file")
-        overrides["key_file"] = key_file.expanduser().resolve()
-    if known_hosts is not None:
-        if not known_hosts.exists():
-            raise ConfigError(f"--known-hosts {known_hosts}: no such file")
-        overrides["known_hosts"] = known_hosts.expanduser().resolve()
-    if host_key_policy:
-        overrides["host_key_policy"] = host_key_policy
-    if ports:
-        overrides["ports"] = tuple(dict.fromkeys(ports))
-    if sudo is not None:  # --sudo: the root shell; --no-sudo: no sudo at all
-        overrides.update(sudo=sudo, sudo_commands=False)
-    return replace(config, ssh=replace(ssh, **overrides)) if overrides else config
 
 
 @click.command("inspect")

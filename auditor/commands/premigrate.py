@@ -1,7 +1,4 @@
-"""`auditor premigrate`: before (and after) a platform migration. Register with
-
-    from auditor.commands.premigrate import premigrate
-    main.add_command(premigrate)
+"""`auditor premigrate`: before (and after) a platform migration.
 
 Sweeps the old address space (and/or reads its inventory), probes every live host, and
 lists each with: in the plan or not, migrated or not, activity (clients, logins, last log
@@ -19,8 +16,8 @@ from typing import NoReturn
 
 import click
 
-from auditor.commands.inspect import build_config, ssh_options
-from auditor.exitcodes import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, run_guarded
+from auditor.commands.options import build_config, ssh_options
+from auditor.exitcodes import outcome_code, run_guarded
 from auditor.model import SEVERITY_NAMES
 
 
@@ -176,13 +173,7 @@ def premigrate(
             render_terminal(result.data, console)
             for path in [*written.values(), *(folder / n for n in extra)]:
                 click.echo(f"report: {path}", err=True)
-        if result.run.interrupted:
-            return 130
-        if any(not s.ok and s.count == 0 for s in result.run.sources) and not result.run.hosts:
-            return EXIT_FAILED
-        threshold = Severity.parse(fail_on)
-        worst = any(f.severity.rank >= threshold.rank for f in result.run.findings)
-        return EXIT_FINDINGS if worst else EXIT_OK
+        return outcome_code(result.run, Severity.parse(fail_on))
 
     run_guarded(body)
 

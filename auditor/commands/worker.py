@@ -1,10 +1,5 @@
 """`auditor worker --vantage NAME -c FILE`: a Celery worker on one vantage's queue.
 
-Register with
-
-    from auditor.commands.worker import worker
-    main.add_command(worker)
-
 The worker sweeps and probes with its own config: [ssh] credentials and known_hosts stay on
 its machine, and it only touches addresses inside its own [[vantage]]'s networks. Exit codes:
 0 stopped, 2 usage or config error.

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from auditor.cli import fails
 from auditor.config import load_baseline, load_config
+from auditor.exitcodes import fails
 from auditor.lab import LabState
 from auditor.model import Severity
 from auditor.pipeline import execute

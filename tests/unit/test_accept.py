@@ -16,10 +16,11 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from auditor.acceptance import apply_acceptance
-from auditor.cli import fails, main
+from auditor.cli import main
 from auditor.commands.accept import toml_string
 from auditor.config import AcceptRule, load_config
 from auditor.errors import ConfigError
+from auditor.exitcodes import fails
 from auditor.model import Finding, Severity
 from auditor.notify import build_payload, notify_if_new
 from auditor.report.html_report import render_html_data

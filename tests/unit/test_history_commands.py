@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from auditor.commands import diff, history, report
+from auditor.commands.diff import diff
+from auditor.commands.history import history
+from auditor.commands.report import report
 from auditor.report import run_to_dict
 from auditor.report.json_report import validate_report
 from auditor.store import open_store, record_run

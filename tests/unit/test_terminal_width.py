@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from rich.cells import cell_len
 from rich.console import Console
 
-from auditor.commands import diff, history
+from auditor.commands.diff import diff
+from auditor.commands.history import history
 from auditor.model import AuditRun, SourceKind, SourceResult
 from auditor.report.terminal import render_terminal_summary
 from auditor.store import open_store, record_run
