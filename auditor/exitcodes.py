@@ -1,4 +1,5 @@
-"""Exit codes and the error-to-exit-code mapping every command shares.
+"""Exit codes, and the one mapping every command shares from an error, or from a finished
+run's outcome (`outcome_code`), to one.
 
 0 clean, 1 findings at or above --fail-on, 2 usage or config error (bad config, bad target,
 unknown run), 3 the run itself failed, 130 interrupted, 141 stdout was closed before the

@@ -1,4 +1,5 @@
-"""The rich Console commands print their output on stdout with."""
+"""`StdoutConsole`: rich output on stdout, where a reader gone (`| head`) ends the command with
+141, quietly."""
 
 from __future__ import annotations
 

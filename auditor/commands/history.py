@@ -1,8 +1,7 @@
 """`auditor history`: the stored runs, newest first, with what changed in each; or one
 host's status in every run (`--host`). Reads the history store (a SQLite file or a
-postgresql:// URL) read-only (--store, or
-[audit] store of --config). Exit codes: 0 ok, 2 usage (no store given, unknown host),
-3 the store cannot be read."""
+postgresql:// URL; --store, or [audit] store of --config) read-only. Exit codes: 0 ok,
+2 usage (no store given, unknown host), 3 the store cannot be read."""
 
 from __future__ import annotations
 
