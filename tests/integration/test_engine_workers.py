@@ -139,6 +139,7 @@ def write_config(
 ) -> Path:
     settings = {"worker_timeout": 20, "batch_size": 1, "redelivery_after": 4, **engine}
     lines = "\n".join(f"{k} = {v}" for k, v in settings.items())
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "audit.toml"
     path.write_text(f"""
 [engine]
@@ -321,3 +322,23 @@ def test_a_vantage_limit_holds_across_all_its_workers(
         in_flight += step
         peak = max(peak, in_flight)
     assert peak == 2
+
+
+def test_a_worker_refuses_hosts_outside_its_own_vantage_networks(
+    tmp_path: Path, redis_broker: str, server: Sshd, user_key: Path, known_hosts: Path,  # noqa: F811
+    workers: Workers,
+) -> None:  # fmt: skip
+    """Whoever writes to the broker cannot point a worker elsewhere: its own config says
+    which networks its vantage reaches (127.0.0.1/32 here), whatever the controller's says."""
+    worker_config = write_config(tmp_path / "worker", redis_broker, server, user_key, known_hosts)
+    controller_config = tmp_path / "controller.toml"
+    controller_config.write_text(
+        worker_config.read_text().replace('networks = ["127.0.0.1/32"]', 'networks = ["127.0.0.0/29"]')
+    )
+    workers.start(worker_config, "lo", "w1")
+    probe = probe_via_engine(load_config(controller_config), hosts(1) + hosts(1, "127.0.0.5", 2))
+    assert probe.ssh["name:h1"].state == "ok"
+    refused = probe.ssh["name:h2"]
+    assert (refused.state, refused.vantage) == ("not-attempted", "lo")
+    assert refused.reason == "outside vantage lo's networks in this worker's config: refused"
+    assert "127.0.0.5" not in server.log()  # (sshd listens on 127.0.0.1 only anyway)
