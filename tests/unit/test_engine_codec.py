@@ -82,3 +82,16 @@ def test_report_json_names_the_vantage_per_host_and_counts_per_vantage() -> None
     assert by_id[hosts[0].id]["ssh"]["vantage"] == "dc1"
     assert by_id[hosts[0].id]["facts"]["vantage"] == "dc1"
     assert "vantages" not in run_to_dict(mkrun(T0, hosts))["run"]  # single machine: as before
+
+
+def test_what_the_controller_sends_survives_the_trip() -> None:
+    """A sweep's [[network]] section and a direct check's plan (a field added to either later
+    must be one the codec carries)."""
+    from auditor.config import NetworkConfig
+    from auditor.recheck import Recheck, RecheckPlan
+
+    network = NetworkConfig("dc1", ("10.0.0.0/24",), ("10.0.0.1",), (22, 80), True, (), 30, "dc1")
+    assert decode(NetworkConfig, through_the_broker(network)) == network
+    plan = RecheckPlan({"10.0.0.5": "dc1"}, (22, 2222), 3, 60, ("10.0.0.0/24",), ())
+    recheck = Recheck(plan, mkhost(5).observations, None, ("-Pn",))
+    assert decode(Recheck, through_the_broker(recheck)) == recheck
