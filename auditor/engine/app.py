@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from auditor.config import Config, EngineSettings
 from auditor.engine.codec import decode, encode
 from auditor.engine.routing import route_address, route_host, route_target
+from auditor.errors import ConfigError
 from auditor.model import Host, ProbeResults, SourceKind, SourceResult, SshOutcome, SshState
 
 if TYPE_CHECKING:
@@ -51,7 +52,12 @@ def result_backend(broker: str) -> str:
 
 
 def make_app(engine: EngineSettings) -> Celery:
-    from celery import Celery
+    try:
+        from celery import Celery
+    except ImportError:  # an optional extra: say how to get it
+        raise ConfigError(
+            "[engine] needs Celery, which is not installed: pip install 'auditor[engine]'"
+        ) from None
 
     app = Celery("auditor", set_as_current=False)
     restore_every = max(1, min(10, int(engine.redelivery_after // 2)))
