@@ -288,8 +288,12 @@ def engine_for(config: Config) -> Engine:
 
 def _probe(config: Config, hosts: tuple[Host, ...], engine: Engine) -> ProbeResults:
     settings = engine.engine
+    # A silent vantage swept nothing: its targets are no proof that a host "did not answer
+    # the sweep", so they leave the scope and its listed hosts get the vantage's reason.
+    sweeps = plan_sweeps(config).sweeps
+    unswept = {t for v in engine.silent for n in sweeps.get(v, ()) for t in n.targets}
     scope = ProbeScope(
-        targets=tuple(t for n in config.network for t in n.targets),
+        targets=tuple(t for n in config.network for t in n.targets if t not in unswept),
         exclude=tuple(t for n in config.network for t in n.exclude),
     )
     ssh: dict[str, SshOutcome] = {}

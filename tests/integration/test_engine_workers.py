@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from auditor.config import Config, load_config
-from auditor.engine.controller import NO_WORKER, probe_via_engine
+from auditor.engine.controller import NO_WORKER, engine_sources, probe_via_engine
 from auditor.model import Host, HostStatus, Observation, SourceKind
 from auditor.pipeline import Discovery, ProbeResults, build_run
 from auditor.probing import probe_hosts
@@ -210,11 +210,14 @@ def test_a_vantage_without_a_worker_is_not_attempted_and_the_run_completes(
     workers: Workers,
 ) -> None:  # fmt: skip
     path = write_config(tmp_path, redis_broker, server, user_key, known_hosts, worker_timeout=3)
+    path.write_text(path.read_text() + '[[network]]\nname = "dc2"\ntargets = ["127.0.0.2/32"]\n')
     config = load_config(path)
     fleet = hosts(2) + hosts(2, "127.0.0.2", first=3) + hosts(1, "127.0.0.3", first=5)
     workers.start(path, "lo", "w1")
     started = time.monotonic()
-    probe = probe_via_engine(config, fleet)
+    (sweep,) = [s.collect(datetime.now(UTC)) for s in engine_sources(config, [])]
+    assert sweep.error == "vantage dc2: no worker answered within 3 s: no sweep"
+    probe = probe_via_engine(config, fleet)  # dc2 is not waited for a second time
     took = time.monotonic() - started
     states = {h: (o.state, o.vantage, o.kind) for h, o in probe.ssh.items()}
     assert states == {
@@ -226,7 +229,7 @@ def test_a_vantage_without_a_worker_is_not_attempted_and_the_run_completes(
     }
     assert probe.ssh["name:h3"].reason == "vantage dc2: no worker answered within 3 s"
     assert "no [[vantage]] reaches 127.0.0.3" in (probe.ssh["name:h5"].reason or "")
-    assert 3 <= took < 30
+    assert 3 <= took < 6 + 10  # one wait of 3 s, plus the probes of h1 and h2
     run = build_run(config, Discovery(datetime.now(UTC), (), fleet), probe)
     named = [f for f in run.findings if f.rule == "vantage-no-worker"]
     assert [f.title for f in named] == ["Vantage dc2: no worker answered; its hosts were not probed"]
