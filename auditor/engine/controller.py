@@ -123,7 +123,9 @@ class Engine:
             time.sleep(POLL_SECONDS)
         if not result.successful():
             return None, f"vantage {vantage}: the {what} failed: {str(result.result)[:300]}"
-        return result.result["result"], None
+        answer = result.result["result"]
+        result.forget()
+        return answer, None
 
     def close(self) -> None:
         self.app.close()
@@ -388,6 +390,7 @@ def _take(
         settle(batch, _engine_skip(batch, f"the probe task failed: {error}"))
         return
     answer = batch.result.result
+    batch.result.forget()  # read: the broker need not keep it (it would grow per host)
     wanted = {h.id for h in batch.hosts}
     for item in answer["results"]:
         host_id = item["host"]
