@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from memory import CANNED, OUTPUTS, write_fleet  # noqa: E402
 
+
 def engine_config(folder: Path, hosts: int, vantages: int, broker: str) -> Path:
     config = write_fleet(folder, hosts, concurrency=64)
     sections = [
