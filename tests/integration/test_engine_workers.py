@@ -345,3 +345,34 @@ def test_a_worker_refuses_hosts_outside_its_own_vantage_networks(
     assert (refused.state, refused.vantage) == ("not-attempted", "lo")
     assert refused.reason == "outside vantage lo's networks in this worker's config: refused"
     assert "127.0.0.5" not in server.log()  # (sshd listens on 127.0.0.1 only anyway)
+
+
+def test_auditor_audit_with_an_engine_sweeps_and_probes_at_the_vantage(
+    tmp_path: Path, redis_broker: str, server: Sshd, user_key: Path, known_hosts: Path,  # noqa: F811
+    workers: Workers,
+) -> None:  # fmt: skip
+    """The whole command: the sweep and the probe run on the worker, the report says so."""
+    import json
+
+    path = write_config(tmp_path, redis_broker, server, user_key, known_hosts)
+    path.write_text(
+        path.read_text()
+        + f'[[network]]\nname = "lo"\ntargets = ["127.0.0.1"]\nports = [{server.port}]\n'
+    )
+    workers.start(path, "lo", "w1")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", "audit", "-c", str(path), "--out", str(out), "--quiet",
+         "--fail-on", "critical"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    (sweep,) = report["run"]["sources"]
+    assert (sweep["name"], sweep["ok"], sweep["details"]["vantage"]) == ("lo", True, "lo")
+    (host,) = report["hosts"]
+    assert (host["ssh"]["state"], host["ssh"]["vantage"], host["facts"]["vantage"]) == (
+        "ok", "lo", "lo"
+    )
+    assert report["run"]["vantages"] == {"lo": {"hosts": 1, "ok": 1}}
+    assert "sweeping lo for vantage lo" in workers.log(0)
