@@ -51,6 +51,7 @@ def plan_scan(
     no_ping: bool = False,
     max_retries: int = 2,
     exclude_file: str | None = None,
+    timing: tuple[str, ...] = (),
 ) -> ScanPlan:
     """The nmap invocation for a sweep. `no_ping` (-Pn) and more `max_retries` make the
     direct re-check of listed hosts the sweep missed (auditor.recheck)."""
@@ -77,6 +78,7 @@ def plan_scan(
         args += ["--exclude", ",".join(exclude)]
     if exclude_file is not None:
         args += ["--excludefile", exclude_file]
+    args += timing
     if any(":" in t for t in targets):
         if not all(":" in t for t in targets):
             raise TargetError(
@@ -133,6 +135,9 @@ class ParsedScan:
     hosts_down: int = 0
     # Addresses nmap found silent, from <runstats>: a live scan lists no <host> for them.
     silent: int = 0
+    # The longest probe timeout nmap settled on for a host that answered (<times to>, µs):
+    # how long an answer on this network may take.
+    slowest_answer_us: int = 0
 
 
 class _ScanTooLarge(Exception):
@@ -172,7 +177,7 @@ def parse_nmap_xml(
     started = args = None
     root: Element | None = None
     finished = False
-    down = silent = 0
+    down = silent = slowest = 0
     cut: str | None = None
     try:
         for event, elem in SafeET.iterparse(stream, events=("start", "end")):
@@ -185,6 +190,10 @@ def parse_nmap_xml(
                 continue
             if elem.tag == "host":
                 host = _parse_host(elem, dropped)
+                times = elem.find("times")
+                timeout = times.get("to", "") if times is not None else ""
+                if host is not None and host["state"] == "up" and timeout.isdigit():
+                    slowest = max(slowest, int(timeout))
                 if root is not None:
                     root.clear()  # the host is read: free it and everything before it
                 if host is None:
@@ -233,7 +242,7 @@ def parse_nmap_xml(
         problem = None
     return ParsedScan(
         tuple(hosts), problem is None, problem, started, args, _named(origin, dropped), down,
-        silent,
+        silent, slowest,
     )  # fmt: skip
 
 
@@ -422,9 +431,24 @@ class NmapSource:
         with tempfile.NamedTemporaryFile("w", prefix="auditor-sweep-", suffix=".txt") as listed:
             listed.write("".join(f"{entry}\n" for entry in excluded))
             listed.flush()
-            plan = plan_scan(config, privileged=self._privileged, exclude_file=listed.name)
+            plan = plan_scan(config, privileged=self._privileged, exclude_file=listed.name,
+                             timing=second_look_timing(first))  # fmt: skip
             log.info("%s: second look at %d silent address(es)", self.name, first.silent)
             return parse_nmap_xml(run_nmap(plan), origin="nmap (second look)")
+
+
+def second_look_timing(first: ParsedScan) -> tuple[str, ...]:
+    """nmap timing for the second look, from what the first pass learnt. Left alone, nmap
+    starts a pass of silent addresses knowing nothing of the network: a cautious timeout per
+    probe and few probes at once, 9 s for 205 silent addresses on the lab where the first
+    pass over all 254 took 1.9 s. The hosts that answered say how long an answer takes here:
+    three times the slowest of their timeouts is ample, and probes to silent addresses may
+    go out many at a time (1.6 s). No host answered: nmap's own caution stays."""
+    if not first.slowest_answer_us:
+        return ()
+    rtt_ms = max(100, -(-first.slowest_answer_us // 1000))
+    return ("--initial-rtt-timeout", f"{rtt_ms}ms", "--max-rtt-timeout", f"{3 * rtt_ms}ms",
+            "--min-parallelism", "64")  # fmt: skip
 
 
 def _parse_file(path: Path) -> ParsedScan:

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from auditor.errors import SourceError
-from auditor.sources.network import parse_nmap_xml, to_observations
+from auditor.sources.network import parse_nmap_xml, second_look_timing, to_observations
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "nmap"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -36,6 +37,18 @@ def test_silent_addresses_are_counted_from_runstats() -> None:
     assert parse_nmap_xml((FIXTURES / "loopback-syn.xml").read_bytes()).silent == 0
     assert parse_nmap_xml((FIXTURES / "recheck-lab-syn.xml").read_bytes()).silent == 1
     assert parse_nmap_xml((FIXTURES / "truncated.xml").read_bytes()).silent == 0
+
+
+def test_the_second_look_is_paced_by_the_first_pass_answers() -> None:
+    # The hosts that answered set the second pass's timeouts (nmap's <times to>, µs);
+    # with no answer at all there is nothing to go by, and nmap's own caution stays.
+    scan = parse_nmap_xml((FIXTURES / "loopback-syn.xml").read_bytes())
+    assert scan.slowest_answer_us == 100000
+    timing = second_look_timing(scan)
+    assert timing[:4] == ("--initial-rtt-timeout", "100ms", "--max-rtt-timeout", "300ms")
+    slow = replace(scan, slowest_answer_us=1_234_567)
+    assert second_look_timing(slow)[1::2][:2] == ("1235ms", "3705ms")
+    assert second_look_timing(replace(scan, slowest_answer_us=0)) == ()
 
 
 def test_truncated_file_is_labelled_partial() -> None:
