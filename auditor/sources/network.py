@@ -376,36 +376,30 @@ class NmapSource:
             "exclude": list(self.config.exclude),
         }
         fatal: str | None = None
-        for path in self.config.nmap_xml:
-            try:
-                scan = _parse_file(path)
-            except SourceError as exc:
-                errors.append(str(exc))
-                continue
+
+        def take(scan: ParsedScan, scan_type: str | None) -> None:
             if scan.problem:
                 errors.append(scan.problem)
-            errors += scan.dropped
-            observations += to_observations(scan, source_name=self.name, now=now, scan_type=None)
+            errors.extend(scan.dropped)
+            observations.extend(
+                to_observations(scan, source_name=self.name, now=now, scan_type=scan_type)
+            )
+
+        for path in self.config.nmap_xml:
+            try:
+                take(_parse_file(path), None)
+            except SourceError as exc:
+                errors.append(str(exc))
         if self.config.targets:
             try:
                 plan = plan_scan(self.config, privileged=self._privileged)
                 details.update(scan_type=plan.scan_type, arguments=plan.arguments)
                 scan = parse_nmap_xml(run_nmap(plan))
-                if scan.problem:
-                    errors.append(scan.problem)
-                errors += scan.dropped
-                observations += to_observations(
-                    scan, source_name=self.name, now=now, scan_type=plan.scan_type
-                )
+                take(scan, plan.scan_type)
                 if self.config.second_look and scan.complete and scan.silent:
                     again = self._second_look(scan)
                     details.update(second_look_found=len(again.hosts))
-                    if again.problem:
-                        errors.append(again.problem)
-                    errors += again.dropped
-                    observations += to_observations(
-                        again, source_name=self.name, now=now, scan_type=plan.scan_type
-                    )
+                    take(again, plan.scan_type)
             except (SourceError, TargetError) as exc:
                 fatal = str(exc)
         if fatal is None and errors and not observations:
@@ -425,7 +419,7 @@ class NmapSource:
         up go to nmap's exclude file (written here, on the auditor's machine: an argv of
         10,000 addresses would be long to show and to read)."""
         up = sorted({a for host in first.hosts for a in host["addresses"]})
-        # nmap takes --exclude or --excludefile, not both: the section's excludes go along.
+        # One exclusion list, in the file: the section's own excludes go along with the hosts.
         excluded = [validate_target(t) for t in self.config.exclude] + up
         config = replace(self.config, exclude=())
         with tempfile.NamedTemporaryFile("w", prefix="auditor-sweep-", suffix=".txt") as listed:
