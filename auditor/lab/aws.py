@@ -153,7 +153,7 @@ def ec2_client(endpoint_url: str, region: str) -> EC2Client:
     return client
 
 
-def lab_client(service: str, endpoint_url: str, region: str) -> Any:
+def lab_client(service: str, endpoint_url: str, region: str, *, read_timeout: int = 15) -> Any:
     """A boto3 client for the lab's moto endpoint (dummy credentials, no proxy)."""
     import boto3
     from botocore.config import Config
@@ -163,7 +163,7 @@ def lab_client(service: str, endpoint_url: str, region: str) -> Any:
         proxies={"http": "", "https": ""},
         retries={"max_attempts": 2},
         connect_timeout=3,
-        read_timeout=15,
+        read_timeout=read_timeout,
     )
     return boto3.client(  # type: ignore[call-overload]
         service,
