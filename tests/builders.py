@@ -6,10 +6,14 @@ Hosts are numbered: host `n` is `ip:10.0.0.n`, named `host<n>`, seen by a networ
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from auditor.model import (
@@ -171,3 +175,14 @@ class Page(HTMLParser):
 
         walk(self.data()["values"])
         return out
+
+
+def load_bench(name: str) -> ModuleType:
+    """bench/<name>.py as module `bench_<name>` (the bench scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[f"bench_{name}"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module

@@ -3,7 +3,6 @@ bench's copy of the lab config."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import tomllib
@@ -13,18 +12,14 @@ from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "audit.py"
+from tests.builders import load_bench
+
 LAB_TOML = Path(__file__).resolve().parents[2] / "inventories" / "lab" / "audit.toml"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_audit", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_audit"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("audit")
 
 
 def sample(
