@@ -227,6 +227,7 @@ def collect(
                     reason="interrupted",
                     address=attempt.address,
                     kind=FailureKind.INTERRUPTED.value,
+                    interrupted=True,
                 )
                 results[attempt.host.id] = (outcome, None)
                 attempt.final = True

@@ -372,6 +372,9 @@ class SshOutcome:
     jump: str | None = None
     jump_kind: str | None = None
     vantage: str | None = None  # with an [engine]: the [[vantage]] whose worker probed it
+    # We stopped (Ctrl-C) before this host's probe ended: nothing is known against it. Set
+    # by collect; report.json does not repeat it (`kind` there is "interrupted").
+    interrupted: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, SshState):

@@ -64,6 +64,14 @@ def facts_to_dict(facts: Facts) -> dict[str, Any]:
     return data
 
 
+def ssh_to_dict(ssh: SshOutcome) -> dict[str, Any]:
+    """A host's `ssh` entry. `interrupted` is not written: `kind` "interrupted" says it (and
+    report.json keeps the keys it always had)."""
+    data: dict[str, Any] = jsonable(ssh)
+    del data["interrupted"]
+    return data
+
+
 def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dict[str, Any]:
     return {
         "id": host.id,
@@ -78,7 +86,7 @@ def host_to_dict(host: Host, ssh: SshOutcome | None, facts: Facts | None) -> dic
         "owner": jsonable(host.owner) if host.owner is not None else None,
         "open_ports": list(host.open_ports),
         "cloud": jsonable(host.cloud) if host.cloud is not None else None,
-        "ssh": jsonable(ssh) if ssh else {"state": "not-attempted", "reason": "probe not run"},
+        "ssh": ssh_to_dict(ssh) if ssh else {"state": "not-attempted", "reason": "probe not run"},
         "facts": _with_vantage(facts_to_dict(facts), ssh) if facts is not None else None,
         "observations": [
             {

@@ -45,7 +45,7 @@ def ssh_findings(ctx: RuleContext) -> Iterable[Finding]:
         outcome = ctx.ssh.get(host.id)
         if outcome is None or outcome.state not in ("skipped", "partial"):
             continue
-        if outcome.kind == "interrupted" or outcome.reason == "interrupted":
+        if outcome.interrupted:
             continue  # we stopped (Ctrl-C): nothing is known against the host
         if outcome.state == "skipped" and outcome.kind == "jump-host" and outcome.jump:
             behind_jump.setdefault(outcome.jump, []).append((host.id, outcome))

@@ -381,7 +381,7 @@ def test_ctrl_c_returns_what_finished() -> None:
     assert list(results) == [h.id for h in hosts]
     assert results["quick"][0].state == "ok"
     states = [results[h.id][0] for h in hosts[1:]]
-    assert all(o.reason == "interrupted" for o in states)
+    assert all(o.reason == "interrupted" and o.interrupted for o in states)
     assert {o.state for o in states} == {"skipped", "not-attempted"}  # running vs queued
     assert isinstance(caught.value, KeyboardInterrupt)
 

@@ -169,6 +169,16 @@ def test_ssh_ok_and_not_attempted_make_no_finding() -> None:
     assert list(ssh_findings(ctx([a, b], ssh=ssh))) == []
 
 
+def test_an_interrupted_probe_is_no_finding_whatever_its_reason_says() -> None:
+    a, b = mkhost(n=1), mkhost(n=2)
+    ssh = {
+        a.id: SshOutcome("skipped", "connection refused", "10.0.0.1", 22, interrupted=True),
+        b.id: SshOutcome("skipped", "interrupted", "10.0.0.2", 22),  # a host's own words
+    }
+    found = list(ssh_findings(ctx([a, b], ssh=ssh)))
+    assert [(f.host, f.rule) for f in found] == [(b.id, "ssh-unreachable")]
+
+
 # --------------------------------------------------------------------------- eol
 
 
