@@ -7,7 +7,7 @@ connects and fans out, `auditor.eol` judges support status.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -162,6 +162,50 @@ class VersionRecall:
         cache.update(self.target, version_runs(software), cache_hits(software), now=now)
 
 
+@dataclass(frozen=True)
+class ScriptRun:
+    """One probe script run on one host, parsed: the audit's facts (before the run's own
+    notes and EOL status: `finish_facts`), the split output (for more parsers), the raw
+    result and when it was read."""
+
+    facts: Facts
+    output: ProbeOutput
+    result: CommandResult
+    collected_at: datetime
+
+
+def probe_session(
+    session: RemoteSession,
+    host: Host,
+    config: Config,
+    *,
+    script: Callable[[ProbeOptions], str] = build_script,
+    software_cache: SoftwareCache | None = None,
+    log_days: int | None = None,
+) -> ScriptRun:
+    """What every probe does with a connected session (the audit's `make_probe`, inspect's
+    `InspectProbe`): the options for this host (the version cache's known programs, the
+    run's [owners]), `script` built from them and run, the audit's facts parsed, and what it
+    ran recorded in `software_cache`. `log_days` overrides `[ssh] log_days`."""
+    days = config.ssh.log_days if log_days is None else log_days
+    overrides = {} if log_days is None else {"log_days": log_days}
+    recall = VersionRecall.for_host(software_cache, session, host, config, **overrides)
+    options = recall.options
+    stdout, result = run_script(session, script(options), config)
+    now = datetime.now(UTC)
+    output = split_output(stdout, options.nonce)
+    facts = parse_probe_sections(
+        output,
+        collected_at=now,
+        log_days=days,
+        owner_of=config.owner_of,
+        cached_versions=recall.known,
+        client_owners=options.client_owners,
+    )
+    recall.remember(software_cache, output, now)
+    return ScriptRun(facts, output, result, now)
+
+
 def make_probe(
     config: Config, eol_data: EolData | None, software_cache: SoftwareCache | None = None
 ) -> Probe:
@@ -170,24 +214,12 @@ def make_probe(
     was run is recorded in it."""
 
     def probe(session: RemoteSession, host: Host) -> Facts:
-        recall = VersionRecall.for_host(software_cache, session, host, config)
-        options = recall.options
-        stdout, result = run_script(session, build_script(options), config)
-        now = datetime.now(UTC)
-        output = split_output(stdout, options.nonce)
-        facts = parse_probe_sections(
-            output,
-            collected_at=now,
-            log_days=config.ssh.log_days,
-            owner_of=lambda address: config.owner_of(address),
-            cached_versions=recall.known,
-            client_owners=options.client_owners,
-        )
-        recall.remember(software_cache, output, now)
+        run = probe_session(session, host, config, software_cache=software_cache)
+        facts = run.facts
         own_address = session.local_address
         if own_address:
             facts = without_client(facts, own_address)
-        return finish_facts(facts, result, now.date(), eol_data)
+        return finish_facts(facts, run.result, run.collected_at.date(), eol_data)
 
     return probe
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from auditor.config import Config
 from auditor.eol import EolData
@@ -18,9 +18,9 @@ from auditor.model import Facts, Host
 from auditor.probe import ALL_FACTS, ProbeOptions, build_script
 from auditor.probe.facts import INSPECT_FACTS, InspectFacts
 from auditor.probe.interface import ProbeFact
-from auditor.probe.parse import parse_context, parse_facts, parse_probe_sections
+from auditor.probe.parse import parse_context, parse_facts
 from auditor.probe.sections import ProbeOutput, split_output
-from auditor.probing import VersionRecall, finish_facts, run_script
+from auditor.probing import finish_facts, probe_session
 from auditor.remote.session import RemoteSession
 from auditor.software_cache import SoftwareCache
 
@@ -82,29 +82,20 @@ class InspectProbe:
         self._lock = threading.Lock()
 
     def __call__(self, session: RemoteSession, host: Host) -> Facts:
-        recall = VersionRecall.for_host(
-            self.software_cache, session, host, self.config, log_days=self.log_days
-        )
-        options = recall.options
-        stdout, result = run_script(session, inspect_script(options), self.config)
-        now = datetime.now(UTC)
-
-        def owner_of(address: str) -> str | None:
-            return self.config.owner_of(address)
-
-        output = split_output(stdout, options.nonce)
-        facts = parse_probe_sections(
-            output,
-            collected_at=now,
+        run = probe_session(
+            session,
+            host,
+            self.config,
+            script=inspect_script,
+            software_cache=self.software_cache,
             log_days=self.log_days,
-            owner_of=owner_of,
-            cached_versions=recall.known,
-            client_owners=options.client_owners,
         )
-        recall.remember(self.software_cache, output, now)
         deep = parse_inspect_sections(
-            output, collected_at=now, log_days=self.log_days, owner_of=owner_of
+            run.output,
+            collected_at=run.collected_at,
+            log_days=self.log_days,
+            owner_of=self.config.owner_of,
         )
         with self._lock:
             self.deep[host.id] = deep
-        return finish_facts(facts, result, now.date(), self.eol_data)
+        return finish_facts(run.facts, run.result, run.collected_at.date(), self.eol_data)

@@ -141,16 +141,7 @@ class LocalShellSession:
                         cut = FailureKind.NO_EXIT_STATUS
             elif cut is FailureKind.DEADLINE and process.poll() is not None:
                 status = process.returncode if process.returncode >= 0 else None
-        return CommandResult(
-            stdout=out.getvalue(),
-            stderr=err.getvalue(),
-            exit_status=status,
-            stdout_truncated=out.truncated,
-            stderr_truncated=err.truncated,
-            timed_out=cut is FailureKind.DEADLINE,
-            duration_s=time.monotonic() - started,
-            cut=cut,
-        )
+        return CommandResult.ended(out, err, status, started=started, cut=cut)
 
     def close(self) -> None:
         with self._lock:

@@ -220,16 +220,7 @@ class ParamikoSession:
         if cut is None and status is None:
             lost = not self._transport.is_active()
             cut = FailureKind.CONNECTION_LOST if lost else FailureKind.NO_EXIT_STATUS
-        return CommandResult(
-            stdout=out.getvalue(),
-            stderr=err.getvalue(),
-            exit_status=status,
-            stdout_truncated=out.truncated,
-            stderr_truncated=err.truncated,
-            timed_out=cut is FailureKind.DEADLINE,
-            duration_s=time.monotonic() - started,
-            cut=cut,
-        )
+        return CommandResult.ended(out, err, status, started=started, cut=cut)
 
     def _stop_remote(self, timeout: float = 2.0) -> paramiko.Channel | None:
         """Ask the host to stop what our script started (see `stop_command`), on a second

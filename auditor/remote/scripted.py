@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from auditor.config import SshSettings
 from auditor.model import Host
 from auditor.remote.errors import ConnectError, FailureKind, SessionError
-from auditor.remote.session import CommandResult, default_ports
+from auditor.remote.session import CommandResult, OutputBuffer, default_ports
 
 
 @dataclass(frozen=True)
@@ -112,29 +112,19 @@ class ScriptedSession:
             if self._closed.wait(min(answer.delay, timeout)):
                 raise SessionError(f"{self.description}: session closed while the script ran")
             if answer.delay > timeout:
-                return CommandResult(
-                    b"",
-                    b"",
-                    None,
-                    timed_out=True,
-                    duration_s=time.monotonic() - started,
-                    cut=FailureKind.DEADLINE,
+                nothing = OutputBuffer(max_output)
+                return CommandResult.ended(
+                    nothing, nothing, None, started=started, cut=FailureKind.DEADLINE
                 )
-        stdout, stderr = _bytes(answer.stdout), _bytes(answer.stderr)
+        out, err = OutputBuffer(max_output), OutputBuffer(max_output)
+        out.add(_bytes(answer.stdout))
+        err.add(_bytes(answer.stderr))
         cut = None
-        if len(stdout) > max_output:
+        if out.truncated:
             cut = FailureKind.OUTPUT_CAP
         elif answer.exit_status is None:
             cut = FailureKind.NO_EXIT_STATUS
-        return CommandResult(
-            stdout=stdout[:max_output],
-            stderr=stderr[:max_output],
-            exit_status=answer.exit_status,
-            stdout_truncated=len(stdout) > max_output,
-            stderr_truncated=len(stderr) > max_output,
-            duration_s=time.monotonic() - started,
-            cut=cut,
-        )
+        return CommandResult.ended(out, err, answer.exit_status, started=started, cut=cut)
 
     def close(self) -> None:
         self._closed.set()

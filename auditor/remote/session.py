@@ -10,6 +10,7 @@ script per call over one channel (`/bin/sh -s`, the script on stdin) and returns
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -116,6 +117,29 @@ class CommandResult:
     timed_out: bool = False
     duration_s: float = 0.0
     cut: FailureKind | None = None
+
+    @classmethod
+    def ended(
+        cls,
+        out: OutputBuffer,
+        err: OutputBuffer,
+        exit_status: int | None,
+        *,
+        started: float,
+        cut: FailureKind | None,
+    ) -> CommandResult:
+        """The result of a run that ends now (`started`: its `time.monotonic()` start),
+        from the two capped streams every session reads into; `timed_out` is a DEADLINE cut."""
+        return cls(
+            stdout=out.getvalue(),
+            stderr=err.getvalue(),
+            exit_status=exit_status,
+            stdout_truncated=out.truncated,
+            stderr_truncated=err.truncated,
+            timed_out=cut is FailureKind.DEADLINE,
+            duration_s=time.monotonic() - started,
+            cut=cut,
+        )
 
     @property
     def ok(self) -> bool:
