@@ -1,10 +1,10 @@
-"""What changed between two runs. Pure: snapshots and sightings in, a `changes` dict out.
+"""What changed between two runs. Pure: snapshots and sightings in, `Changes` out.
 
 A `RunSnapshot` is what one run knew, read from its report.json data (so a run stored
 months ago compares the same way as the one just made). `Sighting`s come from the store:
 when each host was first seen, and last seen alive, across every run.
 
-`compute_changes` returns the `changes` object of report.json:
+`compute_changes` returns the run's `Changes` (auditor.model), report.json's `changes`:
 
     previous_run       id of the run compared against (null: no history yet, a baseline)
     previous_started_at
@@ -29,7 +29,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from auditor.model import SEVERITY_RANK, AuditRun
+from auditor.model import (
+    SEVERITY_RANK,
+    AuditRun,
+    Changes,
+    FactChange,
+    FindingChange,
+    HostLastSeen,
+    HostStatus,
+    NewHost,
+    Severity,
+    StatusChange,
+)
 
 REBOOT_TOLERANCE = timedelta(minutes=5)  # boot times derived from uptime jitter a little
 
@@ -121,23 +132,31 @@ def finding_key(finding: Mapping[str, Any]) -> tuple[str, str, str]:
     return (str(finding["rule"]), str(finding.get("host") or ""), str(finding["title"]))
 
 
-def _brief(finding: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "rule": finding["rule"],
-        "severity": finding["severity"],
-        "host": finding.get("host"),
-        "title": finding["title"],
-    }
+def _brief(finding: Mapping[str, Any], label: str | None = None) -> FindingChange:
+    return FindingChange(
+        rule=str(finding["rule"]),
+        severity=Severity(finding["severity"]),
+        host=finding.get("host"),
+        title=str(finding["title"]),
+        label=label,
+    )
 
 
 def diff_findings(
-    previous: Iterable[Mapping[str, Any]] | None, current: Iterable[Mapping[str, Any]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    previous: Iterable[Mapping[str, Any]] | None,
+    current: Iterable[Mapping[str, Any]],
+    labels: Mapping[str, str] | None = None,
+) -> tuple[list[FindingChange], list[FindingChange]]:
     """(new, resolved). New: not in `previous`, or more severe than it was there. With no
-    previous run (None) every finding is new."""
+    previous run (None) every finding is new. `labels` (host id -> label) name the hosts."""
+    names = labels or {}
+
+    def brief(finding: Mapping[str, Any]) -> FindingChange:
+        return _brief(finding, names.get(str(finding.get("host") or "")))
+
     current = list(current)
     if previous is None:
-        return [_brief(f) for f in current], []
+        return [brief(f) for f in current], []
     before = {finding_key(f): f for f in previous}
     now_keys = {finding_key(f) for f in current}
     new = []
@@ -146,8 +165,8 @@ def diff_findings(
         if old is None or SEVERITY_RANK.get(f["severity"], 0) > SEVERITY_RANK.get(
             old["severity"], 0
         ):
-            new.append(_brief(f))
-    resolved = [_brief(f) for k, f in before.items() if k not in now_keys]
+            new.append(brief(f))
+    resolved = [brief(f) for k, f in before.items() if k not in now_keys]
     return new, resolved
 
 
@@ -210,12 +229,14 @@ def _software(facts: Mapping[str, Any]) -> dict[str, str]:
     return {str(s["name"]): str(s["version"]) for s in facts.get("software") or ()}
 
 
-def fact_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """[{fact, before, after}] between two probes of one host (report.json facts dicts)."""
-    out: list[dict[str, Any]] = []
+def fact_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> list[tuple[str, str | None, str | None]]:
+    """[(fact, before, after)] between two probes of one host (report.json facts dicts)."""
+    out: list[tuple[str, str | None, str | None]] = []
 
     def add(fact: str, old: Any, new: Any) -> None:
-        out.append({"fact": fact, "before": old, "after": new})
+        out.append((fact, old, new))
 
     if rebooted(before, after):
         add("boot", iso(_boot(before)), iso(_boot(after)))
@@ -257,7 +278,7 @@ def compute_changes(
     now: datetime | None = None,
     grace: timedelta = timedelta(days=7),
     sightings: Mapping[str, Sighting] | None = None,
-) -> dict[str, Any]:
+) -> Changes:
     """The `changes` of `current` against `previous` (see the module docstring).
 
     `sightings` (from the store, before `current` is saved) decide new and gone hosts over
@@ -267,88 +288,80 @@ def compute_changes(
     """
     cur = current if isinstance(current, RunSnapshot) else RunSnapshot.from_run(current)
     now = now or cur.started_at
-    changes: dict[str, Any] = {
-        "previous_run": previous.run_id if previous else None,
-        "previous_started_at": iso(previous.started_at) if previous else None,
-        "new_hosts": [],
-        "gone_hosts": [],
-        "returned_hosts": [],
-        "status_changed": [],
-        "fact_changes": [],
-        "new_findings": [],
-        "resolved_findings": [],
-        "first_seen": {},
-    }
+    first_seen: dict[str, str | None] = {}
     for host in _sorted(cur.hosts.values()):
         seen = sightings.get(host.id) if sightings is not None else None
-        changes["first_seen"][host.id] = iso(seen.first_seen if seen else cur.started_at)
-
-    if previous is not None:
-        _host_changes(changes, previous, cur, now, grace, sightings)
-        new, resolved = diff_findings(previous.findings, cur.findings)
-        # Titles name no host (so findings group): the label says which machine it is.
-        names = {**{h: s.label for h, s in previous.hosts.items()},
-                 **{h: s.label for h, s in cur.hosts.items()}}  # fmt: skip
-        for item in (*new, *resolved):
-            item["label"] = names.get(str(item.get("host") or ""))
-        changes["new_findings"], changes["resolved_findings"] = new, resolved
-    return changes
+        first_seen[host.id] = iso(seen.first_seen if seen else cur.started_at)
+    if previous is None:
+        return Changes(previous_run=None, previous_started_at=None, first_seen=first_seen)
+    # Titles name no host (so findings group): the label says which machine it is.
+    names = {**{h: s.label for h, s in previous.hosts.items()},
+             **{h: s.label for h, s in cur.hosts.items()}}  # fmt: skip
+    new, resolved = diff_findings(previous.findings, cur.findings, names)
+    return Changes(
+        previous_run=previous.run_id,
+        previous_started_at=iso(previous.started_at),
+        **_host_changes(previous, cur, now, grace, sightings),
+        new_findings=tuple(new),
+        resolved_findings=tuple(resolved),
+        first_seen=first_seen,
+    )
 
 
 def _host_changes(
-    changes: dict[str, Any],
     previous: RunSnapshot,
     cur: RunSnapshot,
     now: datetime,
     grace: timedelta,
     sightings: Mapping[str, Sighting] | None,
-) -> None:
+) -> dict[str, Any]:
+    """The hosts' part of `Changes`: new, gone, returned hosts, status and fact changes."""
+    new_hosts: list[NewHost] = []
+    status_changed: list[StatusChange] = []
+    facts: list[FactChange] = []
     for host in _sorted(cur.hosts.values()):
         known = host.id in sightings if sightings is not None else host.id in previous.hosts
         if not known:
-            changes["new_hosts"].append(
-                {"host": host.id, "label": host.label, "status": host.status}
-            )
+            new_hosts.append(NewHost(host.id, host.label, HostStatus(host.status)))
         before = previous.hosts.get(host.id)
         if before is not None and before.status != host.status:
-            changes["status_changed"].append(
-                {"host": host.id, "label": host.label, "from": before.status, "to": host.status}
+            status_changed.append(
+                StatusChange(
+                    host.id, host.label, HostStatus(before.status), HostStatus(host.status)
+                )
             )
         if before is not None and before.facts and host.facts:
-            for change in fact_changes(before.facts, host.facts):
-                changes["fact_changes"].append({"host": host.id, "label": host.label, **change})
+            for fact, old, new in fact_changes(before.facts, host.facts):
+                facts.append(FactChange(host.id, host.label, fact, old, new))
 
+    gone: list[HostLastSeen] = []
+    returned: list[HostLastSeen] = []
     if sightings is not None:
         for s in sorted(sightings.values(), key=lambda s: s.host_id):
             alive = cur.hosts.get(s.host_id)
             if alive is not None and alive.alive:
                 if s.gone_at is not None:
-                    changes["returned_hosts"].append(
-                        {"host": s.host_id, "label": s.label, "last_seen": iso(s.last_seen)}
-                    )
+                    returned.append(HostLastSeen(s.host_id, s.label, iso(s.last_seen)))
                 continue
             if s.gone_at is None and s.last_seen is not None and now - s.last_seen >= grace:
-                changes["gone_hosts"].append(
-                    {"host": s.host_id, "label": s.label, "last_seen": iso(s.last_seen)}
-                )
+                gone.append(HostLastSeen(s.host_id, s.label, iso(s.last_seen)))
     elif now - previous.started_at >= grace:
         for before in _sorted(previous.hosts.values()):
             after = cur.hosts.get(before.id)
             if before.alive and (after is None or not after.alive):
-                changes["gone_hosts"].append(
-                    {
-                        "host": before.id,
-                        "label": before.label,
-                        "last_seen": iso(previous.started_at),
-                    }
-                )
+                gone.append(HostLastSeen(before.id, before.label, iso(previous.started_at)))
+    return {
+        "new_hosts": tuple(new_hosts),
+        "gone_hosts": tuple(gone),
+        "returned_hosts": tuple(returned),
+        "status_changed": tuple(status_changed),
+        "fact_changes": tuple(facts),
+    }
 
 
 def _sorted(hosts: Iterable[HostSnapshot]) -> Sequence[HostSnapshot]:
     return sorted(hosts, key=lambda h: h.id)
 
 
-def gone_host_ids(changes: Mapping[str, Any] | None) -> list[str]:
-    if not changes:
-        return []
-    return [str(g["host"]) for g in changes.get("gone_hosts", ())]
+def gone_host_ids(changes: Changes | None) -> list[str]:
+    return [g.host for g in changes.gone_hosts] if changes is not None else []

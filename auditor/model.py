@@ -417,6 +417,89 @@ class Finding:
         return self.accepted is None or self.accepted.expired
 
 
+# --------------------------------------------------------------------------- changes
+# What changed since the previous run (auditor.history computes them; report.json `changes`).
+# Times are the ISO strings report.json holds, so a stored run's changes read back exactly.
+
+
+@dataclass(frozen=True)
+class NewHost:
+    """A host never seen in any earlier run."""
+
+    host: str  # Host.id
+    label: str
+    status: HostStatus
+
+
+@dataclass(frozen=True)
+class HostLastSeen:
+    """A host gone (not seen alive for longer than the grace period), or back again."""
+
+    host: str
+    label: str
+    last_seen: str | None  # ISO time
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    host: str
+    label: str
+    before: HostStatus  # report.json "from"
+    after: HostStatus  # report.json "to"
+
+
+@dataclass(frozen=True)
+class FactChange:
+    """One fact of a host between two probes: boot (rebooted), os, kernel, listener,
+    client_team, software. `before` None: it appeared; `after` None: it went."""
+
+    host: str
+    label: str
+    fact: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class FindingChange:
+    """A finding new since the previous run (or worse than it was), or resolved."""
+
+    rule: str
+    severity: Severity
+    host: str | None
+    title: str
+    label: str | None = None  # the host's label: titles name no host
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A run against the previous complete one (None: no history yet, a baseline).
+    `first_seen` is every host of the run's first sighting (ISO time), across the history."""
+
+    previous_run: str | None
+    previous_started_at: str | None
+    new_hosts: tuple[NewHost, ...] = ()
+    gone_hosts: tuple[HostLastSeen, ...] = ()
+    returned_hosts: tuple[HostLastSeen, ...] = ()
+    status_changed: tuple[StatusChange, ...] = ()
+    fact_changes: tuple[FactChange, ...] = ()
+    new_findings: tuple[FindingChange, ...] = ()
+    resolved_findings: tuple[FindingChange, ...] = ()
+    first_seen: Mapping[str, str | None] = field(default_factory=dict, compare=False)
+
+    def counts(self) -> dict[str, int]:
+        """How many of each kind of change (the summary lines of every report)."""
+        return {
+            "new_hosts": len(self.new_hosts),
+            "gone_hosts": len(self.gone_hosts),
+            "returned_hosts": len(self.returned_hosts),
+            "status_changed": len(self.status_changed),
+            "fact_changes": len(self.fact_changes),
+            "new_findings": len(self.new_findings),
+            "resolved_findings": len(self.resolved_findings),
+        }
+
+
 @dataclass(frozen=True)
 class AuditRun:
     id: str
@@ -428,7 +511,7 @@ class AuditRun:
     ssh: Mapping[str, SshOutcome] = field(default_factory=dict, compare=False)
     facts: Mapping[str, Facts] = field(default_factory=dict, compare=False)
     findings: tuple[Finding, ...] = ()
-    changes: Mapping[str, Any] | None = field(default=None, compare=False)
+    changes: Changes | None = field(default=None, compare=False)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
     # Ctrl-C during the probe: the hosts that finished are in, the run is no baseline and
     # alerts nobody about itself (report.json says `"interrupted": true`).

@@ -33,9 +33,9 @@ from datetime import date
 from typing import Any, Protocol
 
 from auditor.history import diff_findings, finding_key
-from auditor.model import AuditRun, Finding
+from auditor.model import AuditRun, Finding, FindingChange
 from auditor.report.groups import group_findings, group_text
-from auditor.report.view import change_counts
+from auditor.report.json_report import finding_change_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,13 @@ def _as_dict(finding: Finding | Mapping[str, Any]) -> Mapping[str, Any]:
     return finding
 
 
+def _news(change: FindingChange) -> dict[str, Any]:
+    """A new finding as the webhook's `new_findings` list it (its label is added there)."""
+    news = finding_change_to_dict(change)
+    del news["label"]
+    return news
+
+
 def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
     labels = {h.id: h.label for h in run.hosts}
     counting = [f for f in run.findings if f.counts]  # accepted findings stay quiet
@@ -113,7 +120,7 @@ def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
         lines.append(f"• [{str(group['severity']).upper()}] {group_text(group, labels, _plain)}")
     if len(groups) > MAX_LISTED:
         lines.append(f"• … and {len(groups) - MAX_LISTED} more")
-    changes = run.changes or {}
+    changes = run.changes
     return {
         "text": "\n".join(lines),
         "run": run.id,
@@ -126,8 +133,8 @@ def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
             {**f, "label": labels.get(str(f.get("host")), f.get("host"))} for f in new
         ],
         "new_finding_groups": groups,
-        "resolved": len(changes.get("resolved_findings") or ()),
-        "changes": change_counts(changes) if changes else None,
+        "resolved": len(changes.resolved_findings) if changes is not None else 0,
+        "changes": changes.counts() if changes is not None else None,
     }
 
 
@@ -144,7 +151,8 @@ def new_findings(
 ) -> list[dict[str, Any]]:
     """The findings of `run` that are news against `previous_findings` (see notify_if_new)."""
     previous = None if previous_findings is None else [_as_dict(f) for f in previous_findings]
-    new, _ = diff_findings(previous, [_as_dict(f) for f in run.findings if f.counts])
+    changed, _ = diff_findings(previous, [_as_dict(f) for f in run.findings if f.counts])
+    new = [_news(f) for f in changed]
     # A finding whose acceptance ran out is news (once) even though the last run had it.
     known = {finding_key(f) for f in new}
     new += [

@@ -45,6 +45,7 @@ from auditor.history import RunSnapshot, Sighting, compute_changes, gone_host_id
 from auditor.locking import ExclusiveLock
 from auditor.model import AuditRun
 from auditor.notify import PendingAlert
+from auditor.report.run_view import read_changes
 from auditor.storedb import (
     Database,
     PostgresDatabase,
@@ -464,7 +465,11 @@ class Store:
                     [(h["id"], h.get("label") or h["id"], started, info["id"], started,
                       info["id"], started if host_alive(h) else None) for h in hosts],
                 )  # fmt: skip
-                gone = () if report.get("interrupted") else gone_host_ids(report.get("changes"))
+                gone = (
+                    ()
+                    if report.get("interrupted")
+                    else gone_host_ids(read_changes(report.get("changes")))
+                )
                 self.db.executemany(
                     "UPDATE sightings SET gone_at = ? WHERE host_id = ?",
                     [(started, host_id) for host_id in gone],

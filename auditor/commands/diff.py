@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 from rich.text import Text
@@ -13,7 +13,8 @@ from rich.text import Text
 from auditor.commands.console import table_console
 from auditor.commands.options import json_format_options, open_history, store_options
 from auditor.exitcodes import run_guarded
-from auditor.visible import visible_data
+from auditor.model import Changes
+from auditor.visible import visible
 
 
 @click.command("diff")
@@ -44,56 +45,62 @@ def diff(
         with open_history(store_path, config_path) as store:
             a = store.get_run(run_a or "latest~1")
             b = store.get_run(run_b or "latest")
+        from auditor.report.json_report import changes_to_dict
+
         changes = compute_changes(a.snapshot(), b.snapshot(), grace=timedelta(0))
-        changes.pop("first_seen", None)
         if as_json:
-            click.echo(json.dumps({"from": a.id, "to": b.id, **changes}, indent=2))
+            data = changes_to_dict(changes)
+            data.pop("first_seen", None)
+            click.echo(json.dumps({"from": a.id, "to": b.id, **data}, indent=2))
         else:
             _print_changes(a.id, b.id, changes)
 
     run_guarded(body)
 
 
-def _print_changes(a: str, b: str, changes: dict[str, Any]) -> None:
-    changes = visible_data(changes)  # host strings print as text, controls escaped
+def _print_changes(a: str, b: str, changes: Changes) -> None:
+    v = visible  # host strings print as text, controls escaped
     console = table_console()
     console.print(Text.assemble(("diff ", "bold"), a, " -> ", b))
     nothing = True
-    for item in changes["new_hosts"]:
+    for new in changes.new_hosts:
         console.print(
             Text.assemble(
-                ("  + new host  ", "green"), item["label"], f" ({item['host']}, {item['status']})"
+                ("  + new host  ", "green"), v(new.label), f" ({v(new.host)}, {new.status})"
             )
         )
         nothing = False
-    for item in changes["gone_hosts"]:
-        console.print(Text.assemble(("  - gone      ", "red"), item["label"], f" ({item['host']})"))
+    for gone in changes.gone_hosts:
+        console.print(Text.assemble(("  - gone      ", "red"), v(gone.label), f" ({v(gone.host)})"))
         nothing = False
-    for item in changes["status_changed"]:
+    for status in changes.status_changed:
         console.print(
             Text.assemble(
-                ("  ~ status    ", "yellow"), item["label"], f": {item['from']} -> {item['to']}"
+                ("  ~ status    ", "yellow"),
+                v(status.label),
+                f": {status.before} -> {status.after}",
             )
         )
         nothing = False
-    for item in changes["fact_changes"]:
-        before = "none" if item["before"] is None else str(item["before"])
-        after = "gone" if item["after"] is None else str(item["after"])
+    for fact in changes.fact_changes:
+        before = "none" if fact.before is None else v(fact.before)
+        after = "gone" if fact.after is None else v(fact.after)
         console.print(
             Text.assemble(
                 ("  ~ ", "cyan"),
-                (f"{item['fact']:<10}", "cyan"),
-                item["label"],
+                (f"{v(fact.fact):<10}", "cyan"),
+                v(fact.label),
                 f": {before} -> {after}",
             )
         )
         nothing = False
-    for mark, style, key in (("  + finding   ", "red", "new_findings"),
-                             ("  - resolved  ", "green", "resolved_findings")):  # fmt: skip
-        for f in changes[key]:
-            where = f.get("label") or f.get("host")
-            console.print(Text.assemble((mark, style), f"[{f['severity']}] {f['title']}",
-                                        f" on {where}" if where else ""))  # fmt: skip
+    listed = (("  + finding   ", "red", changes.new_findings),
+              ("  - resolved  ", "green", changes.resolved_findings))  # fmt: skip
+    for mark, style, findings in listed:
+        for f in findings:
+            where = f.label or f.host
+            console.print(Text.assemble((mark, style), f"[{f.severity}] {v(f.title)}",
+                                        f" on {v(where)}" if where else ""))  # fmt: skip
             nothing = False
     if nothing:
         console.print("  no changes")

@@ -16,6 +16,8 @@ from rich.text import Text
 from auditor.commands.console import table_console
 from auditor.commands.options import json_format_options, open_history, store_options
 from auditor.exitcodes import run_guarded
+from auditor.report.run_view import read_changes
+from auditor.report.view import change_counts
 from auditor.store import Store, UnknownRunError
 from auditor.visible import visible
 
@@ -57,7 +59,7 @@ def _runs(store: Store, limit: int, as_json: bool) -> None:
     rows = []
     for summary in store.runs(limit):
         report = store.get_run(summary.id).report
-        changes = report.get("changes") or {}
+        counts = change_counts(read_changes(report.get("changes")))
         by_sev = (report.get("summary") or {}).get("findings_by_severity") or {}
         rows.append(
             {
@@ -68,10 +70,10 @@ def _runs(store: Store, limit: int, as_json: bool) -> None:
                 "findings": summary.findings,
                 "critical": by_sev.get("critical", 0),
                 "high": by_sev.get("high", 0),
-                "new_hosts": len(changes.get("new_hosts") or ()),
-                "gone_hosts": len(changes.get("gone_hosts") or ()),
-                "status_changed": len(changes.get("status_changed") or ()),
-                "new_findings": len(changes.get("new_findings") or ()),
+                "new_hosts": counts["new_hosts"],
+                "gone_hosts": counts["gone_hosts"],
+                "status_changed": counts["status_changed"],
+                "new_findings": counts["new_findings"],
                 "interrupted": not summary.complete,
             }
         )

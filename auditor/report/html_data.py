@@ -27,6 +27,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from auditor.model import Changes
 from auditor.report.view import (
     HostRow,
     counted,
@@ -136,20 +137,16 @@ def _system(row: HostRow) -> dict[str, Any]:
     }
 
 
-def _host_changes(host_id: str, changes: Mapping[str, Any] | None) -> list[str]:
-    if not changes or not changes.get("previous_run"):
+def _host_changes(host_id: str, changes: Changes | None) -> list[str]:
+    if changes is None or not changes.previous_run:
         return []
-    out = [
-        f"status {c['from']} → {c['to']}"
-        for c in changes.get("status_changed") or ()
-        if c.get("host") == host_id
-    ]
-    for c in changes.get("fact_changes") or ():
-        if c.get("host") != host_id:
+    out = [f"status {c.before} → {c.after}" for c in changes.status_changed if c.host == host_id]
+    for c in changes.fact_changes:
+        if c.host != host_id:
             continue
-        before = "none" if c.get("before") is None else str(c["before"])
-        after = "gone" if c.get("after") is None else str(c["after"])
-        out.append(f"{c['fact']}: {before} → {after}")
+        before = "none" if c.before is None else c.before
+        after = "gone" if c.after is None else c.after
+        out.append(f"{c.fact}: {before} → {after}")
     return out
 
 
@@ -167,7 +164,7 @@ def _package(software: Mapping[str, Any]) -> str | None:
     return f"{package.get('name')}{version} ({package.get('manager')})"
 
 
-def _detail(row: HostRow, changes: Mapping[str, Any] | None) -> dict[str, Any]:
+def _detail(row: HostRow, changes: Changes | None) -> dict[str, Any]:
     h, facts = row.data, row.facts or {}
     ssh = h.get("ssh") or {}
     logins = [{"user": x.get("user"), "from": x.get("from"), "at": short_time(x.get("at")),
@@ -275,7 +272,7 @@ def _who_uses_it(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
 def page_data(
     rows: Sequence[HostRow],
     group_hosts: Sequence[Sequence[str]],
-    changes: Mapping[str, Any] | None,
+    changes: Changes | None,
 ) -> dict[str, Any]:
     """The page's data block (see the module docstring). `group_hosts` are the host ids of
     each finding group the findings table shows, in its order."""

@@ -22,7 +22,8 @@ from markupsafe import Markup
 from auditor.model import SEVERITIES, AuditRun
 from auditor.report.groups import group_findings, report_groups
 from auditor.report.html_data import page_data, script_json
-from auditor.report.json_report import run_to_dict
+from auditor.report.json_report import finding_change_to_dict, run_to_dict
+from auditor.report.run_view import read_changes
 from auditor.report.view import (
     EOL_STATUSES,
     STATUSES,
@@ -176,18 +177,21 @@ def _group_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
-    changes = report.get("changes")
+    changes = read_changes(report.get("changes"))
     eol_rows = eol_by_os(report)[:8]
     rows = host_rows(report)
     statuses = status_counts(report)
     groups = _group_rows(report)
     data = page_data(rows, [g["hosts"] for g in groups], changes)
-    changed = changes or {}
     return {
         "groups": groups,
         # New and resolved findings since the last run, grouped like the findings table.
-        "new_groups": group_findings(changed.get("new_findings") or ()),
-        "resolved_groups": group_findings(changed.get("resolved_findings") or ()),
+        "new_groups": group_findings(
+            finding_change_to_dict(f) for f in (changes.new_findings if changes else ())
+        ),
+        "resolved_groups": group_findings(
+            finding_change_to_dict(f) for f in (changes.resolved_findings if changes else ())
+        ),
         "groups_total": len(report_groups(report)),
         "data_json": Markup(script_json(data)),  # escaped for a script element by script_json
         "csp": CSP,

@@ -15,7 +15,17 @@ from datetime import date, datetime
 from importlib import resources
 from typing import Any
 
-from auditor.model import AuditRun, Facts, Host, HostStatus, Severity, SshOutcome, SshState
+from auditor.model import (
+    AuditRun,
+    Changes,
+    Facts,
+    FindingChange,
+    Host,
+    HostStatus,
+    Severity,
+    SshOutcome,
+    SshState,
+)
 from auditor.report.groups import group_findings
 from auditor.spool import FactsSpool, json_chunks, plain
 
@@ -139,6 +149,38 @@ def summarize(run: AuditRun) -> dict[str, Any]:
     }
 
 
+def finding_change_to_dict(change: FindingChange) -> dict[str, Any]:
+    return {
+        "rule": change.rule,
+        "severity": change.severity.value,
+        "host": change.host,
+        "title": change.title,
+        "label": change.label,
+    }
+
+
+def changes_to_dict(changes: Changes) -> dict[str, Any]:
+    """report.json's `changes` (its keys and their order are the published ones: a status
+    change's `before`/`after` are written `from`/`to`)."""
+    return {
+        "previous_run": changes.previous_run,
+        "previous_started_at": changes.previous_started_at,
+        "new_hosts": [
+            {"host": h.host, "label": h.label, "status": h.status.value} for h in changes.new_hosts
+        ],
+        "gone_hosts": [jsonable(h) for h in changes.gone_hosts],
+        "returned_hosts": [jsonable(h) for h in changes.returned_hosts],
+        "status_changed": [
+            {"host": c.host, "label": c.label, "from": c.before.value, "to": c.after.value}
+            for c in changes.status_changed
+        ],
+        "fact_changes": [jsonable(c) for c in changes.fact_changes],
+        "new_findings": [finding_change_to_dict(f) for f in changes.new_findings],
+        "resolved_findings": [finding_change_to_dict(f) for f in changes.resolved_findings],
+        "first_seen": dict(changes.first_seen),
+    }
+
+
 def _host_rows(run: AuditRun) -> Sequence[dict[str, Any]]:
     """The hosts' entries: a list, or, for a run whose facts are spooled on disk, spooled
     rows made once per run (auditor.spool: memory flat in the fleet's size)."""
@@ -187,7 +229,7 @@ def run_to_dict(run: AuditRun) -> dict[str, Any]:
             }
             for f in run.findings
         ],
-        "changes": jsonable(run.changes) if run.changes is not None else None,
+        "changes": changes_to_dict(run.changes) if run.changes is not None else None,
     }
     data["finding_groups"] = group_findings(data["findings"])
     for key, value in run.extra.items():

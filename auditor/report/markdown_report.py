@@ -17,7 +17,9 @@ from auditor.report.groups import (
     report_groups,
     split_accepted,
 )
-from auditor.report.view import change_counts, labels, severity_counts, short_time, status_counts
+from auditor.report.json_report import finding_change_to_dict
+from auditor.report.run_view import read_changes
+from auditor.report.view import labels, severity_counts, short_time, status_counts
 from auditor.visible import visible, visible_data
 
 MAX_CHARS = 3500  # below Slack's 4000-character message limit, with room for a link
@@ -87,9 +89,9 @@ def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> st
         n = sum(int(g["count"]) for g in accepted)
         lines += ["", f"Accepted (`[[accept]]`, not counted): {_plural(n, 'finding')} in "
                       f"{_plural(len(accepted), 'group')}"]  # fmt: skip
-    changes = report.get("changes")
-    if changes and changes.get("previous_run"):
-        counts = change_counts(changes)
+    changes = read_changes(report.get("changes"))
+    if changes is not None and changes.previous_run:
+        counts = changes.counts()
         parts = [
             _plural(counts["new_hosts"], "new host"),
             f"{counts['gone_hosts']} gone",
@@ -97,18 +99,17 @@ def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> st
             _plural(counts["fact_changes"], "fact change"),
             f"{counts['new_findings']} new / {counts['resolved_findings']} resolved findings",
         ]
-        lines += ["", f"**Since run `{_code(changes['previous_run'])}`**: " + ", ".join(parts)]
+        lines += ["", f"**Since run `{_code(changes.previous_run)}`**: " + ", ".join(parts)]
         items: list[str] = []
-        items += [f"- new: {md_escape(h['label'])} ({h['status']})" for h in changes["new_hosts"]]
-        items += [f"- gone: {md_escape(h['label'])}" for h in changes["gone_hosts"]]
+        items += [f"- new: {md_escape(h.label)} ({h.status})" for h in changes.new_hosts]
+        items += [f"- gone: {md_escape(h.label)}" for h in changes.gone_hosts]
         items += [
-            f"- {md_escape(c.get('label') or names.get(c['host'], c['host']))}: "
-            f"{c['from']} → {c['to']}"
-            for c in changes["status_changed"]
+            f"- {md_escape(c.label or names.get(c.host, c.host))}: {c.before} → {c.after}"
+            for c in changes.status_changed
         ]
         items += [
             f"- new finding: **{g['severity'].upper()}** {group_text(g, names, md_escape)}"
-            for g in group_findings(changes.get("new_findings", ()))
+            for g in group_findings(finding_change_to_dict(f) for f in changes.new_findings)
         ]
         lines += items[:TOP_CHANGES]
         if len(items) > TOP_CHANGES:

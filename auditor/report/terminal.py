@@ -14,7 +14,8 @@ from rich.text import Text
 
 from auditor.model import AuditRun
 from auditor.report.groups import acceptance_note, hosts_phrase, report_groups, split_accepted
-from auditor.report.view import change_counts, labels, severity_counts, status_counts
+from auditor.report.run_view import read_changes
+from auditor.report.view import labels, severity_counts, status_counts
 from auditor.visible import visible_data
 
 STATUS_STYLE = {
@@ -97,22 +98,22 @@ def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: in
             )
         )
 
-    changes = report.get("changes")
-    if changes and changes.get("previous_run"):
-        c = change_counts(changes)
+    changes = read_changes(report.get("changes"))
+    if changes is not None and changes.previous_run:
+        c = changes.counts()
         console.print(
             Text(
-                f"since {changes['previous_run']}: {c['new_hosts']} new hosts, "
+                f"since {changes.previous_run}: {c['new_hosts']} new hosts, "
                 f"{c['gone_hosts']} gone, {c['status_changed']} status changes, "
                 f"{c['fact_changes']} fact changes, {c['new_findings']} new and "
                 f"{c['resolved_findings']} resolved findings"
             )
         )
-        for item in changes.get("status_changed", ())[:5]:
+        for item in changes.status_changed[:5]:
             console.print(
                 Text.assemble(
-                    "  ", str(item.get("label") or item["host"]), ": ",
-                    (str(item["from"]), STATUS_STYLE.get(item["from"], "")), " -> ",
-                    (str(item["to"]), STATUS_STYLE.get(item["to"], "")),
+                    "  ", item.label or item.host, ": ",
+                    (str(item.before), STATUS_STYLE.get(item.before, "")), " -> ",
+                    (str(item.after), STATUS_STYLE.get(item.after, "")),
                 )
             )  # fmt: skip

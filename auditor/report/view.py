@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from auditor.model import SEVERITIES, SEVERITY_RANK, HostStatus
+from auditor.model import SEVERITIES, SEVERITY_RANK, Changes, HostStatus
+from auditor.report.run_view import read_changes
 from auditor.spool import SpooledRows
 
 STATUSES = tuple(s.value for s in HostStatus)
@@ -189,17 +190,18 @@ def host_rows(report: Mapping[str, Any]) -> list[HostRow]:
     by_host: dict[str, list[Mapping[str, Any]]] = {}
     for finding in report.get("findings", ()):
         by_host.setdefault(str(finding.get("host")), []).append(finding)
-    changes = report.get("changes") or {}
-    first_seen = changes.get("first_seen") or {}
+    changes = read_changes(report.get("changes"))
+    first_seen = changes.first_seen if changes is not None else {}
     notes: dict[str, list[str]] = {}
-    for item in changes.get("new_hosts", ()):
-        notes.setdefault(item["host"], []).append("new")
-    for item in changes.get("returned_hosts", ()):
-        notes.setdefault(item["host"], []).append("back")
-    for item in changes.get("status_changed", ()):
-        notes.setdefault(item["host"], []).append(f"was {item['from']}")
-    for item in changes.get("fact_changes", ()):
-        notes.setdefault(item["host"], []).append(item["fact"])
+    if changes is not None:
+        for new in changes.new_hosts:
+            notes.setdefault(new.host, []).append("new")
+        for back in changes.returned_hosts:
+            notes.setdefault(back.host, []).append("back")
+        for status in changes.status_changed:
+            notes.setdefault(status.host, []).append(f"was {status.before}")
+        for fact in changes.fact_changes:
+            notes.setdefault(fact.host, []).append(fact.fact)
     hosts = report.get("hosts", ())
     return [
         HostRow(
@@ -263,8 +265,5 @@ def labels(report: Mapping[str, Any]) -> dict[str, str]:
     return {h["id"]: str(h.get("label") or h["id"]) for h in report.get("hosts", ())}
 
 
-def change_counts(changes: Mapping[str, Any] | None) -> dict[str, int]:
-    changes = changes or {}
-    keys = ("new_hosts", "gone_hosts", "returned_hosts", "status_changed", "fact_changes",
-            "new_findings", "resolved_findings")  # fmt: skip
-    return {k: len(changes.get(k) or ()) for k in keys}
+def change_counts(changes: Changes | None) -> dict[str, int]:
+    return (changes or Changes(None, None)).counts()

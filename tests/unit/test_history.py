@@ -16,13 +16,17 @@ from auditor.history import (
 )
 from auditor.model import (
     AuditRun,
+    FactChange,
     Facts,
     Finding,
     Host,
+    HostLastSeen,
     HostStatus,
     Listener,
+    NewHost,
     Severity,
     Software,
+    StatusChange,
 )
 from tests import builders
 from tests.builders import T0, mkhost
@@ -61,62 +65,61 @@ def sightings_after(*runs: AuditRun) -> dict[str, Sighting]:
 def test_first_run_is_a_baseline() -> None:
     run = mkrun(T0, [mkhost(1)])
     changes = compute_changes(None, snap(run), sightings={})
-    assert changes["previous_run"] is None
-    assert changes["new_hosts"] == changes["gone_hosts"] == changes["new_findings"] == []
-    assert changes["first_seen"] == {"ip:10.0.0.1": T0.isoformat()}
+    assert changes.previous_run is None
+    assert changes.new_hosts == changes.gone_hosts == changes.new_findings == ()
+    assert changes.first_seen == {"ip:10.0.0.1": T0.isoformat()}
 
 
 def test_new_host_and_gone_after_grace() -> None:
     r1 = mkrun(T0, [mkhost(1), mkhost(2)])
     r2 = mkrun(T0 + DAY, [mkhost(1), mkhost(3)])  # host2 stopped answering, host3 appeared
     c2 = compute_changes(snap(r1), snap(r2), grace=3 * DAY, sightings=sightings_after(r1))
-    assert c2["new_hosts"] == [{"host": "ip:10.0.0.3", "label": "host3", "status": "managed"}]
-    assert c2["gone_hosts"] == []  # only a day: within the grace period
-    assert c2["first_seen"]["ip:10.0.0.1"] == T0.isoformat()
-    assert c2["first_seen"]["ip:10.0.0.3"] == (T0 + DAY).isoformat()
+    assert c2.new_hosts == (NewHost("ip:10.0.0.3", "host3", HostStatus.MANAGED),)
+    assert c2.gone_hosts == ()  # only a day: within the grace period
+    assert c2.first_seen["ip:10.0.0.1"] == T0.isoformat()
+    assert c2.first_seen["ip:10.0.0.3"] == (T0 + DAY).isoformat()
 
     r3 = mkrun(T0 + 3 * DAY, [mkhost(1), mkhost(3)])
     c3 = compute_changes(snap(r2), snap(r3), grace=3 * DAY, sightings=sightings_after(r1, r2))
-    assert c3["new_hosts"] == []
-    assert c3["gone_hosts"] == [
-        {"host": "ip:10.0.0.2", "label": "host2", "last_seen": T0.isoformat()}]
+    assert c3.new_hosts == ()
+    assert c3.gone_hosts == (HostLastSeen("ip:10.0.0.2", "host2", T0.isoformat()),)
 
     # reported once: the store marks it gone, the next run does not repeat it
     seen = sightings_after(r1, r2, r3)
     seen["ip:10.0.0.2"] = replace(seen["ip:10.0.0.2"], gone_at=r3.started_at)
     r4 = mkrun(T0 + 4 * DAY, [mkhost(1), mkhost(3)])
-    assert compute_changes(snap(r3), snap(r4), grace=3 * DAY, sightings=seen)["gone_hosts"] == []
+    assert compute_changes(snap(r3), snap(r4), grace=3 * DAY, sightings=seen).gone_hosts == ()
 
     # and when it comes back, it is "returned", not "new"
     r5 = mkrun(T0 + 5 * DAY, [mkhost(1), mkhost(2), mkhost(3)])
     c5 = compute_changes(snap(r4), snap(r5), grace=3 * DAY, sightings=seen)
-    assert c5["new_hosts"] == [] and [h["host"] for h in c5["returned_hosts"]] == ["ip:10.0.0.2"]
+    assert c5.new_hosts == () and [h.host for h in c5.returned_hosts] == ["ip:10.0.0.2"]
 
 
 def test_a_listed_host_that_stops_answering_is_gone_and_changes_status() -> None:
     r1 = mkrun(T0, [mkhost(1)])
     r2 = mkrun(T0 + 2 * DAY, [mkhost(1, HostStatus.STALE, alive=False)])
     c = compute_changes(snap(r1), snap(r2), grace=DAY, sightings=sightings_after(r1))
-    assert c["status_changed"] == [
-        {"host": "ip:10.0.0.1", "label": "host1", "from": "managed", "to": "stale"}]
-    assert [g["host"] for g in c["gone_hosts"]] == ["ip:10.0.0.1"]
+    assert c.status_changed == (
+        StatusChange("ip:10.0.0.1", "host1", HostStatus.MANAGED, HostStatus.STALE),)
+    assert [g.host for g in c.gone_hosts] == ["ip:10.0.0.1"]
 
 
 def test_without_sightings_two_runs_are_compared_directly() -> None:
     r1 = mkrun(T0, [mkhost(1), mkhost(2)])
     r2 = mkrun(T0 + DAY, [mkhost(1), mkhost(3)])
     c = compute_changes(snap(r1), snap(r2), grace=timedelta(0))
-    assert [h["host"] for h in c["new_hosts"]] == ["ip:10.0.0.3"]
-    assert [h["host"] for h in c["gone_hosts"]] == ["ip:10.0.0.2"]
-    assert compute_changes(snap(r1), snap(r2), grace=2 * DAY)["gone_hosts"] == []
+    assert [h.host for h in c.new_hosts] == ["ip:10.0.0.3"]
+    assert [h.host for h in c.gone_hosts] == ["ip:10.0.0.2"]
+    assert compute_changes(snap(r1), snap(r2), grace=2 * DAY).gone_hosts == ()
 
 
 def test_status_change_became_unmanaged() -> None:
     r1 = mkrun(T0, [mkhost(1)])
     r2 = mkrun(T0 + DAY, [mkhost(1, HostStatus.UNMANAGED)])
     c = compute_changes(snap(r1), r2, sightings=sightings_after(r1))  # an AuditRun works too
-    assert c["status_changed"] == [
-        {"host": "ip:10.0.0.1", "label": "host1", "from": "managed", "to": "unmanaged"}]
+    assert c.status_changed == (
+        StatusChange("ip:10.0.0.1", "host1", HostStatus.MANAGED, HostStatus.UNMANAGED),)
 
 
 def test_status_change_to_owned_is_recorded() -> None:
@@ -124,8 +127,8 @@ def test_status_change_to_owned_is_recorded() -> None:
     r1 = mkrun(T0, [mkhost(1, HostStatus.CLOUD_UNMANAGED)])
     r2 = mkrun(T0 + DAY, [mkhost(1, HostStatus.OWNED)])
     c = compute_changes(snap(r1), snap(r2), sightings=sightings_after(r1))
-    assert c["status_changed"] == [
-        {"host": "ip:10.0.0.1", "label": "host1", "from": "cloud-unmanaged", "to": "owned"}]
+    assert c.status_changed == (
+        StatusChange("ip:10.0.0.1", "host1", HostStatus.CLOUD_UNMANAGED, HostStatus.OWNED),)
 
 
 def test_reboot_by_boot_time_and_by_uptime() -> None:
@@ -133,12 +136,11 @@ def test_reboot_by_boot_time_and_by_uptime() -> None:
     h = mkhost(1)
     r1 = mkrun(T0, [h], {h.id: mkfacts(T0, boot)})
     same = mkrun(T0 + DAY, [h], {h.id: mkfacts(T0 + DAY, boot + timedelta(seconds=2))})
-    assert compute_changes(snap(r1), snap(same))["fact_changes"] == []  # jitter is not a reboot
+    assert compute_changes(snap(r1), snap(same)).fact_changes == ()  # jitter is not a reboot
     again = mkrun(T0 + DAY, [h], {h.id: mkfacts(T0 + DAY, T0 + timedelta(hours=12))})
     c = compute_changes(snap(r1), snap(again))
-    assert c["fact_changes"] == [{"host": h.id, "label": "host1", "fact": "boot",
-                                  "before": boot.isoformat(),
-                                  "after": (T0 + timedelta(hours=12)).isoformat()}]
+    assert c.fact_changes == (FactChange(h.id, "host1", "boot", boot.isoformat(),
+                                         (T0 + timedelta(hours=12)).isoformat()),)
     # uptime only (no boot time, no collection time): it went down
     assert rebooted({"uptime_seconds": 9000}, {"uptime_seconds": 300})
     assert not rebooted({"uptime_seconds": 300}, {"uptime_seconds": 9000})
@@ -161,7 +163,7 @@ def test_new_and_vanished_listeners_teams_os_kernel_software() -> None:
                     software=(Software("nginx", "1.24.0"), Software("redis", "7.0.15")))
     c = compute_changes(snap(mkrun(T0, [h], {h.id: before})),
                         snap(mkrun(T0 + DAY, [h], {h.id: after})))
-    got = [(x["fact"], x["before"], x["after"]) for x in c["fact_changes"]]
+    got = [(x.fact, x.before, x.after) for x in c.fact_changes]
     assert got == [
         ("os", "Ubuntu 22.04.4 LTS", "Ubuntu 22.04.5 LTS"),
         ("kernel", "5.15.0-91", "5.15.0-92"),
@@ -178,7 +180,7 @@ def test_a_failed_probe_is_not_everything_vanished() -> None:
     h = mkhost(1)
     r1 = mkrun(T0, [h], {h.id: mkfacts(T0, T0 - DAY, listeners=(Listener("tcp", "::", 80),))})
     r2 = mkrun(T0 + DAY, [h])  # probe failed this time: no facts
-    assert compute_changes(snap(r1), snap(r2))["fact_changes"] == []
+    assert compute_changes(snap(r1), snap(r2)).fact_changes == ()
     assert fact_changes({"listeners": None}, {"listeners": []}) == []
 
 
@@ -192,8 +194,9 @@ def test_new_and_resolved_findings() -> None:
                                                 f("b", Severity.HIGH, "B"),
                                                 f("d", Severity.LOW, "D")))
     c = compute_changes(snap(r1), snap(r2))
-    assert [(x["rule"], x["severity"]) for x in c["new_findings"]] == [("b", "high"), ("d", "low")]
-    assert [x["rule"] for x in c["resolved_findings"]] == ["c"]
+    assert [(x.rule, x.severity) for x in c.new_findings] == [("b", "high"), ("d", "low")]
+    assert [x.rule for x in c.resolved_findings] == ["c"]
+    assert {x.label for x in (*c.new_findings, *c.resolved_findings)} == {"host1"}
     new, resolved = diff_findings(None, [{"rule": "x", "severity": "low", "host": None,
                                           "title": "X"}])
     assert len(new) == 1 and resolved == []

@@ -148,9 +148,9 @@ def test_html_renders_without_history_and_without_facts() -> None:
     assert "No history store is configured" in html
     from dataclasses import replace
 
-    bare = replace(run, facts={}, ssh={}, changes={"previous_run": None, "new_hosts": [],
-                                                    "gone_hosts": [], "status_changed": [],
-                                                    "fact_changes": []})
+    from auditor.model import Changes
+
+    bare = replace(run, facts={}, ssh={}, changes=Changes(previous_run=None, previous_started_at=None))
     html = render_html(bare)
     assert "First run in this history" in html and "No OS facts yet" in html
 
@@ -198,15 +198,14 @@ def test_markdown_is_short_and_inert() -> None:
 def test_markdown_stays_short_for_a_huge_fleet() -> None:
     from dataclasses import replace
 
-    from auditor.model import Finding, Severity
+    from auditor.model import Finding, HostStatus, NewHost, Severity
 
     run = fleet_with_changes()
     many = tuple(Finding("unmanaged-host", Severity.HIGH, f"ip:10.{i}", f"{'x' * 500} {i}")
                  for i in range(3000))  # 3000 different findings: no two group together
     assert run.changes is not None
-    changes = dict(run.changes)
-    changes["new_hosts"] = [{"host": f"h{i}", "label": "y" * 300, "status": "unmanaged"}
-                            for i in range(2000)]
+    changes = replace(run.changes, new_hosts=tuple(
+        NewHost(f"h{i}", "y" * 300, HostStatus.UNMANAGED) for i in range(2000)))
     text = render_markdown(run_to_dict(replace(run, findings=many, changes=changes)))
     assert len(text) <= MAX_CHARS
     assert "and 2992 more in index.html" in text

@@ -51,15 +51,15 @@ def test_save_two_runs_first_and_last_seen_and_changes(store_at: StoreLocation) 
     with open_store(path) as store:
         first = record_run(store, mkrun(T0, [mkhost(1), mkhost(2)], "a"), grace=GRACE)
         assert first.previous is None and first.run.changes is not None
-        assert first.run.changes["previous_run"] is None
+        assert first.run.changes.previous_run is None
         second = record_run(store, mkrun(T0 + DAY, [mkhost(1), mkhost(3)], "b"), grace=GRACE)
     assert second.previous is not None and second.previous.id == first.run.id
     changes = second.run.changes
     assert changes is not None
-    assert [h["host"] for h in changes["new_hosts"]] == ["ip:10.0.0.3"]
-    assert changes["gone_hosts"] == []  # within the grace period
-    assert [f["host"] for f in changes["new_findings"]] == ["ip:10.0.0.3"]
-    assert [f["host"] for f in changes["resolved_findings"]] == ["ip:10.0.0.2"]
+    assert [h.host for h in changes.new_hosts] == ["ip:10.0.0.3"]
+    assert changes.gone_hosts == ()  # within the grace period
+    assert [f.host for f in changes.new_findings] == ["ip:10.0.0.3"]
+    assert [f.host for f in changes.resolved_findings] == ["ip:10.0.0.2"]
 
     with open_store(path, readonly=True) as store:
         seen = store.sightings()
@@ -77,13 +77,13 @@ def test_save_two_runs_first_and_last_seen_and_changes(store_at: StoreLocation) 
     with open_store(path) as store:
         third = record_run(store, mkrun(T0 + 3 * DAY, [mkhost(1), mkhost(3)], "c"), grace=GRACE)
         assert third.run.changes is not None
-        assert [g["host"] for g in third.run.changes["gone_hosts"]] == ["ip:10.0.0.2"]
+        assert [g.host for g in third.run.changes.gone_hosts] == ["ip:10.0.0.2"]
         assert store.sightings()["ip:10.0.0.2"].gone_at == T0 + 3 * DAY
         fourth = record_run(store, mkrun(T0 + 4 * DAY, [mkhost(1), mkhost(3)], "d"), grace=GRACE)
-        assert fourth.run.changes is not None and fourth.run.changes["gone_hosts"] == []
+        assert fourth.run.changes is not None and fourth.run.changes.gone_hosts == ()
         back = record_run(store, mkrun(T0 + 5 * DAY, [mkhost(1), mkhost(2)], "e"), grace=GRACE)
         assert back.run.changes is not None
-        assert [h["host"] for h in back.run.changes["returned_hosts"]] == ["ip:10.0.0.2"]
+        assert [h.host for h in back.run.changes.returned_hosts] == ["ip:10.0.0.2"]
         assert store.sightings()["ip:10.0.0.2"].gone_at is None
 
 
