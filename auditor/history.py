@@ -41,6 +41,8 @@ from auditor.model import (
     Severity,
     StatusChange,
 )
+from auditor.report.run_view import host_alive as host_alive  # where it lived before
+from auditor.report.run_view import read_report
 
 REBOOT_TOLERANCE = timedelta(minutes=5)  # boot times derived from uptime jitter a little
 
@@ -63,24 +65,16 @@ class RunSnapshot:
 
     @classmethod
     def from_report(cls, data: Mapping[str, Any]) -> RunSnapshot:
-        from auditor.spool import SpooledRows
-
-        hosts = {}
-        rows = data.get("hosts", ())
-        for i, h in enumerate(rows):
-            facts = h.get("facts")
-            if isinstance(rows, SpooledRows) and facts is not None:
-                facts = rows.row(i, "facts")  # read when compared: not every host's at once
-            hosts[h["id"]] = HostSnapshot(
-                id=h["id"],
-                label=h.get("label") or h["id"],
-                status=h["status"],
-                alive=host_alive(h),
-                facts=facts,
+        view = read_report(data)  # spooled hosts: each read through, facts when compared
+        hosts = {
+            h.id: HostSnapshot(
+                id=h.id, label=h.label, status=h.status, alive=h.alive, facts=h.facts
             )
+            for h in view.hosts
+        }
         return cls(
-            run_id=data["run"]["id"],
-            started_at=parse_time(data["run"]["started_at"]) or datetime.min,
+            run_id=view.run.id,
+            started_at=parse_time(view.run.started_at) or datetime.min,
             hosts=hosts,
             findings=tuple(data.get("findings", ())),
         )
@@ -100,14 +94,6 @@ class Sighting:
     last_present: datetime  # last run that listed the host at all
     last_seen: datetime | None  # last run that saw it alive; None: never
     gone_at: datetime | None = None  # when it was reported gone; cleared when seen again
-
-
-def host_alive(host: Mapping[str, Any]) -> bool:
-    """Alive: a source saw it up, or we logged in to it."""
-    if "alive" in host:
-        return bool(host["alive"])
-    ssh = host.get("ssh") or {}
-    return ssh.get("state") == "ok" or any(o.get("alive") for o in host.get("observations", ()))
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from auditor.model import SshState
 from auditor.report.groups import (
     acceptance_note,
     group_findings,
@@ -18,7 +19,7 @@ from auditor.report.groups import (
     split_accepted,
 )
 from auditor.report.json_report import finding_change_to_dict
-from auditor.report.run_view import read_changes
+from auditor.report.run_view import read_report
 from auditor.report.view import labels, severity_counts, short_time, status_counts
 from auditor.visible import visible, visible_data
 
@@ -50,29 +51,29 @@ def _plural(n: int, word: str) -> str:
 
 def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> str:
     report = visible_data(report)  # host strings print as text, controls escaped
-    run, summary = report["run"], report.get("summary") or {}
-    findings = list(report.get("findings", ()))
+    view = read_report(report)
+    run, summary = view.run, view.summary
     names = labels(report)
     severities = ", ".join(f"{n} {s}" for s, n in severity_counts(report) if n)
     lines = [
         f"### auditor: {_plural(int(summary.get('hosts', 0)), 'host')}, "
-        f"{_plural(len(findings), 'finding')}" + (f" ({severities})" if severities else ""),
+        f"{_plural(len(view.findings), 'finding')}" + (f" ({severities})" if severities else ""),
         "",
-        f"Run `{_code(run['id'])}` at {short_time(run.get('started_at'))} UTC. "
+        f"Run `{_code(run.id)}` at {short_time(run.started_at)} UTC. "
         + " · ".join(f"{s} **{n}**" for s, n in status_counts(report) if n),
     ]
-    if report.get("interrupted"):
+    if view.interrupted:
         lines.append("Interrupted: only hosts probed before Ctrl-C have facts.")
-    partial = [h for h in report.get("hosts", ()) if (h.get("ssh") or {}).get("state") == "partial"]
+    partial = [h.label for h in view.hosts if h.ssh.state == SshState.PARTIAL]
     if partial:
-        shown = ", ".join(md_escape(h["label"], 60) for h in partial[:TOP_CHANGES])
+        shown = ", ".join(md_escape(label, 60) for label in partial[:TOP_CHANGES])
         more = f" and {len(partial) - TOP_CHANGES} more" if len(partial) > TOP_CHANGES else ""
         lines.append(f"Probed partially (cut short, facts kept as far as they came): {shown}{more}")
-    failed = [s for s in run.get("sources", ()) if not s.get("ok")]
+    failed = [s for s in run.sources if not s.ok]
     if failed:
         lines.append(
             "Sources failed: "
-            + ", ".join(f"{md_escape(s['kind'])} '{md_escape(s.get('name', ''))}'" for s in failed)
+            + ", ".join(f"{md_escape(s.kind)} '{md_escape(s.name)}'" for s in failed)
         )
     groups, accepted = split_accepted(report_groups(report))
     if groups:
@@ -89,7 +90,7 @@ def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> st
         n = sum(int(g["count"]) for g in accepted)
         lines += ["", f"Accepted (`[[accept]]`, not counted): {_plural(n, 'finding')} in "
                       f"{_plural(len(accepted), 'group')}"]  # fmt: skip
-    changes = read_changes(report.get("changes"))
+    changes = view.changes
     if changes is not None and changes.previous_run:
         counts = changes.counts()
         parts = [

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from auditor.model import AuditRun
 from auditor.report.groups import acceptance_note, hosts_phrase, report_groups, split_accepted
-from auditor.report.run_view import read_changes
+from auditor.report.run_view import read_report
 from auditor.report.view import labels, severity_counts, status_counts
 from auditor.visible import visible_data
 
@@ -43,11 +43,12 @@ def render_terminal_summary(run: AuditRun, console: Console, *, top: int = 15) -
 def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: int = 15) -> None:
     """The same summary from report.json data (a stored run)."""
     report = visible_data(report)  # host strings print as text, controls escaped
-    run, summary = report["run"], report.get("summary") or {}
+    view = read_report(report)
+    run, summary = view.run, view.summary
     groups, accepted = split_accepted(report_groups(report))
     head = Text.assemble(
-        ("auditor ", "bold"), (str(run["id"]), "bold cyan"),
-        f"  {summary.get('hosts', 0)} hosts, {len(report.get('findings', ()))} findings"
+        ("auditor ", "bold"), (run.id, "bold cyan"),
+        f"  {summary.get('hosts', 0)} hosts, {len(view.findings)} findings"
         f" in {len(groups)} group{'' if len(groups) == 1 else 's'}",
     )  # fmt: skip
     console.print(head)
@@ -64,12 +65,12 @@ def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: in
     console.print(counts)
     if sev:
         console.print(sev)
-    for source in run.get("sources", ()):
-        if not source.get("ok"):
+    for source in run.sources:
+        if not source.ok:
             console.print(
                 Text.assemble(
                     ("source failed: ", "red"),
-                    f"{source['kind']} '{source.get('name', '')}': {source.get('error') or ''}",
+                    f"{source.kind} '{source.name}': {source.error or ''}",
                 )
             )
 
@@ -98,7 +99,7 @@ def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: in
             )
         )
 
-    changes = read_changes(report.get("changes"))
+    changes = view.changes
     if changes is not None and changes.previous_run:
         c = changes.counts()
         console.print(

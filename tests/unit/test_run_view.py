@@ -9,9 +9,20 @@ from typing import Any
 
 import pytest
 
-from auditor.model import Changes, FactChange, FindingChange, HostStatus, NewHost, Severity
-from auditor.report.json_report import changes_to_dict, run_to_dict
-from auditor.report.run_view import read_changes
+from auditor.model import (
+    Changes,
+    FactChange,
+    FindingChange,
+    HostOwner,
+    HostStatus,
+    NewHost,
+    Severity,
+    SshOutcome,
+)
+from auditor.report.json_report import SCHEMA_ID, changes_to_dict, run_to_dict
+from auditor.report.run_view import read_changes, read_host, read_report
+from auditor.spool import FactsSpool, SpooledRows
+from tests.unit.big_fleet import generated_run
 from tests.unit.test_report_fleet import HOSTILE, fleet_with_changes
 
 
@@ -78,3 +89,61 @@ def test_the_run_written_again_from_its_read_changes_is_byte_identical() -> None
     text = json.dumps(run_to_dict(run))
     again = replace(run, changes=read_changes(written(run_to_dict(run))["changes"]))
     assert json.dumps(run_to_dict(again)) == text
+
+
+# --------------------------------------------------------------------------- the whole run
+
+
+def test_a_real_report_reads_as_the_run_it_was_made_from() -> None:
+    run = fleet_with_changes()
+    view = read_report(written(run_to_dict(run)))
+    assert (view.schema, view.run.id, view.run.config) == (SCHEMA_ID, run.id, run.config_path)
+    assert view.run.started_at == run.started_at.isoformat() and not view.interrupted
+    assert [(s.kind, s.name, s.ok, s.errors, s.count) for s in view.run.sources] == [
+        (s.kind.value, s.name, s.ok, s.errors, s.count) for s in run.sources]
+    assert [(h.index, h.id, h.label, h.status, h.addresses, h.owner) for h in view.hosts] == [
+        (i, h.id, h.label, h.status, h.addresses, h.owner) for i, h in enumerate(run.hosts)]
+    for host in view.hosts:
+        expected = run.ssh.get(host.id)
+        assert host.ssh == (expected or SshOutcome("not-attempted", "probe not run"))
+        assert (host.facts is None) == (host.id not in run.facts)
+    assert [(f.rule, f.severity, f.host, f.title, f.evidence) for f in view.findings] == [
+        (f.rule, f.severity, f.host, f.title, f.evidence) for f in run.findings]
+    assert view.changes == run.changes
+    assert {h.label for h in view.hosts} >= {HOSTILE}  # a hostile label, as it was
+
+
+def test_an_interrupted_run_and_its_interrupted_hosts_read_back_as_such() -> None:
+    run = fleet_with_changes()
+    cut = SshOutcome("skipped", "interrupted", "10.0.0.9", kind="interrupted", interrupted=True)
+    host = run.hosts[0]
+    run = replace(run, interrupted=True, ssh={**run.ssh, host.id: cut})
+    view = read_report(written(run_to_dict(run)))
+    assert view.interrupted and view.hosts[0].ssh == cut and view.hosts[0].ssh.interrupted
+    assert not any(h.ssh.interrupted for h in view.hosts[1:])
+
+
+def test_spooled_hosts_are_read_one_at_a_time_and_their_facts_through() -> None:
+    run = generated_run(40)
+    spool = FactsSpool()
+    for host_id, facts in run.facts.items():
+        spool[host_id] = facts
+    data = run_to_dict(replace(run, facts=spool))
+    assert isinstance(data["hosts"], SpooledRows)
+    view, plain = read_report(data), read_report(written(run_to_dict(run)))
+    assert len(view.hosts) == 40 and view.hosts[-1].id == run.hosts[-1].id
+    for lazy, held in zip(view.hosts, plain.hosts, strict=True):
+        assert lazy == held  # facts aside (compare=False)
+        assert held.facts is None or type(lazy.facts) is not dict  # a handle, not the facts
+        assert written(dict(lazy.facts or {})) == (held.facts or {})
+    assert len(data["hosts"]._recent) <= SpooledRows._RECENT  # decoded rows stay bounded
+
+
+def test_a_host_from_before_alive_and_owner_sources() -> None:
+    old = {"id": "ip:10.0.0.1", "status": "managed", "owner": "team-a",
+           "ssh": {"state": "ok"}, "observations": []}  # fmt: skip
+    host = read_host(old)
+    assert host.alive and host.label == "ip:10.0.0.1"
+    assert host.owner == HostOwner("team-a", "config", "[owners]")
+    with pytest.raises(ValueError, match="open_ports"):
+        read_host({**old, "open_ports": ["22"]})  # a port that is a string is not guessed
