@@ -25,6 +25,7 @@ from auditor.remote import (
     fingerprint,
 )
 from auditor.remote.hostkeys import (
+    KnownHostsIndex,
     OfferedKey,
     default_tofu_file,
     known_hosts_name,
@@ -83,6 +84,32 @@ def test_known_hosts_name() -> None:
 def test_pattern_matching(patterns: str, name: str, expected: bool, key: OfferedKey) -> None:
     (entry,) = parse_known_hosts(line(patterns, key), "kh")
     assert entry.matches(name) is expected
+
+
+def test_the_index_finds_what_a_scan_of_every_line_finds(key: OfferedKey) -> None:
+    other = ed25519_key()
+    text = "".join(
+        [
+            line("web1,10.0.0.5", key),
+            line("10.0.0.*,!10.0.0.9", other),
+            line(hashed("10.0.0.5"), other),
+            line("WEB1", other, marker="@revoked"),
+            line("[10.0.0.5]:2222,db1", key),
+            line("*.Example.com", key),
+            line("10.0.0.9,web9", other),
+            line("10.0.0.5", other),
+        ]
+    )
+    entries = parse_known_hosts(text, "kh")
+    index = KnownHostsIndex(entries)
+    names = ["10.0.0.5", "web1", "10.0.0.9", "Web9", "[10.0.0.5]:2222", "DB1", "a.example.COM"]
+    for size in range(len(names) + 1):
+        for start in range(len(names)):
+            asked = names[start : start + size]
+            scan = [e for e in entries if any(e.matches(n) for n in asked)]
+            assert index.matching(asked) == scan, asked
+    found = index.matching(["10.0.0.5", "web1"])
+    assert [e.source for e in found] == ["kh:1", "kh:2", "kh:3", "kh:4", "kh:8"]
 
 
 def test_parsing_keeps_file_and_line_and_skips_junk(key: OfferedKey) -> None:
