@@ -184,6 +184,20 @@ def rotation(round_index: int, variants: Sequence[str]) -> tuple[str, ...]:
     return (*variants[k:], *variants[:k])
 
 
+def schedule(
+    users: Sequence[str], rounds: int, warmup: int, variants: Sequence[str]
+) -> list[tuple[int, str, str]]:
+    """(round, user, variant) in running order: each round runs every user's variants (in
+    the round's rotation), the users taking turns first, so that root and unprivileged
+    rounds interleave as the variants do and a slow spell of the machine hits both. Rounds
+    are numbered from 0 including the warm-up ones."""
+    order = []
+    for i in range(warmup + rounds):
+        for user in rotation(i, users):
+            order += [(i, user, v) for v in rotation(i, variants)]
+    return order
+
+
 def hosts_per_minute(hosts: int, wall_s: float) -> float:
     return 60.0 * hosts / wall_s if wall_s > 0 else 0.0
 
@@ -577,27 +591,31 @@ def _ids(user: str) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def run_setting(
-    setting: Setting, state: Any, probe: ModuleType, say: Callable[[str], None]
-) -> list[Sample]:
-    bench = Bench(setting, state, probe, say)
-    samples: list[Sample] = []
+def run_settings(
+    settings: Sequence[Setting], state: Any, probe: ModuleType, say: Callable[[str], None]
+) -> list[list[Sample]]:
+    """Every setting of one lab size (one per user), their rounds interleaved (`schedule`);
+    the measured samples of each setting."""
+    benches = {s.user: Bench(s, state, probe, say) for s in settings}
+    samples: dict[str, list[Sample]] = {s.user: [] for s in settings}
+    first = settings[0]
     try:
-        for i in range(setting.warmup + setting.rounds):
+        for i, user, v in schedule(list(benches), first.rounds, first.warmup, first.variants):
+            setting = benches[user].setting
             measured = i >= setting.warmup
             label = f"round {i - setting.warmup + 1}/{setting.rounds}" if measured else "warm-up"
-            for v in rotation(i, setting.variants):
-                s = bench.run(v, i - setting.warmup)
-                say(
-                    f"{setting.hosts} hosts, {setting.user}, {label}: {v:<10} "
-                    f"wall {s.wall_s:7.2f}s cpu {s.cpu_s:7.2f}s "
-                    f"peak RSS {s.peak_rss_mb:6.0f} MB ok {s.ok}/{s.hosts}"
-                )
-                if measured:
-                    samples.append(s)
+            s = benches[user].run(v, i - setting.warmup)
+            say(
+                f"{setting.hosts} hosts, {user}, {label}: {v:<10} "
+                f"wall {s.wall_s:7.2f}s cpu {s.cpu_s:7.2f}s "
+                f"peak RSS {s.peak_rss_mb:6.0f} MB ok {s.ok}/{s.hosts}"
+            )
+            if measured:
+                samples[user].append(s)
     finally:
-        bench.close()
-    return samples
+        for bench in benches.values():
+            bench.close()
+    return [samples[s.user] for s in settings]
 
 
 # --------------------------------------------------------------------------- the report
@@ -736,18 +754,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size in sizes:
             state, back = lab_of(size, say)
             restore = restore or back
-            for user in users:
-                large = size > LARGE_LAB
-                setting = Setting(
-                    size, user, variants,
+            large = size > LARGE_LAB
+            settings = [
+                Setting(
+                    size,
+                    user,
+                    variants,
                     rounds=args.large_rounds if large else args.rounds,
                     warmup=0 if large else args.warmup,  # the cold audit seeds the warm one
-                    concurrency=args.concurrency, logs=args.logs,
+                    concurrency=args.concurrency,
+                    logs=args.logs,
                     pycache=Path(tempfile.gettempdir()) / f"auditor-bench-pycache-{user}",
-                )  # fmt: skip
-                samples = run_setting(setting, state, probe, say)
+                )
+                for user in users
+            ]
+            measured = run_settings(settings, state, probe, say)
+            for setting, samples in zip(settings, measured, strict=True):
                 data["settings"].append(print_setting(setting, samples))
-                sys.stdout.flush()
+            sys.stdout.flush()
     finally:
         for user in users:
             shutil.rmtree(Path(tempfile.gettempdir()) / f"auditor-bench-pycache-{user}", True)

@@ -89,6 +89,21 @@ def test_rounds_rotate_so_no_variant_always_goes_first(bench: ModuleType) -> Non
     assert bench.VARIANTS.index("audit-warm") > 0
 
 
+def test_users_take_turns_within_each_round(bench: ModuleType) -> None:
+    order = bench.schedule(("root", "unprivileged"), 2, 1, ("cold", "warm", "true"))
+    assert len(order) == 3 * 2 * 3
+    # Warm-up round 0: root first, each user's variants in the round's rotation.
+    assert order[:6] == [
+        (0, "root", "cold"), (0, "root", "warm"), (0, "root", "true"),
+        (0, "unprivileged", "cold"), (0, "unprivileged", "warm"), (0, "unprivileged", "true"),
+    ]  # fmt: skip
+    # Round 1: the unprivileged user goes first, the variants rotated by one.
+    assert order[6:9] == [(1, "unprivileged", "warm"), (1, "unprivileged", "true"),
+                          (1, "unprivileged", "cold")]  # fmt: skip
+    assert [u for _, u, _ in order[9:12]] == ["root"] * 3
+    assert bench.schedule(("root",), 1, 0, ("a",)) == [(0, "root", "a")]
+
+
 def test_rates_and_rusage_units(bench: ModuleType) -> None:
     assert bench.hosts_per_minute(50, 10.0) == 300.0
     assert bench.hosts_per_minute(50, 0.0) == 0.0
