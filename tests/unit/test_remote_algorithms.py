@@ -40,6 +40,15 @@ def test_modern_hosts_get_no_weak_algorithms(sock: socket.socket) -> None:
     assert "ssh-dss" not in transport.preferred_keys
 
 
+def test_aes_gcm_is_asked_for_first_and_the_rest_kept(sock: socket.socket) -> None:
+    for legacy in (False, True):
+        ciphers = list(AuditorTransport(sock, legacy=legacy).preferred_ciphers)
+        assert ciphers[:2] == ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
+        # A server without GCM (OpenSSH < 6.2, CentOS 5) still finds aes-ctr next.
+        assert ciphers[2:5] == ["aes128-ctr", "aes192-ctr", "aes256-ctr"]
+        assert ("aes128-cbc" in ciphers) is legacy
+
+
 def test_legacy_hosts_get_old_algorithms_last(sock: socket.socket) -> None:
     transport = AuditorTransport(sock, legacy=True)
     kex = list(transport.preferred_kex)
