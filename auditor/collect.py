@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from auditor.bounds import LIMITS, cut
 from auditor.config import SshSettings
@@ -37,6 +37,9 @@ from auditor.model import (
 from auditor.remote.errors import FailureKind, JumpHostError, RemoteError, failure_kind
 from auditor.remote.session import STOP_GRACE, CommandResult, Connector, RemoteSession
 from auditor.visible import visible
+
+if TYPE_CHECKING:
+    from auditor.remote.paramiko_connector import ParamikoConnector
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +139,76 @@ def not_attempted_reason(
     return None
 
 
+class HostFeed:
+    """Hosts for `collect` while discovery still runs (issue 14), instead of a list.
+
+    Discovery `offer`s hosts that may be probed now (a sweep just saw them, reconciled with
+    every inventory and cloud already read), then `close`s the feed with the run's final
+    hosts (reconcile re-run at the end), or `fail`s it. `collect` probes an offered host at
+    once, if it would probe it in a list; at the close, a final host equal to one it already
+    probed (or is probing) keeps that probe, any other is decided and probed as in a list.
+    Thread-safe; `collect` alone takes from it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offered: list[Host] = []
+        self._final: tuple[Host, ...] | None = None
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._news: Future[None] = Future()
+
+    @classmethod
+    def of(cls, hosts: Sequence[Host]) -> HostFeed:
+        """A feed that is already closed: `hosts` are the final list."""
+        feed = cls()
+        feed.close(hosts)
+        return feed
+
+    def offer(self, hosts: Iterable[Host]) -> None:
+        with self._lock:
+            if self._final is None and self._error is None and not self._cancelled:
+                self._offered.extend(hosts)
+                self._wake()
+
+    def close(self, hosts: Sequence[Host]) -> None:
+        with self._lock:
+            if self._final is None and self._error is None:
+                self._final = tuple(hosts)
+                self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        """Discovery failed: `collect` stops its probes and raises `error`."""
+        with self._lock:
+            if self._final is None and self._error is None:
+                self._error = error
+                self._wake()
+
+    def cancel(self) -> None:
+        """`collect` stopped (Ctrl-C): whatever is offered from now on is dropped."""
+        with self._lock:
+            self._cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def _wake(self) -> None:
+        if not self._news.done():
+            self._news.set_result(None)
+
+    def _take(
+        self,
+    ) -> tuple[list[Host], tuple[Host, ...] | None, BaseException | None, Future[None]]:
+        """What arrived since the last take, and a future that completes on the next news."""
+        with self._lock:
+            offered, self._offered = self._offered, []
+            if self._news.done():
+                self._news = Future()
+            return offered, self._final, self._error, self._news
+
+
 def collect(
-    hosts: Sequence[Host],
+    hosts: Sequence[Host] | HostFeed,
     settings: SshSettings,
     probe: Probe,
     *,
@@ -146,7 +217,8 @@ def collect(
     scope: ProbeScope | None = None,
     facts_store: MutableMapping[str, Facts] | None = None,
 ) -> CollectResults:
-    """Probe every host; return an outcome for each (see module docstring).
+    """Probe every host; return an outcome for each (see module docstring), in the order of
+    the list (of a feed's final list).
 
     With a `facts_store` (a disk spool: auditor.spool), each host's facts go there as it
     finishes and its result holds None in their place: memory does not grow with the fleet.
@@ -156,90 +228,199 @@ def collect(
     arrived; one still not done `ABORT_GRACE` seconds later (or stuck before its script
     ran) is skipped ("deadline exceeded after Ns") and its connection closed. Without a
     `connector`, a ParamikoConnector is made and closed here.
-    Raises CollectInterrupted on Ctrl-C.
+
+    `hosts` may be a `HostFeed`: probes start as hosts are offered, and the results are
+    those of its final list. A failed feed's error is raised once the probes are stopped.
+    Raises CollectInterrupted on Ctrl-C; on Ctrl-C before a feed is closed (the sources
+    not all read: no host can be judged yet), a plain KeyboardInterrupt, as before probes
+    started during discovery.
     """
-    notify = _Notifier(observer, total=len(hosts))
-    results: CollectResults = {}
-    attempts: list[_Attempt] = []
-    for host in hosts:
-        reason = not_attempted_reason(host, settings, scope)
-        if reason is None:
-            attempts.append(_Attempt(host, host.primary_address or "", settings.deadline))
-        else:
-            outcome = SshOutcome(state=NOT_ATTEMPTED, reason=reason, address=host.primary_address)
-            results[host.id] = (outcome, None)
-            notify.done(host, outcome)
-    if not attempts:
-        return _in_order(hosts, results)
-    log.info(
-        "probe: connecting to %d of %d hosts, at most %d at a time",
-        len(attempts), len(hosts), min(settings.concurrency, len(attempts)),
-    )  # fmt: skip
-
-    owned = None
-    if connector is None:
-        from auditor.remote.paramiko_connector import ParamikoConnector
-
-        connector = owned = ParamikoConnector()
-    worker = _Worker(connector, settings, probe, notify)
-    pool = ThreadPoolExecutor(
-        max_workers=min(settings.concurrency, len(attempts)), thread_name_prefix="auditor-ssh"
-    )
-
-    def finish(attempt: _Attempt, outcome: SshOutcome, facts: Facts | None) -> None:
-        attempt.final = True
-        if facts is not None and facts_store is not None:
-            facts_store[attempt.host.id] = facts
-            facts = None
-        results[attempt.host.id] = (outcome, facts)
-        notify.done(attempt.host, outcome)
-
+    feed = hosts if isinstance(hosts, HostFeed) else HostFeed.of(hosts)
+    fan_out = _FanOut(settings, probe, connector, observer, scope, facts_store)
     try:
-        futures: dict[Future[tuple[SshOutcome, Facts | None]], _Attempt] = {
-            pool.submit(worker.run, attempt): attempt for attempt in attempts
-        }
-        pending = set(futures)
-        while pending:
-            done, pending = wait(
-                pending, timeout=_next_wakeup(attempts), return_when=FIRST_COMPLETED
-            )
-            for future in done:
-                attempt = futures[future]
-                if not attempt.final:
-                    finish(attempt, *future.result())
-            now = time.monotonic()
-            for future in pending:
-                attempt = futures[future]
-                if not attempt.final and attempt.past_abort(now):
-                    # The worker may be blocked in a socket call: closing its session wakes
-                    # it; either way its late result is ignored.
-                    attempt.abort()
-                    finish(attempt, _deadline_outcome(attempt, settings), None)
-            pending = {f for f in pending if not futures[f].final}
-    except KeyboardInterrupt as interrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
-        _abort_all([a for a in attempts if not a.final])
-        for attempt in attempts:
-            if not attempt.final:
-                state = SKIPPED if attempt.started is not None else NOT_ATTEMPTED
-                outcome = SshOutcome(
-                    state=state,
-                    reason="interrupted",
-                    address=attempt.address,
-                    kind=FailureKind.INTERRUPTED.value,
-                    interrupted=True,
-                )
-                results[attempt.host.id] = (outcome, None)
-                attempt.final = True
-        raise CollectInterrupted(_in_order(hosts, results)) from interrupt
+        return fan_out.run(feed)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        if owned is not None:
-            owned.close()
-    return _in_order(hosts, results)
+        fan_out.shut()
 
 
 # --------------------------------------------------------------------------- internals
+
+
+class _FanOut:
+    """One `collect` call: the attempts by host id, their futures, the results so far. Only
+    the calling thread touches it; workers report through their futures."""
+
+    def __init__(
+        self,
+        settings: SshSettings,
+        probe: Probe,
+        connector: Connector | None,
+        observer: CollectObserver | None,
+        scope: ProbeScope | None,
+        facts_store: MutableMapping[str, Facts] | None,
+    ) -> None:
+        self.settings, self.probe, self.scope = settings, probe, scope
+        self.connector = connector
+        self.owned: ParamikoConnector | None = None  # made here, closed here
+        self.facts_store = facts_store
+        self.notify = _Notifier(observer)
+        self.results: CollectResults = {}
+        self.attempts: dict[str, _Attempt] = {}  # host id -> its current attempt
+        self.futures: dict[Future[tuple[SshOutcome, Facts | None]], _Attempt] = {}
+        self.pool: ThreadPoolExecutor | None = None
+        self.worker: _Worker | None = None
+        self.streamed = False  # a host was offered before the final list
+
+    def run(self, feed: HostFeed) -> CollectResults:
+        final: tuple[Host, ...] | None = None
+        try:
+            while True:
+                offered, closing, error, news = feed._take()
+                if error is not None:
+                    self.stop()
+                    raise error
+                if final is None and offered:
+                    self.offer(offered)
+                if final is None and closing is not None:
+                    final = closing
+                    self.close(final)
+                running = {f for f, a in self.futures.items() if not a.final}
+                if final is not None and not running:
+                    return _in_order(final, self.results)
+                waiting: set[Future[Any]] = set(running) | ({news} if final is None else set())
+                done, _ = wait(waiting, timeout=self.next_wakeup(), return_when=FIRST_COMPLETED)
+                for future in done:
+                    attempt = self.futures.get(future)  # (or the feed's news)
+                    if attempt is not None and not attempt.final:
+                        self.finish(attempt, *future.result())
+                now = time.monotonic()
+                for future in running - done:
+                    attempt = self.futures[future]
+                    if not attempt.final and attempt.past_abort(now):
+                        # The worker may be blocked in a socket call: closing its session
+                        # wakes it; either way its late result is ignored.
+                        attempt.abort()
+                        self.finish(attempt, _deadline_outcome(attempt, self.settings), None)
+        except KeyboardInterrupt as interrupt:
+            feed.cancel()
+            self.stop()
+            if final is None:
+                raise
+            for attempt in self.attempts.values():
+                if not attempt.final:
+                    state = SKIPPED if attempt.started is not None else NOT_ATTEMPTED
+                    outcome = SshOutcome(
+                        state=state,
+                        reason="interrupted",
+                        address=attempt.address,
+                        kind=FailureKind.INTERRUPTED.value,
+                        interrupted=True,
+                    )
+                    self.results[attempt.host.id] = (outcome, None)
+                    attempt.final = True
+            raise CollectInterrupted(_in_order(final, self.results)) from interrupt
+
+    def offer(self, hosts: Sequence[Host]) -> None:
+        """Hosts discovery says may be probed now: each that a list would probe, at once."""
+        for host in hosts:
+            if not_attempted_reason(host, self.settings, self.scope) is not None:
+                continue  # the final list decides what it gets
+            current = self.attempts.get(host.id)
+            if current is not None and current.host == host:
+                continue
+            if current is not None:
+                self.discard(current)
+            if not self.streamed:
+                self.streamed = True
+                log.info(
+                    "probe: connecting to hosts as the sources find them, at most %d at a time",
+                    self.settings.concurrency,
+                )
+            self.start([host], self.settings.concurrency)
+
+    def close(self, final: Sequence[Host]) -> None:
+        """The final hosts: a host probed early with exactly this Host keeps that probe;
+        every other is decided now, as in a list (not attempted first, then the probes)."""
+        self.notify.total = len(final)
+        wanted = []
+        for host in final:
+            current = self.attempts.get(host.id)
+            if current is not None and current.host == host:
+                continue
+            if current is not None:
+                self.discard(current)
+            reason = not_attempted_reason(host, self.settings, self.scope)
+            if reason is None:
+                wanted.append(host)
+            else:
+                outcome = SshOutcome(
+                    state=NOT_ATTEMPTED, reason=reason, address=host.primary_address
+                )
+                self.results[host.id] = (outcome, None)
+                self.notify.done(host, outcome)
+        ids = {host.id for host in final}
+        for host_id in [i for i in self.attempts if i not in ids]:
+            self.discard(self.attempts[host_id])  # reconcile merged it into another host
+        if wanted:
+            log.info(
+                "probe: connecting to %d of %d hosts%s, at most %d at a time",
+                len(wanted), len(final), " more" if self.streamed else "",
+                min(self.settings.concurrency, len(wanted)),
+            )  # fmt: skip
+            self.start(wanted, min(self.settings.concurrency, len(wanted)))
+
+    def start(self, hosts: Sequence[Host], workers: int) -> None:
+        if not hosts:
+            return
+        if self.pool is None or self.worker is None:
+            if self.connector is None:
+                from auditor.remote.paramiko_connector import ParamikoConnector
+
+                self.connector = self.owned = ParamikoConnector()
+            self.worker = _Worker(self.connector, self.settings, self.probe, self.notify)
+            self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="auditor-ssh")
+        for host in hosts:
+            attempt = _Attempt(host, host.primary_address or "", self.settings.deadline)
+            self.attempts[host.id] = attempt
+            self.futures[self.pool.submit(self.worker.run, attempt)] = attempt
+
+    def finish(self, attempt: _Attempt, outcome: SshOutcome, facts: Facts | None) -> None:
+        attempt.final = True
+        if facts is not None and self.facts_store is not None:
+            self.facts_store[attempt.host.id] = facts
+            facts = None
+        self.results[attempt.host.id] = (outcome, facts)
+        self.notify.done(attempt.host, outcome)
+
+    def discard(self, attempt: _Attempt) -> None:
+        """An early probe whose host is not in the final list as it was probed: stopped if
+        it runs, and what it left is dropped (the final host, if any, is probed again)."""
+        del self.attempts[attempt.host.id]
+        future = next(f for f, a in self.futures.items() if a is attempt)
+        del self.futures[future]
+        if attempt.final:
+            self.results.pop(attempt.host.id, None)
+            if self.facts_store is not None and attempt.host.id in self.facts_store:
+                del self.facts_store[attempt.host.id]
+            return
+        attempt.final = True
+        if not future.cancel():
+            threading.Thread(target=attempt.abort, name="auditor-abort", daemon=True).start()
+
+    def next_wakeup(self) -> float:
+        return _next_wakeup(list(self.attempts.values()))
+
+    def stop(self) -> None:
+        """Cancel what has not started and close every running session."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        _abort_all([a for a in self.attempts.values() if not a.final])
+
+    def shut(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.owned is not None:
+            self.owned.close()
 
 
 def _abort_all(attempts: Sequence[_Attempt]) -> None:
@@ -311,7 +492,7 @@ class _Notifier:
     def __init__(self, observer: CollectObserver | None, total: int = 0) -> None:
         self._observer = observer
         self._lock = threading.Lock()
-        self._total = total
+        self.total = total  # 0 while a feed's final list is not known
         self._states: dict[str, int] = {}
         self._started = time.monotonic()
 
@@ -339,12 +520,12 @@ class _Notifier:
         why = f" ({outcome.reason})" if outcome.reason else ""
         log.debug("probe %s: %s%s%s", host.label, outcome.state, why, took)
         done = sum(self._states.values())
-        step = max(1, self._total // 10)
-        if done % step == 0 or done == self._total:
+        step = max(1, self.total // 10) if self.total else 10
+        if done % step == 0 or done == self.total:
             states = ", ".join(f"{n} {state}" for state, n in sorted(self._states.items()))
             log.info(
-                "probe: %d/%d hosts done (%s) after %.1fs",
-                done, self._total, states, time.monotonic() - self._started,
+                "probe: %d/%s hosts done (%s) after %.1fs",
+                done, self.total or "?", states, time.monotonic() - self._started,
             )  # fmt: skip
 
 

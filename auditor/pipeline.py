@@ -13,14 +13,15 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor.bounds import bounded_fields
 from auditor.config import Config
 from auditor.host_owner import client_owner
-from auditor.model import AuditRun, Facts, Host, SourceKind, SourceResult
+from auditor.model import AuditRun, Facts, Host, Observation, SourceKind, SourceResult
 from auditor.model import ProbeResults as ProbeResults  # the library API names it here too
 from auditor.parallel import parallel_map
 from auditor.recheck import DirectCheck, Recheck, Rechecker, plan_recheck, run_recheck
@@ -69,10 +70,15 @@ SOURCE_POOL = 4  # sources read at once: sweeps, clouds and inventories wait on 
 
 
 def collect_sources(
-    sources: Sequence[Source], now: datetime, observer: SourceObserver | None = None
+    sources: Sequence[Source],
+    now: datetime,
+    observer: SourceObserver | None = None,
+    early: EarlyHosts | None = None,
 ) -> tuple[SourceResult, ...]:
     """Read every source, a few at a time; the results in the order of `sources` (reconcile
-    sees the same input whatever finished first). Observer calls never overlap."""
+    sees the same input whatever finished first). Observer calls never overlap. With
+    `early`, sweeps that stream (NmapSource) report each host up as they find it, and every
+    result is handed over as it comes."""
     lock = threading.Lock()
 
     def observe(source: Source, result: SourceResult | None) -> None:
@@ -86,11 +92,16 @@ def collect_sources(
         log.info("source %s %r: reading", source.kind.value, source.name)
         started = time.monotonic()
         try:
-            result = source.collect(now)
+            if early is not None and early.streams(n):
+                result = source.collect(now, sightings=partial(early.sighted, n))  # type: ignore[call-arg]
+            else:
+                result = source.collect(now)
         except Exception as exc:  # a source must not take the run down with it
             result = _failed(source, exc)
         result = bounded_fields(result)  # observations enter here: every string bounded
         _log_source(result, time.monotonic() - started)
+        if early is not None:
+            early.read(n, result)
         observe(source, result)
         return result
 
@@ -122,6 +133,89 @@ def _log_source(result: SourceResult, seconds: float) -> None:
         )  # fmt: skip
 
 
+HostsFound = Callable[[Sequence[Host]], None]
+
+
+class EarlyHosts:
+    """The hosts discovery may hand the probe before it is done (issue 14): each host a sweep
+    reports up, reconciled with everything read so far, once every source that does not
+    stream (clouds, inventories, states, imported scans) has been read: the Host the probe
+    gets is then the one the end of discovery makes, but in rare cases (another sweep still
+    running sees the same machine), and `collect` probes again any final host that differs
+    from the one it was given. With an [[ignore]] rule in force nothing is handed over
+    early: a sighting still to come could merge into a host and bring an ignored address
+    (a MAC shared by two addresses), and an ignored host gets not one packet.
+
+    Sightings are batched: one reconcile per batch, on a thread of its own, so the sweep
+    never waits for it."""
+
+    def __init__(
+        self, sources: Sequence[Source], config: Config, today: date, found: HostsFound
+    ) -> None:
+        self._sources, self._config, self._today, self._found = sources, config, today, found
+        self._streaming = {n for n, s in enumerate(sources) if getattr(s, "streams", False)}
+        held = any(rule.expires is None or rule.expires >= today for rule in config.ignore)
+        self._results: dict[int, SourceResult] = {}
+        self._seen: dict[int, list[Observation]] = {n: [] for n in self._streaming}
+        self._fresh: list[Observation] = []
+        self._stopped = held
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._hand_over, name="auditor-early", daemon=True)
+        if not held:
+            self._thread.start()
+
+    def streams(self, n: int) -> bool:
+        return n in self._streaming and not self._stopped
+
+    def sighted(self, n: int, observation: Observation) -> None:
+        observation = bounded_fields(observation)
+        with self._changed:
+            self._seen[n].append(observation)
+            self._fresh.append(observation)
+            self._changed.notify()
+
+    def read(self, n: int, result: SourceResult) -> None:
+        with self._changed:
+            self._results[n] = result
+            self._changed.notify()
+
+    def stop(self) -> None:
+        """Every source is read: the first reconcile takes over. Waits for a batch being
+        handed over, so none arrives after that reconcile's hosts."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _ready(self) -> bool:
+        return bool(self._fresh) and all(
+            n in self._results for n in range(len(self._sources)) if n not in self._streaming
+        )
+
+    def _hand_over(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._stopped or self._ready())
+                if self._stopped:
+                    return
+                fresh, self._fresh = {id(o) for o in self._fresh}, []
+                results = [self._so_far(n) for n in range(len(self._sources))]
+            try:
+                hosts = reconcile(results, self._config, self._today)
+                self._found([h for h in hosts if any(id(o) in fresh for o in h.observations)])
+            except Exception:  # the hosts still come with the first reconcile
+                log.exception("handing hosts to the probe early failed")
+                return
+
+    def _so_far(self, n: int) -> SourceResult:
+        done = self._results.get(n)
+        if done is not None:
+            return done
+        source = self._sources[n]
+        return SourceResult(source.kind, source.name, ok=True, observations=tuple(self._seen[n]))
+
+
 @dataclass(frozen=True)
 class Discovery:
     started_at: datetime
@@ -137,18 +231,29 @@ def discover(
     sources: Sequence[Source] | None = None,
     observer: SourceObserver | None = None,
     rechecker: Rechecker | None = None,
+    found: HostsFound | None = None,
 ) -> Discovery:
     """Read the sources and reconcile. A listed host a sweep missed is checked again
     directly before it is called stale (auditor.recheck), then everything is reconciled
     once more with what that check found.
 
     The re-check uses `rechecker`, or nmap when the sources are the config's own (`sources`
-    None): sources given by a caller (tests) get no real re-check unless one is passed."""
+    None): sources given by a caller (tests) get no real re-check unless one is passed.
+
+    `found` hears of hosts the probe may start on before discovery ends (issue 14): hosts
+    sweeps report, as they report them (`EarlyHosts`), then every host of the first
+    reconcile, before the re-check. The Discovery's hosts are the final word."""
     started = now or datetime.now(UTC)
-    results = collect_sources(
-        sources if sources is not None else build_sources(config), started, observer
-    )
+    chosen = sources if sources is not None else build_sources(config)
+    early = EarlyHosts(chosen, config, started.date(), found) if found is not None else None
+    try:
+        results = collect_sources(chosen, started, observer, early)
+    finally:
+        if early is not None:
+            early.stop()
     hosts = reconcile(results, config, started.date())
+    if found is not None:
+        found(hosts)
     if rechecker is None and sources is None:
         rechecker = run_recheck
         if config.engine:  # the direct check runs at the host's vantage, like the sweep
@@ -281,13 +386,59 @@ def audit(
     from auditor.drift.run import merge_findings
 
     config_policies(config)  # a [[policy]] rule that does not parse fails before any read
-    discovery = discover(config, observer=observer)
-    probe = prober(config, discovery.hosts) if prober and config.ssh.enabled else None
+    probe: ProbeResults | None = None
+    if prober is not None and config.ssh.enabled and not config.engine and takes_feed(prober):
+        discovery, probe = discover_probing(config, prober, observer)
+    else:
+        discovery = discover(config, observer=observer)
+        probe = prober(config, discovery.hosts) if prober and config.ssh.enabled else None
     drift = drift_check(config, discovery.started_at, in_audit=True, hosts=discovery.hosts)
     run = build_run(config, discovery, probe, extra=drift.report_extra() if drift else None)
     if drift is not None:
         run = replace(run, findings=merge_findings(run.findings, drift.findings))
     return with_acceptance(run, config)
+
+
+def takes_feed(prober: Prober) -> bool:
+    """Whether `prober` takes a HostFeed in place of the host list (`probe_hosts` does:
+    its `collect` probes hosts as discovery finds them)."""
+    return bool(getattr(prober, "takes_feed", False))
+
+
+def discover_probing(
+    config: Config,
+    prober: Prober,
+    observer: SourceObserver | None = None,
+    *,
+    sources: Sequence[Source] | None = None,
+    rechecker: Rechecker | None = None,
+) -> tuple[Discovery, ProbeResults]:
+    """Discovery and probe at once (issue 14): discovery runs on a thread of its own and
+    hands hosts to the prober's feed as it finds them (`discover(found=...)`), then closes
+    the feed with its final hosts; the prober runs here, on the calling thread, where
+    Ctrl-C lands. A discovery error is raised here, after the probes it started stop.
+    `sources` and `rechecker` as for `discover`."""
+    from auditor.collect import HostFeed
+
+    feed = HostFeed()
+    finished: list[Discovery] = []
+
+    def run() -> None:
+        try:
+            found = discover(
+                config, observer=observer, found=feed.offer, sources=sources, rechecker=rechecker
+            )
+            finished.append(found)
+        except BaseException as exc:  # handed to the prober's thread, raised there
+            feed.fail(exc)
+        else:
+            feed.close(finished[0].hosts)
+
+    thread = threading.Thread(target=run, name="auditor-discover", daemon=True)
+    thread.start()
+    probe = prober(config, feed)  # type: ignore[arg-type]
+    thread.join()
+    return finished[0], probe
 
 
 def with_acceptance(run: AuditRun, config: Config) -> AuditRun:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from auditor.collect import CollectInterrupted, Probe, ProbeScope, collect
+from auditor.collect import CollectInterrupted, HostFeed, Probe, ProbeScope, collect
 from auditor.config import Config
 from auditor.eol import EolData, load_eol_data, with_os_eol, with_software_eol
 from auditor.errors import ProbeError
@@ -235,13 +235,14 @@ def connector_from_environment() -> ParamikoConnector:
 class _Progress:
     """A rich progress bar as collect's observer (only on a terminal)."""
 
-    def __init__(self, console: Any, total: int) -> None:
+    def __init__(self, console: Any, total: int | None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.progress = Progress(
             TextColumn("probing"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.description}"), console=console, transient=True,
         )  # fmt: skip
+        # A feed's total is not known while discovery runs: the bar shows "N/?".
         self.task = self.progress.add_task("", total=total)
 
     def on_start(self, host: Host) -> None:
@@ -255,14 +256,15 @@ class _Progress:
 
 def probe_hosts(
     config: Config,
-    hosts: Sequence[Host],
+    hosts: Sequence[Host] | HostFeed,
     *,
     console: Any = None,
     connector: Connector | None = None,
 ) -> ProbeResults:
-    """Probe every host that can be probed; every host gets an SshOutcome. With
-    `[ssh] software_cache` on, the software version cache is loaded once here and saved
-    once at the end, also when the run is interrupted."""
+    """Probe every host that can be probed; every host gets an SshOutcome. `hosts` may be
+    a HostFeed: probes then start as discovery finds hosts (`pipeline.discover_probing`).
+    With `[ssh] software_cache` on, the software version cache is loaded once here and
+    saved once at the end, also when the run is interrupted."""
     try:
         eol_data: EolData | None = load_eol_data()
     except Exception:  # EOL status is an enrichment: without data, facts still count
@@ -278,7 +280,8 @@ def probe_hosts(
         connector = owned = connector_from_environment()
     spool = FactsSpool()  # each host's facts on disk as it finishes, not in memory
     on_terminal = console is not None and console.is_terminal
-    progress = _Progress(console, len(hosts)) if on_terminal else None
+    total = None if isinstance(hosts, HostFeed) else len(hosts)  # a feed's grows
+    progress = _Progress(console, total) if on_terminal else None
     try:
         if progress:
             with progress.progress:
@@ -302,3 +305,6 @@ def probe_hosts(
             cache.save()
     ssh = {host_id: outcome for host_id, (outcome, _) in results.items()}
     return ProbeResults(ssh=ssh, facts=spool, interrupted=was_interrupted)
+
+
+probe_hosts.takes_feed = True  # type: ignore[attr-defined]  # (pipeline.takes_feed)

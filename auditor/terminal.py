@@ -33,6 +33,7 @@ class TerminalUI:
         def run(config: Any, hosts: Any) -> Any:
             return prober(config, hosts, console=None if self.quiet else self.console)
 
+        run.takes_feed = getattr(prober, "takes_feed", False)  # type: ignore[attr-defined]
         return run
 
     def summary(self, run: AuditRun, written: Mapping[str, Path]) -> None:

@@ -14,7 +14,10 @@ import logging
 import os
 import re
 import shlex
+import shutil
+import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -112,6 +115,52 @@ def run_nmap(plan: ScanPlan) -> bytes:
     return output if isinstance(output, bytes) else str(output).encode()
 
 
+Sighting = Callable[[Observation], None]
+"""Called with a host's Observation as soon as a live sweep reports it up."""
+
+HostSeen = Callable[[dict[str, Any]], None]
+"""Called with each host up as nmap reports it (the parser's dict), while the scan goes on."""
+
+
+def sweep_streaming(
+    plan: ScanPlan, on_host: HostSeen, *, origin: str = "nmap output"
+) -> ParsedScan:
+    """Run nmap (the very argv `nmap_command` shows) and parse its XML as nmap writes it:
+    `on_host` hears of each host up as soon as its <host> element is complete, so its probe
+    can start while the scan goes on (issue 14). Fails as `run_nmap` does: SourceError when
+    nmap is missing, or when its output is not complete XML and it said why on stderr."""
+    path = shutil.which("nmap")
+    if path is None:
+        raise SourceError("nmap is not installed or not on PATH")
+    argv = nmap_command(plan, path)
+    log.debug("nmap: %s", shlex.join(argv))
+    scan: ParsedScan | None = None
+    problem = ""
+    with tempfile.TemporaryFile(prefix="auditor-nmap-") as errors:
+        # stderr to a file, not a pipe: a chatty nmap cannot block on a full pipe while we
+        # read its stdout.
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=errors, bufsize=0)  # fmt: skip
+        try:
+            # Unbuffered: each read returns what nmap has written so far.
+            output: Any = process.stdout
+            try:
+                scan = parse_nmap_xml(output, origin=origin, on_host=on_host)
+            except SourceError as exc:
+                problem = str(exc)
+            process.wait()
+        finally:
+            if process.poll() is None:  # the read stopped early (a cap, Ctrl-C): nmap goes too
+                process.kill()
+                process.wait()
+        errors.seek(0)
+        said = errors.read().decode("utf-8", errors="replace").strip()
+    if scan is not None and (scan.complete or not said):
+        return scan
+    # Output that is not complete XML, and nmap said why: what run_nmap reports.
+    raise SourceError(f"nmap failed: {said or problem}")
+
+
 # Caps on an imported scan. A sweep of a /8 with one address in 256 up is 65k hosts; the
 # host cap leaves room for ten times that and stops a file that would fill memory. The size
 # cap stops a file that would take an hour to read.
@@ -164,13 +213,15 @@ def parse_nmap_xml(
     origin: str = "nmap output",
     max_hosts: int = MAX_HOSTS,
     max_bytes: int = MAX_XML_BYTES,
+    on_host: HostSeen | None = None,
 ) -> ParsedScan:
     """Parse nmap XML (live output or an imported file), streaming: each <host> is read,
     kept when up, and freed, so memory follows the hosts up, not the file. A truncated file
     yields the hosts before the cut, labelled incomplete, and so do the caps (`max_hosts`
     hosts up, `max_bytes` read). An element with a bad or missing required attribute
     (`portid="abc"`, an address that is not one) is dropped and named in `dropped`; a file
-    that is not nmap XML at all raises SourceError."""
+    that is not nmap XML at all raises SourceError. `on_host` is called with each host up
+    as it is read (a live scan's stream: auditor.sources.network.sweep_streaming)."""
     stream = _CappedReader(io.BytesIO(data) if isinstance(data, bytes) else data, max_bytes)
     hosts: list[dict[str, Any]] = []
     dropped: list[str] = []
@@ -205,6 +256,8 @@ def parse_nmap_xml(
                     cut = f"more than {max_hosts} hosts up"
                     break
                 hosts.append(host)
+                if on_host is not None:
+                    on_host(host)
             elif elem.tag == "runstats":
                 finished = True
                 totals = elem.find("hosts")
@@ -362,13 +415,18 @@ class NmapSource:
     """A [[network]] section: a live sweep of its targets and/or imported XML files."""
 
     kind = SourceKind.NETWORK
+    streams = True  # collect(now, sightings=...) hands over each host up as nmap finds it
 
     def __init__(self, config: NetworkConfig, *, privileged: bool | None = None) -> None:
         self.config = config
         self.name = config.name
         self._privileged = privileged
 
-    def collect(self, now: datetime) -> SourceResult:
+    def collect(self, now: datetime, sightings: Sighting | None = None) -> SourceResult:
+        """Import the section's files, then sweep its targets (and take the second look).
+        With `sightings`, the live scans run through `sweep_streaming` and each host up is
+        handed over as its Observation the moment nmap reports it (equal to the one the result
+        then holds); imported files are read whole first, as without."""
         observations: list[Observation] = []
         errors: list[str] = []
         details: dict[str, Any] = {
@@ -394,10 +452,10 @@ class NmapSource:
             try:
                 plan = plan_scan(self.config, privileged=self._privileged)
                 details.update(scan_type=plan.scan_type, arguments=plan.arguments)
-                scan = parse_nmap_xml(run_nmap(plan))
+                scan = self._scan(plan, "nmap output", now, sightings)
                 take(scan, plan.scan_type)
                 if self.config.second_look and scan.complete and scan.silent:
-                    again = self._second_look(scan)
+                    again = self._second_look(scan, now, sightings)
                     details.update(second_look_found=len(again.hosts))
                     take(again, plan.scan_type)
             except (SourceError, TargetError) as exc:
@@ -414,7 +472,9 @@ class NmapSource:
             details=details,
         )
 
-    def _second_look(self, first: ParsedScan) -> ParsedScan:
+    def _second_look(
+        self, first: ParsedScan, now: datetime, sightings: Sighting | None
+    ) -> ParsedScan:
         """The same sweep again over the addresses the first pass found silent: its hosts
         up go to nmap's exclude file (written here, on the auditor's machine: an argv of
         10,000 addresses would be long to show and to read)."""
@@ -428,7 +488,22 @@ class NmapSource:
             plan = plan_scan(config, privileged=self._privileged, exclude_file=listed.name,
                              timing=second_look_timing(first))  # fmt: skip
             log.info("%s: second look at %d silent address(es)", self.name, first.silent)
-            return parse_nmap_xml(run_nmap(plan), origin="nmap (second look)")
+            return self._scan(plan, "nmap (second look)", now, sightings)
+
+    def _scan(
+        self, plan: ScanPlan, origin: str, now: datetime, sightings: Sighting | None
+    ) -> ParsedScan:
+        if sightings is None:
+            return parse_nmap_xml(run_nmap(plan), origin=origin)
+
+        def seen(host: dict[str, Any]) -> None:
+            one = ParsedScan((host,), True)
+            for observation in to_observations(
+                one, source_name=self.name, now=now, scan_type=plan.scan_type
+            ):
+                sightings(observation)
+
+        return sweep_streaming(plan, seen, origin=origin)
 
 
 def second_look_timing(first: ParsedScan) -> tuple[str, ...]:
