@@ -7,7 +7,8 @@ exception that stops the run. A probe whose script run was cut (deadline, output
 connection, no exit status) keeps every section that arrived: the host is `partial`, with
 the cut as its kind and the step the script stopped in. Each host has a deadline for
 connect + probe; progress goes to an observer; Ctrl-C cancels what has not started and
-returns what finished.
+returns what finished. The hosts may come as a `HostFeed` while discovery still runs
+(issue 14): probes start on the hosts offered, and the results are the final list's.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ ABORT_GRACE = STOP_GRACE + 3.0
 
 class CollectObserver(Protocol):
     """Progress callbacks. `on_start` when a host's attempt begins, `on_done` exactly once
-    per host (also for not-attempted hosts, which get no `on_start`). Calls come from several
-    threads but never at the same time, so implementations need no locking."""
+    per attempt and once per not-attempted host (which gets no `on_start`): once per host,
+    but for the rare host of a HostFeed probed early and again at the end. Calls come from
+    several threads but never at the same time, so implementations need no locking."""
 
     def on_start(self, host: Host) -> None: ...
 
