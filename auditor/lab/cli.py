@@ -21,6 +21,7 @@ from auditor.lab.spec import (
     DEFAULT_STATE_DIR,
     DEFAULT_SUBNET,
     demo_spec,
+    segments_spec,
 )
 from auditor.lab.state import LabState
 
@@ -62,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         help=f"moto server port on 127.0.0.1 (default {DEFAULT_MOTO_PORT})",
     )
     up.add_argument("--no-aws", action="store_true", help="do not start the moto server")
+    up.add_argument(
+        "--segments",
+        action="store_true",
+        help="the segmented lab instead: hosts on walled-off segments dc1 (10.250.98.0/24) "
+        "and dc2 (10.250.99.0/24), a vantage namespace in each, a controller namespace "
+        "reaching none, uplinks on 10.250.97.0/24 (no AWS; --hosts and subnets ignored)",
+    )
     for name, helptext in (
         ("down", "stop and remove everything the lab created (root)"),
         ("status", "show hosts and whether each sshd answers"),
@@ -95,6 +103,10 @@ def print_state(state: LabState) -> None:
         print(f"... and {len(rest)} more, to {rest[-1].name} {rest[-1].address}")
     nets = " and ".join(str(n) for n in state.subnets)
     print(f"\n{len(state.hosts)} hosts on {nets} (bridge {state.bridge})")
+    for seg in state.segments:
+        print(f"segment {seg.name}: {seg.subnet} on {seg.bridge}, workers in netns {seg.netns}")
+    for up in state.uplinks:
+        print(f"uplink of {up.netns}: {up.remote} <-> {up.local} (this machine)")
     sd = state.state_dir
     print(
         f"\nssh -i {sd}/id_ed25519 -o UserKnownHostsFile={sd}/known_hosts "
@@ -128,12 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "up":
-            spec = demo_spec(
-                hosts=args.hosts,
-                subnet=args.subnet,
-                fleet_subnet=args.fleet_subnet,
-                state_dir=args.state_dir,
-                moto_port=None if args.no_aws else args.moto_port,
+            spec = (
+                segments_spec(state_dir=args.state_dir)
+                if args.segments
+                else demo_spec(
+                    hosts=args.hosts,
+                    subnet=args.subnet,
+                    fleet_subnet=args.fleet_subnet,
+                    state_dir=args.state_dir,
+                    moto_port=None if args.no_aws else args.moto_port,
+                )
             )
             print_state(lab_up(spec, log=_say))
             return 0

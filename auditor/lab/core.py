@@ -31,6 +31,8 @@ from auditor.lab.state import (
     AwsState,
     HostState,
     LabState,
+    SegmentState,
+    UplinkState,
     load_state,
     salvage_pids,
     save_state,
@@ -287,10 +289,25 @@ def _matches(state: LabState, spec: LabSpec) -> bool:
     have = [(h.name, h.address, h.port, h.profile) for h in state.hosts]
     return (
         want == have
+        and state.segments == _segment_states(spec)
+        and state.uplinks == _uplink_states(spec)
         and state.subnet == str(spec.subnet)
         and state.fleet_subnet == (None if spec.fleet_subnet is None else str(spec.fleet_subnet))
         and (state.aws is None) == (spec.moto_port is None)
     )
+
+
+def _segment_states(spec: LabSpec) -> tuple[SegmentState, ...]:
+    return tuple(
+        SegmentState(
+            s.name, str(s.subnet), s.bridge, str(s.gateway), s.netns, str(s.vantage_address)
+        )
+        for s in spec.segments
+    )
+
+
+def _uplink_states(spec: LabSpec) -> tuple[UplinkState, ...]:
+    return tuple(UplinkState(u.netns, u.veth, str(u.local), str(u.remote)) for u in spec.uplinks)
 
 
 def _initial_state(spec: LabSpec, now: datetime) -> LabState:
@@ -316,6 +333,8 @@ def _initial_state(spec: LabSpec, now: datetime) -> LabState:
         created_at=now.isoformat(),
         complete=False,
         fleet_subnet=None if spec.fleet_subnet is None else str(spec.fleet_subnet),
+        segments=_segment_states(spec),
+        uplinks=_uplink_states(spec),
     )
 
 
@@ -338,7 +357,8 @@ def lab_up(spec: LabSpec | None = None, *, log: Log = _quiet) -> LabState:
     if leftovers:
         log(f"removing leftovers of an earlier lab: {', '.join(leftovers)}")
         _sweep(log)
-    for subnet in spec.subnets:  # NETWORK SAFETY: a subnet any route or address uses is refused
+    # NETWORK SAFETY: a subnet any route or address uses is refused
+    for subnet in spec.claimed_subnets:
         net.check_subnet_free(subnet)
 
     started = time.monotonic()
@@ -390,10 +410,14 @@ def _build(spec: LabSpec, state: LabState, now: datetime, log: Log) -> LabState:
     started = time.monotonic()
     net.create_bridge(spec)
     net.create_host_links(spec)
+    net.create_vantage_links(spec)
+    bridges = "; ".join(f"{name} {' '.join(cidrs)}" for name, _, cidrs in spec.bridges)
     log(
-        f"bridge {spec.bridge} {' '.join(spec.bridge_cidrs)}, {len(spec.hosts)} network "
+        f"bridge {bridges}, {len(spec.hosts)} network "
         f"namespaces in {time.monotonic() - started:.1f} s"
     )
+    for segment in spec.segments:
+        log(f"segment {segment.name}: vantage namespace {segment.netns}")
 
     procs = _boot_hosts(spec, log)
     kids = _children_of(p.pid for p in procs.values())
@@ -452,6 +476,17 @@ def _stop_hosts(hosts: Iterable[HostState]) -> None:
     _kill_all(mine)
 
 
+def _remove_segments(state: LabState) -> list[str]:
+    """A segmented lab's own namespaces (anything still running in them, e.g. a test's
+    workers, is stopped first), uplinks and bridges."""
+    owned = [*(s.netns for s in state.segments), *(u.netns for u in state.uplinks)]
+    present = [ns for ns in dict.fromkeys(owned) if net.netns_exists(ns)]
+    _kill_all(p for pids in net.pids_by_netns(present).values() for p in pids)
+    net.delete_netns_all(present)
+    net.delete_links_all([*(u.veth for u in state.uplinks), *(s.bridge for s in state.segments)])
+    return [f"namespace {ns}" for ns in present] + [f"bridge {s.bridge}" for s in state.segments]
+
+
 def _sweep(log: Log) -> list[str]:
     """Remove prefixed namespaces and links that no state file accounts for."""
     done: list[str] = []
@@ -499,6 +534,7 @@ def lab_down(state_dir: Path = DEFAULT_STATE_DIR, *, log: Log = _quiet) -> tuple
         if present:
             removed.append(f"{len(present)} network namespaces")
         net.delete_links_all(h.veth for h in state.hosts)
+        removed += _remove_segments(state)
         if net.link_exists(state.bridge):
             net.delete_link(state.bridge)
             removed.append(f"bridge {state.bridge}")

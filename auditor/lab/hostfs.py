@@ -625,7 +625,7 @@ def boot_script(spec: LabSpec, host: HostSpec, profile: Profile, hdir: Path) -> 
         "printf '%s\\n' 'link set lo up' 'link set dev eth0 addrgenmode none' "
         f"'addr add {host.address}/{spec.subnet_of(host).prefixlen} dev eth0' "
         "'link set eth0 up' "
-        f"'neigh replace {spec.gateway_for(host)} lladdr {spec.bridge_mac} dev eth0 "
+        f"'neigh replace {spec.gateway_for(host)} lladdr {spec.gateway_mac_for(host)} dev eth0 "
         "nud permanent' | ip -batch -",
         'ov() { mount -n -t overlay "audlab-$1" '
         '-o "lowerdir=$2,upperdir=$H/$1.upper,workdir=$H/$1.work" "$2"; }',

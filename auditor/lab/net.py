@@ -140,23 +140,24 @@ def netns_inode(name: str) -> int | None:
 
 
 def create_bridge(spec: LabSpec) -> None:
-    """Create the bridge with the gateway address(es) (idempotent if it already exists).
+    """Create the bridge(s) with the gateway address(es) (idempotent if they exist).
 
-    Its MAC is set, not left to the kernel (a bridge otherwise takes its lowest port's),
-    because every host pins it as its gateway's (`LabSpec.neighbours`).
+    A bridge's MAC is set, not left to the kernel (a bridge otherwise takes its lowest
+    port's), because every host pins it as its gateway's (`LabSpec.neighbours`).
     """
-    if not link_exists(spec.bridge):
-        run(["ip", "link", "add", spec.bridge, "address", spec.bridge_mac, "type", "bridge"])
-    run(["ip", "link", "set", spec.bridge, "address", spec.bridge_mac, "addrgenmode", "none"])
-    have = {
-        f"{ai['local']}/{ai['prefixlen']}"
-        for link in _ip_json("-4", "addr", "show", "dev", spec.bridge)
-        for ai in link.get("addr_info", [])
-    }
-    for cidr in spec.bridge_cidrs:
-        if cidr not in have:
-            run(["ip", "addr", "add", cidr, "dev", spec.bridge])
-    run(["ip", "link", "set", spec.bridge, "up"])
+    for bridge, mac, cidrs in spec.bridges:
+        if not link_exists(bridge):
+            run(["ip", "link", "add", bridge, "address", mac, "type", "bridge"])
+        run(["ip", "link", "set", bridge, "address", mac, "addrgenmode", "none"])
+        have = {
+            f"{ai['local']}/{ai['prefixlen']}"
+            for link in _ip_json("-4", "addr", "show", "dev", bridge)
+            for ai in link.get("addr_info", [])
+        }
+        for cidr in cidrs:
+            if cidr not in have:
+                run(["ip", "addr", "add", cidr, "dev", bridge])
+        run(["ip", "link", "set", bridge, "up"])
 
 
 def host_link_commands(spec: LabSpec) -> list[str]:
@@ -173,10 +174,10 @@ def host_link_commands(spec: LabSpec) -> list[str]:
             f"link add {veth} type veth peer name eth0 address {mac_for(host.address)} netns {ns}"
         )
         lines.append(f"link set {veth} addrgenmode none")
-        lines.append(f"link set {veth} master {spec.bridge} up")
+        lines.append(f"link set {veth} master {spec.bridge_of(host)} up")
     lines += [
-        f"neigh replace {address} lladdr {mac} dev {spec.bridge} nud permanent"
-        for address, mac in spec.neighbours()
+        f"neigh replace {address} lladdr {mac} dev {spec.bridge_of(host)} nud permanent"
+        for host, (address, mac) in zip(spec.hosts, spec.neighbours(), strict=True)
     ]
     return lines
 
@@ -185,6 +186,46 @@ def create_host_links(spec: LabSpec) -> None:
     """The hosts' namespaces and links; addresses inside the namespaces are set by each
     host's boot script, so this is one `ip -batch` run whatever the fleet size."""
     run(["ip", "-batch", "-"], stdin="\n".join(host_link_commands(spec)) + "\n")
+
+
+def vantage_link_commands(spec: LabSpec) -> list[list[str]]:
+    """`ip` commands for a segmented lab's own namespaces: each segment's vantage namespace
+    with `eth0` in the segment's bridge, and every such namespace (and the controller's)
+    with an uplink `up0` to the machine on a /30 of its own. No default route anywhere: a
+    namespace reaches its segment (if any) and its uplink's other end, nothing else."""
+    cmds: list[list[str]] = []
+    for index, segment in enumerate(spec.segments):
+        ns, veth = segment.netns, f"{VETH_PREFIX}s{index}"
+        address = f"{segment.vantage_address}/{segment.subnet.prefixlen}"
+        cmds += [
+            ["ip", "netns", "add", ns],
+            ["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns],
+            ["ip", "link", "set", veth, "addrgenmode", "none"],
+            ["ip", "link", "set", veth, "master", segment.bridge, "up"],
+            ["ip", "-n", ns, "link", "set", "eth0", "addrgenmode", "none"],
+            ["ip", "-n", ns, "addr", "add", address, "dev", "eth0"],
+            ["ip", "-n", ns, "link", "set", "eth0", "up"],
+            ["ip", "-n", ns, "link", "set", "lo", "up"],
+        ]
+    for uplink in spec.uplinks:
+        ns = uplink.netns
+        if not any(ns == s.netns for s in spec.segments):
+            cmds += [["ip", "netns", "add", ns], ["ip", "-n", ns, "link", "set", "lo", "up"]]
+        cmds += [
+            ["ip", "link", "add", uplink.veth, "type", "veth", "peer", "name", "up0", "netns", ns],
+            ["ip", "link", "set", uplink.veth, "addrgenmode", "none"],
+            ["ip", "addr", "add", f"{uplink.local}/{uplink.prefixlen}", "dev", uplink.veth],
+            ["ip", "link", "set", uplink.veth, "up"],
+            ["ip", "-n", ns, "link", "set", "up0", "addrgenmode", "none"],
+            ["ip", "-n", ns, "addr", "add", f"{uplink.remote}/{uplink.prefixlen}", "dev", "up0"],
+            ["ip", "-n", ns, "link", "set", "up0", "up"],
+        ]
+    return cmds
+
+
+def create_vantage_links(spec: LabSpec) -> None:
+    for cmd in vantage_link_commands(spec):
+        run(cmd)
 
 
 def delete_netns_all(names: Iterable[str]) -> None:

@@ -21,6 +21,7 @@ from auditor.errors import LabError
 PREFIX = "audlab"
 BRIDGE = f"{PREFIX}0"
 VETH_PREFIX = "audv-"
+CONTROLLER_NETNS = f"{PREFIX}-ctl"
 DEFAULT_SUBNET = IPv4Network("10.250.77.0/24")
 # Fillers beyond what the /24 holds live here, on the same bridge (its second address is
 # this subnet's first): many tests and inventories hard-code the demo hosts' /24 addresses.
@@ -79,12 +80,71 @@ class HostSpec:
             raise LabError(f"lab host {self.name}: port {self.port} out of range")
 
 
+_SEGMENT_NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+# In a segment: .1 is its bridge (the machine's side, for bring-up and `status` only), .2
+# the vantage namespace's address (where the segment's workers run).
+VANTAGE_OFFSET = 2
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """A walled-off network of the lab, named after the vantage that reaches it: a bridge of
+    its own (`audlab-NAME`) and a vantage namespace (`audlab-vp-NAME`) whose only links are
+    one into that bridge and an uplink to the machine (for the broker and the database)."""
+
+    name: str
+    subnet: IPv4Network
+
+    def __post_init__(self) -> None:
+        if not _SEGMENT_NAME_RE.match(self.name):
+            raise LabError(
+                f"lab segment name {self.name!r}: 1-6 lowercase letters or digits, "
+                "starting with a letter (it goes into link names of 15 characters at most)"
+            )
+        validate_subnet(self.subnet)
+
+    @property
+    def bridge(self) -> str:
+        return f"{PREFIX}-{self.name}"
+
+    @property
+    def gateway(self) -> IPv4Address:
+        return self.subnet.network_address + GATEWAY_OFFSET
+
+    @property
+    def netns(self) -> str:
+        return f"{PREFIX}-vp-{self.name}"
+
+    @property
+    def vantage_address(self) -> IPv4Address:
+        return self.subnet.network_address + VANTAGE_OFFSET
+
+
+@dataclass(frozen=True)
+class Uplink:
+    """A veth pair from a namespace the lab made to the machine, on a /30 of its own: the
+    namespace reaches the machine's `local` address (where a test binds its broker) and
+    nothing else; `remote` is the namespace's own end."""
+
+    netns: str
+    veth: str  # the machine's end; the namespace's end is `up0`
+    local: IPv4Address
+    remote: IPv4Address
+    prefixlen: int = 30
+
+
 @dataclass(frozen=True)
 class LabSpec:
     """The whole lab: hosts on one bridge, plus an optional moto (AWS) endpoint.
 
     Hosts live in `subnet` (the demo /24) or, for large fleets, in `fleet_subnet`, a second
     subnet on the same bridge; the bridge holds the first address of each.
+
+    With `segments`, hosts live instead on walled-off segments, one bridge each (`subnet`
+    is then the first segment's); the bridges are not routed to each other (the hosts have
+    no route beyond their own subnet, the machine does not forward), each segment has a
+    vantage namespace, and a controller namespace (`audlab-ctl`) reaches no segment at all:
+    uplinks from `uplink_subnet` connect those namespaces to the machine alone.
     """
 
     hosts: tuple[HostSpec, ...]
@@ -93,9 +153,13 @@ class LabSpec:
     moto_port: int | None = DEFAULT_MOTO_PORT
     ready_timeout: float = 30.0
     fleet_subnet: IPv4Network | None = None
+    segments: tuple[SegmentSpec, ...] = ()
+    uplink_subnet: IPv4Network | None = None
 
     def __post_init__(self) -> None:
         validate_subnet(self.subnet)
+        if self.segments:
+            self._validate_segments()
         if self.fleet_subnet is not None:
             validate_subnet(self.fleet_subnet)
             if self.fleet_subnet.overlaps(self.subnet):
@@ -118,19 +182,76 @@ class LabSpec:
                     "(the first address of each is the bridge)"
                 )
             if h.address in (
+                *(s.vantage_address for s in self.segments),
                 self.subnet_of(h).network_address,
                 self.subnet_of(h).broadcast_address,
             ):
-                raise LabError(f"lab host {h.name}: {h.address} is a network or broadcast address")
+                raise LabError(
+                    f"lab host {h.name}: {h.address} is a network, broadcast or vantage address"
+                )
+
+    def _validate_segments(self) -> None:
+        names = [s.name for s in self.segments]
+        if len(set(names)) != len(names):
+            raise LabError("lab segment names must be unique")
+        if self.fleet_subnet is not None or self.subnet != self.segments[0].subnet:
+            raise LabError("a segmented lab's subnet is its first segment's, with no fleet subnet")
+        if self.uplink_subnet is None:
+            raise LabError("a segmented lab needs an uplink subnet for its namespaces' uplinks")
+        validate_subnet(self.uplink_subnet)
+        if len(self.segments) + 1 > self.uplink_subnet.num_addresses // 4:
+            raise LabError(f"uplink subnet {self.uplink_subnet} has too few /30s")
+        nets = [*(s.subnet for s in self.segments), self.uplink_subnet]
+        for i, a in enumerate(nets):
+            for b in nets[i + 1 :]:
+                if a.overlaps(b):
+                    raise LabError(f"lab subnets {a} and {b} overlap")
 
     @property
     def bridge(self) -> str:
-        return BRIDGE
+        return self.segments[0].bridge if self.segments else BRIDGE
 
     @property
     def subnets(self) -> tuple[IPv4Network, ...]:
-        """Every subnet the lab puts on the bridge: the only addresses it ever contacts."""
+        """Every subnet the lab puts on a bridge: the only lab hosts' addresses."""
+        if self.segments:
+            return tuple(s.subnet for s in self.segments)
         return (self.subnet,) if self.fleet_subnet is None else (self.subnet, self.fleet_subnet)
+
+    @property
+    def claimed_subnets(self) -> tuple[IPv4Network, ...]:
+        """Every subnet the lab puts an address in: no route or address may use them."""
+        uplinks = () if self.uplink_subnet is None else (self.uplink_subnet,)
+        return (*self.subnets, *uplinks)
+
+    def segment_of(self, host: HostSpec) -> SegmentSpec | None:
+        return next((s for s in self.segments if host.address in s.subnet), None)
+
+    def bridge_of(self, host: HostSpec) -> str:
+        segment = self.segment_of(host)
+        return BRIDGE if segment is None else segment.bridge
+
+    @property
+    def bridges(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+        """(name, MAC, addresses) of each bridge: the MAC is its (first) gateway's."""
+        if not self.segments:
+            return ((BRIDGE, self.bridge_mac, self.bridge_cidrs),)
+        return tuple(
+            (s.bridge, mac_for(s.gateway), (f"{s.gateway}/{s.subnet.prefixlen}",))
+            for s in self.segments
+        )
+
+    @property
+    def uplinks(self) -> tuple[Uplink, ...]:
+        """One per segment's vantage namespace, then the controller namespace's."""
+        if self.uplink_subnet is None:
+            return ()
+        links = self.uplink_subnet.subnets(new_prefix=30)
+        owners = [*(s.netns for s in self.segments), CONTROLLER_NETNS]
+        return tuple(
+            Uplink(ns, f"{VETH_PREFIX}u{i}", link.network_address + 1, link.network_address + 2)
+            for i, (ns, link) in enumerate(zip(owners, links, strict=False))
+        )
 
     @staticmethod
     def gateway_of(subnet: IPv4Network) -> IPv4Address:
@@ -153,6 +274,8 @@ class LabSpec:
         return mac_for(self.gateway)
 
     def subnet_of(self, host: HostSpec) -> IPv4Network:
+        if (segment := self.segment_of(host)) is not None:
+            return segment.subnet
         if self.fleet_subnet is not None and host.address in self.fleet_subnet:
             return self.fleet_subnet
         return self.subnet
@@ -160,6 +283,11 @@ class LabSpec:
     def gateway_for(self, host: HostSpec) -> IPv4Address:
         """The bridge's address on the host's own subnet: all the host ever talks to."""
         return self.gateway_of(self.subnet_of(host))
+
+    def gateway_mac_for(self, host: HostSpec) -> str:
+        """The MAC of the host's bridge, which the host pins for its gateway."""
+        segment = self.segment_of(host)
+        return self.bridge_mac if segment is None else mac_for(segment.gateway)
 
     def netns(self, host: HostSpec) -> str:
         return f"{PREFIX}-{host.name}"
@@ -284,4 +412,45 @@ def demo_spec(
         moto_port=moto_port,
         ready_timeout=max(30.0, 0.5 * total),
         fleet_subnet=fleet_subnet if beyond else None,
+    )
+
+
+# The segmented lab (issue 15): two walled-off segments and the uplinks of the namespaces
+# that run the engine's workers and controller; new lab subnets, from 10.250.96.0/20.
+DEFAULT_UPLINK_SUBNET = IPv4Network("10.250.97.0/24")
+DEFAULT_SEGMENTS = (
+    SegmentSpec("dc1", IPv4Network("10.250.98.0/24")),
+    SegmentSpec("dc2", IPv4Network("10.250.99.0/24")),
+)
+# (segment, name, offset in its subnet, profile, sshd port, extra services)
+SEGMENT_HOSTS: tuple[tuple[str, str, int, Profile, int, tuple[str, ...]], ...] = (
+    ("dc1", "dc1-billing", 10, Profile.CENTOS5, 22, ()),
+    ("dc1", "dc1-web", 11, Profile.DEBIAN12, 22, ("nginx",)),
+    ("dc1", "dc1-db", 12, Profile.DEBIAN12, 2222, ()),
+    ("dc1", "dc1-app", 13, Profile.UBUNTU2204, 22, ()),
+    ("dc2", "dc2-cache", 10, Profile.ALPINE, 22, ()),
+    ("dc2", "dc2-web", 11, Profile.UBUNTU2204, 22, ("nginx",)),
+)
+
+
+def segments_spec(
+    *,
+    segments: tuple[SegmentSpec, ...] = DEFAULT_SEGMENTS,
+    uplink_subnet: IPv4Network = DEFAULT_UPLINK_SUBNET,
+    state_dir: Path = DEFAULT_STATE_DIR,
+) -> LabSpec:
+    """The segmented lab: SEGMENT_HOSTS on `segments` (matched by name), no AWS."""
+    by_name = {s.name: s for s in segments}
+    hosts = tuple(
+        HostSpec(name, by_name[seg].subnet.network_address + off, profile, port, services)
+        for seg, name, off, profile, port, services in SEGMENT_HOSTS
+        if seg in by_name
+    )
+    return LabSpec(
+        hosts=hosts,
+        subnet=segments[0].subnet,
+        state_dir=state_dir,
+        moto_port=None,
+        segments=segments,
+        uplink_subnet=uplink_subnet,
     )

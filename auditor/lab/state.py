@@ -70,6 +70,29 @@ class AwsState:
 
 
 @dataclass(frozen=True)
+class SegmentState:
+    """A walled-off segment as created: its bridge and its vantage namespace."""
+
+    name: str
+    subnet: str
+    bridge: str
+    gateway: str
+    netns: str  # the vantage namespace: the segment's workers run here
+    address: str  # the vantage namespace's address in the segment
+
+
+@dataclass(frozen=True)
+class UplinkState:
+    """A namespace's veth to the machine: `local` is the machine's end (bind a broker
+    there), `remote` the namespace's."""
+
+    netns: str
+    veth: str
+    local: str
+    remote: str
+
+
+@dataclass(frozen=True)
 class LabState:
     """A lab as it was brought up. Paths are absolute strings (JSON-friendly)."""
 
@@ -82,12 +105,28 @@ class LabState:
     created_at: str = ""
     complete: bool = False  # False while `up` is still running (or if it died half-way)
     fleet_subnet: str | None = None  # the second subnet on the bridge, for large fleets
+    segments: tuple[SegmentState, ...] = ()  # a segmented lab's (then `subnet` is the first's)
+    uplinks: tuple[UplinkState, ...] = ()
 
     @property
     def subnets(self) -> tuple[IPv4Network, ...]:
-        """Every subnet of the lab: the only addresses it is ever right to contact."""
+        """Every subnet of the lab's hosts: the only addresses it is ever right to probe."""
+        if self.segments:
+            return tuple(IPv4Network(s.subnet) for s in self.segments)
         nets = (self.subnet,) if self.fleet_subnet is None else (self.subnet, self.fleet_subnet)
         return tuple(IPv4Network(n) for n in nets)
+
+    def segment(self, name: str) -> SegmentState:
+        for s in self.segments:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def uplink(self, netns: str) -> UplinkState:
+        for u in self.uplinks:
+            if u.netns == netns:
+                return u
+        raise KeyError(netns)
 
     @property
     def key_file(self) -> Path:
@@ -138,6 +177,10 @@ class LabState:
             created_at=data["created_at"],
             complete=data["complete"],
             fleet_subnet=data.get("fleet_subnet"),
+            segments=tuple(
+                SegmentState(**_known(SegmentState, s)) for s in data.get("segments", ())
+            ),
+            uplinks=tuple(UplinkState(**_known(UplinkState, u)) for u in data.get("uplinks", ())),
         )
 
 

@@ -88,14 +88,19 @@ class Workers:
     root: Path
     started: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
 
-    def start(self, config: Path, vantage: str, name: str, concurrency: int = 1) -> int:
+    def start(
+        self, config: Path, vantage: str, name: str, concurrency: int = 1,
+        netns: str | None = None, env: dict[str, str] | None = None,
+    ) -> int:  # fmt: skip
+        """A worker (in network namespace `netns` if given, with `env` added), once ready."""
         log = self.root / f"worker-{name}.log"
+        inside = ["ip", "netns", "exec", netns] if netns is not None else []
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "auditor", "worker", "--vantage", vantage, "-c",
+                [*inside, sys.executable, "-m", "auditor", "worker", "--vantage", vantage, "-c",
                  str(config), "--name", f"{name}@test", "--concurrency", str(concurrency)],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "XDG_CACHE_HOME": str(self.root / "cache")},
+                env={**os.environ, "XDG_CACHE_HOME": str(self.root / "cache"), **(env or {})},
             )  # fmt: skip
         self.started.append((process, log))
         wait_for(lambda: "ready." in log.read_text(errors="replace"), 60, f"worker {name} ready")
