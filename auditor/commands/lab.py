@@ -15,11 +15,17 @@ def lab() -> None:
 
 @lab.command("up")
 @click.option("--hosts", "extra_hosts", type=int, default=0, help="Extra filler hosts.")
-def lab_up_cmd(extra_hosts: int) -> NoReturn:
+@click.option(
+    "--segments",
+    is_flag=True,
+    help="The segmented lab: walled-off segments dc1 and dc2, a vantage namespace in each "
+    "(for `auditor worker`), a controller namespace reaching neither.",
+)
+def lab_up_cmd(extra_hosts: int, segments: bool) -> NoReturn:
     """Build the lab (idempotent)."""
     from auditor.lab.cli import main as lab_main
 
-    sys.exit(lab_main(["up", "--hosts", str(extra_hosts)]))
+    sys.exit(lab_main(["up", "--segments"] if segments else ["up", "--hosts", str(extra_hosts)]))
 
 
 @lab.command("down")
