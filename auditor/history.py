@@ -30,15 +30,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from auditor.model import (
-    SEVERITY_RANK,
     AuditRun,
     Changes,
     FactChange,
     FindingChange,
+    FindingLike,
     HostLastSeen,
     HostStatus,
     NewHost,
-    Severity,
     StatusChange,
 )
 from auditor.report.run_view import host_alive as host_alive  # where it lived before
@@ -61,7 +60,7 @@ class RunSnapshot:
     run_id: str
     started_at: datetime
     hosts: Mapping[str, HostSnapshot]
-    findings: tuple[Mapping[str, Any], ...] = ()
+    findings: Sequence[FindingLike] = ()
 
     @classmethod
     def from_report(cls, data: Mapping[str, Any]) -> RunSnapshot:
@@ -76,7 +75,7 @@ class RunSnapshot:
             run_id=view.run.id,
             started_at=parse_time(view.run.started_at) or datetime.min,
             hosts=hosts,
-            findings=tuple(data.get("findings", ())),
+            findings=view.findings,
         )
 
     @classmethod
@@ -112,33 +111,23 @@ def iso(value: datetime | None) -> str | None:
 # --------------------------------------------------------------------------- findings
 
 
-def finding_key(finding: Mapping[str, Any]) -> tuple[str, str, str]:
+def finding_key(finding: FindingLike) -> tuple[str, str, str]:
     """Findings are the same across runs when rule, host and title are (titles are kept
     stable on purpose; counts and durations live in evidence)."""
-    return (str(finding["rule"]), str(finding.get("host") or ""), str(finding["title"]))
-
-
-def _brief(finding: Mapping[str, Any], label: str | None = None) -> FindingChange:
-    return FindingChange(
-        rule=str(finding["rule"]),
-        severity=Severity(finding["severity"]),
-        host=finding.get("host"),
-        title=str(finding["title"]),
-        label=label,
-    )
+    return (finding.rule, finding.host or "", finding.title)
 
 
 def diff_findings(
-    previous: Iterable[Mapping[str, Any]] | None,
-    current: Iterable[Mapping[str, Any]],
+    previous: Iterable[FindingLike] | None,
+    current: Iterable[FindingLike],
     labels: Mapping[str, str] | None = None,
 ) -> tuple[list[FindingChange], list[FindingChange]]:
     """(new, resolved). New: not in `previous`, or more severe than it was there. With no
     previous run (None) every finding is new. `labels` (host id -> label) name the hosts."""
     names = labels or {}
 
-    def brief(finding: Mapping[str, Any]) -> FindingChange:
-        return _brief(finding, names.get(str(finding.get("host") or "")))
+    def brief(f: FindingLike) -> FindingChange:
+        return FindingChange(f.rule, f.severity, f.host, f.title, names.get(f.host or ""))
 
     current = list(current)
     if previous is None:
@@ -148,9 +137,7 @@ def diff_findings(
     new = []
     for f in current:
         old = before.get(finding_key(f))
-        if old is None or SEVERITY_RANK.get(f["severity"], 0) > SEVERITY_RANK.get(
-            old["severity"], 0
-        ):
+        if old is None or f.severity.rank > old.severity.rank:
             new.append(brief(f))
     resolved = [brief(f) for k, f in before.items() if k not in now_keys]
     return new, resolved

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 class Severity(enum.StrEnum):
@@ -415,6 +415,22 @@ class Finding:
     def counts(self) -> bool:
         """False while an unexpired acceptance holds: not for --fail-on, not for the webhook."""
         return self.accepted is None or self.accepted.expired
+
+
+class FindingLike(Protocol):
+    """A finding of a run (`Finding`) or read from a report (report.run_view.FindingView)."""
+
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def severity(self) -> Severity: ...
+
+    @property
+    def host(self) -> str | None: ...
+
+    @property
+    def title(self) -> str: ...
 
 
 # --------------------------------------------------------------------------- changes

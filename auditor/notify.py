@@ -33,9 +33,10 @@ from datetime import date
 from typing import Any, Protocol
 
 from auditor.history import diff_findings, finding_key
-from auditor.model import AuditRun, Finding, FindingChange
+from auditor.model import AuditRun, Finding
 from auditor.report.groups import group_findings, group_text
-from auditor.report.json_report import finding_change_to_dict
+from auditor.report.json_report import finding_brief
+from auditor.report.run_view import read_finding
 
 log = logging.getLogger(__name__)
 
@@ -87,24 +88,6 @@ class NotifyResult:
     pending_left: int = 0  # alerts still waiting for a later run
 
 
-def _as_dict(finding: Finding | Mapping[str, Any]) -> Mapping[str, Any]:
-    if isinstance(finding, Finding):
-        return {
-            "rule": finding.rule,
-            "severity": finding.severity.value,
-            "host": finding.host,
-            "title": finding.title,
-        }
-    return finding
-
-
-def _news(change: FindingChange) -> dict[str, Any]:
-    """A new finding as the webhook's `new_findings` list it (its label is added there)."""
-    news = finding_change_to_dict(change)
-    del news["label"]
-    return news
-
-
 def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
     labels = {h.id: h.label for h in run.hosts}
     counting = [f for f in run.findings if f.counts]  # accepted findings stay quiet
@@ -150,18 +133,20 @@ def new_findings(
     previous_day: date | None = None,
 ) -> list[dict[str, Any]]:
     """The findings of `run` that are news against `previous_findings` (see notify_if_new)."""
-    previous = None if previous_findings is None else [_as_dict(f) for f in previous_findings]
-    changed, _ = diff_findings(previous, [_as_dict(f) for f in run.findings if f.counts])
-    new = [_news(f) for f in changed]
+    previous = None
+    if previous_findings is not None:  # a stored run's are report.json's
+        previous = [f if isinstance(f, Finding) else read_finding(f) for f in previous_findings]
+    changed, _ = diff_findings(previous, [f for f in run.findings if f.counts])
+    new = [finding_brief(f) for f in changed]
     # A finding whose acceptance ran out is news (once) even though the last run had it.
-    known = {finding_key(f) for f in new}
+    known = {finding_key(f) for f in changed}
     new += [
-        {**_as_dict(f), "acceptance_expired": str(f.accepted.expires)}
+        {**finding_brief(f), "acceptance_expired": str(f.accepted.expires)}
         for f in run.findings
         if f.accepted is not None
         and f.accepted.expired
         and (previous_day is None or f.accepted.expires >= previous_day)
-        and finding_key(_as_dict(f)) not in known
+        and finding_key(f) not in known
     ]
     return new
 

@@ -20,6 +20,7 @@ from auditor.model import (
     Changes,
     Facts,
     FindingChange,
+    FindingLike,
     Host,
     HostStatus,
     Severity,
@@ -149,14 +150,18 @@ def summarize(run: AuditRun) -> dict[str, Any]:
     }
 
 
-def finding_change_to_dict(change: FindingChange) -> dict[str, Any]:
+def finding_brief(finding: FindingLike) -> dict[str, Any]:
+    """A finding in brief, as `changes` and the webhook list it: rule, severity, host, title."""
     return {
-        "rule": change.rule,
-        "severity": change.severity.value,
-        "host": change.host,
-        "title": change.title,
-        "label": change.label,
+        "rule": finding.rule,
+        "severity": finding.severity.value,
+        "host": finding.host,
+        "title": finding.title,
     }
+
+
+def finding_change_to_dict(change: FindingChange) -> dict[str, Any]:
+    return {**finding_brief(change), "label": change.label}
 
 
 def changes_to_dict(changes: Changes) -> dict[str, Any]:

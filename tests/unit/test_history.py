@@ -19,6 +19,7 @@ from auditor.model import (
     FactChange,
     Facts,
     Finding,
+    FindingChange,
     Host,
     HostLastSeen,
     HostStatus,
@@ -197,6 +198,5 @@ def test_new_and_resolved_findings() -> None:
     assert [(x.rule, x.severity) for x in c.new_findings] == [("b", "high"), ("d", "low")]
     assert [x.rule for x in c.resolved_findings] == ["c"]
     assert {x.label for x in (*c.new_findings, *c.resolved_findings)} == {"host1"}
-    new, resolved = diff_findings(None, [{"rule": "x", "severity": "low", "host": None,
-                                          "title": "X"}])
-    assert len(new) == 1 and resolved == []
+    new, resolved = diff_findings(None, [Finding("x", Severity.LOW, None, "X")])
+    assert new == [FindingChange("x", Severity.LOW, None, "X")] and resolved == []
