@@ -57,6 +57,37 @@ def test_a_message_of_the_wrong_shape_is_refused(data: object, message: str) -> 
         decode(SshOutcome, data)
 
 
+AT = "2026-12-07T08:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"collected_at": "yesterday"}, "Facts.collected_at: expected an ISO datetime$"),
+        (
+            {"collected_at": AT, "listeners": [
+                {"proto": "tcp", "address": "0.0.0.0", "port": 22},
+                {"proto": "tcp", "address": "::", "port": "80"},
+            ]},
+            r"^Facts.listeners\[1\].port: expected int, got str$",
+        ),
+        (
+            {"collected_at": AT, "software": [{"name": "x", "version": "1", "package": {"y": 1}}]},
+            r"^Facts.software\[0\].package: unknown field\(s\) y; "
+            r"Facts.software\[0\].package: unknown field\(s\) y$",
+        ),
+        ({"collected_at": AT, "errors": {"os": 3}}, r"^Facts.errors.os: expected str, got int$"),
+        ({"collected_at": AT, "cron": None, "os": None, "uptime_seconds": 5}, None),
+    ],
+)  # fmt: skip
+def test_a_refused_value_is_named_by_its_path(data: dict[str, object], message: str | None) -> None:
+    if message is None:
+        assert decode(Facts, data).uptime_seconds == 5.0  # an int where a float is fine
+        return
+    with pytest.raises(CodecError, match=message):
+        decode(Facts, data)
+
+
 def test_report_json_names_the_vantage_per_host_and_counts_per_vantage() -> None:
     from dataclasses import replace
 
