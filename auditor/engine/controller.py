@@ -10,15 +10,21 @@ they arrive, and what happens when a vantage does not answer.
   live worker: its hosts are `not-attempted` ("vantage dc2: no worker answered within
   60 s", kind `no-worker`), its queued tasks are revoked, and the rest of the run goes on;
 - a result that arrives twice (a batch redelivered after its worker died) counts once:
-  results are kept per host, first one wins.
+  results are kept per host, first one wins;
+- results are read as the result backend delivers them (Redis pub/sub, RabbitMQ's reply
+  queue: `Inbox`), each batch's JSON decoded once, its facts put in the run's disk spool
+  at once and the result deleted from the broker: the controller holds what a
+  single-machine run holds, and the broker only what is in flight.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -48,6 +54,7 @@ from auditor.model import (
 )
 from auditor.recheck import Recheck, Rechecker, RecheckPlan
 from auditor.rules.vantage import NO_VANTAGE, NO_WORKER
+from auditor.spool import FactsSpool
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -57,7 +64,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.2  # the longest wait for a result message before timeouts are looked at
+CHECK_SECONDS = 5.0  # in-flight tasks are also asked for directly this often (see Inbox)
 TASK_HORIZON = 3600.0  # a task nobody took within this long after it was due is dropped
 
 
@@ -77,6 +85,10 @@ class Engine:
     silent: set[str] = field(default_factory=set)
     duplicates: int = 0  # results that arrived for hosts already counted
     sent: int = 0
+    inbox: Inbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inbox = Inbox(self.app)
 
     @classmethod
     def of(cls, config: Config) -> Engine:
@@ -86,19 +98,23 @@ class Engine:
 
     def send(self, task: str, vantage: str, payload: Any) -> AsyncResult:
         self.sent += 1
-        return self.app.send_task(
+        result = self.app.send_task(
             task,
             args=(self.dispatch_id, vantage, payload),
             task_id=f"{self.dispatch_id}.{vantage}.{self.sent}",
             queue=queue_name(self.engine, vantage),
             expires=self.engine.worker_timeout + self.engine.redelivery_after + TASK_HORIZON,
         )
+        self.inbox.watch(result)
+        return result
 
     def give_up(self, vantage: str, pending: Sequence[AsyncResult]) -> None:
         self.silent.add(vantage)
         log.warning("%s", no_worker_reason(vantage, self.engine))
         if pending:
             self.app.control.revoke([r.id for r in pending])
+            for result in pending:
+                self.inbox.forget(result)
 
     def call(
         self, task: str, vantage: str, payload: Any, work: float, what: str
@@ -108,31 +124,102 @@ class Engine:
         if vantage in self.silent:
             return None, no_worker_reason(vantage, self.engine)
         result = self.send(task, vantage, payload)
-        sent = time.monotonic()
+        sent = checked = time.monotonic()
         started: float | None = None
-        while not result.ready():
+        while not self.inbox.arrived(result):
             now = time.monotonic()
-            if started is None and _started(result):
+            if now - checked > CHECK_SECONDS:
+                self.inbox.check([result])
+                checked = now
+            if started is None and self.inbox.started(result):
                 started = now
             if started is None and now - sent > self.engine.worker_timeout:
                 self.give_up(vantage, [result])
                 return None, f"{no_worker_reason(vantage, self.engine)}: no {what}"
             wait = _result_wait(self.engine, work)
             if started is not None and now - started > wait:
+                self.inbox.forget(result)
                 return None, f"vantage {vantage}: no {what} result within {wait:g} s"
-            time.sleep(POLL_SECONDS)
-        if not result.successful():
-            return None, f"vantage {vantage}: the {what} failed: {str(result.result)[:300]}"
-        answer = result.result["result"]
-        result.forget()
-        return answer, None
+            self.inbox.wait(POLL_SECONDS)
+        ok, answer = result.successful(), result.result
+        self.inbox.forget(result)
+        if not ok:
+            return None, f"vantage {vantage}: the {what} failed: {str(answer)[:300]}"
+        return answer["result"], None
 
     def close(self) -> None:
         self.app.close()
 
 
-def _started(result: AsyncResult) -> bool:
-    return bool(result.state != "PENDING")
+class Inbox:
+    """Task states as the result backend delivers them: Redis publishes every state change
+    of a task on its own channel (Celery subscribes when the task is sent), RabbitMQ (rpc://)
+    sends it to the controller's reply queue. Reading those messages, rather than asking
+    for every task in flight, costs one decode per result and no round trip per task; a
+    ready result is `arrived` until `forget` deletes it from the broker (left there it would
+    grow by the result's size, per host, for a day).
+
+    A message can be missed where Redis drops a subscriber that fell behind: `check` asks
+    the backend directly, and callers do so every CHECK_SECONDS for what is in flight.
+    Thread-safe: the sweeps of several [[network]] sections wait at once, one reads."""
+
+    def __init__(self, app: Celery) -> None:
+        self._consumer = app.backend.result_consumer
+        self._consumer.on_message = self._on_message  # every state change (STARTED too)
+        self._reading = threading.Lock()
+        self._watched: set[str] = set()
+        self._started: set[str] = set()
+        self._arrived: set[str] = set()
+
+    def watch(self, result: AsyncResult) -> None:
+        self._watched.add(result.id)
+        # the backend keeps the result (not the message, in a buffer) once it is ready
+        result.then(self._on_ready)
+
+    def _on_message(self, meta: dict[str, Any]) -> None:
+        task_id = meta.get("task_id")
+        if task_id in self._watched and meta.get("status") != "PENDING":
+            self._started.add(task_id)
+
+    def _on_ready(self, result: AsyncResult) -> None:
+        if result.id in self._watched:
+            self._arrived.add(result.id)
+
+    def started(self, result: AsyncResult) -> bool:
+        return result.id in self._started or result.id in self._arrived
+
+    def arrived(self, result: AsyncResult) -> bool:
+        return result.id in self._arrived
+
+    def wait(self, seconds: float) -> None:
+        """Read result messages until one result arrives, or `seconds` pass."""
+        if not self._reading.acquire(timeout=seconds):
+            return  # another thread reads, for everyone
+        try:
+            before = len(self._arrived)
+            end = time.monotonic() + seconds
+            while len(self._arrived) == before and (left := end - time.monotonic()) > 0:
+                try:
+                    self._consumer.drain_events(timeout=left)
+                except TimeoutError:  # nothing within `left` (RabbitMQ says so this way)
+                    break
+        finally:
+            self._reading.release()
+
+    def check(self, results: Sequence[AsyncResult]) -> None:
+        """Ask the backend for each of `results` not arrived yet (one round trip each)."""
+        for result in results:
+            if result.id in self._watched and result.id not in self._arrived:
+                state = result.state  # a ready state arrives through _on_ready
+                if state != "PENDING":
+                    self._started.add(result.id)
+
+    def forget(self, result: AsyncResult) -> None:
+        """Done with `result`: not watched any more, and deleted from the broker."""
+        self._watched.discard(result.id)
+        self._started.discard(result.id)
+        self._arrived.discard(result.id)
+        result.forget()
 
 
 def _result_wait(engine: EngineSettings, deadline: float) -> float:
@@ -251,7 +338,7 @@ class _Batch:
 class _Vantage:
     name: str
     limit: int
-    queued: list[Host]
+    queued: deque[Host]
     batches: list[_Batch] = field(default_factory=list)
     first_sent: float | None = None
     answered: bool = False
@@ -299,7 +386,7 @@ def _probe(config: Config, hosts: tuple[Host, ...], engine: Engine) -> ProbeResu
         exclude=tuple(t for n in config.network for t in n.exclude),
     )
     ssh: dict[str, SshOutcome] = {}
-    facts: dict[str, Facts] = {}
+    facts = FactsSpool()  # each host's facts on disk as its batch arrives, as probe_hosts
     vantages: dict[str, _Vantage] = {}
     for host in hosts:
         reason = not_attempted_reason(host, config.ssh, scope)
@@ -315,7 +402,7 @@ def _probe(config: Config, hosts: tuple[Host, ...], engine: Engine) -> ProbeResu
         if route.vantage not in vantages:
             spec = vantage_named(config, route.vantage)
             limit = spec.concurrency if spec is not None else config.ssh.concurrency
-            vantages[route.vantage] = _Vantage(route.vantage, limit, [])
+            vantages[route.vantage] = _Vantage(route.vantage, limit, deque())
         vantages[route.vantage].queued.append(host)
     log.info(
         "engine: probing %d hosts through %d vantages (%s)",
@@ -331,23 +418,27 @@ def _probe(config: Config, hosts: tuple[Host, ...], engine: Engine) -> ProbeResu
     def give_up(v: _Vantage) -> None:
         reason = no_worker_reason(v.name, settings)
         engine.give_up(v.name, [b.result for b in v.batches])
-        for host in [h for b in v.batches for h in b.hosts] + v.queued:
+        for host in [h for b in v.batches for h in b.hosts] + list(v.queued):
             ssh[host.id] = SshOutcome(
                 NOT_ATTEMPTED, reason, host.primary_address, kind=NO_WORKER, vantage=v.name
             )
-        v.batches, v.queued = [], []
+        v.batches, v.queued = [], deque()
 
     for v in vantages.values():
         if v.name in engine.silent:
             give_up(v)
+    inbox = engine.inbox
+    checked = time.monotonic()
     while any(v.queued or v.batches for v in vantages.values()):
         now = time.monotonic()
+        if now - checked > CHECK_SECONDS:
+            inbox.check([b.result for v in vantages.values() for b in v.batches])
+            checked = now
         for v in vantages.values():
-            _dispatch(engine, v, now)
             for batch in list(v.batches):
-                if batch.started is None and _started(batch.result):
+                if batch.started is None and inbox.started(batch.result):
                     batch.started, v.answered = now, True
-                if batch.result.ready():
+                if inbox.arrived(batch.result):
                     v.batches.remove(batch)
                     v.answered = True
                     _take(engine, batch, ssh, facts, settle)
@@ -355,11 +446,14 @@ def _probe(config: Config, hosts: tuple[Host, ...], engine: Engine) -> ProbeResu
                     settings, config.ssh.deadline
                 ):
                     v.batches.remove(batch)
+                    inbox.forget(batch.result)
                     settle(batch, _lost(batch, now - batch.started))
             waited = now - v.first_sent if v.first_sent is not None else 0.0
             if not v.answered and waited > settings.worker_timeout:
                 give_up(v)
-        time.sleep(POLL_SECONDS)
+            _dispatch(engine, v, now)
+        if any(v.batches for v in vantages.values()):
+            inbox.wait(POLL_SECONDS)
     ordered = {h.id: ssh[h.id] for h in hosts if h.id in ssh}
     if engine.duplicates:
         log.info("engine: %d results arrived twice (redelivered batches), counted once",
@@ -371,7 +465,7 @@ def _dispatch(engine: Engine, v: _Vantage, now: float) -> None:
     """Send batches while the vantage's window has room (at least one batch in flight)."""
     size = min(engine.engine.batch_size, v.limit)
     while v.queued and v.in_flight + min(size, len(v.queued)) <= v.limit:
-        batch, v.queued = tuple(v.queued[:size]), v.queued[size:]
+        batch = tuple(v.queued.popleft() for _ in range(min(size, len(v.queued))))
         result = engine.send(PROBE_TASK, v.name, [encode(h) for h in batch])
         v.batches.append(_Batch(v.name, batch, result, now))
         if v.first_sent is None:
@@ -382,15 +476,16 @@ def _take(
     engine: Engine,
     batch: _Batch,
     ssh: dict[str, SshOutcome],
-    facts: dict[str, Facts],
+    facts: FactsSpool,
     settle: Any,
 ) -> None:
-    if not batch.result.successful():
-        error = str(batch.result.result)[:300]
-        settle(batch, _engine_skip(batch, f"the probe task failed: {error}"))
+    """A batch's result into the run: each outcome kept, each host's facts into the spool,
+    the result deleted from the broker."""
+    ok, answer = batch.result.successful(), batch.result.result
+    engine.inbox.forget(batch.result)
+    if not ok:
+        settle(batch, _engine_skip(batch, f"the probe task failed: {str(answer)[:300]}"))
         return
-    answer = batch.result.result
-    batch.result.forget()  # read: the broker need not keep it (it would grow per host)
     wanted = {h.id for h in batch.hosts}
     for item in answer["results"]:
         host_id = item["host"]
@@ -401,7 +496,7 @@ def _take(
             continue
         ssh[host_id] = decode(SshOutcome, item["ssh"])
         if item["facts"] is not None:
-            facts[host_id] = decode(Facts, item["facts"])
+            facts.put(host_id, decode(Facts, item["facts"]))
     settle(batch, _engine_skip(batch, "the worker sent no result for this host"))
 
 

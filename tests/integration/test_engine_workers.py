@@ -26,6 +26,7 @@ from auditor.engine.controller import NO_WORKER, engine_sources, probe_via_engin
 from auditor.model import Host, HostStatus, Observation, SourceKind
 from auditor.pipeline import Discovery, ProbeResults, build_run
 from auditor.probing import probe_hosts
+from auditor.spool import FactsSpool
 from tests.integration.test_remote_loopback import (  # noqa: F401 - fixtures
     Sshd,
     known_hosts,
@@ -198,7 +199,10 @@ def test_same_verdicts_as_a_single_machine_audit(
     tmp_path: Path, broker: str, server: Sshd, user_key: Path, known_hosts: Path,  # noqa: F811
     workers: Workers,
 ) -> None:  # fmt: skip
-    path = write_config(tmp_path, broker, server, user_key, known_hosts, batch_size=2)
+    # No redelivery of a slow batch here: a batch run twice would leave its second result.
+    path = write_config(
+        tmp_path, broker, server, user_key, known_hosts, batch_size=2, redelivery_after=120
+    )
     config = load_config(path)
     fleet = hosts(5)
     workers.start(path, "lo", "w1")
@@ -208,6 +212,11 @@ def test_same_verdicts_as_a_single_machine_audit(
     assert {o.state for o in remote.ssh.values()} == {"ok"}
     assert {o.vantage for o in remote.ssh.values()} == {"lo"}
     assert verdicts(config, fleet, remote) == verdicts(config, fleet, local)
+    # The controller holds what a single-machine run holds (facts in the disk spool), and
+    # the broker keeps no result it has read.
+    assert isinstance(remote.facts, FactsSpool) and len(remote.facts) == len(fleet)
+    if broker.startswith("redis://"):
+        assert redis.Redis.from_url(broker).keys("celery-task-meta-*") == []
 
 
 def test_a_vantage_without_a_worker_is_not_attempted_and_the_run_completes(
