@@ -1,43 +1,57 @@
 """The engine's throughput: a simulated estate audited through Celery workers (issue 15).
 
-    python bench/engine.py [--hosts 2000] [--vantages 4] [--workers 1,2,4]
-                           [--broker redis://127.0.0.1:6379/N]
+    python bench/engine.py [--hosts 2000[,10000]] [--vantages 4] [--workers 1,2,4]
+                           [--batch-size 16] [--broker redis://127.0.0.1:6379/N]
+                           [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
-For each worker count W: W `auditor worker`-like processes per vantage (the same Celery app
-and tasks; their prober is `probe_hosts` with bench/memory.py's scripted connector, which
-answers every host with a real probe output — no socket to any host is opened), and a
-controller child running `pipeline.execute` with the engine on a config whose hosts come
-from a generated nmap import (addresses in 10.250.96.0/18, split into one /20 per vantage,
-never contacted). Prints hosts/minute, controller peak RSS and the broker's memory growth
-per host. The broker database must be empty (it is flushed after each run).
+For each fleet size and worker count W: W `auditor worker`-like processes per vantage (the
+same Celery app and tasks; their prober is `probe_hosts` with bench/memory.py's scripted
+connector, which answers every host with a real probe output — no socket to any host is
+opened), and a controller child running `pipeline.execute` with the engine on a config
+whose hosts come from a generated nmap import (addresses in 10.250.96.0/18, split into one
+/20 per vantage, never contacted). Prints hosts/minute, the controller's CPU per host and
+peak RSS, the workers' CPU per host, what the broker's database held at its peak and after
+the run (per host), and the history store's size per host (SQLite; with --postgres also a
+PostgreSQL store, in a database of its own created and dropped here). The broker database
+must be empty (it is flushed after each run).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from memory import CANNED, OUTPUTS, write_fleet  # noqa: E402
 
 
-def engine_config(folder: Path, hosts: int, vantages: int, broker: str) -> Path:
+def engine_config(
+    folder: Path, hosts: int, vantages: int, broker: str, batch: int, store: str | None
+) -> Path:
     config = write_fleet(folder, hosts, concurrency=64)
     sections = [
         f'[[vantage]]\nname = "v{i}"\nnetworks = ["10.250.{96 + 16 * i}.0/20"]\nconcurrency = 64\n'
         for i in range(vantages)
     ]
+    text = config.read_text()
+    if store is not None:
+        text = text.replace(f'store = "{folder / "history.sqlite"}"', f'store = "{store}"')
     config.write_text(
-        config.read_text()
-        + f'[engine]\nbroker = "{broker}"\nbatch_size = 16\nqueue_prefix = "bench"\n'
+        text
+        + f'[engine]\nbroker = "{broker}"\nbatch_size = {batch}\nqueue_prefix = "bench"\n'
         + "".join(sections)
     )
     return config
@@ -88,16 +102,23 @@ app.worker_main(["worker", "--queues", queue_name(config.engine, vantage), "--po
 """
 
 CONTROLLER = r"""
-import json, resource, sys, time
+import cProfile, json, resource, sys, time
 start = time.perf_counter()
 from pathlib import Path
 from auditor.config import load_config
 from auditor.engine.controller import probe_via_engine
 from auditor.pipeline import execute
+profiler = cProfile.Profile() if sys.argv[2] else None
+if profiler:
+    profiler.enable()
 outcome = execute(load_config(Path(sys.argv[1])), prober=probe_via_engine)
+if profiler:
+    profiler.disable()
+    profiler.dump_stats(sys.argv[2])
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({
     "wall_s": round(time.perf_counter() - start, 2),
+    "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
     "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
     "hosts": len(outcome.run.hosts),
     "probed_ok": sum(1 for o in outcome.run.ssh.values() if o.state == "ok"),
@@ -105,19 +126,81 @@ print(json.dumps({
 """
 
 
-def redis_memory(broker: str) -> int:
+class BrokerWatch:
+    """The bytes the broker's database holds (every key's MEMORY USAGE), sampled each
+    second while the audit runs: its peak (what is in flight) and what is left after."""
+
+    def __init__(self, broker: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(broker)
+        self.peak = self.peak_keys = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def held(self) -> tuple[int, int]:
+        keys = list(self.client.scan_iter(count=1000))
+        return len(keys), sum(self.client.memory_usage(k) or 0 for k in keys)
+
+    def _sample(self) -> None:
+        while not self.stop.wait(1.0):
+            keys, size = self.held()
+            if size > self.peak:
+                self.peak, self.peak_keys = size, keys
+
+    def __enter__(self) -> BrokerWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+@contextlib.contextmanager
+def postgres_store(admin: str | None) -> Iterator[tuple[str | None, Any]]:
+    """A PostgreSQL store URL in a new database (dropped after) and a function giving its
+    size; (None, None) without `admin`."""
+    if admin is None:
+        yield None, None
+        return
+    import psycopg
+
+    name = f"auditor_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = f"{admin.rpartition('/')[0]}/{name}"
+
+            def size() -> int:
+                row = conn.execute("SELECT pg_database_size(%s)", (name,)).fetchone()
+                return int(row[0]) if row else 0
+
+            yield url, size
+        finally:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def cpu_seconds(pid: int) -> float:
+    """A live process's user + system CPU so far (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(
+    hosts: int, vantages: int, workers: int, broker: str, batch: int,
+    postgres: str | None, profile: str,
+) -> dict[str, Any]:  # fmt: skip
     import redis
 
-    client = redis.Redis.from_url(broker)
-    return int(client.info("memory")["used_memory"])
-
-
-def run(hosts: int, vantages: int, workers: int, broker: str) -> dict:
-    import redis
-
-    with tempfile.TemporaryDirectory(prefix="auditor-bench-engine-") as tmp:
+    if redis.Redis.from_url(broker).dbsize():
+        sys.exit(f"the broker database {broker} is not empty: take another")
+    with (
+        tempfile.TemporaryDirectory(prefix="auditor-bench-engine-") as tmp,
+        postgres_store(postgres) as (store, store_size),
+    ):
         folder = Path(tmp)
-        config = engine_config(folder, hosts, vantages, broker)
+        config = engine_config(folder, hosts, vantages, broker, batch, store)
         env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
         procs = []
         try:
@@ -130,10 +213,14 @@ def run(hosts: int, vantages: int, workers: int, broker: str) -> dict:
                         start_new_session=True,
                     ))  # fmt: skip
             time.sleep(5)  # the workers connect
-            before = redis_memory(broker)
-            child = subprocess.run([sys.executable, "-c", CONTROLLER, str(config)],
-                                   capture_output=True, text=True, env=env, cwd=ROOT)  # fmt: skip
-            after = redis_memory(broker)
+            idle = sum(cpu_seconds(p.pid) for p in procs)
+            with BrokerWatch(broker) as watch:
+                child = subprocess.run(
+                    [sys.executable, "-c", CONTROLLER, str(config), profile],
+                    capture_output=True, text=True, env=env, cwd=ROOT,
+                )  # fmt: skip
+                left_keys, left = watch.held()
+            worker_cpu = sum(cpu_seconds(p.pid) for p in procs) - idle
         finally:
             for p in procs:
                 os.kill(p.pid, signal.SIGTERM)
@@ -146,25 +233,50 @@ def run(hosts: int, vantages: int, workers: int, broker: str) -> dict:
             redis.Redis.from_url(broker).flushdb()
         if not child.stdout.strip():
             sys.exit(f"the engine audit failed:\n{child.stderr[-3000:]}")
-        result: dict = json.loads(child.stdout.strip().splitlines()[-1])
-        result["broker_bytes_per_host"] = round((after - before) / hosts)
-        result["hosts_per_minute"] = round(60 * hosts / result["wall_s"])
-        return {"workers_per_vantage": workers, **result}
+        result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+        sqlite = folder / "history.sqlite"
+        stored = store_size() if store_size else sqlite.stat().st_size
+    return {
+        "hosts_in_fleet": hosts, "workers_per_vantage": workers, "batch_size": batch, **result,
+        "hosts_per_minute": round(60 * hosts / result["wall_s"]),
+        "controller_ms_per_host": round(1000 * result["cpu_s"] / hosts, 2),
+        "workers_ms_per_host": round(1000 * worker_cpu / hosts, 2),
+        "broker_peak_bytes": watch.peak, "broker_peak_keys": watch.peak_keys,
+        "broker_left_bytes_per_host": round(left / hosts, 1), "broker_left_keys": left_keys,
+        "store": "postgresql" if store_size else "sqlite",
+        "store_bytes_per_host": round(stored / hosts),
+    }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", type=int, default=2000)
+    parser.add_argument("--hosts", default="2000", help="fleet sizes, comma-separated")
     parser.add_argument("--vantages", type=int, default=4)
     parser.add_argument("--workers", default="1,2,4", help="workers per vantage, comma-separated")
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--postgres", help="a PostgreSQL maintenance database URL: the history "
+                        "store goes to a new database there (dropped after)")  # fmt: skip
+    parser.add_argument("--profile", default="", help="write a cProfile of the controller here")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
-    for workers in (int(w) for w in args.workers.split(",")):
-        r = run(args.hosts, args.vantages, workers, args.broker)
-        print(f"{args.hosts} hosts, {args.vantages} vantages x {workers} workers: "
-              f"{r['hosts_per_minute']} hosts/min ({r['wall_s']} s), ok {r['probed_ok']}/"
-              f"{r['hosts']}, controller peak RSS {r['peak_rss_mb']} MB, broker "
-              f"{r['broker_bytes_per_host']} B/host after the run", flush=True)  # fmt: skip
+    results = []
+    for hosts in (int(h) for h in args.hosts.split(",")):
+        for workers in (int(w) for w in args.workers.split(",")):
+            r = run(hosts, args.vantages, workers, args.broker, args.batch_size, args.postgres,
+                    args.profile)  # fmt: skip
+            results.append(r)
+            print(f"{hosts} hosts, {args.vantages} vantages x {workers} workers, batch "
+                  f"{args.batch_size}: {r['hosts_per_minute']} hosts/min ({r['wall_s']} s), ok "
+                  f"{r['probed_ok']}/{r['hosts']}; controller {r['controller_ms_per_host']} "
+                  f"ms CPU/host, peak RSS {r['peak_rss_mb']} MB; workers "
+                  f"{r['workers_ms_per_host']} ms CPU/host; broker peak "
+                  f"{r['broker_peak_bytes'] / 1024:.0f} KB in {r['broker_peak_keys']} keys, "
+                  f"after {r['broker_left_bytes_per_host']} B/host ({r['broker_left_keys']} "
+                  f"keys); {r['store']} store {r['store_bytes_per_host']} B/host",
+                  flush=True)  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
