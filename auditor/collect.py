@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -51,6 +51,11 @@ NOT_ATTEMPTED = SshState.NOT_ATTEMPTED
 
 Probe = Callable[[RemoteSession, Host], Facts]
 """Runs the probe on one connected host. Raises ProbeError when the output is unusable."""
+
+HostGate = Callable[[Host, str, Callable[[], bool]], AbstractContextManager[object]]
+"""Held for a host's whole probe, taken before its deadline starts (auditor.remote.limits:
+per-vantage and per-jump-host session limits); the callable says the host was given up.
+Raises RemoteError (kind concurrency-limit) when the host gets no slot."""
 
 CollectResults = dict[str, tuple[SshOutcome, Facts | None]]
 """Host.id -> (how the probe went, the facts when it went well), in input order."""
@@ -218,6 +223,7 @@ def collect(
     observer: CollectObserver | None = None,
     scope: ProbeScope | None = None,
     facts_store: MutableMapping[str, Facts] | None = None,
+    gate: HostGate | None = None,
 ) -> CollectResults:
     """Probe every host; return an outcome for each (see module docstring), in the order of
     the list (of a feed's final list).
@@ -229,7 +235,8 @@ def collect(
     running after `settings.deadline` seconds is stopped and kept as `partial` with what
     arrived; one still not done `ABORT_GRACE` seconds later (or stuck before its script
     ran) is skipped ("deadline exceeded after Ns") and its connection closed. Without a
-    `connector`, a ParamikoConnector is made and closed here.
+    `connector`, a ParamikoConnector is made and closed here. A `gate` holds each host
+    back until its session limits have room (the wait is not part of its deadline).
 
     `hosts` may be a `HostFeed`: probes start as hosts are offered, and the results are
     those of its final list. A failed feed's error is raised once the probes are stopped.
@@ -238,7 +245,7 @@ def collect(
     started during discovery.
     """
     feed = hosts if isinstance(hosts, HostFeed) else HostFeed.of(hosts)
-    fan_out = _FanOut(settings, probe, connector, observer, scope, facts_store)
+    fan_out = _FanOut(settings, probe, connector, observer, scope, facts_store, gate)
     try:
         return fan_out.run(feed)
     finally:
@@ -260,8 +267,9 @@ class _FanOut:
         observer: CollectObserver | None,
         scope: ProbeScope | None,
         facts_store: MutableMapping[str, Facts] | None,
+        gate: HostGate | None = None,
     ) -> None:
-        self.settings, self.probe, self.scope = settings, probe, scope
+        self.settings, self.probe, self.scope, self.gate = settings, probe, scope, gate
         self.connector = connector
         self.owned: ParamikoConnector | None = None  # made here, closed here
         self.facts_store = facts_store
@@ -379,7 +387,9 @@ class _FanOut:
                 from auditor.remote.paramiko_connector import ParamikoConnector
 
                 self.connector = self.owned = ParamikoConnector()
-            self.worker = _Worker(self.connector, self.settings, self.probe, self.notify)
+            self.worker = _Worker(
+                self.connector, self.settings, self.probe, self.notify, self.gate
+            )
             self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="auditor-ssh")
         for host in hosts:
             attempt = _Attempt(host, host.primary_address or "", self.settings.deadline)
@@ -649,13 +659,26 @@ class _Worker:
         settings: SshSettings,
         probe: Probe,
         notify: _Notifier,
+        gate: HostGate | None = None,
     ) -> None:
         self.connector = connector
         self.settings = settings
         self.probe = probe
         self.notify = notify
+        self.gate = gate
 
     def run(self, attempt: _Attempt) -> tuple[SshOutcome, Facts | None]:
+        with ExitStack() as held:
+            if self.gate is not None:
+                try:
+                    held.enter_context(
+                        self.gate(attempt.host, attempt.address, lambda: attempt.aborted)
+                    )
+                except RemoteError as exc:
+                    return self._skipped(attempt, str(exc), exc.kind.value), None
+            return self._run(attempt)
+
+    def _run(self, attempt: _Attempt) -> tuple[SshOutcome, Facts | None]:
         attempt.begin()
         self.notify.start(attempt.host)
         try:

@@ -107,6 +107,8 @@ class SshSettings:
     # auditor.probe.privileged_commands run through `sudo -n` (docs/ssh.md)
     sudo_commands: bool = False
     jump_host: str | None = None
+    # sessions through one jump host at once; with an engine, all workers together
+    jump_host_concurrency: int | None = None
     proxy_command: str | None = None  # e.g. aws ssm start-session ... (%h %p %r %n)
     legacy_algorithms: tuple[str, ...] = ()  # host patterns allowed to use CentOS 5-era algorithms
     use_ssh_config: bool = True
@@ -116,6 +118,7 @@ class SshSettings:
 
 BROKER_ENV = "AUDITOR_BROKER_URL"  # the broker URL (credentials, TLS options) kept out of files
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+LIMITER_ENV = "AUDITOR_LIMITER_URL"  # the Redis of the session limits, when not the broker
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,10 @@ class EngineSettings:
     # Redis: a task of a worker that died is handed to another after this many seconds (set
     # it above the longest batch: a task still running then is run twice, counted once).
     redelivery_after: float = 300.0
+    # Redis holding the session limits' leases (auditor.engine.limits): the broker when it
+    # is Redis; with RabbitMQ, None leaves each worker process to its own counts.
+    limiter: str | None = None
+    lease: float = 30.0  # a slot not renewed for this long (its worker died) comes back
 
     def __repr__(self) -> str:  # the broker URL may carry a password: never in a repr
         from auditor.urls import shown
@@ -625,6 +632,11 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         sudo=sudo == "shell",
         sudo_commands=sudo == "commands",
         jump_host=t.get_str("jump_host"),
+        jump_host_concurrency=(
+            t.get_int("jump_host_concurrency", 0, minimum=1, maximum=4096)
+            if "jump_host_concurrency" in t.data
+            else None
+        ),
         proxy_command=t.get_str("proxy_command"),
         legacy_algorithms=t.get_strs("legacy_algorithms"),
         use_ssh_config=t.get_bool("use_ssh_config", True),
@@ -745,7 +757,10 @@ def parse_engine(
         batch_size=t.get_int("batch_size", 8, minimum=1, maximum=1000),
         queue_prefix=t.get_str("queue_prefix", "auditor") or "auditor",
         redelivery_after=t.get_float("redelivery_after", 300.0, maximum=86400),
+        limiter=os.environ.get(LIMITER_ENV) or t.get_str("limiter"),
+        lease=t.get_float("lease", 30.0, maximum=3600),
     )
+    t.used.add("limiter")
     t.finish()
     scheme = settings.broker.partition("://")[0]
     if scheme not in BROKER_SCHEMES:  # the value is not shown: it may hold a password
@@ -754,6 +769,14 @@ def parse_engine(
             + " or ".join(f"{s}://" for s in BROKER_SCHEMES)
             + " URL (the value is not shown: it may hold a secret)"
         )
+    if settings.limiter is not None and not settings.limiter.startswith(("redis://", "rediss://")):
+        raise ConfigError(
+            f"{path}: [engine] key 'limiter' (or ${LIMITER_ENV}): expected a redis:// or "
+            "rediss:// URL (the value is not shown: it may hold a secret)"
+        )
+    if settings.lease < 3:
+        renewed = "at least 3 seconds (it is renewed every third of it)"
+        raise t._err("lease", renewed, settings.lease)
     if not _VANTAGE_NAME.fullmatch(settings.queue_prefix):
         raise t._err("queue_prefix", "a name of a-z, 0-9, - and _", settings.queue_prefix)
     return settings, tuple(vantages)

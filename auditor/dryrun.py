@@ -48,6 +48,37 @@ class PlannedHost:
     listed_by: tuple[str, ...]  # "ansible inv", "terraform prod"
     probe: bool
     why: str
+    vantage: str | None = None  # with an [engine]: the vantage whose worker would probe it
+    no_vantage: bool = False  # with an [engine]: would be probed, but no vantage reaches it
+
+
+@dataclass(frozen=True)
+class PlannedSweep:
+    """With an [engine]: one [[network]] sweep a worker of `vantage` would run."""
+
+    vantage: str
+    network: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VantageCount:
+    """What one vantage would do; `vantage` None counts what no vantage reaches."""
+
+    vantage: str | None
+    sweeps: int
+    targets: int
+    hosts: int  # listed hosts its workers would probe (or: no vantage would)
+
+
+@dataclass(frozen=True)
+class PlannedEngine:
+    """Where an engine run would send each sweep and probe (auditor.engine.routing)."""
+
+    broker: str  # shown without credentials
+    sweeps: tuple[PlannedSweep, ...]
+    unrouted: tuple[tuple[str, str, str], ...]  # (network, target, reason): never swept
+    counts: tuple[VantageCount, ...]
 
 
 @dataclass(frozen=True)
@@ -70,6 +101,7 @@ class DryRun:
     hosts: tuple[PlannedHost, ...]
     notes: tuple[str, ...]  # the rest of the run: drift, history, reports
     recheck: PlannedRecheck | None = None
+    engine: PlannedEngine | None = None
 
 
 # --------------------------------------------------------------------------- planning
@@ -117,7 +149,48 @@ def plan_dry_run(
     )
     rest = _run_notes(config, command, reports or config.audit.reports)
     recheck = _plan_recheck(config, listed)
-    return DryRun(command, tuple(planned), probe, ranges, hosts, (*notes, *rest), recheck)
+    engine = _plan_engine(config, hosts) if config.engine is not None else None
+    return DryRun(command, tuple(planned), probe, ranges, hosts, (*notes, *rest), recheck, engine)
+
+
+def _at_vantage(config: Config, host: Host, planned: PlannedHost) -> PlannedHost:
+    """With an [engine]: the vantage that would probe the host; one no vantage reaches
+    would not be probed (the run says why, and so does the plan)."""
+    from auditor.engine.routing import route_host
+
+    if config.engine is None or not planned.probe:
+        return planned
+    route = route_host(config, host)
+    if route.vantage is None:
+        return replace(planned, probe=False, why=route.reason, no_vantage=True)
+    return replace(planned, vantage=route.vantage)
+
+
+def _plan_engine(config: Config, hosts: Sequence[PlannedHost]) -> PlannedEngine:
+    from auditor.engine.routing import plan_sweeps
+
+    assert config.engine is not None
+    plan = plan_sweeps(config)
+    sweeps = tuple(
+        PlannedSweep(vantage, n.name, n.targets)
+        for vantage, networks in plan.sweeps.items()
+        for n in networks
+    )
+    probed = [h for h in hosts if h.probe and h.vantage is not None]
+    unreached = [h for h in hosts if h.no_vantage]
+    counts = [
+        VantageCount(
+            v.name,
+            sweeps=sum(1 for s in sweeps if s.vantage == v.name),
+            targets=sum(len(s.targets) for s in sweeps if s.vantage == v.name),
+            hosts=sum(1 for h in probed if h.vantage == v.name),
+        )
+        for v in config.vantage
+    ]
+    if plan.unrouted or unreached:
+        networks = {name for name, _, _ in plan.unrouted}
+        counts.append(VantageCount(None, len(networks), len(plan.unrouted), len(unreached)))
+    return PlannedEngine(shown(config.engine.broker), sweeps, plan.unrouted, tuple(counts))
 
 
 def _plan_network(
@@ -279,7 +352,7 @@ def _planned_hosts(config: Config, hosts: Sequence[Host]) -> tuple[PlannedHost, 
         targets=tuple(t for n in config.network for t in n.targets),
         exclude=tuple(t for n in config.network for t in n.exclude),
     )
-    out = [_planned_host(host, config, scope) for host in hosts]
+    out = [_at_vantage(config, host, _planned_host(host, config, scope)) for host in hosts]
     return tuple(sorted(out, key=lambda h: (not h.probe, h.label)))
 
 
@@ -379,11 +452,44 @@ def dry_run_json(plan: DryRun) -> dict[str, Any]:
                 "listed_by": list(h.listed_by),
                 "probe": h.probe,
                 "why": h.why,
+                "vantage": h.vantage,
             }
             for h in plan.hosts
         ],
+        "engine": None if plan.engine is None else _engine_json(plan.engine),
         "notes": list(plan.notes),
     }
+
+
+def _engine_json(engine: PlannedEngine) -> dict[str, Any]:
+    return {
+        "broker": engine.broker,
+        "sweeps": [
+            {"vantage": s.vantage, "network": s.network, "targets": list(s.targets)}
+            for s in engine.sweeps
+        ],
+        "unrouted_targets": [
+            {"network": name, "target": target, "why": why} for name, target, why in engine.unrouted
+        ],
+        "vantages": [
+            {"vantage": c.vantage, "sweeps": c.sweeps, "targets": c.targets, "hosts": c.hosts}
+            for c in engine.counts
+        ],
+    }
+
+
+def _engine_lines(engine: PlannedEngine) -> list[str]:
+    lines = [f"Vantage points (engine, broker {engine.broker}):"]
+    for c in engine.counts:
+        who = f"vantage {c.vantage}" if c.vantage else "no vantage reaches"
+        lines.append(
+            f"  {who}: {c.sweeps} sweeps ({c.targets} targets), {c.hosts} listed hosts"
+            + (" to probe" if c.vantage else " (not swept, not probed)")
+        )
+    lines += [f"  sweep [[network]] {s.network} at vantage {s.vantage}: "
+              f"{', '.join(s.targets)}" for s in engine.sweeps]  # fmt: skip
+    lines += [f"  not swept ([[network]] {name}): {why}" for name, _, why in engine.unrouted]
+    return [*lines, ""]
 
 
 def dry_run_lines(plan: DryRun) -> list[str]:
@@ -408,6 +514,8 @@ def dry_run_lines(plan: DryRun) -> list[str]:
         lines += [f"    $ {shlex.join(c)}" for c in plan.recheck.commands]
         lines += [f"    problem: {p}" for p in plan.recheck.problems]
     lines.append("")
+    if plan.engine is not None:
+        lines += _engine_lines(plan.engine)
     if not plan.probe:
         lines.append("SSH probe: none (this command does not probe).")
     else:
@@ -445,4 +553,5 @@ def print_dry_run(plan: DryRun, output_format: str) -> int:
 
 def _host_line(host: PlannedHost) -> str:
     where = f" {host.address}" if host.address and host.address != host.label else ""
-    return f"  {host.label}{where} [{', '.join(host.listed_by)}]: {host.why}"
+    at = f" at vantage {host.vantage}" if host.vantage else ""
+    return f"  {host.label}{where} [{', '.join(host.listed_by)}]{at}: {host.why}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from auditor.collect import CollectInterrupted, HostFeed, Probe, ProbeScope, collect
+from auditor.collect import CollectInterrupted, HostFeed, HostGate, Probe, ProbeScope, collect
 from auditor.config import Config
 from auditor.eol import EolData, load_eol_data, with_os_eol, with_software_eol
 from auditor.errors import ProbeError
@@ -260,11 +260,14 @@ def probe_hosts(
     *,
     console: Any = None,
     connector: Connector | None = None,
+    gate: HostGate | None = None,
 ) -> ProbeResults:
     """Probe every host that can be probed; every host gets an SshOutcome. `hosts` may be
     a HostFeed: probes then start as discovery finds hosts (`pipeline.discover_probing`).
     With `[ssh] software_cache` on, the software version cache is loaded once here and
-    saved once at the end, also when the run is interrupted."""
+    saved once at the end, also when the run is interrupted. `gate`: the session limits
+    (an engine worker's, shared with its peers); without one, `[ssh]
+    jump_host_concurrency` holds within this run."""
     try:
         eol_data: EolData | None = load_eol_data()
     except Exception:  # EOL status is an enrichment: without data, facts still count
@@ -278,6 +281,10 @@ def probe_hosts(
     owned = None
     if connector is None:
         connector = owned = connector_from_environment()
+    if gate is None and config.ssh.jump_host_concurrency is not None:
+        from auditor.remote.limits import LocalSlots, SessionGate
+
+        gate = SessionGate(LocalSlots(), config.ssh)
     spool = FactsSpool()  # each host's facts on disk as it finishes, not in memory
     on_terminal = console is not None and console.is_terminal
     total = None if isinstance(hosts, HostFeed) else len(hosts)  # a feed's grows
@@ -287,12 +294,13 @@ def probe_hosts(
             with progress.progress:
                 results = collect(
                     hosts, config.ssh, probe, connector=connector, observer=progress,
-                    scope=scope, facts_store=spool,
+                    scope=scope, facts_store=spool, gate=gate,
                 )  # fmt: skip
         else:
             results = collect(
-                hosts, config.ssh, probe, connector=connector, scope=scope, facts_store=spool
-            )
+                hosts, config.ssh, probe, connector=connector, scope=scope, facts_store=spool,
+                gate=gate,
+            )  # fmt: skip
     except CollectInterrupted as interrupted:
         # Keep what finished: the report is written, then the CLI exits 130.
         results, was_interrupted = interrupted.results, True

@@ -101,6 +101,7 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # sudo = false                 # true: `sudo -n sh -s` for socket owners and logs;
 #                              # "commands": only fixed read-only commands via sudo
 # jump_host = "auditor@bastion.example.com:22"
+# jump_host_concurrency = 8    # sessions through one jump host at once (engine: all workers)
 # proxy_command = \"\"\"aws ssm start-session --target %i --document-name AWS-StartSSHSession \\
 #   --parameters portNumber=%p\"\"\"      # AWS Systems Manager: docs/ssh.md
 # use_ssh_config = true        # read ~/.ssh/config (Match exec never runs for discovered names)
@@ -150,6 +151,8 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # batch_size = 8                             # hosts per probe task
 # queue_prefix = "auditor"                   # queues: auditor.<vantage>
 # redelivery_after = 300                     # Redis: a dead worker's task goes elsewhere
+# limiter = "redis://broker.internal:6379/1" # session limits' leases (default: a Redis broker)
+# lease = 30                                 # a dead worker's session slots come back after
 
 # [[vantage]]
 # name = "dc1"

@@ -36,6 +36,7 @@ def worker(vantage: str, config_path: Path | None, concurrency: int, name: str |
 def _work(vantage: str, config_path: Path | None, concurrency: int, name: str | None) -> int:
     from auditor.config import find_config, load_config
     from auditor.engine.app import WorkerContext, make_app, queue_name, serve
+    from auditor.engine.limits import describe_limits
     from auditor.engine.routing import vantage_named
     from auditor.urls import shown
 
@@ -63,6 +64,8 @@ def _work(vantage: str, config_path: Path | None, concurrency: int, name: str | 
         "worker %s: queue %s on %s", name or context.name, queue_name(config.engine, vantage),
         shown(config.engine.broker),
     )  # fmt: skip
+    logging.getLogger(__name__).info("worker %s: %s", name or context.name,
+                                     describe_limits(config, vantage))  # fmt: skip
     app.worker_main(
         [
             "worker",

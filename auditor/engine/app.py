@@ -17,7 +17,9 @@ broker message cannot point it at addresses it was not set up to audit).
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -31,6 +33,8 @@ from auditor.model import Host, ProbeResults, SourceKind, SourceResult, SshOutco
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from auditor.remote.limits import SessionGate
 
 
 log = logging.getLogger(__name__)
@@ -162,7 +166,25 @@ def probe_locally(context: WorkerContext, hosts: Sequence[Host]) -> ProbeResults
         return context.prober(context.config, tuple(hosts))
     from auditor.probing import probe_hosts
 
-    return probe_hosts(context.config, tuple(hosts))
+    return probe_hosts(context.config, tuple(hosts), gate=_gate(context))
+
+
+_gates: dict[tuple[int, int], SessionGate] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate(context: WorkerContext) -> SessionGate:
+    """This process's session gate (auditor.engine.limits), made at its first probe: one
+    lease renewal thread and Redis connection pool for all the tasks of the process."""
+    from auditor.engine.limits import make_slots, worker_gate
+
+    assert context.config.engine is not None
+    key = (os.getpid(), id(context))
+    with _gates_lock:
+        if key not in _gates:
+            slots = make_slots(context.config.engine)
+            _gates[key] = worker_gate(context.config, context.vantage, slots)
+        return _gates[key]
 
 
 def _sweep_task(task: Any, run_id: str, vantage: str, network: dict[str, Any]) -> dict[str, Any]:

@@ -52,6 +52,8 @@ class FailureKind(enum.StrEnum):
     CONNECTION_LOST = "connection-lost"
     NO_EXIT_STATUS = "no-exit-status"
     INTERRUPTED = "interrupted"  # Ctrl-C: we stopped, the host did nothing wrong
+    # No free slot of a vantage's or a jump host's session limit (auditor.remote.limits)
+    CONCURRENCY_LIMIT = "concurrency-limit"
 
 
 # Failures where the port is the problem, not the host: another configured port may be sshd.

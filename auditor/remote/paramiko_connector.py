@@ -249,6 +249,11 @@ class ParamikoSession:
         if channel is not None:
             channel.close()
         self._transport.close()
+        # The transport's thread still reads the socket (a 0.1 s poll): the connection is
+        # really closed when it lets go. Wait for that, so that a session limit
+        # (auditor.remote.limits) is free again only once the host sees the session gone.
+        if self._transport.is_alive() and self._transport is not threading.current_thread():
+            self._transport.join(timeout=1.0)
 
 
 def _await_stop(stopper: paramiko.Channel | None, until: float) -> None:

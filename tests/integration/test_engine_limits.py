@@ -1,0 +1,218 @@
+"""Session limits across workers, for real: Redis on 127.0.0.1:6379 (a database of its own,
+flushed after), `auditor worker` processes, sshd on loopback behind a counting TCP relay,
+so the sessions open at once are measured where they arrive, not where they are counted.
+Only 127.0.0.1 is contacted."""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from auditor.config import EngineSettings, load_config
+from auditor.engine.controller import probe_via_engine
+from auditor.engine.limits import RedisSlots, limit_key
+from auditor.model import ProbeResults
+from tests.integration.test_engine_workers import (  # noqa: F401 - fixtures
+    Workers,
+    hosts,
+    redis,
+    redis_broker,
+    wait_for,
+    workers,
+    write_config,
+)
+from tests.integration.test_remote_loopback import (  # noqa: F401 - fixtures
+    Sshd,
+    known_hosts,
+    make_sshd,
+    server,
+    user_key,
+)
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="a real sshd needs root (privilege separation)"),
+    pytest.mark.timeout(300),
+]
+
+
+class CountingRelay:
+    """127.0.0.1:port -> an sshd; counts the connections open at once.
+
+    One thread, one select loop, and in each round the closed connections are counted
+    before the new ones: a session closed before the next one connects is never seen
+    overlapping it (with a thread per connection, a late thread would make it look so)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port = self.listener.getsockname()[1]
+        self.active = self.peak = 0
+        self.opened: list[float] = []  # time.time() of each connection
+        self.peers: dict[socket.socket, socket.socket] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            ready, _, _ = select.select([self.listener, *self.peers], [], [], 0.2)
+            for sock in [r for r in ready if r is not self.listener and r in self.peers]:
+                try:
+                    data = sock.recv(65536)
+                    if data:
+                        self.peers[sock].sendall(data)
+                        continue
+                except OSError:
+                    pass
+                self._drop(sock)
+            if self.listener in ready:
+                client, _ = self.listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                self.peers[client], self.peers[upstream] = upstream, client
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+                self.opened.append(time.time())
+
+    def _drop(self, sock: socket.socket) -> None:
+        peer = self.peers.pop(sock, None)
+        if peer is None:
+            return
+        self.peers.pop(peer, None)
+        sock.close()
+        peer.close()
+        self.active -= 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.listener.close()
+
+
+@pytest.fixture
+def relay(server: Sshd, known_hosts: Path) -> Iterator[CountingRelay]:  # noqa: F811
+    relayed = CountingRelay(server.port)
+    # The sshd's key, known under the relay's port too (strict checking stays on).
+    line = server.known_hosts_line().replace(f":{server.port} ", f":{relayed.port} ")
+    with known_hosts.open("a") as known:
+        known.write(line)
+    yield relayed
+    relayed.close()
+
+
+def _not_ok(probe: ProbeResults) -> dict[str, str | None]:
+    return {h: o.reason for h, o in probe.ssh.items() if o.state != "ok"}
+
+
+def configs(
+    tmp_path: Path, broker: str, server: Sshd, relay: CountingRelay, key: Path, trusted: Path,  # noqa: F811
+    *, worker_limit: int, controller_limit: int, ssh: str = "", **engine: object,
+) -> tuple[Path, Path]:  # fmt: skip
+    """The workers' config and the controller's: the same but for the vantage's limit."""
+    base = write_config(tmp_path, broker, server, key, trusted, **engine)
+    text = base.read_text().replace(f"port = {server.port}", f"port = {relay.port}\n{ssh}")
+    worker, controller = tmp_path / "worker.toml", tmp_path / "controller.toml"
+    worker.write_text(text.replace("concurrency = 4", f"concurrency = {worker_limit}"))
+    controller.write_text(text.replace("concurrency = 4", f"concurrency = {controller_limit}"))
+    return worker, controller
+
+
+def test_a_vantage_limit_holds_across_workers_whatever_the_controller_sends(
+    tmp_path: Path, redis_broker: str, server: Sshd, relay: CountingRelay,  # noqa: F811
+    user_key: Path, known_hosts: Path, workers: Workers,  # noqa: F811
+) -> None:  # fmt: skip
+    """The controller would allow 8 at once (its config), two workers could run 8 (2 tasks
+    of 2 hosts each): the workers' own limit, 2, holds across both."""
+    worker, controller = configs(tmp_path, redis_broker, server, relay, user_key, known_hosts,
+                                 worker_limit=2, controller_limit=8, batch_size=2,
+                                 redelivery_after=120)  # fmt: skip
+    workers.start(worker, "lo", "w1", concurrency=2)
+    workers.start(worker, "lo", "w2", concurrency=2)
+    probe = probe_via_engine(load_config(controller), hosts(8))
+    assert {o.state for o in probe.ssh.values()} == {"ok"}, _not_ok(probe)
+    assert len(relay.opened) == 8
+    assert relay.peak == 2  # reached, never exceeded
+    assert "session limits: vantage lo 2, shared by all workers in redis://" in workers.log(0)
+    done = {n: workers.log(n).count("succeeded in") for n in (0, 1)}
+    assert all(done.values()), done  # both workers probed
+
+
+def test_a_jump_host_limit_holds_across_workers(
+    tmp_path: Path, redis_broker: str, server: Sshd, relay: CountingRelay,  # noqa: F811
+    user_key: Path, known_hosts: Path, workers: Workers, make_sshd: object,  # noqa: F811
+) -> None:  # fmt: skip
+    bastion = make_sshd("bastion", trusted=True)  # type: ignore[operator]
+    via = f'jump_host = "root@127.0.0.1:{bastion.port}"\njump_host_concurrency = 2'
+    worker, controller = configs(tmp_path, redis_broker, server, relay, user_key, known_hosts,
+                                 worker_limit=16, controller_limit=16, batch_size=2,
+                                 redelivery_after=120, ssh=via)  # fmt: skip
+    workers.start(worker, "lo", "w1", concurrency=2)
+    workers.start(worker, "lo", "w2", concurrency=2)
+    probe = probe_via_engine(load_config(controller), hosts(8))
+    assert {o.state for o in probe.ssh.values()} == {"ok"}, _not_ok(probe)
+    assert len(relay.opened) == 8  # every session came through the bastion to the relay
+    assert relay.peak == 2
+    assert "each jump host 2" in workers.log(1)
+
+
+def test_a_killed_workers_slot_comes_back_when_its_lease_ends(
+    tmp_path: Path, redis_broker: str, server: Sshd, relay: CountingRelay,  # noqa: F811
+    user_key: Path, known_hosts: Path, workers: Workers,  # noqa: F811
+) -> None:  # fmt: skip
+    worker, controller = configs(tmp_path, redis_broker, server, relay, user_key, known_hosts,
+                                 worker_limit=1, controller_limit=4, lease=4)  # fmt: skip
+    victim = workers.start(worker, "lo", "victim")
+    workers.start(worker, "lo", "survivor")
+    victim_pid = workers.started[victim][0].pid
+    client = redis.Redis.from_url(redis_broker)
+    key = limit_key(load_config(worker).engine, "vantage:lo")  # type: ignore[arg-type]
+    result: list[ProbeResults] = []
+    run = threading.Thread(target=lambda: result.append(
+        probe_via_engine(load_config(controller), hosts(3))))  # fmt: skip
+    run.start()
+
+    def victims_slot() -> tuple[bytes, float] | None:
+        held = client.zrange(key, 0, -1, withscores=True)
+        mine = [(m, s) for m, s in held if f":{victim_pid}:".encode() in m]
+        return mine[0] if mine else None
+
+    wait_for(lambda: victims_slot() is not None, 60, "the victim to take the slot")
+    workers.kill(victim)
+    killed = time.time()
+    slot = victims_slot()
+    assert slot is not None  # still taken: nobody gave it back
+    lease_ends = slot[1] / 1000
+    run.join(timeout=120)
+    assert not run.is_alive() and result
+    assert {o.state for o in result[0].ssh.values()} == {"ok"}  # the slot came back
+    assert victims_slot() is None
+    after = [t for t in relay.opened if t > killed]
+    assert after and min(after) >= lease_ends - 0.1  # not one session before the lease ended
+    assert relay.peak == 1
+
+
+def test_redis_slots_all_or_none_given_back_and_expired(redis_broker: str) -> None:  # noqa: F811
+    engine = EngineSettings(broker=redis_broker, queue_prefix="tslots", lease=3.0)
+    one, two = (RedisSlots.connect(redis_broker, engine) for _ in range(2))
+    try:
+        vantage, bastion = ("vantage:dc1", 2), ("bastion:b:22", 1)
+        assert one.try_take((vantage, bastion), "a")
+        assert not two.try_take((vantage, bastion), "b")  # bastion full: no vantage slot
+        assert two.try_take((vantage,), "c")
+        assert not two.try_take((vantage,), "d")  # 2 of 2, across both "workers"
+        one.give_back(("vantage:dc1", "bastion:b:22"), "a")
+        assert two.try_take((vantage, bastion), "b")
+        time.sleep(4)  # past the lease: renewed in the meantime, still held
+        assert not one.try_take((vantage,), "e")
+        two._stop.set()  # as if two's process died: no renewal any more
+        time.sleep(3.5)
+        assert one.try_take((vantage, bastion), "e")  # two's slots came back
+    finally:
+        one.close()
+        two.close()
