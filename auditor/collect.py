@@ -387,9 +387,7 @@ class _FanOut:
                 from auditor.remote.paramiko_connector import ParamikoConnector
 
                 self.connector = self.owned = ParamikoConnector()
-            self.worker = _Worker(
-                self.connector, self.settings, self.probe, self.notify, self.gate
-            )
+            self.worker = _Worker(self.connector, self.settings, self.probe, self.notify, self.gate)
             self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="auditor-ssh")
         for host in hosts:
             attempt = _Attempt(host, host.primary_address or "", self.settings.deadline)
