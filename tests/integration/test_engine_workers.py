@@ -272,10 +272,13 @@ def test_a_worker_killed_mid_task_loses_nothing_and_counts_nothing_twice(
     assert sorted(probe.ssh) == sorted(h.id for h in fleet)
     assert {o.state for o in probe.ssh.values()} == {"ok"}, probe.ssh
     assert sorted(probe.facts) == sorted(h.id for h in fleet)
-    # Every batch the victim took but never finished ran again on the survivor.
+    # Every batch the victim never started ran on the survivor; the one it was killed in
+    # ran again there (every host is ok above, and none twice). Celery stores a task's result
+    # before it logs "succeeded in", so a kill between the two can leave a finished batch
+    # unlogged: the victim's log bounds what it did from above only.
     finished = workers.log(victim).count("succeeded in")
     done_by_survivor = workers.log(survivor).count("succeeded in")
-    assert done_by_survivor >= len(fleet) - finished
+    assert done_by_survivor >= len(fleet) - killed
     assert killed - finished >= 1  # the kill did land mid-task
 
 
