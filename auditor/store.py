@@ -34,14 +34,21 @@ import json
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from auditor.bounds import STORED_LIMIT, bounded_fields
 from auditor.errors import StoreError
-from auditor.history import RunSnapshot, Sighting, compute_changes, gone_host_ids, host_alive
+from auditor.history import (
+    HostSnapshot,
+    RunSnapshot,
+    Sighting,
+    compute_changes,
+    gone_host_ids,
+    host_alive,
+)
 from auditor.locking import ExclusiveLock
 from auditor.model import AuditRun
 from auditor.notify import PendingAlert
@@ -158,8 +165,21 @@ def _v4(db: Database) -> None:
     )
 
 
+def _v5(db: Database) -> None:
+    """`findings.seq`: a finding's place in its run's report, so the next run reads the
+    previous run's findings back in report order from this table instead of decoding the
+    whole stored report (issue 14: memory flat in fleet size). Runs stored before have none
+    and are read from their report, as before."""
+    db.script(
+        """
+        ALTER TABLE findings ADD COLUMN seq INTEGER;
+        CREATE INDEX findings_run_seq ON findings(run_id, seq);
+        """
+    )
+
+
 Migration = Callable[[Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -183,13 +203,173 @@ class StoredRun:
     started_at: datetime
     finished_at: datetime
     report: Mapping[str, Any]  # the run's report.json data, as written
+    # Its hosts and findings read from the store's tables, host by host, when the run was
+    # stored with what that needs (`findings.seq`); None: everything from `report`.
+    rows: RunRows | None = field(default=None, compare=False, repr=False)
 
     @property
     def findings(self) -> list[Mapping[str, Any]]:
+        if self.rows is not None:
+            return self.rows.findings()
         return list(self.report.get("findings", ()))
 
     def snapshot(self) -> RunSnapshot:
+        if self.rows is not None:
+            return self.rows.snapshot(self.started_at)
         return RunSnapshot.from_report(self.report)
+
+
+class _StoredFinding(Mapping[str, Any]):
+    """A stored finding as history compares it (rule, severity, host, title): a compact
+    record, as a previous run's 60,000 findings are all held while they are compared."""
+
+    __slots__ = ("host", "rule", "severity", "title")
+    _KEYS = ("rule", "severity", "host", "title")
+
+    def __init__(self, rule: str, severity: str, host: str | None, title: str) -> None:
+        self.rule, self.severity, self.host, self.title = rule, severity, host, title
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+
+class RunRows:
+    """One stored run's hosts and findings, read from the `host_runs` and `findings` tables
+    a page at a time, its hosts' facts a batch at a time when compared, instead of decoding
+    the run's whole report (issue 14: a nightly run compares with the last one; at 10,000
+    hosts that report is ~90 MB of JSON). Reads the store while it is open."""
+
+    PAGE = 5000  # rows per query
+    FACTS_BATCH = 200  # hosts whose facts one query reads
+
+    def __init__(self, db: Database, run_id: str) -> None:
+        self._db, self._run_id = db, run_id
+        self._with_facts: list[str] = []  # host ids with facts, sorted: the batches' order
+        self._position: dict[str, int] = {}
+        self._batch: dict[str, dict[str, Any]] = {}
+
+    @staticmethod
+    def readable(db: Database, run_id: str) -> bool:
+        """Stored with every finding's place (`seq`): its rows give what its report gives."""
+        row = db.execute(
+            "SELECT COUNT(*) FROM findings WHERE run_id = ? AND seq IS NULL", (run_id,)
+        ).fetchone()
+        return not row[0]
+
+    def _paged(self, sql: str, start: Any) -> Iterator[tuple[Any, ...]]:
+        """The rows of `sql` (one run's, after a key, ordered by it, the key first in each
+        row) a page at a time: a client-side cursor (psycopg's) holds only one page."""
+        after = start
+        while True:
+            rows = self._db.execute(sql, (self._run_id, after, self.PAGE)).fetchall()
+            yield from rows
+            if len(rows) < self.PAGE:
+                return
+            after = rows[-1][0]
+
+    def findings(self) -> list[Mapping[str, Any]]:
+        """{rule, severity, host, title} of each finding, in report order."""
+        shared: dict[str, str] = {}  # rules, titles and host ids repeat: each kept once
+        out: list[Mapping[str, Any]] = []
+        for _, rule, severity, host, title in self._paged(
+            "SELECT seq, rule, severity, host, title FROM findings "
+            "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            -1,
+        ):
+            # Runs stored before strings were bounded read as their report does.
+            rule, severity, title = (shared.setdefault(v, v) for v in bounded_fields(
+                (rule, severity, title), limit=STORED_LIMIT))  # fmt: skip
+            if host is not None:
+                host = shared.setdefault(host, bounded_fields(host, limit=STORED_LIMIT))
+            out.append(_StoredFinding(rule, severity, host, title))
+        return out
+
+    def snapshot(self, started_at: datetime) -> RunSnapshot:
+        """The run as history compares it; each host's facts read when compared."""
+        hosts: dict[str, HostSnapshot] = {}
+        for stored_id, label, status, alive, has_facts in self._paged(
+            "SELECT host_id, label, status, alive, facts IS NOT NULL FROM host_runs "
+            "WHERE run_id = ? AND host_id > ? ORDER BY host_id LIMIT ?",
+            "",
+        ):
+            host_id, label, status = bounded_fields((stored_id, label, status),
+                                                    limit=STORED_LIMIT)  # fmt: skip
+            facts = None
+            if has_facts:
+                facts = _StoredFacts(self, stored_id)
+                self._with_facts.append(stored_id)
+            hosts[host_id] = HostSnapshot(host_id, label, status, bool(alive), facts)
+        self._with_facts.sort()
+        self._position = {h: n for n, h in enumerate(self._with_facts)}
+        return RunSnapshot(self._run_id, started_at, hosts, tuple(self.findings()))
+
+    def facts(self, stored_id: str) -> dict[str, Any]:
+        """One host's facts (by its id as stored); read with the next FACTS_BATCH hosts'
+        (history compares hosts in id order)."""
+        if stored_id not in self._batch:
+            start = self._position.get(stored_id, 0)
+            ids = [stored_id, *self._with_facts[start + 1 : start + self.FACTS_BATCH]]
+            marks = ", ".join("?" * len(ids))
+            rows = self._db.execute(
+                f"SELECT host_id, facts FROM host_runs WHERE run_id = ? AND host_id IN ({marks})",
+                (self._run_id, *ids),
+            ).fetchall()
+            self._batch = {h: bounded_fields(json.loads(text), limit=STORED_LIMIT)
+                           for h, text in rows}  # fmt: skip
+        return self._batch.get(stored_id, {})
+
+
+class _StoredFacts(Mapping[str, Any]):
+    """A stored host's facts, read from the store when first looked at (RunRows.facts)."""
+
+    __slots__ = ("_host_id", "_rows")
+
+    def __init__(self, rows: RunRows, stored_id: str) -> None:
+        self._rows, self._host_id = rows, stored_id
+
+    def __getitem__(self, key: str) -> Any:
+        return self._rows.facts(self._host_id)[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows.facts(self._host_id))
+
+    def __len__(self) -> int:
+        return len(self._rows.facts(self._host_id))
+
+
+class _StoredReport(Mapping[str, Any]):
+    """A stored run's report.json data, decoded when first read (a baseline whose rows are
+    read from the tables never decodes it)."""
+
+    def __init__(self, db: Database, run_id: str) -> None:
+        self._db, self._run_id = db, run_id
+        self._data: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        if self._data is None:
+            row = self._db.execute("SELECT report FROM runs WHERE id = ?", (self._run_id,))
+            self._data = _decode(row.fetchone()[0])
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __eq__(self, other: object) -> bool:
+        return self._decoded() == other
 
 
 @dataclass(frozen=True)
@@ -287,12 +467,26 @@ class Store:
 
     def latest_run(self, *, complete: bool = True) -> StoredRun | None:
         """The newest run; by default the newest complete one (an interrupted run is never a
-        baseline: what it did not probe would show as changes)."""
+        baseline: what it did not probe would show as changes).
+
+        Read while the store is open: its report is decoded only when read, and its
+        findings and snapshot come from the tables host by host (`RunRows`), so comparing
+        a run with it never holds the previous run's whole report."""
         where = "WHERE complete = 1 " if complete else ""
         row = self.db.execute(
-            f"SELECT id FROM runs {where}ORDER BY started_at DESC, id DESC LIMIT 1"
+            f"SELECT id, started_at, finished_at FROM runs {where}"
+            "ORDER BY started_at DESC, id DESC LIMIT 1"
         ).fetchone()
-        return self.get_run(row[0]) if row else None
+        if row is None:
+            return None
+        run_id = row[0]
+        return StoredRun(
+            run_id,
+            datetime.fromisoformat(row[1]),
+            datetime.fromisoformat(row[2]),
+            _StoredReport(self.db, run_id),
+            RunRows(self.db, run_id) if RunRows.readable(self.db, run_id) else None,
+        )
 
     def get_run(self, ref: str) -> StoredRun:
         """A run by id, unique id prefix, `latest`, or `latest~N` (N runs before latest)."""
@@ -436,8 +630,8 @@ class Store:
                 )
                 _insert_host_rows(self.db, info["id"], report)
                 self.db.executemany(
-                    "INSERT INTO findings (run_id, rule, severity, host, title, evidence) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO findings (run_id, rule, severity, host, title, evidence, seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             info["id"],
@@ -446,8 +640,9 @@ class Store:
                             f.get("host"),
                             f["title"],
                             json.dumps(list(f.get("evidence", ()))),
+                            seq,
                         )
-                        for f in report.get("findings", ())
+                        for seq, f in enumerate(report.get("findings", ()))
                     ],
                 )
                 # An interrupted run is no baseline: first/last seen and gone markers are
@@ -619,16 +814,20 @@ def _open_postgres(url: PostgresUrl, *, readonly: bool) -> Store:
 def record_run(store: Store, run: AuditRun, *, grace: timedelta) -> RecordedRun:
     """Compare `run` with the latest complete stored run, fill in its `changes`, save it
     (an interrupted run too, marked so: it is never the next run's baseline)."""
+    from auditor.report.json_report import jsonable, run_to_dict
+
     previous = store.latest_run()
+    report = run_to_dict(run)  # once: the snapshot compared and the copy stored
     changes = compute_changes(
         previous.snapshot() if previous else None,
-        RunSnapshot.from_run(run),
+        RunSnapshot.from_report(report),
         now=run.started_at,
         grace=grace,
         sightings=store.sightings(),
     )
     run = replace(run, changes=changes)
-    store.save_run(run)
+    report["changes"] = jsonable(changes)  # = run_to_dict(run): only its changes differ
+    store.save_report(report)
     return RecordedRun(run, previous)
 
 

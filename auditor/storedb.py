@@ -30,7 +30,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -116,7 +116,10 @@ class Database(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows: ...
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """`sql` once per row; `rows` is read as it goes (a run's hosts with their facts are
+        never one list in memory)."""
+        ...
 
     def script(self, sql: str) -> None:
         """Several statements, no parameters (schema changes)."""
@@ -163,7 +166,7 @@ class SqliteDatabase:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         return self.conn.execute(self._sql(sql), params)
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(self._sql(sql), rows)
 
     def script(self, sql: str) -> None:
@@ -331,10 +334,9 @@ class PostgresDatabase:
         self._reopen()
         return self.conn.execute(query, args)
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            with self.conn.cursor() as cursor:
-                cursor.executemany(self._sql(sql), [[_no_nul(v) for v in row] for row in rows])
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(self._sql(sql), ([_no_nul(v) for v in row] for row in rows))
 
     def script(self, sql: str) -> None:
         self.conn.execute(self._types(sql))

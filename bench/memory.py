@@ -1,8 +1,8 @@
 """Peak memory and controller CPU of a whole simulated audit, at 1,000 and 10,000 hosts
 (issue 14: memory flat in fleet size).
 
-    python bench/memory.py [--hosts 1000,10000] [--concurrency 16] [--profile FILE]
-                           [--keep DIR]
+    python bench/memory.py [--hosts 1000,10000] [--concurrency 16] [--previous]
+                           [--chromium] [--profile FILE] [--keep DIR] [--json FILE]
 
 Each size runs in a fresh child process: `pipeline.execute` on a config whose one
 `[[network]]` section imports a generated nmap XML (N hosts up, SSH open, addresses in
@@ -12,6 +12,12 @@ Each size runs in a fresh child process: `pipeline.execute` on a config whose on
 host name changed per host, the script's nonce put in). No socket is opened: the scripted
 connector is the remote side. Prints wall time, controller CPU, peak RSS per size and the
 ratio of peak RSS between the largest and the smallest size (target: <= 1.5).
+
+`--previous`: a second audit of the same fleet into the same history store (a nightly run
+with a previous run to compare with) is measured too, in its own fresh process.
+`--chromium`: index.html opened in headless Chromium, 3 times; the median time from
+navigation until its script has drawn the page (`data-ready-ms`, target <= 2 s at 10,000
+hosts) and the file's size (target <= 8 MB).
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,27 +166,91 @@ print(json.dumps({
 """
 
 
-def measure(hosts: int, concurrency: int, profile: str | None, keep: Path | None) -> dict:
+def audit_once(config: Path, folder: Path, hosts: int, profile: str | None) -> dict:
+    env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(config), str(OUTPUTS), ",".join(CANNED),
+         f"{profile}.{hosts}" if profile else ""],
+        capture_output=True, text=True, env=env, cwd=ROOT,
+    )  # fmt: skip
+    if child.returncode not in (0, 1) or not child.stdout.strip():
+        sys.exit(f"the simulated audit of {hosts} hosts failed:\n{child.stderr[-3000:]}")
+    result: dict = json.loads(child.stdout.strip().splitlines()[-1])
+    return result
+
+
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-extensions", "--mute-audio",
+)  # fmt: skip
+
+
+def page_ready_ms(page: Path, folder: Path, rounds: int = 3) -> float | None:
+    """Median ms from navigation until index.html's script has drawn the page, in headless
+    Chromium (the page writes it as `data-ready-ms`); None without Chromium."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return None
+    timings = []
+    for _ in range(rounds):
+        done = subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={folder / 'chromium'}", "--dump-dom",
+             page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        found = re.search(r'data-ready-ms="(\d+)"', done.stdout)
+        if found is None:
+            sys.exit(f"index.html's script did not finish in Chromium:\n{done.stderr[-2000:]}")
+        timings.append(int(found.group(1)))
+    return statistics.median(timings)
+
+
+def measure(
+    hosts: int,
+    concurrency: int,
+    profile: str | None,
+    keep: Path | None,
+    *,
+    previous: bool = False,
+    chromium: bool = False,
+) -> dict:
+    """One size: a first audit into a new store, and with `previous` a second into the same
+    store (what a nightly run does), each in a fresh process."""
     with tempfile.TemporaryDirectory(prefix="auditor-bench-memory-") as tmp:
         folder = keep / str(hosts) if keep else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         config = write_fleet(folder, hosts, concurrency)
-        env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
-        child = subprocess.run(
-            [sys.executable, "-c", CHILD, str(config), str(OUTPUTS), ",".join(CANNED),
-             f"{profile}.{hosts}" if profile else ""],
-            capture_output=True, text=True, env=env, cwd=ROOT,
-        )  # fmt: skip
-        if child.returncode not in (0, 1) or not child.stdout.strip():
-            sys.exit(f"the simulated audit of {hosts} hosts failed:\n{child.stderr[-3000:]}")
-        result: dict = json.loads(child.stdout.strip().splitlines()[-1])
-        return {"size": hosts, **result}
+        result = {"size": hosts, **audit_once(config, folder, hosts, profile)}
+        if previous:
+            result["second"] = audit_once(config, folder, hosts, profile and f"{profile}.second")
+        if chromium:
+            result["page_ready_ms"] = page_ready_ms(folder / "reports" / "index.html", folder)
+        return result
+
+
+def _line(label: str, size: int, result: dict) -> str:
+    return (
+        f"{size:>6} hosts{label}: wall {result['wall_s']:7.1f} s  cpu {result['cpu_s']:7.1f} s "
+        f"({1000 * result['cpu_s'] / size:.1f} ms/host)  peak RSS "
+        f"{result['peak_rss_mb']:6.0f} MB  ok {result['probed_ok']}/{result['hosts']}  "
+        f"findings {result['findings']}  report.json {result['report_json_mb']} MB  "
+        f"index.html {result['index_html_mb']} MB"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", default="1000,10000", help="fleet sizes, comma-separated")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--previous", action="store_true",
+        help="also measure a second audit into the same store (a nightly run with history)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--chromium", action="store_true",
+        help="time index.html in headless Chromium until its script has drawn the page",
+    )  # fmt: skip
     parser.add_argument("--profile", help="write a cProfile of each run to FILE.<hosts>")
     parser.add_argument("--keep", type=Path, help="keep each run's folder under DIR")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -185,19 +258,22 @@ def main() -> None:
     sizes = sorted(int(s) for s in args.hosts.split(","))
     results = []
     for size in sizes:
-        result = measure(size, args.concurrency, args.profile, args.keep)
+        result = measure(size, args.concurrency, args.profile, args.keep,
+                         previous=args.previous, chromium=args.chromium)  # fmt: skip
         results.append(result)
-        print(
-            f"{size:>6} hosts: wall {result['wall_s']:7.1f} s  cpu {result['cpu_s']:7.1f} s "
-            f"({1000 * result['cpu_s'] / size:.1f} ms/host)  peak RSS "
-            f"{result['peak_rss_mb']:6.0f} MB  ok {result['probed_ok']}/{result['hosts']}  "
-            f"findings {result['findings']}  report.json {result['report_json_mb']} MB  "
-            f"index.html {result['index_html_mb']} MB",
-            flush=True,
-        )
+        print(_line("", size, result), flush=True)
+        if "second" in result:
+            print(_line(" (2nd run, previous in store)", size, result["second"]), flush=True)
+        if result.get("page_ready_ms") is not None:
+            print(f"{size:>6} hosts: index.html {result['index_html_mb']} MB, interactive "
+                  f"{result['page_ready_ms']:.0f} ms after navigation in headless Chromium "
+                  "(median of 3)", flush=True)  # fmt: skip
     if len(results) > 1:
         ratio = results[-1]["peak_rss_mb"] / results[0]["peak_rss_mb"]
         print(f"peak RSS {sizes[-1]} / {sizes[0]} hosts: {ratio:.2f}x (target <= 1.5x)")
+        if args.previous:
+            second = results[-1]["second"]["peak_rss_mb"] / results[0]["second"]["peak_rss_mb"]
+            print(f"peak RSS {sizes[-1]} / {sizes[0]} hosts, 2nd run: {second:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -234,7 +234,7 @@ def test_a_killed_holder_does_not_leave_the_lock_held(store_at: StoreLocation) -
 def test_new_store_has_the_current_schema(store_at: StoreLocation) -> None:
     open_store(store_at).close()
     db = connect(store_at)
-    assert schema_version(db) == SCHEMA_VERSION == len(MIGRATIONS) == 4
+    assert schema_version(db) == SCHEMA_VERSION == len(MIGRATIONS) == 5
     db.close()
     assert {"runs", "sightings", "findings", "host_runs", "meta", "pending_alerts"} <= tables(
         store_at
@@ -328,3 +328,68 @@ def test_migration_marks_a_stored_interrupted_run_as_no_baseline(store_at: Store
         assert [r.complete for r in store.runs()] == [False, True]
         latest = store.latest_run()
         assert latest is not None and latest.id == complete["run"]["id"]
+
+
+# --------------------------------------------------------------------------- the previous run, read host by host
+
+
+def test_the_previous_run_is_read_host_by_host_with_the_same_changes(
+    store_at: StoreLocation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nightly run compares with the last one from the tables (hosts a page at a time,
+    facts a batch at a time), never decoding its whole report: the changes, the findings the
+    webhook compares with and the stored copy are what the whole report gives."""
+    from auditor.history import RunSnapshot, compute_changes
+    from auditor.notify import new_findings
+    from auditor.store import RunRows
+    from tests.unit.test_report_fleet import fleet
+
+    monkeypatch.setattr(RunRows, "PAGE", 3)  # several pages and batches in a small fleet
+    monkeypatch.setattr(RunRows, "FACTS_BATCH", 2)
+    previous, current = fleet(previous=True), fleet()
+    twice = previous.findings[0]  # a finding listed twice, worse the second time
+    previous = replace(
+        previous, findings=(*previous.findings, replace(twice, severity=Severity.CRITICAL))
+    )
+    with open_store(store_at) as store:
+        record_run(store, previous, grace=3 * DAY)
+        stored = store.latest_run()
+        assert stored is not None and stored.rows is not None
+        sightings = store.sightings()
+        by_rows = compute_changes(
+            stored.snapshot(), RunSnapshot.from_run(current), grace=3 * DAY, sightings=sightings
+        )
+        news = new_findings(current, stored.findings)
+        assert stored.report._data is None  # type: ignore[attr-defined]  # never decoded
+        whole = RunSnapshot.from_report(stored.report)
+        assert stored.snapshot().hosts.keys() == whole.hosts.keys()
+        assert by_rows == compute_changes(
+            whole, RunSnapshot.from_run(current), grace=3 * DAY, sightings=sightings
+        )
+        assert by_rows["fact_changes"] and by_rows["status_changed"] and by_rows["new_findings"]
+        assert news == new_findings(current, stored.report["findings"])
+        assert [dict(f) for f in stored.findings] == [
+            {k: f[k] for k in ("rule", "severity", "host", "title")}
+            for f in stored.report["findings"]
+        ]
+        recorded = record_run(store, current, grace=3 * DAY)
+        assert recorded.run.changes == by_rows
+        assert store.get_run(recorded.run.id).report == json.loads(
+            json.dumps(run_to_dict(recorded.run))
+        )
+
+
+def test_a_run_stored_before_findings_had_their_place_is_read_from_its_report(
+    store_at: StoreLocation,
+) -> None:
+    from tests.unit.test_report_fleet import fleet
+
+    with open_store(store_at) as store:
+        record_run(store, fleet(previous=True), grace=3 * DAY)
+        with store.db.transaction():
+            store.db.execute("UPDATE findings SET seq = NULL")  # as schema 4 stored it
+        stored = store.latest_run()
+        assert stored is not None and stored.rows is None
+        assert stored.findings == list(stored.report["findings"])
+        second = record_run(store, fleet(), grace=3 * DAY)
+    assert second.run.changes is not None and second.run.changes["fact_changes"]
