@@ -75,3 +75,20 @@ def test_history_snapshot_of_a_spooled_run_reads_facts_through() -> None:
     assert lazy.hosts.keys() == plain.hosts.keys()
     for host_id, snap in plain.hosts.items():
         assert json.loads(json.dumps(dict(lazy.hosts[host_id].facts or {}))) == snap.facts
+
+
+def test_a_spooled_run_shows_control_characters_in_hosts_csv_as_text() -> None:
+    """hosts.csv makes host strings visible; a spooled run's rows too (they were written
+    raw: a terminal escape in a host name reached the spreadsheet)."""
+    run, _ = _spooled(5)
+    evil = replace(run.hosts[1], hostnames=("evil\x1b[31mred",), status_reason="why\u202eevil")
+    run = replace(run, hosts=(run.hosts[0], evil, *run.hosts[2:]))
+    spool = FactsSpool()
+    for host_id, facts in run.facts.items():
+        spool[host_id] = facts
+    in_memory, spooled = render_all(run_to_dict(run)), render_all(
+        run_to_dict(replace(run, facts=spool))
+    )
+    assert spooled == in_memory
+    assert "\x1b" not in spooled["csv"] and "\u202e" not in spooled["csv"]
+    assert "evil\\x1b[31mred" in spooled["csv"] and "why\\u202eevil" in spooled["csv"]
