@@ -129,7 +129,8 @@ def diff_findings(
     def brief(f: FindingLike) -> FindingChange:
         return FindingChange(f.rule, f.severity, f.host, f.title, names.get(f.host or ""))
 
-    current = list(current)
+    if not isinstance(current, Sequence):  # read twice below; a large run's made twice
+        current = list(current)
     if previous is None:
         return [brief(f) for f in current], []
     before = {finding_key(f): f for f in previous}

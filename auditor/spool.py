@@ -94,6 +94,9 @@ class FactsSpool(MutableMapping[str, Facts]):
         return self._rows[key]
 
 
+Transform = Callable[[Any], Any]
+
+
 class SpooledRows(Sequence[dict[str, Any]]):
     """A list of JSON objects kept on disk as compact JSON lines; reading one decodes it."""
 
@@ -102,8 +105,21 @@ class SpooledRows(Sequence[dict[str, Any]]):
     def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
         self._records = _Records()
         self._recent: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._transform: Transform | None = None
         for row in rows:
             self._records.append(json.dumps(row, separators=(",", ":")).encode("utf-8"))
+
+    def visible_view(self, transform: Transform) -> SpooledRows:
+        """The same rows, each passed through `transform` as it is read (auditor.visible's
+        `visible_data`: the human-facing renderers read them made visible, never copied)."""
+        view = SpooledRows(())
+        view._records = self._records
+        view._transform = transform
+        return view
+
+    def _decode(self, blob: bytes | str) -> dict[str, Any]:
+        row: dict[str, Any] = json.loads(blob)
+        return self._transform(row) if self._transform else row
 
     def row(self, index: int, key: str | None = None) -> Mapping[str, Any]:
         """Row `index` (or the mapping under its `key`) as a mapping that decodes the row
@@ -114,7 +130,8 @@ class SpooledRows(Sequence[dict[str, Any]]):
     def raw(self) -> Iterator[str]:
         """Each row as its JSON text, in order."""
         for number in range(len(self._records)):
-            yield self._records.read(number).decode("utf-8")
+            text = self._records.read(number).decode("utf-8")
+            yield json.dumps(self._decode(text), separators=(",", ":")) if self._transform else text
 
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
@@ -131,18 +148,49 @@ class SpooledRows(Sequence[dict[str, Any]]):
             raise IndexError(index)
         row = self._recent.get(index)
         if row is None:
-            row = json.loads(self._records.read(index))
+            row = self._decode(self._records.read(index))
             self._recent[index] = row
             if len(self._recent) > self._RECENT:
                 self._recent.popitem(last=False)
         return row
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for text in self.raw():
-            yield json.loads(text)
+        for number in range(len(self._records)):
+            yield self._decode(self._records.read(number))
 
     def __len__(self) -> int:
         return len(self._records)
+
+
+class MadeRows(Sequence[dict[str, Any]]):
+    """A list of JSON objects made from `items` by `make` each time one is read, never held:
+    a large run's findings in their report form (60,000 dicts at 10,000 hosts) exist only
+    while a writer or a renderer looks at them."""
+
+    def __init__(self, items: Sequence[Any], make: Callable[[Any], dict[str, Any]]) -> None:
+        self._items, self._make = items, make
+
+    def visible_view(self, transform: Transform) -> MadeRows:
+        """The same rows, each passed through `transform` as it is made (see SpooledRows)."""
+        make = self._make
+        return MadeRows(self._items, lambda item: transform(make(item)))
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._make(item) for item in self._items[index]]
+        return self._make(self._items[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self._make(item) for item in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class _Row(Mapping[str, Any]):
@@ -177,7 +225,7 @@ def json_chunks(data: Any) -> Iterator[str]:
     yield "{"
     for n, (key, value) in enumerate(data.items()):
         yield ("\n" if n == 0 else ",\n") + json.dumps(str(key)) + ": "
-        if isinstance(value, SpooledRows | list | tuple):
+        if isinstance(value, SpooledRows | MadeRows | list | tuple):
             items = value.raw() if isinstance(value, SpooledRows) else _compact(value)
             yield "["
             for i, text in enumerate(items):
@@ -194,8 +242,9 @@ def _compact(items: Iterable[Any]) -> Iterator[str]:
 
 
 def plain(data: Any) -> Any:
-    """`data` with spooled rows read into lists: for code that needs plain JSON values."""
-    if isinstance(data, SpooledRows):
+    """`data` with spooled and made rows read into lists: for code that needs plain JSON
+    values."""
+    if isinstance(data, SpooledRows | MadeRows):
         return list(data)
     if isinstance(data, Mapping):
         return {k: plain(v) for k, v in data.items()}

@@ -50,7 +50,7 @@ from auditor.history import (
     host_alive,
 )
 from auditor.locking import ExclusiveLock
-from auditor.model import AuditRun
+from auditor.model import AuditRun, Severity
 from auditor.notify import PendingAlert
 from auditor.report.run_view import read_changes
 from auditor.storedb import (
@@ -226,7 +226,7 @@ class _StoredFinding(Mapping[str, Any]):
     __slots__ = ("host", "rule", "severity", "title")
     _KEYS = ("rule", "severity", "host", "title")
 
-    def __init__(self, rule: str, severity: str, host: str | None, title: str) -> None:
+    def __init__(self, rule: str, severity: Severity, host: str | None, title: str) -> None:
         self.rule, self.severity, self.host, self.title = rule, severity, host, title
 
     def __getitem__(self, key: str) -> Any:
@@ -289,7 +289,7 @@ class RunRows:
                 (rule, severity, title), limit=STORED_LIMIT))  # fmt: skip
             if host is not None:
                 host = shared.setdefault(host, bounded_fields(host, limit=STORED_LIMIT))
-            out.append(_StoredFinding(rule, severity, host, title))
+            out.append(_StoredFinding(rule, Severity(severity), host, title))
         return out
 
     def snapshot(self, started_at: datetime) -> RunSnapshot:

@@ -53,6 +53,9 @@ def visible_data(value: Any) -> Any:
         return {visible_data(k): visible_data(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [visible_data(v) for v in value]
+    view = getattr(value, "visible_view", None)
+    if view is not None:  # rows read from disk or made when read (auditor.spool): a view
+        return view(visible_data)
     return value
 
 

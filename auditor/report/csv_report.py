@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from auditor.report.view import HostRow, client_teams, host_rows
@@ -80,8 +79,6 @@ def render_csv(report: Mapping[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for r in host_rows(report):
-        # A large run's host rows are read from its spool as stored: made visible here, one
-        # row at a time (visible is idempotent: rows already made visible stay as they are).
-        row = _row(replace(r, data=visible_data(r.data)))
+        row = _row(r)
         writer.writerow([safe_cell(row[c]) for c in COLUMNS])
     return out.getvalue()

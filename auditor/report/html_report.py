@@ -165,11 +165,16 @@ MAX_GROUPS = 500  # findings table rows; report.json has every group
 
 def _group_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The findings table: one row per group, with the first host's evidence as a sample."""
-    first: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+    shown = report_groups(report)[:MAX_GROUPS]
+    wanted = {(g["rule"], g["severity"], g["title"], g["hosts"][0] if g["hosts"] else "")
+              for g in shown}  # fmt: skip
+    first: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}  # samples, not every finding
     for f in report.get("findings", ()):
-        first.setdefault((f["rule"], f["severity"], f["title"], str(f.get("host") or "")), f)
+        found = (f["rule"], f["severity"], f["title"], str(f.get("host") or ""))
+        if found in wanted and found not in first:
+            first[found] = f
     out = []
-    for group in report_groups(report)[:MAX_GROUPS]:
+    for group in shown:
         host = group["hosts"][0] if group["hosts"] else ""
         sample = first.get((group["rule"], group["severity"], group["title"], host)) or {}
         out.append({**group, "evidence": list(sample.get("evidence") or ())})

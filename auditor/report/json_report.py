@@ -19,6 +19,7 @@ from auditor.model import (
     AuditRun,
     Changes,
     Facts,
+    Finding,
     FindingChange,
     FindingLike,
     Host,
@@ -28,7 +29,7 @@ from auditor.model import (
     SshState,
 )
 from auditor.report.groups import group_findings
-from auditor.spool import FactsSpool, json_chunks, plain
+from auditor.spool import FactsSpool, MadeRows, json_chunks, plain
 
 SCHEMA_ID = "auditor/report@1"
 
@@ -199,6 +200,26 @@ def _host_rows(run: AuditRun) -> Sequence[dict[str, Any]]:
     return list(rows())
 
 
+def finding_to_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "host": f.host,
+        "title": f.title,
+        "evidence": list(f.evidence),
+        "accepted": jsonable(f.accepted),
+    }
+
+
+def _finding_rows(run: AuditRun) -> Sequence[dict[str, Any]]:
+    """The findings' entries: a list, or, for a run whose facts are spooled (a real audit),
+    made from the run's findings each time they are read (auditor.spool.MadeRows): a large
+    run never holds them in both forms."""
+    if isinstance(run.facts, FactsSpool):
+        return MadeRows(run.findings, finding_to_dict)
+    return [finding_to_dict(f) for f in run.findings]
+
+
 def run_to_dict(run: AuditRun) -> dict[str, Any]:
     data: dict[str, Any] = {
         "schema": SCHEMA_ID,
@@ -223,17 +244,7 @@ def run_to_dict(run: AuditRun) -> dict[str, Any]:
         },
         "summary": summarize(run),
         "hosts": _host_rows(run),
-        "findings": [
-            {
-                "rule": f.rule,
-                "severity": f.severity.value,
-                "host": f.host,
-                "title": f.title,
-                "evidence": list(f.evidence),
-                "accepted": jsonable(f.accepted),
-            }
-            for f in run.findings
-        ],
+        "findings": _finding_rows(run),
         "changes": changes_to_dict(run.changes) if run.changes is not None else None,
     }
     data["finding_groups"] = group_findings(data["findings"])

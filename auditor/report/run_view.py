@@ -35,7 +35,7 @@ from auditor.model import (
     SshState,
     StatusChange,
 )
-from auditor.spool import SpooledRows
+from auditor.spool import MadeRows, SpooledRows
 
 T = TypeVar("T")
 
@@ -56,9 +56,11 @@ def maybe_text(data: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def items(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+def items(data: Mapping[str, Any], key: str) -> Sequence[Mapping[str, Any]]:
     """A list of objects, empty when absent or null."""
     value = data.get(key) or []
+    if isinstance(value, SpooledRows | MadeRows):  # a large run's: objects, read when used
+        return value
     if not isinstance(value, list) or not all(isinstance(x, Mapping) for x in value):
         raise ValueError(f"report.json: {key!r} is not a list of objects")
     return value

@@ -186,10 +186,30 @@ class HostRow:
         return str((self.data.get("ssh") or {}).get("state") or "not-attempted")
 
 
+class _Picked(Sequence[Mapping[str, Any]]):
+    """Some of the report's findings, by their place in it: a host's findings read from the
+    report's own (a large run's are made when read), never a second copy of them."""
+
+    def __init__(self, findings: Sequence[Mapping[str, Any]], places: list[int]) -> None:
+        self._findings, self._places = findings, places
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._findings[n] for n in self._places[index]]
+        return self._findings[self._places[index]]
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+
 def host_rows(report: Mapping[str, Any]) -> list[HostRow]:
-    by_host: dict[str, list[Mapping[str, Any]]] = {}
-    for finding in report.get("findings", ()):
-        by_host.setdefault(str(finding.get("host")), []).append(finding)
+    findings = report.get("findings", ())
+    if not isinstance(findings, Sequence):
+        findings = list(findings)
+    places: dict[str, list[int]] = {}
+    for n, finding in enumerate(findings):
+        places.setdefault(str(finding.get("host")), []).append(n)
+    by_host = {host: _Picked(findings, numbers) for host, numbers in places.items()}
     changes = read_changes(report.get("changes"))
     first_seen = changes.first_seen if changes is not None else {}
     notes: dict[str, list[str]] = {}

@@ -92,3 +92,37 @@ def test_a_spooled_run_shows_control_characters_in_hosts_csv_as_text() -> None:
     assert spooled == in_memory
     assert "\x1b" not in spooled["csv"] and "\u202e" not in spooled["csv"]
     assert "evil\\x1b[31mred" in spooled["csv"] and "why\\u202eevil" in spooled["csv"]
+
+
+def test_a_spooled_run_on_the_terminal_shows_control_characters_as_text() -> None:
+    """The terminal summary names hosts by label; a spooled run's labels were printed raw."""
+    import io
+
+    from rich.console import Console
+
+    from auditor.report.terminal import render_terminal_summary
+
+    run, _ = _spooled(5)
+    evil = replace(run.hosts[3], hostnames=("evil\x1b]52;c;aGk=\x07",))
+    run = replace(run, hosts=(*run.hosts[:3], evil, *run.hosts[4:]))
+    spool = FactsSpool()
+    for host_id, facts in run.facts.items():
+        spool[host_id] = facts
+
+    def shown(the_run):  # type: ignore[no-untyped-def]
+        out = io.StringIO()
+        render_terminal_summary(the_run, Console(file=out, width=200, color_system=None))
+        return out.getvalue()
+
+    text = shown(replace(run, facts=spool))
+    assert text == shown(run) and "evil\\x1b]52;c;aGk=\\x07" in text and "\x1b" not in text
+
+
+def test_a_spooled_run_makes_its_findings_when_read() -> None:
+    from auditor.spool import MadeRows
+
+    run, spooled = _spooled(10)
+    data = run_to_dict(spooled)
+    assert isinstance(data["findings"], MadeRows) and len(data["findings"]) == len(run.findings)
+    assert list(data["findings"]) == run_to_dict(run)["findings"]
+    assert data["finding_groups"] == run_to_dict(run)["finding_groups"]
