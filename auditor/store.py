@@ -814,7 +814,7 @@ def _open_postgres(url: PostgresUrl, *, readonly: bool) -> Store:
 def record_run(store: Store, run: AuditRun, *, grace: timedelta) -> RecordedRun:
     """Compare `run` with the latest complete stored run, fill in its `changes`, save it
     (an interrupted run too, marked so: it is never the next run's baseline)."""
-    from auditor.report.json_report import jsonable, run_to_dict
+    from auditor.report.json_report import changes_to_dict, run_to_dict
 
     previous = store.latest_run()
     report = run_to_dict(run)  # once: the snapshot compared and the copy stored
@@ -826,7 +826,7 @@ def record_run(store: Store, run: AuditRun, *, grace: timedelta) -> RecordedRun:
         sightings=store.sightings(),
     )
     run = replace(run, changes=changes)
-    report["changes"] = jsonable(changes)  # = run_to_dict(run): only its changes differ
+    report["changes"] = changes_to_dict(changes)  # = run_to_dict(run): only changes differ
     store.save_report(report)
     return RecordedRun(run, previous)
 

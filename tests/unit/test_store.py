@@ -366,7 +366,7 @@ def test_the_previous_run_is_read_host_by_host_with_the_same_changes(
         assert by_rows == compute_changes(
             whole, RunSnapshot.from_run(current), grace=3 * DAY, sightings=sightings
         )
-        assert by_rows["fact_changes"] and by_rows["status_changed"] and by_rows["new_findings"]
+        assert by_rows.fact_changes and by_rows.status_changed and by_rows.new_findings
         assert news == new_findings(current, stored.report["findings"])
         assert [dict(f) for f in stored.findings] == [
             {k: f[k] for k in ("rule", "severity", "host", "title")}
@@ -392,4 +392,4 @@ def test_a_run_stored_before_findings_had_their_place_is_read_from_its_report(
         assert stored is not None and stored.rows is None
         assert stored.findings == list(stored.report["findings"])
         second = record_run(store, fleet(), grace=3 * DAY)
-    assert second.run.changes is not None and second.run.changes["fact_changes"]
+    assert second.run.changes is not None and second.run.changes.fact_changes
