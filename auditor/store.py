@@ -208,7 +208,7 @@ class StoredRun:
     rows: RunRows | None = field(default=None, compare=False, repr=False)
 
     @property
-    def findings(self) -> list[Mapping[str, Any]]:
+    def findings(self) -> Sequence[Mapping[str, Any]]:
         if self.rows is not None:
             return self.rows.findings()
         return list(self.report.get("findings", ()))
@@ -275,10 +275,10 @@ class RunRows:
                 return
             after = rows[-1][0]
 
-    def findings(self) -> list[Mapping[str, Any]]:
+    def findings(self) -> list[_StoredFinding]:
         """{rule, severity, host, title} of each finding, in report order."""
         shared: dict[str, str] = {}  # rules, titles and host ids repeat: each kept once
-        out: list[Mapping[str, Any]] = []
+        out: list[_StoredFinding] = []
         for _, rule, severity, host, title in self._paged(
             "SELECT seq, rule, severity, host, title FROM findings "
             "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
