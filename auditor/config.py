@@ -118,30 +118,62 @@ class SshSettings:
 
 BROKER_ENV = "AUDITOR_BROKER_URL"  # the broker URL (credentials, TLS options) kept out of files
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
-LIMITER_ENV = "AUDITOR_LIMITER_URL"  # the Redis of the session limits, when not the broker
+LIMITER_ENV = "AUDITOR_LIMITER_URL"  # the session limits' leases, when not in the broker
+LIMITER_SCHEMES = ("redis://", "rediss://")
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     """[engine]: sweeps and probes run by Celery workers at vantage points (auditor.engine).
-    `broker` may hold credentials: messages show it through `auditor.urls.shown` only."""
 
-    broker: str
+    The broker and limiter URLs are read when a command uses the engine (`audit`, `worker`,
+    `audit --dry-run`: `broker_url()`, `limiter_url()`), not when the config is loaded:
+    `history`, `diff` and `report` with the controller's config never need
+    $AUDITOR_BROKER_URL. Both may hold credentials: messages show them through
+    `auditor.urls.shown` only."""
+
+    # `[engine] broker` as the file gives it; $AUDITOR_BROKER_URL wins (broker_url()).
+    broker: str | None = None
     worker_timeout: float = 60.0  # seconds a vantage may take to start its first task
     batch_size: int = 8  # hosts per probe task (results come back per batch)
     queue_prefix: str = "auditor"  # queues are <prefix>.<vantage>
     # Redis: a task of a worker that died is handed to another after this many seconds (set
     # it above the longest batch: a task still running then is run twice, counted once).
     redelivery_after: float = 300.0
-    # Redis holding the session limits' leases (auditor.engine.limits): the broker when it
-    # is Redis; with RabbitMQ, None leaves each worker process to its own counts.
+    # Where the session limits' leases live (auditor.engine.limits): a Redis or a PostgreSQL
+    # URL as the file gives it ($AUDITOR_LIMITER_URL wins); unset, the broker when it is Redis.
     limiter: str | None = None
     lease: float = 30.0  # a slot not renewed for this long (its worker died) comes back
+    origin: str = "[engine]"  # where messages say the section is: "<config file>: [engine]"
+
+    def broker_url(self) -> str:
+        """$AUDITOR_BROKER_URL, else `broker`; ConfigError when neither is a broker URL."""
+        url = os.environ.get(BROKER_ENV) or self.broker or ""
+        if url.partition("://")[0] not in BROKER_SCHEMES:  # not shown: it may hold a password
+            raise ConfigError(
+                f"{self.origin} key 'broker' (or ${BROKER_ENV}): expected a "
+                + " or ".join(f"{s}://" for s in BROKER_SCHEMES)
+                + " URL (the value is not shown: it may hold a secret)"
+                + ("" if url else f"; none is set: set ${BROKER_ENV} or 'broker'")
+            )
+        return url
+
+    def limiter_url(self) -> str | None:
+        """$AUDITOR_LIMITER_URL, else `limiter` (None if neither); ConfigError when it is
+        neither a Redis nor a PostgreSQL URL."""
+        url = os.environ.get(LIMITER_ENV) or self.limiter
+        if url is not None and not url.startswith(LIMITER_SCHEMES):
+            raise ConfigError(
+                f"{self.origin} key 'limiter' (or ${LIMITER_ENV}): expected a "
+                + " or ".join(LIMITER_SCHEMES)
+                + " URL (the value is not shown: it may hold a secret)"
+            )
+        return url
 
     def __repr__(self) -> str:  # the broker URL may carry a password: never in a repr
         from auditor.urls import shown
 
-        return f"EngineSettings(broker={shown(self.broker)!r}, ...)"
+        return f"EngineSettings(broker={shown(self.broker or '')!r}, ...)"
 
 
 @dataclass(frozen=True)
@@ -716,7 +748,7 @@ def parse_engine(
     data: Mapping[str, Any], path: Path, base: Path, networks: list[NetworkConfig]
 ) -> tuple[EngineSettings | None, tuple[VantageConfig, ...]]:
     """[engine] and [[vantage]]; a [[network]] `vantage` must name one of them. The broker
-    URL is $AUDITOR_BROKER_URL when set (credentials stay out of the file), else `broker`."""
+    URL is read later, by the commands that use it (EngineSettings.broker_url)."""
     vantages: list[VantageConfig] = []
     for t in _array_of_tables(path, data, "vantage", base):
         name = t.get_str("name") or ""
@@ -749,31 +781,19 @@ def parse_engine(
     if "engine" not in data:
         return None, tuple(vantages)
     t = _Table(path, "[engine]", data["engine"], base)
-    broker = os.environ.get(BROKER_ENV) or t.get_str("broker")
-    t.used.add("broker")
+    # The broker and limiter URLs are only kept here: the commands that use the engine read
+    # and check them (EngineSettings.broker_url), so `history -c` never needs the broker.
     settings = EngineSettings(
-        broker=broker or "",
+        broker=t.get_str("broker"),
         worker_timeout=t.get_float("worker_timeout", 60.0, maximum=86400),
         batch_size=t.get_int("batch_size", 8, minimum=1, maximum=1000),
         queue_prefix=t.get_str("queue_prefix", "auditor") or "auditor",
         redelivery_after=t.get_float("redelivery_after", 300.0, maximum=86400),
-        limiter=os.environ.get(LIMITER_ENV) or t.get_str("limiter"),
+        limiter=t.get_str("limiter"),
         lease=t.get_float("lease", 30.0, maximum=3600),
+        origin=f"{path}: [engine]",
     )
-    t.used.add("limiter")
     t.finish()
-    scheme = settings.broker.partition("://")[0]
-    if scheme not in BROKER_SCHEMES:  # the value is not shown: it may hold a password
-        raise ConfigError(
-            f"{path}: [engine] key 'broker' (or ${BROKER_ENV}): expected a "
-            + " or ".join(f"{s}://" for s in BROKER_SCHEMES)
-            + " URL (the value is not shown: it may hold a secret)"
-        )
-    if settings.limiter is not None and not settings.limiter.startswith(("redis://", "rediss://")):
-        raise ConfigError(
-            f"{path}: [engine] key 'limiter' (or ${LIMITER_ENV}): expected a redis:// or "
-            "rediss:// URL (the value is not shown: it may hold a secret)"
-        )
     if settings.lease < 3:
         renewed = "at least 3 seconds (it is renewed every third of it)"
         raise t._err("lease", renewed, settings.lease)

@@ -190,7 +190,7 @@ def _plan_engine(config: Config, hosts: Sequence[PlannedHost]) -> PlannedEngine:
     if plan.unrouted or unreached:
         networks = {name for name, _, _ in plan.unrouted}
         counts.append(VantageCount(None, len(networks), len(plan.unrouted), len(unreached)))
-    return PlannedEngine(shown(config.engine.broker), sweeps, plan.unrouted, tuple(counts))
+    return PlannedEngine(shown(config.engine.broker_url()), sweeps, plan.unrouted, tuple(counts))
 
 
 def _plan_network(

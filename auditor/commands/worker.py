@@ -44,6 +44,7 @@ def _work(vantage: str, config_path: Path | None, concurrency: int, name: str | 
     config = load_config(path)
     if config.engine is None:
         raise ConfigError(f"{path}: a worker needs an [engine] section (its broker)")
+    broker = config.engine.broker_url()  # a config error before anything starts
     if vantage_named(config, vantage) is None:
         known = ", ".join(v.name for v in config.vantage) or "none"
         raise ConfigError(
@@ -62,7 +63,7 @@ def _work(vantage: str, config_path: Path | None, concurrency: int, name: str | 
     app = make_app(config.engine)
     logging.getLogger(__name__).info(
         "worker %s: queue %s on %s", name or context.name, queue_name(config.engine, vantage),
-        shown(config.engine.broker),
+        shown(broker),
     )  # fmt: skip
     logging.getLogger(__name__).info("worker %s: %s", name or context.name,
                                      describe_limits(config, vantage))  # fmt: skip

@@ -63,11 +63,12 @@ def make_app(engine: EngineSettings) -> Celery:
             "[engine] needs Celery, which is not installed: pip install 'auditor[engine]'"
         ) from None
 
+    broker = engine.broker_url()
     app = Celery("auditor", set_as_current=False)
     restore_every = max(1, min(10, int(engine.redelivery_after // 2)))
     app.conf.update(
-        broker_url=engine.broker,
-        result_backend=result_backend(engine.broker),
+        broker_url=broker,
+        result_backend=result_backend(broker),
         accept_content=["json"],
         result_accept_content=["json"],
         task_serializer="json",

@@ -170,9 +170,11 @@ class RedisSlots:
 
 def limiter_url(engine: EngineSettings) -> str | None:
     """Where the leases live: `[engine] limiter`, else the broker when it is Redis."""
-    if engine.limiter is not None:
-        return engine.limiter
-    return engine.broker if engine.broker.startswith(("redis://", "rediss://")) else None
+    given = engine.limiter_url()
+    if given is not None:
+        return given
+    broker = engine.broker_url()
+    return broker if broker.startswith(("redis://", "rediss://")) else None
 
 
 def make_slots(engine: EngineSettings) -> Slots:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,15 +67,63 @@ def test_the_broker_comes_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AUDITOR_BROKER_URL", "amqps://u:pw@mq.example:5671/audit")
-    config = config_of(tmp_path, "[engine]\n")
-    assert config.engine is not None and config.engine.broker.startswith("amqps://u:pw@")
+    config = config_of(tmp_path, "[engine]\nbroker = 'redis://file.example/0'\n")
+    assert config.engine is not None
+    assert config.engine.broker_url().startswith("amqps://u:pw@")  # the environment wins
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[engine]\n", None, "none is set: set $AUDITOR_BROKER_URL"),
+        ("[engine]\nbroker = 'http://u:hunter2@x/'\n", None, "expected a redis://"),
+        ("[engine]\nbroker = 'redis://x/0'\n", "http://u:hunter2@x/", "expected a redis://"),
+    ],
+)
+def test_the_broker_is_checked_when_the_engine_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, env: str | None, message: str
+) -> None:
+    """Loading the config never asks for the broker (`history -c` has no use for it); the
+    commands that use the engine do, naming the file and the key, never the value."""
+    if env is None:
+        monkeypatch.delenv("AUDITOR_BROKER_URL", raising=False)
+    else:
+        monkeypatch.setenv("AUDITOR_BROKER_URL", env)
+    config = config_of(tmp_path, text)
+    assert config.engine is not None
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        config.engine.broker_url()
+    assert "audit.toml: [engine] key 'broker'" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("env", [None, "amqp://u:pw@mq.example/"])
+def test_the_limiter_is_its_own_or_the_redis_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str | None
+) -> None:
+    from auditor.engine.limits import limiter_url
+
+    monkeypatch.delenv("AUDITOR_LIMITER_URL", raising=False)
+    if env is None:
+        monkeypatch.delenv("AUDITOR_BROKER_URL", raising=False)
+    else:
+        monkeypatch.setenv("AUDITOR_BROKER_URL", env)
+    engine = config_of(tmp_path, VANTAGES).engine
+    assert engine is not None
+    assert limiter_url(engine) == (None if env else "redis://:s3cret@broker.example:6379/0")
+    monkeypatch.setenv("AUDITOR_LIMITER_URL", "rediss://:pw@limits.example/3")
+    assert limiter_url(engine) == "rediss://:pw@limits.example/3"
+    monkeypatch.setenv("AUDITOR_LIMITER_URL", "mysql://u:hunter2@db/")
+    with pytest.raises(ConfigError, match="expected a redis://") as caught:
+        limiter_url(engine)
+    assert "hunter2" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[engine]\nbroker = 'http://u:hunter2@x/'\n", "expected a redis://"),
-        ("[engine]\n", "expected a redis://"),
+        ("[engine]\nbroker = 5\n", "key 'broker'"),
+        ("[engine]\nlease = 2\n", "key 'lease'"),
         ("[[vantage]]\nname = 'DC 1'\nnetworks = ['10.0.0.0/8']\n", "key 'name'"),
         ("[[vantage]]\nname = 'dc1'\n", "key 'networks' is required"),
         ("[[vantage]]\nname = 'dc1'\nnetworks = ['dc1.example']\n", "CIDRs or VPC ids"),
@@ -129,3 +178,32 @@ vantage = "dc2"
     # A [[network]] that names its vantage makes its targets that vantage's to probe.
     assert route_address(config, "10.99.0.7").vantage == "dc2"
     assert route_address(config, "web1.example").vantage == "dc2"
+
+
+def test_history_diff_and_report_need_no_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The controller's config (an [engine], the broker in $AUDITOR_BROKER_URL as the docs
+    say) serves `history`, `diff` and `report --run` where that variable is not set."""
+    from datetime import timedelta
+
+    from click.testing import CliRunner
+
+    from auditor.cli import main
+    from auditor.store import open_store, record_run
+    from tests.unit.test_report_fleet import fleet
+
+    monkeypatch.delenv("AUDITOR_BROKER_URL", raising=False)
+    monkeypatch.delenv("AUDITOR_LIMITER_URL", raising=False)
+    store = tmp_path / "history.sqlite"
+    with open_store(store) as opened:
+        record_run(opened, fleet(previous=True), grace=timedelta(days=3))
+        record_run(opened, fleet(), grace=timedelta(days=3))
+    config = tmp_path / "audit.toml"
+    config.write_text(f'[audit]\nstore = "{store}"\n' + VANTAGES.replace(
+        'broker = "redis://:s3cret@broker.example:6379/0"\n', ""))  # fmt: skip
+    for args in (["history"], ["diff"], ["report", "--run", "latest", "-o", str(tmp_path / "r")]):
+        result = CliRunner().invoke(main, [*args, "-c", str(config)])
+        assert result.exit_code == 0, (args, result.output)
+    result = CliRunner().invoke(main, ["audit", "--dry-run", "-c", str(config)])
+    assert result.exit_code == 2 and "$AUDITOR_BROKER_URL" in result.output  # it uses the engine
