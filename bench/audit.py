@@ -65,7 +65,9 @@ TITLES: Mapping[str, str] = {
     TRUE: "paramiko connect + true",
 }
 AUDITS = (AUDIT_WARM, AUDIT_COLD)
-METRICS: tuple[str, ...] = ("wall_s", "cpu_s", "peak_rss_mb", "max_rss_mb", "machine_cpu_s")
+METRICS: tuple[str, ...] = (
+    "wall_s", "cpu_s", "peak_rss_mb", "max_rss_mb", "machine_cpu_s", "remote_cpu_s"
+)
 RSS_TARGET_MB, RSS_TARGET_HOSTS = 250.0, 1000
 LARGE_LAB = 200  # beyond: --large-rounds, and the warm audit starts from the cold one's cache
 
@@ -100,6 +102,9 @@ class Sample:
     exit_code: int
     findings: int | None = None
     note: str = ""
+    # The lab hosts' side: CPU of their sshd and all it ran (sessions, shells, sudo, probe
+    # commands) during the run, which on this machine competes with the controller.
+    remote_cpu_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -300,6 +305,37 @@ def machine_busy_ticks() -> int:
         return busy_jiffies(f.readline())
 
 
+def stat_cpu_ticks(stat: str) -> tuple[str, int, int]:
+    """(comm, ppid, utime + stime + cutime + cstime) from a /proc/PID/stat line: a process's
+    own CPU and that of the children it reaped."""
+    comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+    rest = stat[stat.rindex(")") + 2 :].split()
+    return comm, int(rest[1]), sum(int(v) for v in rest[11:15])
+
+
+def lab_sshd_ticks() -> int:
+    """CPU ticks of every listening sshd outside this process's network namespace (the lab
+    hosts'), their reaped sessions included: a session's sshd, shell, sudo and commands are
+    reaped by the listener, so the difference across a run is what the lab hosts spent on it
+    (sessions still open at the second reading are missed: read after a run ends)."""
+    here = os.readlink("/proc/self/ns/net")
+    procs: dict[int, tuple[str, int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "ns" / "net") == here:
+                continue
+            procs[int(entry.name)] = stat_cpu_ticks((entry / "stat").read_text())
+        except (OSError, ValueError, IndexError):
+            continue
+    return sum(
+        ticks
+        for comm, ppid, ticks in procs.values()
+        if comm.startswith("sshd") and not procs.get(ppid, ("",))[0].startswith("sshd")
+    )
+
+
 @dataclass(frozen=True)
 class Measured:
     exit_code: int
@@ -308,12 +344,13 @@ class Measured:
     peak_rss_mb: float
     max_rss_mb: float
     machine_cpu_s: float
+    remote_cpu_s: float
 
 
 def measure(cmd: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) -> Measured:
     """Run `cmd` to its end: wall, the rusage wait4 hands back, the tree's peak RSS."""
     tick = os.sysconf("SC_CLK_TCK")
-    m0 = machine_busy_ticks()
+    m0, r0 = machine_busy_ticks(), lab_sshd_ticks()
     t0 = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -341,6 +378,7 @@ def measure(cmd: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) ->
         peak_rss_mb=tree_peak_mb(peak, usage.ru_maxrss),
         max_rss_mb=maxrss_mb(usage.ru_maxrss),
         machine_cpu_s=(machine_busy_ticks() - m0) / tick,
+        remote_cpu_s=(lab_sshd_ticks() - r0) / tick,
     )
 
 
@@ -564,6 +602,7 @@ class Bench:
             variant=variant, round=round_index, wall_s=m.wall_s, cpu_s=m.cpu_s,
             peak_rss_mb=m.peak_rss_mb, max_rss_mb=m.max_rss_mb, machine_cpu_s=m.machine_cpu_s,
             hosts=len(self.hosts), ok=ok, exit_code=m.exit_code, findings=findings, note=note,
+            remote_cpu_s=m.remote_cpu_s,
         )  # fmt: skip
 
     def _outcome(self, variant: str, code: int, output: str) -> tuple[int, int | None]:
@@ -634,7 +673,7 @@ def print_setting(setting: Setting, samples: Sequence[Sample]) -> dict[str, Any]
     )
     print(
         f"{'variant':<40} {'wall':>8} {'hosts/min':>9} {'CPU':>8} {'CPU/host':>8} "
-        f"{'peak RSS':>9} {'maxrss':>7} {'busy':>5}  ok   wall per round"
+        f"{'peak RSS':>9} {'maxrss':>7} {'busy':>5} {'remote/host':>11}  ok   wall per round"
     )
     for v in VARIANTS:
         if v not in meds:
@@ -646,14 +685,16 @@ def print_setting(setting: Setting, samples: Sequence[Sample]) -> dict[str, Any]
         print(
             f"{TITLES[v]:<40} {m['wall_s']:>7.2f}s {hosts_per_minute(hosts, m['wall_s']):>9.0f} "
             f"{m['cpu_s']:>7.2f}s {1000 * m['cpu_s'] / hosts:>6.1f}ms {m['peak_rss_mb']:>6.0f} MB "
-            f"{m['max_rss_mb']:>4.0f} MB {'-' if busy is None else f'{busy:.0%}':>5}  "
+            f"{m['max_rss_mb']:>4.0f} MB {'-' if busy is None else f'{busy:.0%}':>5} "
+            f"{1000 * m.get('remote_cpu_s', 0.0) / hosts:>9.1f}ms  "
             f"{oks:<4} {walls}"
         )
     print(
         "CPU: user+sys of the process and all it waited for (wait4 rusage). peak RSS: the largest"
         " sum of RSS over the\nprocess tree (polled every 50 ms; shared pages counted per process;"
         " at least maxrss)."
-        " maxrss: the largest single process."
+        " maxrss: the largest single process.\nremote/host: CPU of the lab hosts' sshd and all"
+        " it ran (sessions, shells, commands) per host: on this machine it shares the 2 CPUs."
     )
     for r in results:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[r.passed]

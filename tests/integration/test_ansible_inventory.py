@@ -68,3 +68,37 @@ def test_ansible_inventory_is_found_without_an_activated_venv(
         pytest.skip("a system-wide ansible-inventory is installed; nothing to prove")
     result, hosts = collect("hosts.ini")
     assert result.ok and "db01" in hosts
+
+
+RENDEZVOUS = """#!/bin/sh
+# An inventory script that answers only once its peer has started too: read one after the
+# other, the first waits for a peer that never comes and fails.
+touch "{mine}"
+i=0
+while [ ! -e "{peer}" ]; do
+    i=$((i + 1)); [ "$i" -gt 600 ] && exit 3
+    sleep 0.1
+done
+printf '{{"all": {{"hosts": ["{host}"]}}, "_meta": {{"hostvars": {{}}}}}}'
+"""
+
+
+def test_inventories_are_read_at_once_and_kept_in_config_order(tmp_path: Path) -> None:
+    # Each file still runs its own ansible-inventory (a broken one names itself), but not one
+    # after the other (issue 14); observations and errors come in the config's order, a path
+    # given twice counted twice, as when they were read one by one.
+    for me, peer in (("a", "b"), ("b", "a")):
+        script = tmp_path / f"{me}.sh"
+        mine, theirs = tmp_path / f"{me}.up", tmp_path / f"{peer}.up"
+        script.write_text(RENDEZVOUS.format(mine=mine, peer=theirs, host=f"10.250.77.{ord(me)}"))
+        script.chmod(0o755)
+    paths = (tmp_path / "b.sh", FIXTURES / "broken.yml", tmp_path / "a.sh", tmp_path / "b.sh")
+    config = AnsibleConfig(name="inv", inventory=paths)
+    result = AnsibleInventorySource(config, resolver=fake_resolver).collect(NOW)
+    assert [o.attributes["inventory_hostname"] for o in result.observations] == [
+        "10.250.77.98", "10.250.77.97", "10.250.77.98",
+    ]  # fmt: skip
+    assert [o.attributes["inventory"] for o in result.observations] == [
+        str(paths[0]), str(paths[2]), str(paths[3]),
+    ]  # fmt: skip
+    assert len(result.errors) == 1 and "broken.yml" in result.errors[0]
