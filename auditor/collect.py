@@ -36,7 +36,7 @@ from auditor.model import (
     split_ident,
 )
 from auditor.remote.errors import FailureKind, JumpHostError, RemoteError, failure_kind
-from auditor.remote.session import STOP_GRACE, CommandResult, Connector, RemoteSession
+from auditor.remote.session import CommandResult, Connector, RemoteSession, stop_wait
 from auditor.visible import visible
 
 if TYPE_CHECKING:
@@ -61,10 +61,24 @@ CollectResults = dict[str, tuple[SshOutcome, Facts | None]]
 """Host.id -> (how the probe went, the facts when it went well), in input order."""
 
 _MAX_WAKEUP = 0.25  # how often the main thread looks for hosts past their deadline
-# At the deadline the session stops the script and reads what it still sends for
-# STOP_GRACE seconds; the main thread closes the session itself only this long after the
-# deadline (a worker stuck in a connect, a host that does not answer the stop).
-ABORT_GRACE = STOP_GRACE + 3.0
+# The controller's own share of stopping one probe (a channel opened, a command run, a
+# connection closed: CPU that all running probes share when stopped at once).
+_STOP_CPU = 0.02
+
+
+def abort_grace(settings: SshSettings) -> float:
+    """At the deadline the session stops the script, waiting for the host to confirm it
+    (`remote.session.stop_wait`); the main thread closes the session itself only this long
+    after the deadline (a worker stuck in a connect, a host that does not answer the stop)."""
+    return stop_wait(settings.timeout) + 3.0
+
+
+def interrupt_wait(settings: SshSettings, running: int) -> float:
+    """How long Ctrl-C waits for `running` probes to be stopped on their hosts: they are
+    all stopped at once, each within its session's `stop_wait` (which grows with `[ssh]
+    timeout`, the bound on a round trip to a slow host), plus the closing of its
+    connection, plus the controller's CPU for all of them."""
+    return stop_wait(settings.timeout) + 1.0 + _STOP_CPU * running
 
 
 class CollectObserver(Protocol):
@@ -233,16 +247,18 @@ def collect(
 
     At most `settings.concurrency` hosts are in flight. A host whose script is still
     running after `settings.deadline` seconds is stopped and kept as `partial` with what
-    arrived; one still not done `ABORT_GRACE` seconds later (or stuck before its script
+    arrived; one still not done `abort_grace` seconds later (or stuck before its script
     ran) is skipped ("deadline exceeded after Ns") and its connection closed. Without a
     `connector`, a ParamikoConnector is made and closed here. A `gate` holds each host
     back until its session limits have room (the wait is not part of its deadline).
 
     `hosts` may be a `HostFeed`: probes start as hosts are offered, and the results are
     those of its final list. A failed feed's error is raised once the probes are stopped.
-    Raises CollectInterrupted on Ctrl-C; on Ctrl-C before a feed is closed (the sources
-    not all read: no host can be judged yet), a plain KeyboardInterrupt, as before probes
-    started during discovery.
+    Raises CollectInterrupted on Ctrl-C, once the running probes are stopped on their hosts
+    (announced, bounded by `interrupt_wait`; a second Ctrl-C leaves them, and says which
+    hosts may still run something); on Ctrl-C before a feed is closed (the sources not all
+    read: no host can be judged yet), a plain KeyboardInterrupt, as before probes started
+    during discovery.
     """
     feed = hosts if isinstance(hosts, HostFeed) else HostFeed.of(hosts)
     fan_out = _FanOut(settings, probe, connector, observer, scope, facts_store, gate)
@@ -280,6 +296,9 @@ class _FanOut:
         self.pool: ThreadPoolExecutor | None = None
         self.worker: _Worker | None = None
         self.streamed = False  # a host was offered before the final list
+        # Sessions being closed, each with its "closed" event (not Thread.is_alive: a join
+        # cut short by Ctrl-C can leave a live thread marked stopped).
+        self.closing: list[tuple[_Attempt, threading.Event]] = []
 
     def run(self, feed: HostFeed) -> CollectResults:
         final: tuple[Host, ...] | None = None
@@ -287,7 +306,7 @@ class _FanOut:
             while True:
                 offered, closing, error, news = feed._take()
                 if error is not None:
-                    self.stop()
+                    self.stop("the sources failed")
                     raise error
                 if final is None and offered:
                     self.offer(offered)
@@ -296,6 +315,7 @@ class _FanOut:
                     self.close(final)
                 running = {f for f, a in self.futures.items() if not a.final}
                 if final is not None and not running:
+                    self.await_closing()
                     return _in_order(final, self.results)
                 waiting: set[Future[Any]] = set(running) | ({news} if final is None else set())
                 done, _ = wait(waiting, timeout=self.next_wakeup(), return_when=FIRST_COMPLETED)
@@ -308,12 +328,13 @@ class _FanOut:
                     attempt = self.futures[future]
                     if not attempt.final and attempt.past_abort(now):
                         # The worker may be blocked in a socket call: closing its session
-                        # wakes it; either way its late result is ignored.
-                        attempt.abort()
+                        # wakes it; either way its late result is ignored. Closed aside:
+                        # it stops the script on the host first, which may take seconds.
+                        self.close_session(attempt)
                         self.finish(attempt, _deadline_outcome(attempt, self.settings), None)
         except KeyboardInterrupt as interrupt:
             feed.cancel()
-            self.stop()
+            left = {a.host.id for a in self.stop("Ctrl-C")}
             if final is None:
                 raise
             for attempt in self.attempts.values():
@@ -321,7 +342,7 @@ class _FanOut:
                     state = SKIPPED if attempt.started is not None else NOT_ATTEMPTED
                     outcome = SshOutcome(
                         state=state,
-                        reason="interrupted",
+                        reason=_LEFT if attempt.host.id in left else "interrupted",
                         address=attempt.address,
                         kind=FailureKind.INTERRUPTED.value,
                         interrupted=True,
@@ -389,8 +410,9 @@ class _FanOut:
                 self.connector = self.owned = ParamikoConnector()
             self.worker = _Worker(self.connector, self.settings, self.probe, self.notify, self.gate)
             self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="auditor-ssh")
+        grace = abort_grace(self.settings)
         for host in hosts:
-            attempt = _Attempt(host, host.primary_address or "", self.settings.deadline)
+            attempt = _Attempt(host, host.primary_address or "", self.settings.deadline, grace)
             self.attempts[host.id] = attempt
             self.futures[self.pool.submit(self.worker.run, attempt)] = attempt
 
@@ -415,16 +437,67 @@ class _FanOut:
             return
         attempt.final = True
         if not future.cancel():
-            threading.Thread(target=attempt.abort, name="auditor-abort", daemon=True).start()
+            self.close_session(attempt)
 
     def next_wakeup(self) -> float:
         return _next_wakeup(list(self.attempts.values()))
 
-    def stop(self) -> None:
-        """Cancel what has not started and close every running session."""
+    def close_session(self, attempt: _Attempt) -> None:
+        """Close an attempt's session in a thread of its own (its session stops what the
+        script started on the host first: a round trip or two, longer under load)."""
+        closed = threading.Event()
+
+        def close() -> None:
+            try:
+                attempt.abort()
+            finally:
+                closed.set()
+
+        threading.Thread(target=close, name="auditor-abort", daemon=True).start()
+        self.closing.append((attempt, closed))
+
+    def stop(self, why: str) -> list[_Attempt]:
+        """Cancel what has not started, and stop every running probe on its host: all at
+        once, waiting for them up to `interrupt_wait` (said on stderr: the user waits). A
+        Ctrl-C during the wait ends it at once. Returns the attempts whose stop was not
+        seen through, whose host may still run what the probe started (also said)."""
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
-        _abort_all([a for a in self.attempts.values() if not a.final])
+        for attempt in [a for a in self.attempts.values() if not a.final]:
+            if attempt.started is None:
+                attempt.abort()  # queued or waiting for a slot: no session yet, nothing to stop
+            else:
+                self.close_session(attempt)
+        closing = [(a, closed) for a, closed in self.closing if not closed.is_set()]
+        if not closing:
+            return []
+        scripts = sum(1 for a, _ in closing if a.script_ran)
+        wait_s = interrupt_wait(self.settings, len(closing))
+        if scripts:
+            log.warning(
+                "%s: stopping %d probe%s on their hosts (waiting up to %.0fs); "
+                "Ctrl-C again to leave them",
+                why, scripts, "" if scripts == 1 else "s", wait_s,
+            )  # fmt: skip
+        until = time.monotonic() + wait_s
+        try:
+            for _, closed in closing:
+                closed.wait(max(0.0, until - time.monotonic()))
+        except KeyboardInterrupt:
+            pass  # the second Ctrl-C: leave them
+        left = [a for a, closed in closing if not closed.is_set()]
+        if left and any(a.script_ran for a in left):
+            names = ", ".join(visible(a.host.label) for a in left if a.script_ran)
+            log.warning("probes left unstopped; these hosts may still run something: %s", names)
+        return left
+
+    def await_closing(self) -> None:
+        """Sessions given up at their deadline finish stopping their scripts on their hosts
+        before the run goes on (each within its `stop_wait`). A Ctrl-C meanwhile is a
+        Ctrl-C during the run: `stop` then says what it waits for."""
+        until = time.monotonic() + abort_grace(self.settings)
+        for _, closed in self.closing:
+            closed.wait(max(0.0, until - time.monotonic()))
 
     def shut(self) -> None:
         if self.pool is not None:
@@ -433,17 +506,8 @@ class _FanOut:
             self.owned.close()
 
 
-def _abort_all(attempts: Sequence[_Attempt]) -> None:
-    """Close every running session at once (each stops what its script started on its host,
-    a round trip or two), within ABORT_GRACE in all: Ctrl-C must not wait host by host."""
-    closers = [
-        threading.Thread(target=a.abort, name="auditor-abort", daemon=True) for a in attempts
-    ]
-    for closer in closers:
-        closer.start()
-    until = time.monotonic() + ABORT_GRACE
-    for closer in closers:
-        closer.join(max(0.0, until - time.monotonic()))
+# A host whose probe was still being stopped when the user pressed Ctrl-C a second time.
+_LEFT = "interrupted; the probe was left running: something may still run on the host"
 
 
 def _in_order(hosts: Sequence[Host], results: CollectResults) -> CollectResults:
@@ -542,10 +606,11 @@ class _Notifier:
 class _Attempt:
     """One host's probe, shared by its worker thread and the main thread."""
 
-    def __init__(self, host: Host, address: str, deadline: float) -> None:
+    def __init__(self, host: Host, address: str, deadline: float, grace: float) -> None:
         self.host = host
         self.address = address
         self.deadline = deadline
+        self.grace = grace  # `abort_grace`
         self.started: float | None = None  # set by the worker when it picks the host up
         self.port: int | None = None
         self.final = False  # main thread only: the outcome is decided
@@ -564,7 +629,7 @@ class _Attempt:
     def abort_at(self) -> float:
         """When the main thread gives up on the worker: at the deadline while connecting,
         a grace later once a script runs (its session stops it and returns what came)."""
-        return self.deadline_at + (ABORT_GRACE if self.script_ran else 0.0)
+        return self.deadline_at + (self.grace if self.script_ran else 0.0)
 
     def begin(self) -> None:
         self.started = time.monotonic()

@@ -56,6 +56,7 @@ from auditor.remote.session import (
     default_ports,
     remote_command,
     stop_command,
+    stop_wait,
 )
 
 # sshd's MaxStartups defaults to 10:30:100: past 10 unauthenticated connections it starts
@@ -159,7 +160,8 @@ class ParamikoSession:
         deadline = started + timeout
         cut: FailureKind | None = None
         stopping_until: float | None = None  # after a deadline: read what the TERM trap says
-        stopper: paramiko.Channel | None = None
+        stop: _Stop | None = None
+        asked = 0.0  # when the stop was asked for
         while True:
             if self._closed.is_set():
                 raise SessionError(f"{self._description}: session closed while the script ran")
@@ -185,8 +187,8 @@ class ParamikoSession:
                 # Endless output: more would be dropped anyway, so stop the script now
                 # rather than read until the deadline.
                 cut = FailureKind.OUTPUT_CAP
-                stopper = self._stop_remote()
-                _await_stop(stopper, time.monotonic() + STOP_GRACE)
+                asked = time.monotonic()
+                self._stop_remote().wait(asked + stop_wait(self._channel_timeout))
                 break
             drained = not channel.recv_ready() and not channel.recv_stderr_ready()
             if drained and (
@@ -196,10 +198,17 @@ class ParamikoSession:
             if not self._transport.is_active():
                 break  # the connection dropped: told apart from a clean end below
             now = time.monotonic()
-            if stopping_until is None and now >= deadline:
+            if stop is None and now >= deadline:
                 cut = FailureKind.DEADLINE
-                stopper = self._stop_remote()
-                stopping_until = now + STOP_GRACE
+                asked = now
+                stop = self._stop_remote()
+                stopping_until = asked + stop_wait(self._channel_timeout)
+                now = time.monotonic()
+            if stop is not None and not stop.heard and stop.done():
+                # The TERM went out (opening the stop's channel, and the stop itself, may
+                # take seconds on a loaded host): read the trap's last words from now on.
+                stop.heard = True
+                stopping_until = min(stopping_until or now, now + STOP_GRACE)
             if stopping_until is not None and now >= stopping_until:
                 break
             remaining = (stopping_until or deadline) - now
@@ -210,8 +219,8 @@ class ParamikoSession:
                 continue
             wait = min(_POLL, remaining, 0.02 if (stdin_open and pending) else _POLL)
             select.select([channel], [], [], wait)
-        if cut is FailureKind.DEADLINE:
-            _await_stop(stopper, (stopping_until or 0) + STOP_GRACE)
+        if stop is not None:
+            stop.wait(asked + stop_wait(self._channel_timeout))
         status: int | None = None
         if channel.exit_status_ready():
             status = channel.recv_exit_status()
@@ -222,20 +231,21 @@ class ParamikoSession:
             cut = FailureKind.CONNECTION_LOST if lost else FailureKind.NO_EXIT_STATUS
         return CommandResult.ended(out, err, status, started=started, cut=cut)
 
-    def _stop_remote(self, timeout: float = 2.0) -> paramiko.Channel | None:
+    def _stop_remote(self) -> _Stop:
         """Ask the host to stop what our script started (see `stop_command`), on a second
         channel of this connection; best effort: the script's channel is closed after.
-        Returns the stop's channel: `_await_stop` it before the connection goes (the stop
-        finds the script through the connection's sshd process)."""
+        Returns the stop: `wait` for it, until `stop_wait` after asking, before the
+        connection goes (the stop finds the script through the connection's sshd
+        process). The channel may take as long to open as a connect may (`[ssh] timeout`)."""
         try:
-            channel = self._transport.open_session(timeout=min(self._channel_timeout, timeout))
+            channel = self._transport.open_session(timeout=self._channel_timeout)
             channel.exec_command(stop_command(self._sudo))
             channel.shutdown_write()
         except (paramiko.SSHException, EOFError, OSError):
             log.debug("%s: could not stop the script on the host", self._description)
-            return None
+            return _Stop(None)
         self._stoppers.append(channel)
-        return channel
+        return _Stop(channel)
 
     def close(self) -> None:
         with self._lock:
@@ -244,7 +254,10 @@ class ParamikoSession:
             # Closed while a script runs (Ctrl-C, or a host past its deadline's grace):
             # what the script started on the host is stopped too, not left running. Asked
             # before the run is told to end, while its channel (its session) still exists.
-            _await_stop(self._stop_remote(timeout=1.0), time.monotonic() + STOP_GRACE)
+            # Bounded by `stop_wait`; whoever closes decides how long to wait for that
+            # (collect: Ctrl-C announces it, and a second Ctrl-C leaves it).
+            asked = time.monotonic()
+            self._stop_remote().wait(asked + stop_wait(self._channel_timeout))
         self._closed.set()
         if channel is not None:
             channel.close()
@@ -256,21 +269,36 @@ class ParamikoSession:
             self._transport.join(timeout=1.0)
 
 
-def _await_stop(stopper: paramiko.Channel | None, until: float) -> None:
-    """Wait (until `until` at most) for the stop command to say it has sent its TERM: it
-    finds the script through this connection's sshd process, which is gone once we hang up,
-    and the host's rc files (a login shell's .bashrc) may delay it."""
-    if stopper is None:
-        return
-    said = b""
-    while STOP_SENT not in said and not stopper.exit_status_ready():
-        remaining = until - time.monotonic()
-        if remaining <= 0:
-            return
-        if stopper.recv_ready():
-            said = (said + stopper.recv(256))[-64:]
-            continue
-        select.select([stopper], [], [], min(remaining, _POLL))
+class _Stop:
+    """A stop command on its way (see `_stop_remote`; no channel: it could not be sent).
+    It is done once it says its TERM went out, or ends: it finds the script through this
+    connection's sshd process, which is gone once we hang up, and the host's rc files (a
+    login shell's .bashrc) or its load may delay it."""
+
+    def __init__(self, channel: paramiko.Channel | None) -> None:
+        self.channel = channel
+        self.heard = False  # (the caller's note that it acted on `done`)
+        self._said = b""
+        self._done = channel is None
+
+    def done(self) -> bool:
+        """Without waiting."""
+        channel = self.channel
+        if self._done or channel is None:
+            return True
+        while not self._done and channel.recv_ready():
+            self._said = (self._said + channel.recv(256))[-64:]
+            self._done = STOP_SENT in self._said
+        self._done = self._done or channel.exit_status_ready()
+        return self._done
+
+    def wait(self, until: float) -> None:
+        """Until it is done, or `until` (a `time.monotonic()`) at most."""
+        while not self.done() and self.channel is not None:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return
+            select.select([self.channel], [], [], min(remaining, _POLL))
 
 
 # --------------------------------------------------------------------------- credentials

@@ -6,12 +6,14 @@
         "10.0.0.6:2222": lambda script: Reply(stdout=run_it_somehow(script)),
         "10.0.0.7": Fail(ConnectError("timed out", kind=FailureKind.CONNECT_TIMEOUT), after=0.5),
         "10.0.0.8": Reply(stdout="late", delay=5.0),              # slow remote: timeouts
+        "10.0.0.9": Reply(delay=60, stop_delay=3.0),              # slow to stop (Ctrl-C)
     })
 
 Keys are "address:port" or "address" (any port). It honours the RemoteSession contract
 (cap, truncated flags, timeout, close from another thread) and records what happened:
-`calls` (every script run), `connects` (every attempt) and `max_active` (the most sessions
-open at once, to check a concurrency bound).
+`calls` (every script run), `connects` (every attempt), `stopped` (the addresses whose
+running script a close stopped) and `max_active` (the most sessions open at once, to check
+a concurrency bound).
 """
 
 from __future__ import annotations
@@ -32,13 +34,16 @@ from auditor.remote.session import CommandResult, OutputBuffer, default_ports
 class Reply:
     """What the scripted remote answers to any script. `delay` is how long the remote
     takes to answer: a run whose timeout is shorter times out. `connect_delay` is spent
-    in connect (slow handshake), before the session exists."""
+    in connect (slow handshake), before the session exists. `stop_delay` is how long a
+    close takes to stop a script still running (a real session's stop channel on a loaded
+    host), before the run is told to end."""
 
     stdout: bytes | str = b""
     stderr: bytes | str = b""
     exit_status: int | None = 0
     delay: float = 0.0
     connect_delay: float = 0.0
+    stop_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class ScriptedSession:
         self._address, self._port, self._label = address, port, label
         self._behaviour = behaviour
         self._closed = threading.Event()
+        self._running = False  # a script's delay is being waited out
 
     @property
     def description(self) -> str:
@@ -109,7 +115,12 @@ class ScriptedSession:
             raise SessionError(f"{self.description}: no scripted reply")
         if answer.delay > 0:
             # Event.wait, not sleep: close() from another thread must interrupt it.
-            if self._closed.wait(min(answer.delay, timeout)):
+            self._running = True
+            try:
+                closed = self._closed.wait(min(answer.delay, timeout))
+            finally:
+                self._running = False
+            if closed:
                 raise SessionError(f"{self.description}: session closed while the script ran")
             if answer.delay > timeout:
                 nothing = OutputBuffer(max_output)
@@ -127,6 +138,11 @@ class ScriptedSession:
         return CommandResult.ended(out, err, answer.exit_status, started=started, cut=cut)
 
     def close(self) -> None:
+        behaviour = self._behaviour
+        if self._running and not self._closed.is_set() and isinstance(behaviour, Reply):
+            if behaviour.stop_delay > 0:
+                time.sleep(behaviour.stop_delay)  # the stop goes out before the run ends
+            self._connector._record_stop(self._address)
         self._closed.set()
 
 
@@ -146,6 +162,7 @@ class ScriptedConnector:
         self.max_active = 0
         self.calls: list[ScriptedCall] = []
         self.connects: list[tuple[str, int]] = []
+        self.stopped: list[str] = []
 
     def ports_for(self, host: Host, address: str, settings: SshSettings) -> tuple[int, ...]:
         return default_ports(host, settings)
@@ -192,3 +209,7 @@ class ScriptedConnector:
     def _record(self, call: ScriptedCall) -> None:
         with self._lock:
             self.calls.append(call)
+
+    def _record_stop(self, address: str) -> None:
+        with self._lock:
+            self.stopped.append(address)

@@ -40,6 +40,16 @@ DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 # the probe's TERM trap prints the parts it still held and the step it was in.
 STOP_GRACE = 2.0
 
+
+def stop_wait(timeout: float) -> float:
+    """How long a session waits for the host to confirm a stop (the stop command saying its
+    TERM went out), from when it asks; `timeout` is `[ssh] timeout`. The stop is one more
+    channel on the open connection (a round trip that the connect timeout already bounds
+    for a slow host or a loaded controller) and a command that reads /proc (seconds on a
+    loaded host); a fixed few seconds gave up under load and left the script running."""
+    return timeout + STOP_GRACE
+
+
 # Stops what one of our channels started on the host, run on a second exec channel of the
 # same connection when we give up on a script (deadline, output cap). No pid is sent to us:
 # sshd forks every channel of one connection from the same process and setsid()s it, so the

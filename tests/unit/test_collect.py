@@ -386,6 +386,71 @@ def test_ctrl_c_returns_what_finished() -> None:
     assert isinstance(caught.value, KeyboardInterrupt)
 
 
+def _interrupt(*after: float) -> threading.Thread:
+    """SIGINT to this process `after` seconds from now (each: a Ctrl-C)."""
+
+    def send() -> None:
+        started = time.monotonic()
+        for at in after:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    return sender
+
+
+def test_ctrl_c_waits_for_the_probes_to_be_stopped_on_their_hosts_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Stopping takes 1.5 s a host (a loaded host's stop channel): longer than nothing, well
+    # within the stated wait, so every running probe is stopped before collect returns.
+    hosts = [make_host("quick", "10.0.0.1")] + [
+        make_host(f"slow{i}", f"10.0.3.{i}") for i in range(3)
+    ]
+    connector = ScriptedConnector(
+        {"10.0.0.1": Reply(stdout="q")}, default=Reply(delay=60, stop_delay=1.5)
+    )
+    sender = _interrupt(0.5)
+    started = time.monotonic()
+    with pytest.raises(CollectInterrupted) as caught:
+        collect(hosts, replace(SETTINGS, deadline=60), hostname_probe, connector=connector)
+    sender.join()
+    assert 1.5 <= time.monotonic() - started < 10
+    assert sorted(connector.stopped) == [f"10.0.3.{i}" for i in range(3)]
+    results = caught.value.results
+    assert results["quick"][0].state == "ok"
+    assert all(results[f"slow{i}"][0].reason == "interrupted" for i in range(3))
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    # SETTINGS: timeout 2 s, so 2 + 2 (stop_wait) + 1 + 3 x 0.02 s
+    assert said == ["Ctrl-C: stopping 3 probes on their hosts (waiting up to 5s); "
+                    "Ctrl-C again to leave them"]  # fmt: skip
+
+
+def test_a_second_ctrl_c_leaves_the_probes_and_names_their_hosts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hosts = [make_host("quick", "10.0.0.1"), make_host("stuck", "10.0.3.1")]
+    connector = ScriptedConnector(
+        {"10.0.0.1": Reply(stdout="q")}, default=Reply(delay=60, stop_delay=30)
+    )
+    sender = _interrupt(0.5, 1.5)
+    started = time.monotonic()
+    with pytest.raises(CollectInterrupted) as caught:
+        collect(hosts, replace(SETTINGS, deadline=60), hostname_probe, connector=connector)
+    took = time.monotonic() - started
+    sender.join()
+    assert took < 4.5  # at once, not after the 5 s wait
+    assert connector.stopped == []  # the stop never got through
+    results = caught.value.results
+    assert results["quick"][0].state == "ok"  # what finished is kept
+    stuck = results["stuck"][0]
+    assert stuck.state == "skipped" and stuck.interrupted and stuck.kind == "interrupted"
+    assert "left running: something may still run on the host" in (stuck.reason or "")
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said[-1] == "probes left unstopped; these hosts may still run something: stuck"
+
+
 def test_no_hosts_no_work() -> None:
     assert collect([], SETTINGS, hostname_probe, connector=ScriptedConnector({})) == {}
 
