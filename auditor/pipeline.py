@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from functools import partial
@@ -335,22 +336,70 @@ def _with_client_owner(host: Host, facts: Facts | None, config: Config) -> Host:
 
 
 def drift_check(
-    config: Config, now: datetime, *, in_audit: bool, hosts: Sequence[Host] = ()
+    config: Config,
+    now: datetime,
+    *,
+    in_audit: bool,
+    hosts: Sequence[Host] | Callable[[], Sequence[Host]] = (),
 ) -> DriftResult | None:
     """The drift check when the config asks for one: [[aws]] to read, and [[terraform]]
-    state/code or [[policy]] rules to check against it."""
+    state/code or [[policy]] rules to check against it. `hosts` (the audit's) may be a
+    callable, asked only once the live resources are read and compared (`BackgroundDrift`)."""
     from auditor.drift.run import drift_configured, run_drift
 
     if not config.aws or not drift_configured(config):
         return None
+    named: list[Callable[[DriftItem], bool]] = []
+
+    def reported_elsewhere(item: DriftItem) -> bool:
+        if not named:
+            audited = hosts() if callable(hosts) else hosts
+            named.append(launcher_named_by_rules(audited, config))
+        return named[0](item)
+
     # In an audit, reconcile already calls instances missing / cloud-unmanaged / owned, and
     # the unmanaged-launcher rule names the launchers of owned instances (with them).
     return run_drift(
         config,
         now,
         judge_instance_presence=not in_audit,
-        reported_elsewhere=launcher_named_by_rules(hosts, config) if in_audit else None,
+        reported_elsewhere=reported_elsewhere if in_audit else None,
     )
+
+
+class BackgroundDrift:
+    """An audit's drift check on a thread of its own from the audit's start (issue 14): it
+    reads Terraform code and state and the live cloud, none of which depends on discovery
+    or the probe, so it no longer waits for them (1-2 s on the lab). The one thing it
+    takes from the audit, its hosts (which launchers the rules already name), it waits for
+    at its very end; `result` hands them over. The result is the one `drift_check` makes
+    after the probe: the same config, the same `now` (the run's start), the same hosts."""
+
+    def __init__(self, config: Config, now: datetime) -> None:
+        self._hosts: Future[Sequence[Host]] = Future()
+        self._result: Future[DriftResult | None] = Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(config, now), name="auditor-drift", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, config: Config, now: datetime) -> None:
+        try:
+            result = drift_check(config, now, in_audit=True, hosts=self._hosts.result)
+        except BaseException as exc:  # raised in the audit's thread, by `result`
+            self._result.set_exception(exc)
+        else:
+            self._result.set_result(result)
+
+    def result(self, hosts: Sequence[Host]) -> DriftResult | None:
+        self._hosts.set_result(hosts)
+        return self._result.result()
+
+    def abandon(self) -> None:
+        """The audit stopped before its hosts were known: the check ends where it would
+        ask for them (its thread is a daemon: a read still going does not hold the exit)."""
+        if not self._hosts.done():
+            self._hosts.set_exception(RuntimeError("the audit stopped before its hosts"))
 
 
 def launcher_named_by_rules(hosts: Sequence[Host], config: Config) -> Callable[[DriftItem], bool]:
@@ -386,13 +435,19 @@ def audit(
     from auditor.drift.run import merge_findings
 
     config_policies(config)  # a [[policy]] rule that does not parse fails before any read
+    started = datetime.now(UTC)
+    drifting = BackgroundDrift(config, started)
     probe: ProbeResults | None = None
-    if prober is not None and config.ssh.enabled and not config.engine and takes_feed(prober):
-        discovery, probe = discover_probing(config, prober, observer)
-    else:
-        discovery = discover(config, observer=observer)
-        probe = prober(config, discovery.hosts) if prober and config.ssh.enabled else None
-    drift = drift_check(config, discovery.started_at, in_audit=True, hosts=discovery.hosts)
+    try:
+        if prober is not None and config.ssh.enabled and not config.engine and takes_feed(prober):
+            discovery, probe = discover_probing(config, prober, observer, now=started)
+        else:
+            discovery = discover(config, now=started, observer=observer)
+            probe = prober(config, discovery.hosts) if prober and config.ssh.enabled else None
+    except BaseException:
+        drifting.abandon()
+        raise
+    drift = drifting.result(discovery.hosts)
     run = build_run(config, discovery, probe, extra=drift.report_extra() if drift else None)
     if drift is not None:
         run = replace(run, findings=merge_findings(run.findings, drift.findings))
@@ -412,12 +467,13 @@ def discover_probing(
     *,
     sources: Sequence[Source] | None = None,
     rechecker: Rechecker | None = None,
+    now: datetime | None = None,
 ) -> tuple[Discovery, ProbeResults]:
     """Discovery and probe at once (issue 14): discovery runs on a thread of its own and
     hands hosts to the prober's feed as it finds them (`discover(found=...)`), then closes
     the feed with its final hosts; the prober runs here, on the calling thread, where
     Ctrl-C lands. A discovery error is raised here, after the probes it started stop.
-    `sources` and `rechecker` as for `discover`."""
+    `now`, `sources` and `rechecker` as for `discover`."""
     from auditor.collect import HostFeed
 
     feed = HostFeed()
@@ -426,7 +482,12 @@ def discover_probing(
     def run() -> None:
         try:
             found = discover(
-                config, observer=observer, found=feed.offer, sources=sources, rechecker=rechecker
+                config,
+                now=now,
+                observer=observer,
+                found=feed.offer,
+                sources=sources,
+                rechecker=rechecker,
             )
             finished.append(found)
         except BaseException as exc:  # handed to the prober's thread, raised there

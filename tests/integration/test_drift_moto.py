@@ -241,3 +241,55 @@ def test_the_fixture_story_is_what_the_lab_seeds(story: dict[str, Any]) -> None:
     for name in names:
         fresh, fixture = (seeded / name).read_text(), (FIXTURE_STORY / name).read_text()
         assert _masked(fresh) == _masked(fixture), f"{name}: run tests/fixtures/drift/regenerate.py"
+
+
+def test_the_audit_checks_drift_while_it_discovers_with_the_same_result(
+    story: dict[str, Any], moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14: the audit's drift check reads code, state and the live cloud from the audit's
+    # start instead of after the probe; what it finds is what the check run after discovery,
+    # on the audit's hosts (the launchers the rules name), finds.
+    import threading
+
+    from auditor import pipeline
+    from auditor.drift import run as drift_run
+
+    # A hand-made ASG with an instance: the rules name it (unmanaged-launcher), so the
+    # drift check, given the audit's hosts, leaves it out of its own findings.
+    autoscaling = boto3.client("autoscaling", region_name=REGION, endpoint_url=moto_endpoint)
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName="batch-lc", ImageId="ami-04681a1dbd79675a5",
+        InstanceType="t3.nano",
+    )  # fmt: skip
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="batch", LaunchConfigurationName="batch-lc", MinSize=1, MaxSize=1,
+        DesiredCapacity=1, AvailabilityZones=[f"{REGION}a"],
+    )  # fmt: skip
+    config = _config(tmp_path, moto_endpoint, story, [REGION])
+    live_read = threading.Event()
+    real_read_live, real_discover = drift_run.read_live, pipeline.discover
+
+    def read_live(*args: Any, **kwargs: Any) -> Any:
+        live_read.set()
+        return real_read_live(*args, **kwargs)
+
+    def discover(*args: Any, **kwargs: Any) -> Any:
+        # Discovery waits here until the drift check has gone to the cloud: without the
+        # overlap it never would, and the audit would end with no drift read in time.
+        assert live_read.wait(timeout=120), "the drift check did not start before discovery"
+        return real_discover(*args, **kwargs)
+
+    monkeypatch.setattr(drift_run, "read_live", read_live)
+    monkeypatch.setattr(pipeline, "discover", discover)
+    run = pipeline.audit(config)
+    after = pipeline.drift_check(config, run.started_at, in_audit=True, hosts=run.hosts)
+    assert after is not None and after.findings
+    assert any(h.status.value == "owned" for h in run.hosts)  # a launcher the rules name
+    in_run = [f for f in run.findings if f.rule.startswith("drift") or f.rule == "policy"]
+    def findings(found: Any) -> list[str]:  # in any order (the run sorts them by severity)
+        return sorted(json.dumps(f) for f in run_to_dict(replace(run, findings=found))["findings"])
+
+    assert findings(tuple(in_run)) == findings(after.findings)
+    assert run.extra == after.report_extra()
+    alone = pipeline.drift_check(config, run.started_at, in_audit=True)
+    assert alone is not None and len(alone.findings) > len(after.findings)  # the ASG's own
