@@ -1,4 +1,5 @@
-"""Builders the tests share: a host, its facts, a run, and a reader of HTML pages.
+"""Builders the tests share: a host, its facts, a run, a reader of HTML pages, and for the
+SSH fan-out its settings, a probe, a poll and a Ctrl-C.
 
 Hosts are numbered: host `n` is `ip:10.0.0.n`, named `host<n>`, seen by a network sweep
 ("lan") unless `network=False`. Each test file sets its own clock (`at=`); T0 is the default.
@@ -8,14 +9,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import sys
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from auditor.config import SshSettings
+from auditor.errors import ProbeError
 from auditor.model import (
     AuditRun,
     ClientUse,
@@ -28,6 +35,7 @@ from auditor.model import (
     SourceKind,
     SshOutcome,
 )
+from auditor.remote import RemoteSession
 
 T0 = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 
@@ -186,3 +194,42 @@ def load_bench(name: str) -> ModuleType:
     sys.modules[f"bench_{name}"] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
+
+
+# --------------------------------------------------------------------------- the SSH fan-out
+
+SSH_SETTINGS = SshSettings(ports=(22,), concurrency=4, timeout=2.0, deadline=5.0)
+"""[ssh] for `collect` over the ScriptedConnector (no network): short timeouts."""
+
+
+def hostname_probe(session: RemoteSession, host: Host) -> Facts:
+    """The smallest probe: the scripted reply's stdout is the host's name."""
+    result = session.run("uname -n", timeout=10, max_output=1024)
+    if result.timed_out:
+        raise ProbeError("probe timed out")
+    return Facts(collected_at=T0, hostname=result.stdout_text().strip())
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Whether `condition` came true within `seconds` (polled)."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def ctrl_c(*after: float) -> threading.Thread:
+    """Press Ctrl-C (SIGINT to this process) `after` seconds from now, once for each; join
+    the thread returned before the test ends."""
+
+    def press() -> None:
+        started = time.monotonic()
+        for at in after:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press, daemon=True)
+    presser.start()
+    return presser

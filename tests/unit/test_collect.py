@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from auditor.collect import CollectInterrupted, collect, not_attempted_reason
-from auditor.config import SshSettings
 from auditor.errors import ProbeError
 from auditor.model import (
     Facts,
@@ -40,9 +37,10 @@ from auditor.remote import (
 )
 from auditor.remote.scripted import Behaviour
 from auditor.spool import FactsSpool
+from tests.builders import SSH_SETTINGS as SETTINGS
+from tests.builders import ctrl_c, hostname_probe
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
-SETTINGS = SshSettings(ports=(22,), concurrency=4, timeout=2.0, deadline=5.0)
 
 
 def make_host(
@@ -71,13 +69,6 @@ def make_host(
         observations=(observation,),
         ssh_port=ssh_port,
     )
-
-
-def hostname_probe(session: RemoteSession, host: Host) -> Facts:
-    result = session.run("uname -n", timeout=10, max_output=1024)
-    if result.timed_out:
-        raise ProbeError("probe timed out")
-    return Facts(collected_at=NOW, hostname=result.stdout_text().strip())
 
 
 def raising(error: Exception) -> Callable[[str], Reply]:
@@ -363,19 +354,16 @@ def test_ctrl_c_returns_what_finished() -> None:
         make_host(f"slow{i}", f"10.0.3.{i}") for i in range(6)
     ]
     connector = ScriptedConnector({"10.0.0.1": Reply(stdout="q")}, default=Reply(delay=30))
-    timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    presser = ctrl_c(0.4)
     started = time.monotonic()
-    try:
-        with pytest.raises(CollectInterrupted) as caught:
-            collect(
-                hosts,
-                replace(SETTINGS, concurrency=2, deadline=60),
-                hostname_probe,
-                connector=connector,
-            )
-    finally:
-        timer.cancel()
+    with pytest.raises(CollectInterrupted) as caught:
+        collect(
+            hosts,
+            replace(SETTINGS, concurrency=2, deadline=60),
+            hostname_probe,
+            connector=connector,
+        )
+    presser.join()
     assert time.monotonic() - started < 5
     results = caught.value.results
     assert list(results) == [h.id for h in hosts]
@@ -384,20 +372,6 @@ def test_ctrl_c_returns_what_finished() -> None:
     assert all(o.reason == "interrupted" and o.interrupted for o in states)
     assert {o.state for o in states} == {"skipped", "not-attempted"}  # running vs queued
     assert isinstance(caught.value, KeyboardInterrupt)
-
-
-def _interrupt(*after: float) -> threading.Thread:
-    """SIGINT to this process `after` seconds from now (each: a Ctrl-C)."""
-
-    def send() -> None:
-        started = time.monotonic()
-        for at in after:
-            time.sleep(max(0.0, started + at - time.monotonic()))
-            os.kill(os.getpid(), signal.SIGINT)
-
-    sender = threading.Thread(target=send, daemon=True)
-    sender.start()
-    return sender
 
 
 def test_ctrl_c_waits_for_the_probes_to_be_stopped_on_their_hosts_and_says_so(
@@ -411,7 +385,7 @@ def test_ctrl_c_waits_for_the_probes_to_be_stopped_on_their_hosts_and_says_so(
     connector = ScriptedConnector(
         {"10.0.0.1": Reply(stdout="q")}, default=Reply(delay=60, stop_delay=1.5)
     )
-    sender = _interrupt(0.5)
+    sender = ctrl_c(0.5)
     started = time.monotonic()
     with pytest.raises(CollectInterrupted) as caught:
         collect(hosts, replace(SETTINGS, deadline=60), hostname_probe, connector=connector)
@@ -434,7 +408,7 @@ def test_a_second_ctrl_c_leaves_the_probes_and_names_their_hosts(
     connector = ScriptedConnector(
         {"10.0.0.1": Reply(stdout="q")}, default=Reply(delay=60, stop_delay=30)
     )
-    sender = _interrupt(0.5, 1.5)
+    sender = ctrl_c(0.5, 1.5)
     started = time.monotonic()
     with pytest.raises(CollectInterrupted) as caught:
         collect(hosts, replace(SETTINGS, deadline=60), hostname_probe, connector=connector)

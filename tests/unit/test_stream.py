@@ -11,8 +11,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,8 @@ from auditor.collect import (
     ProbeScope,
     collect,
 )
-from auditor.config import AnsibleConfig, Config, IgnoreRule, NetworkConfig, SshSettings
-from auditor.errors import ProbeError, SourceError
+from auditor.config import AnsibleConfig, Config, IgnoreRule, NetworkConfig
+from auditor.errors import SourceError
 from auditor.model import (
     Facts,
     Host,
@@ -40,9 +40,10 @@ from auditor.pipeline import discover, discover_probing
 from auditor.remote import RemoteSession, Reply, ScriptedConnector
 from auditor.sources.network import NmapSource, nmap_command, plan_scan, sweep_streaming
 from auditor.spool import FactsSpool
+from tests.builders import SSH_SETTINGS as SETTINGS
+from tests.builders import ctrl_c, hostname_probe, wait_for
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
-SETTINGS = SshSettings(ports=(22,), concurrency=4, timeout=2.0, deadline=5.0)
 NET = "10.9.0.0/24"
 
 
@@ -55,13 +56,6 @@ def host(
         identifiers=seen.identifiers, sources=(SourceKind.NETWORK,), status=status,
         status_reason="test", observations=(seen,), ssh_port=port,
     )  # fmt: skip
-
-
-def hostname_probe(session: RemoteSession, target: Host) -> Facts:
-    result = session.run("uname -n", timeout=10, max_output=1024)
-    if result.timed_out:
-        raise ProbeError("probe timed out")
-    return Facts(collected_at=NOW, hostname=result.stdout_text().strip())
 
 
 class Later:
@@ -84,31 +78,61 @@ class Later:
         return self.result
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    until = time.monotonic() + seconds
-    while time.monotonic() < until:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
+@dataclass(frozen=True)
+class Streaming:
+    """`collect` running on a thread over a feed this test offers hosts to, as discovery
+    would (see the `streaming` fixture)."""
+
+    connector: ScriptedConnector
+    feed: HostFeed
+    spool: FactsSpool
+    running: Later
+
+    def probed_early(self, *hosts: Host) -> None:
+        """Offer `hosts`, and wait until each is probed (its facts in the spool)."""
+        self.feed.offer(hosts)
+        assert wait_for(lambda: all(h.id in self.spool for h in hosts))
+
+    def close(self, final: Sequence[Host]) -> Any:
+        """The final list: what `collect` returned (or raised)."""
+        self.feed.close(final)
+        return self.running.join()
+
+
+@pytest.fixture
+def streaming() -> Iterator[Callable[..., Streaming]]:
+    """`streaming(connector, **collect_kwargs)`: a `Streaming` whose facts go to a spool. A
+    test that fails half-way leaves no `collect` behind (its feed fails at the end)."""
+    started: list[Streaming] = []
+
+    def start(connector: ScriptedConnector, **kwargs: Any) -> Streaming:
+        feed, spool = HostFeed(), FactsSpool()
+        running = Later(feed, connector, facts_store=spool, **kwargs)
+        started.append(Streaming(connector, feed, spool, running))
+        return started[-1]
+
+    yield start
+    for stream in started:
+        if stream.running.thread.is_alive():
+            stream.feed.fail(SourceError("the test ended"))
+            stream.running.thread.join(20)
 
 
 # --------------------------------------------------------------------------- collect + feed
 
 
-def test_an_offered_host_is_probed_before_the_list_is_final_and_kept() -> None:
+def test_an_offered_host_is_probed_before_the_list_is_final_and_kept(
+    streaming: Callable[..., Streaming],
+) -> None:
     early, late = host("early", "10.9.0.5"), host("late", "10.9.0.6")
     connector = ScriptedConnector(
         {"10.9.0.5": Reply(stdout="early"), "10.9.0.6": Reply(stdout="late")}
     )
-    feed = HostFeed()
-    spool = FactsSpool()
-    running = Later(feed, connector, facts_store=spool)
-    feed.offer([early])
-    assert wait_for(lambda: "ip:10.9.0.5" in spool)
+    stream = streaming(connector)
+    stream.probed_early(early)
     assert connector.connects == [("10.9.0.5", 22)]  # before the final list exists
-    feed.close([late, early])
-    results = running.join()
+    results = stream.close([late, early])
+    spool = stream.spool
     assert list(results) == ["ip:10.9.0.6", "ip:10.9.0.5"]  # the final list's order
     assert [o.state for o, _ in results.values()] == ["ok", "ok"]
     assert sorted(connector.connects) == [("10.9.0.5", 22), ("10.9.0.6", 22)]  # once each
@@ -137,7 +161,9 @@ def test_the_feed_gives_the_same_results_as_the_list() -> None:
     assert run(True) == run(False)
 
 
-def test_a_host_that_changed_by_the_end_is_probed_again_as_the_list_says() -> None:
+def test_a_host_that_changed_by_the_end_is_probed_again_as_the_list_says(
+    streaming: Callable[..., Streaming],
+) -> None:
     # Offered with port 22 (the sweep); the inventory read later says 2222: the final host
     # differs, so its probe is done again with it, and the early facts are dropped.
     early = host("db", "10.9.0.7")
@@ -145,56 +171,50 @@ def test_a_host_that_changed_by_the_end_is_probed_again_as_the_list_says() -> No
     connector = ScriptedConnector(
         {"10.9.0.7:22": Reply(stdout="via22"), "10.9.0.7:2222": Reply(stdout="via2222")}
     )
-    feed = HostFeed()
-    spool = FactsSpool()
-    running = Later(feed, connector, facts_store=spool)
-    feed.offer([early])
-    assert wait_for(lambda: "ip:10.9.0.7" in spool)
-    feed.close([final])
-    results = running.join()
+    stream = streaming(connector)
+    stream.probed_early(early)
+    results = stream.close([final])
+    spool = stream.spool
     assert results["ip:10.9.0.7"][0].port == 2222
     assert spool["ip:10.9.0.7"].hostname == "via2222" and list(spool) == ["ip:10.9.0.7"]
 
 
-def test_an_offered_host_not_in_the_final_list_leaves_nothing() -> None:
-    connector = ScriptedConnector({}, default=Reply(stdout="x"))
-    feed = HostFeed()
-    spool = FactsSpool()
-    running = Later(feed, connector, facts_store=spool)
-    feed.offer([host("merged-away", "10.9.0.8")])
-    assert wait_for(lambda: "ip:10.9.0.8" in spool)
-    feed.close([host("other", "10.9.0.9")])
-    results = running.join()
-    assert list(results) == ["ip:10.9.0.9"] and list(spool) == ["ip:10.9.0.9"]
+def test_an_offered_host_not_in_the_final_list_leaves_nothing(
+    streaming: Callable[..., Streaming],
+) -> None:
+    stream = streaming(ScriptedConnector({}, default=Reply(stdout="x")))
+    stream.probed_early(host("merged-away", "10.9.0.8"))
+    results = stream.close([host("other", "10.9.0.9")])
+    assert list(results) == ["ip:10.9.0.9"] and list(stream.spool) == ["ip:10.9.0.9"]
 
 
-def test_hosts_out_of_scope_are_never_contacted_even_when_offered() -> None:
+def test_hosts_out_of_scope_are_never_contacted_even_when_offered(
+    streaming: Callable[..., Streaming],
+) -> None:
     ignored = host("printer", "10.9.0.20", status=HostStatus.IGNORED)
     outside = replace(host("cloud", "172.31.0.5"), observations=(
         Observation(SourceKind.AWS, "aws", ("ip:172.31.0.5",), NOW, True),))  # fmt: skip
     silent = replace(host("listed", "10.9.0.21"), observations=(
         Observation(SourceKind.ANSIBLE, "inv", ("ip:10.9.0.21",), NOW, None),))  # fmt: skip
     connector = ScriptedConnector({}, default=Reply(stdout="x"))
-    feed = HostFeed()
-    scope = ProbeScope(targets=(NET,))
-    running = Later(feed, connector, scope=scope)
-    feed.offer([ignored, outside, silent])
+    stream = streaming(connector, scope=ProbeScope(targets=(NET,)))
+    stream.feed.offer([ignored, outside, silent])
     time.sleep(0.2)
-    feed.close([ignored, outside, silent])
-    results = running.join()
+    results = stream.close([ignored, outside, silent])
     assert connector.connects == []
     assert [o.state for o, _ in results.values()] == ["not-attempted"] * 3
 
 
-def test_a_failed_discovery_stops_the_probes_and_is_raised() -> None:
+def test_a_failed_discovery_stops_the_probes_and_is_raised(
+    streaming: Callable[..., Streaming],
+) -> None:
     connector = ScriptedConnector({}, default=Reply(stdout="x", delay=30))
-    feed = HostFeed()
-    running = Later(feed, connector)
-    feed.offer([host("slow", "10.9.0.30")])
+    stream = streaming(connector)
+    stream.feed.offer([host("slow", "10.9.0.30")])
     assert wait_for(lambda: bool(connector.connects))
     started = time.monotonic()
-    feed.fail(SourceError("the inventory cannot be read"))
-    error = running.join()
+    stream.feed.fail(SourceError("the inventory cannot be read"))
+    error = stream.running.join()
     assert isinstance(error, SourceError) and "inventory" in str(error)
     assert time.monotonic() - started < 10
 
@@ -229,14 +249,11 @@ def test_ctrl_c_before_the_final_list_is_a_plain_interrupt() -> None:
     connector = ScriptedConnector({}, default=Reply(delay=30))
     feed = HostFeed()
     feed.offer([host("slow", "10.9.0.60")])
-    timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    presser = ctrl_c(0.4)
     started = time.monotonic()
-    try:
-        with pytest.raises(KeyboardInterrupt) as caught:
-            collect(feed, replace(SETTINGS, deadline=60), hostname_probe, connector=connector)
-    finally:
-        timer.cancel()
+    with pytest.raises(KeyboardInterrupt) as caught:
+        collect(feed, replace(SETTINGS, deadline=60), hostname_probe, connector=connector)
+    presser.join()
     assert not isinstance(caught.value, CollectInterrupted)  # no host can be judged yet
     assert feed.cancelled and time.monotonic() - started < 8
 
