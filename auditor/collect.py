@@ -320,7 +320,9 @@ class _FanOut:
                 waiting: set[Future[Any]] = set(running) | ({news} if final is None else set())
                 done, _ = wait(waiting, timeout=self.next_wakeup(), return_when=FIRST_COMPLETED)
                 for future in done:
-                    attempt = self.futures.get(future)  # (or the feed's news)
+                    # A finished future leaves the table: its result holds the host's
+                    # parsed Facts (~20 KB), which the spool keeps from here on.
+                    attempt = self.futures.pop(future, None)  # (or the feed's news)
                     if attempt is not None and not attempt.final:
                         self.finish(attempt, *future.result())
                 now = time.monotonic()
@@ -332,6 +334,7 @@ class _FanOut:
                         # it stops the script on the host first, which may take seconds.
                         self.close_session(attempt)
                         self.finish(attempt, _deadline_outcome(attempt, self.settings), None)
+                        del self.futures[future]  # its late result is never read
         except KeyboardInterrupt as interrupt:
             feed.cancel()
             left = {a.host.id for a in self.stop("Ctrl-C")}
@@ -428,13 +431,13 @@ class _FanOut:
         """An early probe whose host is not in the final list as it was probed: stopped if
         it runs, and what it left is dropped (the final host, if any, is probed again)."""
         del self.attempts[attempt.host.id]
-        future = next(f for f, a in self.futures.items() if a is attempt)
-        del self.futures[future]
-        if attempt.final:
+        if attempt.final:  # its future has left the table (run)
             self.results.pop(attempt.host.id, None)
             if self.facts_store is not None and attempt.host.id in self.facts_store:
                 del self.facts_store[attempt.host.id]
             return
+        future = next(f for f, a in self.futures.items() if a is attempt)
+        del self.futures[future]
         attempt.final = True
         if not future.cancel():
             self.close_session(attempt)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -115,6 +117,40 @@ def test_facts_go_to_the_store_as_hosts_finish_not_into_the_results() -> None:
     assert all(facts is None for _, facts in results.values())
     assert results[hosts[0].id][0].state == "skipped" and hosts[0].id not in spool
     assert {host_id: f.hostname for host_id, f in spool.items()} == {h.id: h.id for h in hosts[1:]}
+
+
+class _Watched(FactsSpool):
+    """A spool that counts, as each host's facts arrive, the earlier hosts' parsed Facts
+    still alive: once spooled, collect must hold none (issue 14: memory flat in fleet size)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[weakref.ref[Facts]] = []
+        self.alive_before: list[int] = []
+        self.stored = threading.Semaphore(1)  # the next probe waits for the last store
+
+    def put(self, host_id: str, facts: Facts) -> None:
+        gc.collect()
+        self.alive_before.append(sum(1 for ref in self.refs if ref() is not None))
+        self.refs.append(weakref.ref(facts))
+        super().put(host_id, facts)
+        self.stored.release()
+
+
+def test_spooled_facts_are_not_held_while_the_rest_are_probed() -> None:
+    hosts = [make_host(f"h{i}", f"10.0.0.{i}") for i in range(1, 13)]
+    connector = ScriptedConnector({h.addresses[0]: Reply(stdout=f"{h.id}\n") for h in hosts})
+    spool = _Watched()
+
+    def one_at_a_time(session: RemoteSession, host: Host) -> Facts:
+        assert spool.stored.acquire(timeout=5)  # the previous host's facts are spooled
+        return hostname_probe(session, host)
+
+    settings = replace(SETTINGS, concurrency=1)
+    collect(hosts, settings, one_at_a_time, connector=connector, facts_store=spool)
+    assert len(spool) == len(hosts)
+    # A finished future kept in collect's table would keep its host's Facts: 0, 1, 2 ...
+    assert spool.alive_before == [0] * len(hosts)
 
 
 def test_concurrency_bound_is_respected() -> None:
