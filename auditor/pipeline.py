@@ -25,7 +25,15 @@ from auditor.host_owner import client_owner
 from auditor.model import AuditRun, Facts, Host, Observation, SourceKind, SourceResult
 from auditor.model import ProbeResults as ProbeResults  # the library API names it here too
 from auditor.parallel import parallel_map
-from auditor.recheck import DirectCheck, Recheck, Rechecker, plan_recheck, run_recheck
+from auditor.recheck import (
+    DirectCheck,
+    Recheck,
+    Rechecker,
+    RecheckPlan,
+    narrow_recheck,
+    plan_recheck,
+    run_recheck,
+)
 from auditor.reconcile import reconcile
 from auditor.rules import RuleContext, evaluate
 from auditor.sources import Source
@@ -94,7 +102,10 @@ def collect_sources(
         started = time.monotonic()
         try:
             if early is not None and early.streams(n):
-                result = source.collect(now, sightings=partial(early.sighted, n))  # type: ignore[call-arg]
+                told: dict[str, Any] = {"sightings": partial(early.sighted, n)}
+                if getattr(source, "tells_first_pass", False):
+                    told["first_pass"] = partial(early.passed, n)
+                result = source.collect(now, **told)
             else:
                 result = source.collect(now)
         except Exception as exc:  # a source must not take the run down with it
@@ -135,6 +146,7 @@ def _log_source(result: SourceResult, seconds: float) -> None:
 
 
 HostsFound = Callable[[Sequence[Host]], None]
+FirstLook = Callable[[list[SourceResult]], None]
 
 
 class EarlyHosts:
@@ -148,14 +160,24 @@ class EarlyHosts:
     (a MAC shared by two addresses), and an ignored host gets not one packet.
 
     Sightings are batched: one reconcile per batch, on a thread of its own, so the sweep
-    never waits for it."""
+    never waits for it.
+
+    `first_look` hears, once, what every source has to say but for the sweeps' second look:
+    when each sweep's first pass is over and every other source read (`EarlyRecheck`)."""
 
     def __init__(
-        self, sources: Sequence[Source], config: Config, today: date, found: HostsFound
+        self,
+        sources: Sequence[Source],
+        config: Config,
+        today: date,
+        found: HostsFound,
+        first_look: FirstLook | None = None,
     ) -> None:
         self._sources, self._config, self._today, self._found = sources, config, today, found
         self._streaming = {n for n, s in enumerate(sources) if getattr(s, "streams", False)}
         held = any(rule.expires is None or rule.expires >= today for rule in config.ignore)
+        self._first_look, self._looked = first_look, False
+        self._first_passes: dict[int, SourceResult] = {}
         self._results: dict[int, SourceResult] = {}
         self._seen: dict[int, list[Observation]] = {n: [] for n in self._streaming}
         self._fresh: list[Observation] = []
@@ -175,10 +197,28 @@ class EarlyHosts:
             self._fresh.append(observation)
             self._changed.notify()
 
+    def passed(self, n: int, so_far: SourceResult) -> None:
+        """Sweep `n`'s first pass is over: `so_far` is its result had it stopped there."""
+        with self._changed:
+            self._first_passes[n] = bounded_fields(so_far)
+            self._look_once()
+
     def read(self, n: int, result: SourceResult) -> None:
         with self._changed:
             self._results[n] = result
             self._changed.notify()
+            self._look_once()
+
+    def _look_once(self) -> None:
+        if self._first_look is None or self._looked or self._stopped:
+            return
+        first = [
+            self._results.get(n) or self._first_passes.get(n) for n in range(len(self._sources))
+        ]
+        if any(result is None for result in first):
+            return
+        self._looked = True
+        self._first_look([r for r in first if r is not None])
 
     def stop(self) -> None:
         """Every source is read: the first reconcile takes over. Waits for a batch being
@@ -246,7 +286,18 @@ def discover(
     reconcile, before the re-check. The Discovery's hosts are the final word."""
     started = now or datetime.now(UTC)
     chosen = sources if sources is not None else build_sources(config)
-    early = EarlyHosts(chosen, config, started.date(), found) if found is not None else None
+    if rechecker is None and sources is None:
+        rechecker = run_recheck
+        if config.engine:  # the direct check runs at the host's vantage, like the sweep
+            from auditor.engine.controller import engine_rechecker
+
+            rechecker = engine_rechecker(config)
+    ahead = EarlyRecheck(config, started, rechecker) if found and rechecker else None
+    early = (
+        EarlyHosts(chosen, config, started.date(), found, ahead.look if ahead else None)
+        if found is not None
+        else None
+    )
     try:
         results = collect_sources(chosen, started, observer, early)
     finally:
@@ -255,22 +306,59 @@ def discover(
     hosts = reconcile(results, config, started.date())
     if found is not None:
         found(hosts)
-    if rechecker is None and sources is None:
-        rechecker = run_recheck
-        if config.engine:  # the direct check runs at the host's vantage, like the sweep
-            from auditor.engine.controller import engine_rechecker
-
-            rechecker = engine_rechecker(config)
     plan = plan_recheck(hosts, config) if rechecker is not None else None
     if rechecker is None or plan is None:
         _log_hosts(hosts)
         return Discovery(started, results, hosts)
-    direct = DirectCheck(plan, rechecker)
+    direct = DirectCheck(plan, ahead.check if ahead else rechecker)
     (checked,) = collect_sources([direct], started, observer)
     recheck = direct.recheck or Recheck(plan, error=checked.error or "did not run")
     hosts = reconcile(results, config, started.date(), recheck)
     _log_hosts(hosts)
     return Discovery(started, results, hosts, recheck)
+
+
+class EarlyRecheck:
+    """The direct check of listed hosts the sweeps missed, started early (issue 14): once
+    every sweep's first pass is over and the other sources are read (`EarlyHosts`'s
+    `first_look`), on a thread of its own, while the second look runs. The second look only
+    adds sightings, so the hosts still unseen at the end are among those unseen then; the
+    final check takes the early one's answers for them (`narrow_recheck`), the same a check
+    made then would give. When the early check does not cover the final plan (a later
+    sighting merged a listed host into another, another sweep chose other ports) or failed
+    outright, the final plan is checked as before."""
+
+    def __init__(self, config: Config, now: datetime, rechecker: Rechecker) -> None:
+        self._config, self._now, self._rechecker = config, now, rechecker
+        self._early: Future[Recheck | None] | None = None
+
+    def look(self, first: list[SourceResult]) -> None:
+        """Called once (under EarlyHosts' lock): plan and check on a thread of its own."""
+        self._early = Future()
+        threading.Thread(
+            target=self._check_early, args=(first, self._early), name="auditor-recheck",
+            daemon=True,
+        ).start()  # fmt: skip
+
+    def _check_early(self, first: list[SourceResult], early: Future[Recheck | None]) -> None:
+        try:
+            plan = plan_recheck(reconcile(first, self._config, self._now.date()), self._config)
+            if plan is not None:
+                log.info("direct check started early, for %d address(es)", len(plan.addresses))
+            early.set_result(None if plan is None else self._rechecker(plan, self._now))
+        except BaseException as exc:  # the final plan is checked on its own then
+            early.set_exception(exc)
+
+    def check(self, plan: RecheckPlan, now: datetime) -> Recheck:
+        """The Rechecker the final direct check runs."""
+        wider: Recheck | None = None
+        if self._early is not None:
+            try:
+                wider = self._early.result()
+            except Exception:
+                log.exception("the early direct check failed; checking again")
+        narrowed = narrow_recheck(wider, plan) if wider is not None else None
+        return narrowed if narrowed is not None else self._rechecker(plan, now)
 
 
 def _log_hosts(hosts: Sequence[Host]) -> None:

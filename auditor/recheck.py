@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +108,32 @@ class DirectCheck:
             error=self.recheck.error,
             details={"addresses": list(self.plan.addresses), "ports": list(self.plan.ports)},
         )
+
+
+def narrow_recheck(wider: Recheck, plan: RecheckPlan) -> Recheck | None:
+    """Pure: what a direct check of `plan` finds, from one already made of more addresses
+    (the pipeline starts it when the sweeps' first passes end, while their second look runs:
+    every host still unseen at the end was unseen then too). The same scan (ports, retries,
+    timeout, the networks allowed) or None; its answers for `plan`'s addresses, each as
+    `answered` makes it for `plan`. None too when `plan` has an address `wider` did not check."""
+
+    def scan(p: RecheckPlan) -> tuple[Any, ...]:
+        return p.ports, p.retries, p.host_timeout, sorted(p.targets), sorted(p.exclude)
+
+    if scan(wider.plan) != scan(plan) or any(
+        wider.plan.missed_by.get(address) != sweep for address, sweep in plan.missed_by.items()
+    ):
+        return None
+    observations = []
+    for observation in wider.observations:
+        addresses = [a for a in observation.values(ID_IP) if a in plan.missed_by]
+        if not addresses:
+            continue
+        recheck = {"missed_by": plan.missed_by[addresses[0]], "tried": plan.tried()}
+        identifiers = tuple(ident(ID_IP, a) for a in addresses)
+        attributes = {**observation.attributes, "recheck": recheck}
+        observations.append(replace(observation, identifiers=identifiers, attributes=attributes))
+    return Recheck(plan, tuple(observations), wider.error, wider.arguments)
 
 
 def plan_recheck(hosts: Sequence[Host], config: Config) -> RecheckPlan | None:

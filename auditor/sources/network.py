@@ -416,17 +416,27 @@ class NmapSource:
 
     kind = SourceKind.NETWORK
     streams = True  # collect(now, sightings=...) hands over each host up as nmap finds it
+    # collect(now, sightings=..., first_pass=...) says when the first pass is over: what it
+    # has not seen by then only the second look may still find.
+    tells_first_pass = True
 
     def __init__(self, config: NetworkConfig, *, privileged: bool | None = None) -> None:
         self.config = config
         self.name = config.name
         self._privileged = privileged
 
-    def collect(self, now: datetime, sightings: Sighting | None = None) -> SourceResult:
+    def collect(
+        self,
+        now: datetime,
+        sightings: Sighting | None = None,
+        first_pass: Callable[[SourceResult], None] | None = None,
+    ) -> SourceResult:
         """Import the section's files, then sweep its targets (and take the second look).
         With `sightings`, the live scans run through `sweep_streaming` and each host up is
         handed over as its Observation the moment nmap reports it (equal to the one the result
-        then holds); imported files are read whole first, as without."""
+        then holds); imported files are read whole first, as without. `first_pass` is called
+        once the first pass's hosts are all handed over, before the second look (not at all
+        when the first pass fails), with the result the source would give if it ended there."""
         observations: list[Observation] = []
         errors: list[str] = []
         details: dict[str, Any] = {
@@ -454,12 +464,24 @@ class NmapSource:
                 details.update(scan_type=plan.scan_type, arguments=plan.arguments)
                 scan = self._scan(plan, "nmap output", now, sightings)
                 take(scan, plan.scan_type)
+                if first_pass is not None:
+                    first_pass(self._result(observations, errors, details, None))
                 if self.config.second_look and scan.complete and scan.silent:
                     again = self._second_look(scan, now, sightings)
                     details.update(second_look_found=len(again.hosts))
                     take(again, plan.scan_type)
             except (SourceError, TargetError) as exc:
                 fatal = str(exc)
+        return self._result(observations, errors, details, fatal)
+
+    def _result(
+        self,
+        observations: list[Observation],
+        errors: list[str],
+        details: dict[str, Any],
+        fatal: str | None,
+    ) -> SourceResult:
+        errors = list(errors)
         if fatal is None and errors and not observations:
             fatal = errors.pop(0)
         return SourceResult(
@@ -469,7 +491,7 @@ class NmapSource:
             observations=tuple(observations),
             error=fatal or (errors[0] if errors else None),
             errors=tuple(errors),
-            details=details,
+            details=dict(details),
         )
 
     def _second_look(

@@ -517,3 +517,84 @@ echo '<runstats><finished/><hosts up="1" down="5" total="6"/></runstats></nmapru
         handed, key=lambda o: o.identifiers
     )
     assert result.details["second_look_found"] == 1
+
+
+# --------------------------------------------------------------------------- the early direct check
+
+
+class TwoPassSweep(ScriptedSweep):
+    """A sweep whose `first` is its first pass (told as over) and `rest` its second look."""
+
+    tells_first_pass = True
+
+    def collect(  # type: ignore[override]
+        self,
+        now: datetime,
+        sightings: Callable[[Observation], None] | None = None,
+        first_pass: Callable[[SourceResult], None] | None = None,
+    ) -> SourceResult:
+        details = {"targets": [NET], "exclude": []}
+        if first_pass is not None:
+            first_pass(SourceResult(self.kind, self.name, True, tuple(self.first), details=details))
+        return super().collect(now, sightings)
+
+
+class Rechecker:
+    """Answers for the addresses in `alive` (a closed port: a reset); records each plan and
+    sets `checked` when called."""
+
+    def __init__(self, alive: set[str]) -> None:
+        self.alive, self.plans = alive, []  # type: list[Any]
+        self.checked = threading.Event()
+
+    def __call__(self, plan: Any, now: datetime) -> Any:
+        from auditor.recheck import Recheck, answered
+
+        self.plans.append(plan)
+        self.checked.set()
+        scanned = [{"addresses": [a], "state": "up", "reason": "user-set", "ports": [],
+                    "closed_ports": [22]} for a in plan.addresses if a in self.alive]  # fmt: skip
+        return Recheck(plan, tuple(answered(scanned, plan, now)), None, ("-Pn",))
+
+
+def test_the_direct_check_runs_during_the_second_look_with_the_batch_result() -> None:
+    first, rest, inventory = fleet()
+    inventory.append(listed("sleepy", "10.9.0.78"))  # answers the direct check only
+    rechecker = Rechecker({"10.9.0.78", "10.9.0.4"})
+    sweep = TwoPassSweep(first, rest, rechecker.checked)  # the second look waits for it
+    prober = Prober(ScriptedConnector(answers()))
+    discovery, _ = discover_probing(
+        CONFIG, prober, sources=[sweep, Inventory(inventory)], rechecker=rechecker
+    )
+    assert sweep.probe_started_before_the_end is True  # the check ran before the look ended
+    (early,) = rechecker.plans  # once: its answers for the final plan are taken
+    # Planned from the first pass: 10.9.0.3 (web) was still unseen then.
+    assert set(early.addresses) == {"10.9.0.3", "10.9.0.77", "10.9.0.78"}
+
+    batch_rechecker = Rechecker(rechecker.alive)
+    batch_sweep = TwoPassSweep(first, rest, threading.Event())
+    batch_sweep.go_on.set()
+    batch = discover(CONFIG, sources=[batch_sweep, Inventory(inventory)],
+                     rechecker=batch_rechecker, now=discovery.started_at)  # fmt: skip
+    (final,) = batch_rechecker.plans
+    assert set(final.addresses) == {"10.9.0.77", "10.9.0.78"}
+    assert discovery.recheck == batch.recheck and discovery.recheck is not None
+    assert [o.identifiers for o in discovery.recheck.observations] == [("ip:10.9.0.78",)]
+    assert discovery.hosts == batch.hosts
+    statuses = {h.label: h.status for h in discovery.hosts}
+    assert statuses["gone"] is HostStatus.STALE and statuses["sleepy"] is not HostStatus.STALE
+
+
+def test_an_early_check_that_does_not_cover_the_final_plan_is_not_used() -> None:
+    from auditor.recheck import Recheck, RecheckPlan, answered, narrow_recheck
+
+    plan = RecheckPlan({"10.9.0.77": "sweep", "10.9.0.78": "sweep"}, (22,), targets=(NET,))
+    scanned = [{"addresses": [a], "state": "up", "reason": "user-set", "ports": [],
+                "closed_ports": [22]} for a in ("10.9.0.77", "10.9.0.78")]  # fmt: skip
+    wider = Recheck(plan, tuple(answered(scanned, plan, NOW)))
+    final = RecheckPlan({"10.9.0.78": "sweep"}, (22,), targets=(NET,))
+    assert narrow_recheck(wider, final) == Recheck(final, tuple(answered(scanned, final, NOW)))
+    assert narrow_recheck(wider, replace(final, ports=(22, 2222))) is None  # another scan
+    assert narrow_recheck(wider, replace(final, retries=5)) is None
+    assert narrow_recheck(wider, RecheckPlan({"10.9.0.79": "sweep"}, (22,), targets=(NET,))) is None
+    assert narrow_recheck(wider, RecheckPlan({"10.9.0.78": "other"}, (22,), targets=(NET,))) is None
