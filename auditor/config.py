@@ -119,7 +119,7 @@ class SshSettings:
 BROKER_ENV = "AUDITOR_BROKER_URL"  # the broker URL (credentials, TLS options) kept out of files
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 LIMITER_ENV = "AUDITOR_LIMITER_URL"  # the session limits' leases, when not in the broker
-LIMITER_SCHEMES = ("redis://", "rediss://")
+LIMITER_SCHEMES = ("redis://", "rediss://", "postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)

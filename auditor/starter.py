@@ -151,7 +151,8 @@ host_key_policy = "strict"     # strict: refuse unknown keys; tofu: record first
 # batch_size = 8                             # hosts per probe task
 # queue_prefix = "auditor"                   # queues: auditor.<vantage>
 # redelivery_after = 300                     # Redis: a dead worker's task goes elsewhere
-# limiter = "redis://broker.internal:6379/1" # session limits' leases (default: a Redis broker)
+# limiter = "postgresql://db.internal/audit" # session limits' leases, Redis or PostgreSQL
+#                                            # (default: a Redis broker, a PostgreSQL store)
 # lease = 30                                 # a dead worker's session slots come back after
 
 # [[vantage]]

@@ -183,7 +183,7 @@ def _gate(context: WorkerContext) -> SessionGate:
     key = (os.getpid(), id(context))
     with _gates_lock:
         if key not in _gates:
-            slots = make_slots(context.config.engine)
+            slots = make_slots(context.config)
             _gates[key] = worker_gate(context.config, context.vantage, slots)
         return _gates[key]
 

@@ -10,8 +10,8 @@ them back when the probe ends. Which limits a host counts against:
   ProxyJump of ~/.ssh/config), `[ssh] jump_host_concurrency`.
 
 Where the counts live is a `Slots`: `LocalSlots` in this process (a single-machine audit),
-or auditor.engine.limits.RedisSlots, shared by every worker of every vantage, so a limit
-holds across all of them.
+or auditor.engine.limits' RedisSlots or PostgresSlots, shared by every worker of every
+vantage, so a limit holds across all of them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""Session limits across workers, for real: Redis on 127.0.0.1:6379 (a database of its own,
-flushed after), `auditor worker` processes, sshd on loopback behind a counting TCP relay,
-so the sessions open at once are measured where they arrive, not where they are counted.
-Only 127.0.0.1 is contacted."""
+"""Session limits across workers, for real, counted in each store: Redis on 127.0.0.1:6379
+(the broker: a database of its own, flushed after), and PostgreSQL on 127.0.0.1:5432 with
+RabbitMQ as the broker (no Redis at all: a database and a virtual host of their own, dropped
+after); `auditor worker` processes, sshd on loopback behind a counting TCP relay, so the
+sessions open at once are measured where they arrive, not where they are counted. Only
+127.0.0.1 is contacted."""
 
 from __future__ import annotations
 
@@ -11,16 +13,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from auditor.config import EngineSettings, load_config
 from auditor.engine.controller import probe_via_engine
-from auditor.engine.limits import RedisSlots, limit_key
+from auditor.engine.limits import LEASES, LeasedSlots, PostgresSlots, RedisSlots, limit_key
 from auditor.model import ProbeResults
 from tests.integration.test_engine_workers import (  # noqa: F401 - fixtures
     Workers,
+    amqp_broker,
     hosts,
     redis,
     redis_broker,
@@ -35,6 +40,7 @@ from tests.integration.test_remote_loopback import (  # noqa: F401 - fixtures
     server,
     user_key,
 )
+from tests.postgres import database_url, fresh_database
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="a real sshd needs root (privilege separation)"),
@@ -106,6 +112,48 @@ def relay(server: Sshd, known_hosts: Path) -> Iterator[CountingRelay]:  # noqa: 
     relayed.close()
 
 
+@dataclass
+class Limiter:
+    """Where a test's session limits are counted, and the broker that goes with it."""
+
+    kind: str  # "redis" (the broker) | "postgresql" (with RabbitMQ as the broker)
+    broker: str
+    url: str  # the leases' store
+    engine: dict[str, Any] = field(default_factory=dict)  # [engine] keys to add
+
+    def slots(self, engine: EngineSettings) -> LeasedSlots:
+        if self.kind == "redis":
+            return RedisSlots.connect(self.url, engine)
+        return PostgresSlots(self.url, engine)
+
+    def leases(self, key: str) -> list[tuple[str, float]]:
+        """The leases of limit `key` (its stored name): member, end (seconds since 1970)."""
+        if self.kind == "redis":
+            held = redis.Redis.from_url(self.url).zrange(key, 0, -1, withscores=True)
+            return [(m.decode(), score / 1000) for m, score in held]
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            try:
+                rows = conn.execute(f"SELECT member, extract(epoch FROM ends)::float8 FROM "
+                                    f"{LEASES} WHERE limit_key = %s", (key,)).fetchall()  # fmt: skip
+            except psycopg.errors.UndefinedTable:
+                return []  # no worker has taken a slot yet
+        return [(m, float(ends)) for m, ends in rows]
+
+
+@pytest.fixture(params=["redis", "postgresql"])
+def limiter(request: pytest.FixtureRequest) -> Iterator[Limiter]:
+    if request.param == "redis":
+        broker: str = request.getfixturevalue("redis_broker")
+        yield Limiter("redis", broker, broker)
+        return
+    broker = request.getfixturevalue("amqp_broker")
+    with fresh_database() as name:
+        url = database_url(name)
+        yield Limiter("postgresql", broker, url, {"limiter": f'"{url}"'})
+
+
 def _not_ok(probe: ProbeResults) -> dict[str, str | None]:
     return {h: o.reason for h, o in probe.ssh.items() if o.state != "ok"}
 
@@ -124,34 +172,35 @@ def configs(
 
 
 def test_a_vantage_limit_holds_across_workers_whatever_the_controller_sends(
-    tmp_path: Path, redis_broker: str, server: Sshd, relay: CountingRelay,  # noqa: F811
+    tmp_path: Path, limiter: Limiter, server: Sshd, relay: CountingRelay,  # noqa: F811
     user_key: Path, known_hosts: Path, workers: Workers,  # noqa: F811
 ) -> None:  # fmt: skip
     """The controller would allow 8 at once (its config), two workers could run 8 (2 tasks
     of 2 hosts each): the workers' own limit, 2, holds across both."""
-    worker, controller = configs(tmp_path, redis_broker, server, relay, user_key, known_hosts,
+    worker, controller = configs(tmp_path, limiter.broker, server, relay, user_key, known_hosts,
                                  worker_limit=2, controller_limit=8, batch_size=2,
-                                 redelivery_after=120)  # fmt: skip
+                                 redelivery_after=120, **limiter.engine)  # fmt: skip
     workers.start(worker, "lo", "w1", concurrency=2)
     workers.start(worker, "lo", "w2", concurrency=2)
     probe = probe_via_engine(load_config(controller), hosts(8))
     assert {o.state for o in probe.ssh.values()} == {"ok"}, _not_ok(probe)
     assert len(relay.opened) == 8
     assert relay.peak == 2  # reached, never exceeded
-    assert "session limits: vantage lo 2, shared by all workers in redis://" in workers.log(0)
+    said = f"session limits: vantage lo 2, shared by all workers in {limiter.kind}://"
+    assert said in workers.log(0)
     done = {n: workers.log(n).count("succeeded in") for n in (0, 1)}
     assert all(done.values()), done  # both workers probed
 
 
 def test_a_jump_host_limit_holds_across_workers(
-    tmp_path: Path, redis_broker: str, server: Sshd, relay: CountingRelay,  # noqa: F811
+    tmp_path: Path, limiter: Limiter, server: Sshd, relay: CountingRelay,  # noqa: F811
     user_key: Path, known_hosts: Path, workers: Workers, make_sshd: object,  # noqa: F811
 ) -> None:  # fmt: skip
     bastion = make_sshd("bastion", trusted=True)  # type: ignore[operator]
     via = f'jump_host = "root@127.0.0.1:{bastion.port}"\njump_host_concurrency = 2'
-    worker, controller = configs(tmp_path, redis_broker, server, relay, user_key, known_hosts,
+    worker, controller = configs(tmp_path, limiter.broker, server, relay, user_key, known_hosts,
                                  worker_limit=16, controller_limit=16, batch_size=2,
-                                 redelivery_after=120, ssh=via)  # fmt: skip
+                                 redelivery_after=120, ssh=via, **limiter.engine)  # fmt: skip
     workers.start(worker, "lo", "w1", concurrency=2)
     workers.start(worker, "lo", "w2", concurrency=2)
     probe = probe_via_engine(load_config(controller), hosts(8))
@@ -162,25 +211,24 @@ def test_a_jump_host_limit_holds_across_workers(
 
 
 def test_a_killed_workers_slot_comes_back_when_its_lease_ends(
-    tmp_path: Path, redis_broker: str, server: Sshd, relay: CountingRelay,  # noqa: F811
+    tmp_path: Path, limiter: Limiter, server: Sshd, relay: CountingRelay,  # noqa: F811
     user_key: Path, known_hosts: Path, workers: Workers,  # noqa: F811
 ) -> None:  # fmt: skip
     """The victim holds the vantage's only slot when it is SIGKILLed; the survivor, started
     after, gets it only when the victim's lease ends, and probes every host."""
-    worker, controller = configs(tmp_path, redis_broker, server, relay, user_key, known_hosts,
-                                 worker_limit=1, controller_limit=4, lease=8)  # fmt: skip
+    worker, controller = configs(tmp_path, limiter.broker, server, relay, user_key, known_hosts,
+                                 worker_limit=1, controller_limit=4, lease=8,
+                                 **limiter.engine)  # fmt: skip
     victim = workers.start(worker, "lo", "victim")
     victim_pid = workers.started[victim][0].pid
-    client = redis.Redis.from_url(redis_broker)
     key = limit_key(load_config(worker).engine, "vantage:lo")  # type: ignore[arg-type]
     result: list[ProbeResults] = []
     run = threading.Thread(target=lambda: result.append(
         probe_via_engine(load_config(controller), hosts(4))))  # fmt: skip
     run.start()
 
-    def victims_slot() -> tuple[bytes, float] | None:
-        held = client.zrange(key, 0, -1, withscores=True)
-        mine = [(m, s) for m, s in held if f":{victim_pid}:".encode() in m]
+    def victims_slot() -> tuple[str, float] | None:
+        mine = [(m, ends) for m, ends in limiter.leases(key) if f":{victim_pid}:" in m]
         return mine[0] if mine else None
 
     wait_for(lambda: victims_slot() is not None, 60, "the victim to take the slot")
@@ -188,7 +236,7 @@ def test_a_killed_workers_slot_comes_back_when_its_lease_ends(
     killed = time.time()
     slot = victims_slot()
     assert slot is not None  # still taken: nobody gave it back
-    lease_ends = slot[1] / 1000
+    lease_ends = slot[1]
     workers.start(worker, "lo", "survivor")
     run.join(timeout=180)
     assert not run.is_alive() and result
@@ -199,9 +247,9 @@ def test_a_killed_workers_slot_comes_back_when_its_lease_ends(
     assert relay.peak == 1
 
 
-def test_redis_slots_all_or_none_given_back_and_expired(redis_broker: str) -> None:  # noqa: F811
-    engine = EngineSettings(broker=redis_broker, queue_prefix="tslots", lease=3.0)
-    one, two = (RedisSlots.connect(redis_broker, engine) for _ in range(2))
+def test_slots_all_or_none_given_back_and_expired(limiter: Limiter) -> None:
+    engine = EngineSettings(broker=limiter.broker, queue_prefix="tslots", lease=3.0)
+    one, two = (limiter.slots(engine) for _ in range(2))
     try:
         vantage, bastion = ("vantage:dc1", 2), ("bastion:b:22", 1)
         assert one.try_take((vantage, bastion), "a")
@@ -215,6 +263,9 @@ def test_redis_slots_all_or_none_given_back_and_expired(redis_broker: str) -> No
         two._stop.set()  # as if two's process died: no renewal any more
         time.sleep(3.5)
         assert one.try_take((vantage, bastion), "e")  # two's slots came back
+        assert two.renew() == 3  # expired (some taken by now): dropped, not revived
+        assert [m for m, _ in limiter.leases(limit_key(engine, "bastion:b:22"))] == [
+            one.member("e")]  # fmt: skip
     finally:
         one.close()
         two.close()

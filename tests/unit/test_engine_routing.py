@@ -98,7 +98,7 @@ def test_the_broker_is_checked_when_the_engine_is_used(
 
 
 @pytest.mark.parametrize("env", [None, "amqp://u:pw@mq.example/"])
-def test_the_limiter_is_its_own_or_the_redis_broker(
+def test_the_limiter_is_its_own_the_redis_broker_or_the_postgresql_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str | None
 ) -> None:
     from auditor.engine.limits import limiter_url
@@ -108,11 +108,17 @@ def test_the_limiter_is_its_own_or_the_redis_broker(
         monkeypatch.delenv("AUDITOR_BROKER_URL", raising=False)
     else:
         monkeypatch.setenv("AUDITOR_BROKER_URL", env)
-    engine = config_of(tmp_path, VANTAGES).engine
+    config = config_of(tmp_path, VANTAGES)
+    engine = config.engine
     assert engine is not None
     assert limiter_url(engine) == (None if env else "redis://:s3cret@broker.example:6379/0")
-    monkeypatch.setenv("AUDITOR_LIMITER_URL", "rediss://:pw@limits.example/3")
-    assert limiter_url(engine) == "rediss://:pw@limits.example/3"
+    stored = config_of(tmp_path, '[audit]\nstore = "postgresql://pg.example/auditor"\n' + VANTAGES)
+    # A Redis broker holds them; else the PostgreSQL history store does.
+    expected = "postgresql://pg.example/auditor" if env else "redis://:s3cret@broker.example:6379/0"
+    assert limiter_url(engine, stored.audit.store) == expected
+    for url in ("rediss://:pw@limits.example/3", "postgresql://pg.example/leases"):
+        monkeypatch.setenv("AUDITOR_LIMITER_URL", url)
+        assert limiter_url(engine, stored.audit.store) == url
     monkeypatch.setenv("AUDITOR_LIMITER_URL", "mysql://u:hunter2@db/")
     with pytest.raises(ConfigError, match="expected a redis://") as caught:
         limiter_url(engine)
