@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,15 +36,33 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from memory import CANNED, OUTPUTS, write_fleet  # noqa: E402
+from memory import CANNED, HEAD, OUTPUTS, TAIL, UP, write_fleet  # noqa: E402
+
+# Simulated hosts, never contacted: the lab's 10.250.0.0/16, one /18 per vantage (up to 4
+# vantages of 16,256 hosts: 65,024 in all), host n at vantage n % V.
+PER_VANTAGE = 64 * 254
+
+
+def address(n: int, vantages: int) -> str:
+    v, i = n % vantages, n // vantages
+    return f"10.250.{64 * v + i // 254}.{i % 254 + 1}"
 
 
 def engine_config(
-    folder: Path, hosts: int, vantages: int, broker: str, batch: int, store: str | None
-) -> Path:
-    config = write_fleet(folder, hosts, concurrency=64)
+    folder: Path, hosts: int, vantages: int, broker: str, batch: int, store: str | None,
+    limit: int,
+) -> Path:  # fmt: skip
+    if vantages > 4 or hosts > vantages * PER_VANTAGE:
+        sys.exit(f"at most 4 vantages of {PER_VANTAGE:,} simulated hosts (10.250.0.0/16)")
+    config = write_fleet(folder, 0, concurrency=limit)
+    with (folder / "sweep.xml").open("w") as out:  # the fleet spread over the vantages
+        out.write(HEAD)
+        for n in range(hosts):
+            out.write(UP.format(ip=address(n, vantages)))
+        out.write(TAIL.format(n=hosts))
     sections = [
-        f'[[vantage]]\nname = "v{i}"\nnetworks = ["10.250.{96 + 16 * i}.0/20"]\nconcurrency = 64\n'
+        f'[[vantage]]\nname = "v{i}"\nnetworks = ["10.250.{64 * i}.0/18"]\n'
+        f"concurrency = {limit}\n"
         for i in range(vantages)
     ]
     text = config.read_text()
@@ -58,9 +77,10 @@ def engine_config(
 
 
 WORKER_MAIN = r"""
-import re, sys
+import re, sys, time
 from pathlib import Path
-config_path, canned_dir, names, vantage, name = sys.argv[1:6]
+config_path, canned_dir, names, vantage, name, threads, probe_time = sys.argv[1:8]
+probe_time = float(probe_time)
 from auditor.config import load_config
 from auditor.engine.app import WorkerContext, make_app, queue_name, serve
 from auditor.probing import probe_hosts
@@ -77,11 +97,14 @@ class Answers(dict):
     def get(self, key, default=None):
         ip = key.split(":")[0]
         a, b, c, d = map(int, ip.split("."))
-        k = (c - 96) * 254 + d - 1
+        k = c * 254 + d - 1
         text, nonce, host = canned[k % len(canned)]
         def answer(script):
             new = NONCE.search(script).group(1)
-            return Reply(stdout=text.replace(nonce, new).replace(host, f"sim-{k:05d}"))
+            # A real session waits on the network, not on the CPU: a fifth of the probe's
+            # time in the handshake (Fleet._connect), the rest for the output.
+            return Reply(stdout=text.replace(nonce, new).replace(host, f"sim-{k:05d}"),
+                         delay=probe_time * 0.8)
         return answer
 
 class Fleet(ScriptedConnector):
@@ -89,6 +112,7 @@ class Fleet(ScriptedConnector):
         pass
     def _connect(self, address, port, label):
         self.connects = []
+        time.sleep(probe_time * 0.2)
         return super()._connect(address, port, label)
 
 connector = Fleet({})
@@ -97,8 +121,8 @@ config = load_config(Path(config_path))
 serve(WorkerContext(config, vantage, prober=lambda c, h: probe_hosts(c, h, connector=connector)))
 app = make_app(config.engine)
 app.worker_main(["worker", "--queues", queue_name(config.engine, vantage), "--pool", "threads",
-                 "--concurrency", "4", "--hostname", name, "--without-gossip", "--without-mingle",
-                 "--loglevel", "WARNING"])
+                 "--concurrency", threads, "--hostname", name, "--without-gossip",
+                 "--without-mingle", "--loglevel", "WARNING"])
 """
 
 CONTROLLER = r"""
@@ -187,20 +211,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(
-    hosts: int, vantages: int, workers: int, broker: str, batch: int,
-    postgres: str | None, profile: str,
-) -> dict[str, Any]:  # fmt: skip
+def run(hosts: int, workers: int, args: argparse.Namespace) -> dict[str, Any]:
     import redis
+
+    vantages, broker, batch = args.vantages, args.broker, args.batch_size
 
     if redis.Redis.from_url(broker).dbsize():
         sys.exit(f"the broker database {broker} is not empty: take another")
     with (
         tempfile.TemporaryDirectory(prefix="auditor-bench-engine-") as tmp,
-        postgres_store(postgres) as (store, store_size),
+        postgres_store(args.postgres) as (store, store_size),
     ):
         folder = Path(tmp)
-        config = engine_config(folder, hosts, vantages, broker, batch, store)
+        config = engine_config(folder, hosts, vantages, broker, batch, store, args.limit)
         env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
         procs = []
         try:
@@ -208,7 +231,8 @@ def run(
                 for w in range(workers):
                     procs.append(subprocess.Popen(
                         [sys.executable, "-c", WORKER_MAIN, str(config), str(OUTPUTS),
-                         ",".join(CANNED), f"v{v}", f"v{v}-{w}@bench"],
+                         ",".join(CANNED), f"v{v}", f"v{v}-{w}@bench", str(args.threads),
+                         str(args.probe_time)],
                         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                         start_new_session=True,
                     ))  # fmt: skip
@@ -216,7 +240,7 @@ def run(
             idle = sum(cpu_seconds(p.pid) for p in procs)
             with BrokerWatch(broker) as watch:
                 child = subprocess.run(
-                    [sys.executable, "-c", CONTROLLER, str(config), profile],
+                    [sys.executable, "-c", CONTROLLER, str(config), args.profile],
                     capture_output=True, text=True, env=env, cwd=ROOT,
                 )  # fmt: skip
                 left_keys, left = watch.held()
@@ -237,7 +261,9 @@ def run(
         sqlite = folder / "history.sqlite"
         stored = store_size() if store_size else sqlite.stat().st_size
     return {
-        "hosts_in_fleet": hosts, "workers_per_vantage": workers, "batch_size": batch, **result,
+        "hosts_in_fleet": hosts, "vantages": vantages, "workers_per_vantage": workers,
+        "worker_threads": args.threads, "batch_size": batch, "probe_time_s": args.probe_time,
+        "vantage_concurrency": args.limit, **result,
         "hosts_per_minute": round(60 * hosts / result["wall_s"]),
         "controller_ms_per_host": round(1000 * result["cpu_s"] / hosts, 2),
         "workers_ms_per_host": round(1000 * worker_cpu / hosts, 2),
@@ -250,33 +276,67 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hosts", default="2000", help="fleet sizes, comma-separated")
+    parser.add_argument("--hosts", default="1000,10000", help="fleet sizes, comma-separated")
     parser.add_argument("--vantages", type=int, default=4)
     parser.add_argument("--workers", default="1,2,4", help="workers per vantage, comma-separated")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2, help="each worker's --concurrency")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--limit", type=int, default=256, help="each vantage's concurrency")
+    parser.add_argument("--probe-time", type=float, default=2.0,
+                        help="seconds a simulated host's probe waits on the network")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (medians)")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--postgres", help="a PostgreSQL maintenance database URL: the history "
                         "store goes to a new database there (dropped after)")  # fmt: skip
     parser.add_argument("--profile", default="", help="write a cProfile of the controller here")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
-    results = []
-    for hosts in (int(h) for h in args.hosts.split(",")):
-        for workers in (int(w) for w in args.workers.split(",")):
-            r = run(hosts, args.vantages, workers, args.broker, args.batch_size, args.postgres,
-                    args.profile)  # fmt: skip
-            results.append(r)
-            print(f"{hosts} hosts, {args.vantages} vantages x {workers} workers, batch "
-                  f"{args.batch_size}: {r['hosts_per_minute']} hosts/min ({r['wall_s']} s), ok "
-                  f"{r['probed_ok']}/{r['hosts']}; controller {r['controller_ms_per_host']} "
-                  f"ms CPU/host, peak RSS {r['peak_rss_mb']} MB; workers "
-                  f"{r['workers_ms_per_host']} ms CPU/host; broker peak "
-                  f"{r['broker_peak_bytes'] / 1024:.0f} KB in {r['broker_peak_keys']} keys, "
-                  f"after {r['broker_left_bytes_per_host']} B/host ({r['broker_left_keys']} "
-                  f"keys); {r['store']} store {r['store_bytes_per_host']} B/host",
-                  flush=True)  # fmt: skip
+    sizes = [int(h) for h in args.hosts.split(",")]
+    counts = [int(w) for w in args.workers.split(",")]
+    runs: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for _ in range(args.rounds):
+        for hosts in sizes:  # interleaved: each round runs every configuration once
+            for workers in counts:
+                r = run(hosts, workers, args)
+                runs.setdefault((hosts, workers), []).append(r)
+                print(line(r), flush=True)
+    results = {key: median_run(rs) for key, rs in runs.items()}
+    print(f"\nmedians of {args.rounds} round(s), {args.vantages} vantages, {args.threads} "
+          f"threads a worker, batch {args.batch_size}, probe {args.probe_time:g} s:")
+    for (hosts, workers), r in results.items():
+        base = results.get((hosts, counts[0]))
+        small = results.get((sizes[0], workers))
+        ratios = []
+        if base is not None and workers != counts[0]:
+            ratios.append(f"hosts/min x{r['hosts_per_minute'] / base['hosts_per_minute']:.2f} "
+                          f"of {counts[0]} worker(s)")  # fmt: skip
+        if small is not None and hosts != sizes[0]:
+            ratios.append(f"peak RSS x{r['peak_rss_mb'] / small['peak_rss_mb']:.2f} of "
+                          f"{sizes[0]} hosts")  # fmt: skip
+        print(f"  {line(r)}" + (f"  [{'; '.join(ratios)}]" if ratios else ""))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        args.json.write_text(json.dumps([r for rs in runs.values() for r in rs], indent=2) + "\n")
+
+
+def median_run(rs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each number the median of the rounds' (the configuration's fields as they are)."""
+    out = dict(rs[0])
+    for key, value in rs[0].items():
+        if isinstance(value, int | float) and not key.startswith(("hosts_in", "vantages")):
+            out[key] = statistics.median(r[key] for r in rs)
+    return out
+
+
+def line(r: dict[str, Any]) -> str:
+    return (
+        f"{r['hosts_in_fleet']} hosts, {r['vantages']} vantages x {r['workers_per_vantage']} "
+        f"workers: {r['hosts_per_minute']:.0f} hosts/min ({r['wall_s']} s), ok "
+        f"{r['probed_ok']}/{r['hosts']}; controller {r['controller_ms_per_host']} ms CPU/host, "
+        f"peak RSS {r['peak_rss_mb']} MB; workers {r['workers_ms_per_host']} ms CPU/host; "
+        f"broker peak {r['broker_peak_bytes'] / 1024:.0f} KB in {r['broker_peak_keys']} keys, "
+        f"after {r['broker_left_bytes_per_host']} B/host ({r['broker_left_keys']} keys); "
+        f"{r['store']} store {r['store_bytes_per_host']} B/host"
+    )
 
 
 if __name__ == "__main__":
