@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
@@ -167,12 +167,8 @@ class LabSpec:
                     f"lab fleet subnet {self.fleet_subnet} overlaps the lab subnet {self.subnet}"
                 )
         validate_state_dir(self.state_dir)
-        names = [h.name for h in self.hosts]
-        if len(set(names)) != len(names):
-            raise LabError("lab host names must be unique")
-        addrs = [h.address for h in self.hosts]
-        if len(set(addrs)) != len(addrs):
-            raise LabError("lab host addresses must be unique")
+        _require_unique("host names", [h.name for h in self.hosts])
+        _require_unique("host addresses", [h.address for h in self.hosts])
         gateways = {self.gateway_of(net) for net in self.subnets}
         for h in self.hosts:
             if not any(h.address in net for net in self.subnets) or h.address in gateways:
@@ -191,9 +187,7 @@ class LabSpec:
                 )
 
     def _validate_segments(self) -> None:
-        names = [s.name for s in self.segments]
-        if len(set(names)) != len(names):
-            raise LabError("lab segment names must be unique")
+        _require_unique("segment names", [s.name for s in self.segments])
         if self.fleet_subnet is not None or self.subnet != self.segments[0].subnet:
             raise LabError("a segmented lab's subnet is its first segment's, with no fleet subnet")
         if self.uplink_subnet is None:
@@ -326,6 +320,11 @@ class LabSpec:
 def mac_for(address: IPv4Address) -> str:
     """The lab's MAC address for one of its IPv4 addresses (see MAC_PREFIX)."""
     return ":".join((MAC_PREFIX, *(f"{b:02x}" for b in address.packed)))
+
+
+def _require_unique(what: str, values: Sequence[object]) -> None:
+    if len(set(values)) != len(values):
+        raise LabError(f"lab {what} must be unique")
 
 
 def validate_subnet(subnet: IPv4Network) -> None:

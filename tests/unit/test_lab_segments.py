@@ -89,6 +89,13 @@ def test_segments_are_checked_names_subnets_and_the_vantage_address() -> None:
         replace(spec, hosts=(replace(spec.hosts[0], address=IPv4Address("10.250.98.2")),))
     with pytest.raises(LabError, match="uplink subnet"):
         replace(spec, uplink_subnet=None)
+    with pytest.raises(LabError, match=r"^lab segment names must be unique$"):
+        replace(spec, segments=(spec.segments[0], replace(spec.segments[1], name="dc1")))
+    first, second = spec.hosts[:2]
+    with pytest.raises(LabError, match=r"^lab host names must be unique$"):
+        replace(spec, hosts=(first, replace(second, name=first.name)))
+    with pytest.raises(LabError, match=r"^lab host addresses must be unique$"):
+        replace(spec, hosts=(first, replace(second, address=first.address)))
 
 
 def test_the_state_records_segments_and_uplinks_and_only_hosts_count_as_lab_hosts() -> None:
