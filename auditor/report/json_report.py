@@ -201,14 +201,8 @@ def _host_rows(run: AuditRun) -> Sequence[dict[str, Any]]:
 
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
-    return {
-        "rule": f.rule,
-        "severity": f.severity.value,
-        "host": f.host,
-        "title": f.title,
-        "evidence": list(f.evidence),
-        "accepted": jsonable(f.accepted),
-    }
+    """report.json's finding: its brief, then evidence and acceptance (keys in this order)."""
+    return {**finding_brief(f), "evidence": list(f.evidence), "accepted": jsonable(f.accepted)}
 
 
 def _finding_rows(run: AuditRun) -> Sequence[dict[str, Any]]:
