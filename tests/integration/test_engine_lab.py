@@ -33,7 +33,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -270,26 +271,53 @@ def verdicts(report: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def start_workers(
-    workers: Workers, lab: LabState, password: str, configs: dict[str, Path],  # noqa: F811
-    names: list[tuple[str, str]], concurrency: int = 1,
-) -> list[int]:  # fmt: skip
-    """(vantage, worker name) each in its segment's vantage namespace; their indexes."""
-    started = []
-    for vantage, name in names:
-        netns = lab.segment(vantage).netns
-        started.append(workers.start(configs[vantage], vantage, name, concurrency, netns=netns,
-                                     env=broker_env(lab, password, netns)))  # fmt: skip
-    return started
+@dataclass(frozen=True)
+class Engine:
+    """One test's engine on the segmented lab: its configs, its workers, the controller's
+    broker URL (see the `setup_engine` fixture)."""
+
+    lab: LabState
+    password: str  # the broker's
+    workers: Workers
+    configs: dict[str, Path]
+    env: dict[str, str]  # the controller's $AUDITOR_BROKER_URL
+
+    def start(self, names: list[tuple[str, str]], concurrency: int = 1) -> list[int]:
+        """(vantage, worker name) each in its segment's vantage namespace; their indexes."""
+        started = []
+        for vantage, name in names:
+            netns = self.lab.segment(vantage).netns
+            started.append(self.workers.start(
+                self.configs[vantage], vantage, name, concurrency, netns=netns,
+                env=broker_env(self.lab, self.password, netns),
+            ))  # fmt: skip
+        return started
+
+    def audit(self, out: Path) -> tuple[dict[str, Any], float]:
+        """An audit by the controller, from its namespace."""
+        return audit(self.configs["controller"], out, CONTROLLER_NETNS, self.env)
+
+
+@pytest.fixture
+def setup_engine(
+    seglab: LabState, broker: str, tmp_path: Path, workers: Workers  # noqa: F811
+) -> Callable[..., Engine]:
+    """`setup_engine(store=None, **engine_settings)`: this test's configs (`write_configs`), no
+    worker started yet."""
+
+    def configure(store: str | None = None, **settings: Any) -> Engine:
+        configs = write_configs(tmp_path / "cfg", seglab, store, **settings)
+        env = broker_env(seglab, broker, CONTROLLER_NETNS)
+        return Engine(seglab, broker, workers, configs, env)
+
+    return configure
 
 
 def test_the_controller_reaches_no_lab_host_yet_audits_them_all_with_the_same_verdicts(
-    seglab: LabState,
-    broker: str,
-    tmp_path: Path,
-    workers: Workers,  # noqa: F811
+    setup_engine: Callable[..., Engine], broker: str, tmp_path: Path, workers: Workers  # noqa: F811
 ) -> None:
-    lab = seglab
+    run = setup_engine()
+    lab = run.lab
     targets = {h.name: f"{h.address}:{h.port}" for h in lab.hosts}
     dc1 = [t for n, t in targets.items() if n.startswith("dc1-")]
     dc2 = [t for n, t in targets.items() if n.startswith("dc2-")]
@@ -301,15 +329,12 @@ def test_the_controller_reaches_no_lab_host_yet_audits_them_all_with_the_same_ve
     from_dc2_host = reach("audlab-dc2-web", dc1)  # a host of one segment: not the other's
     assert all("unreachable" in r for r in from_dc2_host.values()), from_dc2_host
 
-    configs = write_configs(tmp_path / "cfg", lab)
-    start_workers(workers, lab, broker, configs,
-                  [("dc1", "dc1-a"), ("dc1", "dc1-b"), ("dc2", "dc2-a")], concurrency=2)  # fmt: skip
-    env = broker_env(lab, broker, CONTROLLER_NETNS)
+    run.start([("dc1", "dc1-a"), ("dc1", "dc1-b"), ("dc2", "dc2-a")], concurrency=2)
     engine_s, alone_s = [], []
     for n in range(ROUNDS):
-        engine, took = audit(configs["controller"], tmp_path / f"engine{n}", CONTROLLER_NETNS, env)
+        engine, took = run.audit(tmp_path / f"engine{n}")
         engine_s.append(took)
-        alone, took = audit(configs["single"], tmp_path / f"single{n}")
+        alone, took = audit(run.configs["single"], tmp_path / f"single{n}")
         alone_s.append(took)
         assert verdicts(engine) == verdicts(alone)
     e, a = statistics.median(engine_s), statistics.median(alone_s)
@@ -331,21 +356,17 @@ def test_the_controller_reaches_no_lab_host_yet_audits_them_all_with_the_same_ve
 
 
 def test_a_killed_worker_loses_nothing_and_a_stopped_vantage_is_not_attempted(
-    seglab: LabState,
-    broker: str,
-    tmp_path: Path,
-    workers: Workers,  # noqa: F811
+    setup_engine: Callable[..., Engine], tmp_path: Path, workers: Workers  # noqa: F811
 ) -> None:
-    lab = seglab
-    configs = write_configs(tmp_path / "cfg", lab, worker_timeout=5, batch_size=1)
-    victim, _, dc2_only = start_workers(
-        workers, lab, broker, configs, [("dc1", "dc1-victim"), ("dc1", "dc1-survivor"),
-                                        ("dc2", "dc2-only")])  # fmt: skip
+    run = setup_engine(worker_timeout=5, batch_size=1)
+    victim, _, dc2_only = run.start(
+        [("dc1", "dc1-victim"), ("dc1", "dc1-survivor"), ("dc2", "dc2-only")]
+    )
     workers.started[dc2_only][0].terminate()  # dc2's only worker stops (warm shutdown)
     workers.started[dc2_only][0].wait(timeout=30)
     out = tmp_path / "engine"
-    env = {**os.environ, **broker_env(lab, broker, CONTROLLER_NETNS)}
-    argv = audit_argv(configs["controller"], out, CONTROLLER_NETNS)
+    env = {**os.environ, **run.env}
+    argv = audit_argv(run.configs["controller"], out, CONTROLLER_NETNS)
     started = time.monotonic()
     audit_run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
@@ -376,29 +397,21 @@ def test_a_killed_worker_loses_nothing_and_a_stopped_vantage_is_not_attempted(
 
 
 def test_the_audit_history_in_postgresql_through_the_controllers_uplink(
-    seglab: LabState,
-    broker: str,
-    database_link: str,
-    tmp_path: Path,
-    workers: Workers,  # noqa: F811
+    setup_engine: Callable[..., Engine], database_link: str, tmp_path: Path
 ) -> None:
     from tests.postgres import fresh_database
 
-    lab = seglab
     with fresh_database() as name:
-        store = f"postgresql://postgres@{database_link}:{DATABASE_PORT}/{name}"
-        configs = write_configs(tmp_path / "cfg", lab, store=store)
-        start_workers(workers, lab, broker, configs, [("dc1", "dc1-a"), ("dc2", "dc2-a")],
-                      concurrency=2)  # fmt: skip
-        env = broker_env(lab, broker, CONTROLLER_NETNS)
-        first, _ = audit(configs["controller"], tmp_path / "run1", CONTROLLER_NETNS, env)
-        second, _ = audit(configs["controller"], tmp_path / "run2", CONTROLLER_NETNS, env)
+        run = setup_engine(store=f"postgresql://postgres@{database_link}:{DATABASE_PORT}/{name}")
+        run.start([("dc1", "dc1-a"), ("dc2", "dc2-a")], concurrency=2)
+        first, _ = run.audit(tmp_path / "run1")
+        second, _ = run.audit(tmp_path / "run2")
 
         def cli(*args: str) -> Any:
             argv = ["ip", "netns", "exec", CONTROLLER_NETNS, sys.executable, "-m", "auditor",
-                    *args, "-c", str(configs["controller"]), "--format", "json"]  # fmt: skip
+                    *args, "-c", str(run.configs["controller"]), "--format", "json"]  # fmt: skip
             done = subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                                  check=False, env={**os.environ, **env})  # fmt: skip
+                                  check=False, env={**os.environ, **run.env})  # fmt: skip
             assert done.returncode == 0, done.stderr[-3000:]
             return json.loads(done.stdout)
 
