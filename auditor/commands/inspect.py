@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import click
 
-from auditor.commands.options import build_config, ssh_options
+from auditor.commands.options import SshFlags, build_config, ssh_options
 from auditor.exitcodes import EXIT_FAILED, EXIT_OK, run_guarded
 from auditor.visible import visible
 
@@ -60,14 +60,7 @@ from auditor.visible import visible
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def inspect(
     hosts: tuple[str, ...],
-    config_path: Path | None,
-    ssh_user: str | None,
-    key_file: Path | None,
-    known_hosts: Path | None,
-    host_key_policy: str | None,
-    ports: tuple[int, ...],
-    sudo: bool | None,
-    days: int | None,
+    ssh: SshFlags,
     repos: tuple[Path, ...],
     reverse_dns: bool,
     no_sources: bool,
@@ -99,17 +92,14 @@ def inspect(
         )
         from auditor.inspect.run import InspectRequest, inspect_hosts
 
-        config = build_config(
-            config_path, ssh_user=ssh_user, key_file=key_file, known_hosts=known_hosts,
-            host_key_policy=host_key_policy, ports=ports, sudo=sudo,
-        )  # fmt: skip
+        config = ssh.config()
         errors = Console(stderr=True, highlight=False)
         request = InspectRequest(
             targets=hosts,
             repos=repos,
             reverse_dns=reverse_dns,
             use_sources=not no_sources,
-            window_days=days,
+            window_days=ssh.days,
             fetch_http=not no_http,
         )
 

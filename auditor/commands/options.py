@@ -5,9 +5,10 @@ their values become (a config with the command line's SSH settings on top, an op
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,8 +167,38 @@ def open_history(store_path: str | None, config_path: Path | None) -> Store:
 # --------------------------------------------------------------------------- SSH settings
 
 
+@dataclass(frozen=True)
+class SshFlags:
+    """The SSH settings given on the command line (`ssh_options`): the config file, what
+    overrides its [ssh] section, and the activity window."""
+
+    config_path: Path | None
+    ssh_user: str | None
+    key_file: Path | None
+    known_hosts: Path | None
+    host_key_policy: str | None
+    ports: tuple[int, ...]
+    sudo: bool | None
+    days: int | None
+
+    def config(self) -> Config:
+        """The config file (or an empty one) with these settings on top (`build_config`)."""
+        return build_config(
+            self.config_path, ssh_user=self.ssh_user, key_file=self.key_file,
+            known_hosts=self.known_hosts, host_key_policy=self.host_key_policy,
+            ports=self.ports, sudo=self.sudo,
+        )  # fmt: skip
+
+
 def ssh_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """SSH settings on the command line; they override the config's [ssh] section."""
+    """SSH settings on the command line; they override the config's [ssh] section. The
+    command gets them as one keyword argument, `ssh` (an SshFlags)."""
+    names = [f.name for f in fields(SshFlags)]
+
+    @functools.wraps(func)  # (its click options and help come along)
+    def command(**kwargs: Any) -> Any:
+        return func(ssh=SshFlags(**{n: kwargs.pop(n) for n in names}), **kwargs)
+
     options = [
         click.option("--config", "-c", "config_path",
                      type=click.Path(dir_okay=False, path_type=Path),
@@ -187,8 +218,8 @@ def ssh_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Activity window in days (default: [ssh] log_days, 7)."),
     ]  # fmt: skip
     for option in reversed(options):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
 
 
 def build_config(

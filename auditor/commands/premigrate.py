@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import click
 
-from auditor.commands.options import build_config, ssh_options
+from auditor.commands.options import SshFlags, ssh_options
 from auditor.exitcodes import outcome_code, run_guarded
 from auditor.model import SEVERITY_NAMES
 
@@ -87,14 +87,7 @@ from auditor.model import SEVERITY_NAMES
     help="json: with --dry-run, the plan as JSON on stdout.",
 )  # fmt: skip
 def premigrate(
-    config_path: Path | None,
-    ssh_user: str | None,
-    key_file: Path | None,
-    known_hosts: Path | None,
-    host_key_policy: str | None,
-    ports: tuple[int, ...],
-    sudo: bool | None,
-    days: int | None,
+    ssh: SshFlags,
     old: tuple[str, ...],
     old_inventories: tuple[Path, ...],
     plan: Path,
@@ -136,17 +129,14 @@ def premigrate(
         from auditor.report import write_report_data
         from auditor.terminal import TerminalUI
 
-        config = build_config(
-            config_path, ssh_user=ssh_user, key_file=key_file, known_hosts=known_hosts,
-            host_key_policy=host_key_policy, ports=ports, sudo=sudo,
-        )  # fmt: skip
+        config = ssh.config()
         request = PremigrateRequest(
             plan=plan,
             old=old,
             old_inventories=old_inventories,
             plan_kind=plan_format,
             mode=Mode.AFTER if after else Mode.BEFORE,
-            window_days=days,
+            window_days=ssh.days,
             resolve_plan=resolve_plan,
         )
         folder = out_dir or config.audit.reports / ("postmigrate" if after else "premigrate")

@@ -217,3 +217,31 @@ def test_a_closed_stdout_pipe_ends_quietly_with_141(tmp_path: Path) -> None:
         shell=True, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert piped.stdout == "[\n" and piped.stderr == "", piped.stderr
+
+
+def test_ssh_options_reach_the_command_as_one_set_of_flags(tmp_path: Path) -> None:
+    """inspect and premigrate take the SSH settings through `ssh_options` as one SshFlags,
+    whose config has them on top of the file's [ssh] section."""
+    import click
+    from click.testing import CliRunner
+
+    from auditor.commands.options import SshFlags, ssh_options
+
+    got: list[SshFlags] = []
+
+    @click.command()
+    @ssh_options
+    @click.option("--other")
+    def command(ssh: SshFlags, other: str | None) -> None:
+        got.append(ssh)
+
+    config = tmp_path / "audit.toml"
+    config.write_text('[ssh]\nuser = "alice"\nports = [22]\n')
+    argv = ["-c", str(config), "--ssh-user", "bob", "--port", "2222", "--days", "3", "--no-sudo"]
+    done = CliRunner().invoke(command, [*argv, "--other", "x"])
+    assert done.exit_code == 0, done.output
+    (flags,) = got
+    assert (flags.ssh_user, flags.ports, flags.days, flags.sudo) == ("bob", (2222,), 3, False)
+    ssh = flags.config().ssh
+    assert (ssh.user, ssh.ports, ssh.sudo) == ("bob", (2222,), False)
+    assert SshFlags(config, None, None, None, None, (), None, None).config().ssh.user == "alice"
