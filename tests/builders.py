@@ -1,5 +1,5 @@
 """Builders the tests share: a host, its facts, a run, a reader of HTML pages, and for the
-SSH fan-out its settings, a probe, a poll and a Ctrl-C.
+SSH fan-out its settings, a probe, a poll and a Ctrl-C; golden files' `to_jsonable`.
 
 Hosts are numbered: host `n` is `ip:10.0.0.n`, named `host<n>`, seen by a network sweep
 ("lan") unless `network=False`. Each test file sets its own clock (`at=`); T0 is the default.
@@ -7,6 +7,8 @@ Hosts are numbered: host `n` is `ip:10.0.0.n`, named `host<n>`, seen by a networ
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import importlib.util
 import json
 import os
@@ -233,3 +235,22 @@ def ctrl_c(*after: float) -> threading.Thread:
     presser = threading.Thread(target=press, daemon=True)
     presser.start()
     return presser
+
+
+# --------------------------------------------------------------------------- golden files
+
+
+def to_jsonable(value: Any) -> Any:
+    """A parser's result as the golden files store it: dataclasses as objects of their
+    fields, enums as their values, datetimes in ISO form."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value

@@ -7,8 +7,6 @@ fixtures' README), `<case>.json` holds `{"args": {...}, "expected": ...}`. One g
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import json
 import os
 from collections.abc import Callable
@@ -23,25 +21,12 @@ from auditor.inspect.http import parse_http_response
 from auditor.inspect.probe import parse_inspect_output
 from auditor.probe.facts.auth_log import parse_accepted
 from auditor.probe.facts.services import parse_package_owner, parse_proc_stat
+from tests.builders import to_jsonable
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "inspect"
 REGENERATE = os.environ.get("AUDITOR_REGEN_GOLDEN") == "1"
 INPUTS = (".txt", ".http")
 OWNERS = Config(path=None, owners=(OwnerRule("10.20.0.0/16", "team-payments"),))
-
-
-def to_jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    return value
 
 
 def _probe_output(raw: bytes, args: dict[str, Any]) -> Any:

@@ -9,7 +9,6 @@ the expected values (review the diff before committing).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shlex
@@ -41,6 +40,7 @@ from auditor.probe.parsers.processes import parse_passwd, parse_process_details
 from auditor.probe.parsers.sockets import parse_netstat, parse_proc_net, parse_ss
 from auditor.probe.parsers.software import parse_version
 from auditor.probe.parsers.weblog import parse_weblog_report
+from tests.builders import to_jsonable
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "probe"
 INPUT_SUFFIXES = (".txt", ".log")
@@ -60,18 +60,6 @@ CLIENT_OWNERS = ClientOwners.from_rules(OWNERS.owners)
 
 def owner_of(address: str) -> str | None:
     return OWNERS.owner_of(address)
-
-
-def to_jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    return value
 
 
 def _now(args: dict[str, Any]) -> datetime:
