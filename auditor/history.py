@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from auditor.facts_view import FactsView, ListenerView, parse_time
 from auditor.model import (
     AuditRun,
     Changes,
@@ -95,15 +96,6 @@ class Sighting:
     gone_at: datetime | None = None  # when it was reported gone; cleared when seen again
 
 
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -147,94 +139,61 @@ def diff_findings(
 # --------------------------------------------------------------------------- facts
 
 
-def _os_text(facts: Mapping[str, Any]) -> str | None:
-    os = facts.get("os")
-    if not isinstance(os, Mapping):
-        return None
-    parts = [os.get("name") or os.get("id"), os.get("version")]
-    text = os.get("pretty_name") or " ".join(str(p) for p in parts if p)
-    return str(text) if text else None
-
-
-def _boot(facts: Mapping[str, Any]) -> datetime | None:
-    boot = parse_time(facts.get("boot_time"))
-    if boot is not None:
-        return boot
-    collected, uptime = parse_time(facts.get("collected_at")), facts.get("uptime_seconds")
-    if collected is not None and isinstance(uptime, int | float):
-        return collected - timedelta(seconds=float(uptime))
-    return None
-
-
 def rebooted(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    """Booted again between the two probes: the boot time moved forward (beyond jitter),
-    or, with no times to go by, the uptime went down."""
-    b0, b1 = _boot(before), _boot(after)
+    """Booted again between the two probes (report.json facts): the boot time moved forward
+    (beyond jitter), or, with no times to go by, the uptime went down."""
+    return _rebooted(FactsView(before), FactsView(after))
+
+
+def _rebooted(before: FactsView, after: FactsView) -> bool:
+    b0, b1 = before.boot, after.boot
     if b0 is not None and b1 is not None:
         return b1 - b0 > REBOOT_TOLERANCE
-    u0, u1 = before.get("uptime_seconds"), after.get("uptime_seconds")
-    if isinstance(u0, int | float) and isinstance(u1, int | float):
+    u0, u1 = before.uptime_seconds, after.uptime_seconds
+    if u0 is not None and u1 is not None:
         return u1 < u0
     return False
 
 
-def _listener_key(listener: Mapping[str, Any]) -> tuple[str, str, int]:
-    return (str(listener["proto"]), str(listener["address"]), int(listener["port"]))
-
-
 def listener_text(listener: Mapping[str, Any]) -> str:
-    address = str(listener["address"])
-    if ":" in address:
-        address = f"[{address}]"
-    text = f"{listener['proto']} {address}:{listener['port']}"
-    return text + (f" {listener['process']}" if listener.get("process") else "")
-
-
-def _teams(facts: Mapping[str, Any]) -> set[str]:
-    if facts.get("client_teams") is not None:  # every client, counted on the host
-        return {str(t["team"]) for t in facts["client_teams"]}
-    clients = list(facts.get("clients") or ())
-    for web in facts.get("web_logs") or ():
-        clients += list(web.get("top_clients") or ())
-    return {str(c["owner"]) for c in clients if c.get("owner")}
-
-
-def _software(facts: Mapping[str, Any]) -> dict[str, str]:
-    return {str(s["name"]): str(s["version"]) for s in facts.get("software") or ()}
+    """A report.json listener for people: `tcp [::]:80 nginx`."""
+    return ListenerView.of(listener).text()
 
 
 def fact_changes(
     before: Mapping[str, Any], after: Mapping[str, Any]
 ) -> list[tuple[str, str | None, str | None]]:
-    """[(fact, before, after)] between two probes of one host (report.json facts dicts)."""
+    """[(fact, before, after)] between two probes of one host (report.json facts dicts):
+    a fact is compared only where both probes collected it."""
+    old, new = FactsView(before), FactsView(after)
     out: list[tuple[str, str | None, str | None]] = []
 
-    def add(fact: str, old: Any, new: Any) -> None:
-        out.append((fact, old, new))
+    def add(fact: str, was: str | None, now: str | None) -> None:
+        out.append((fact, was, now))
 
-    if rebooted(before, after):
-        add("boot", iso(_boot(before)), iso(_boot(after)))
-    os0, os1 = _os_text(before), _os_text(after)
+    if _rebooted(old, new):
+        add("boot", iso(old.boot), iso(new.boot))
+    os0, os1 = old.os_text, new.os_text
     if os0 and os1 and os0 != os1:
         add("os", os0, os1)
-    k0, k1 = before.get("kernel"), after.get("kernel")
+    k0, k1 = old.kernel, new.kernel
     if k0 and k1 and k0 != k1:
         add("kernel", k0, k1)
-    if before.get("listeners") is not None and after.get("listeners") is not None:
-        l0 = {_listener_key(x): x for x in before["listeners"]}
-        l1 = {_listener_key(x): x for x in after["listeners"]}
-        for key in sorted(l1.keys() - l0.keys()):
-            add("listener", None, listener_text(l1[key]))
-        for key in sorted(l0.keys() - l1.keys()):
-            add("listener", listener_text(l0[key]), None)
-    if before.get("clients") is not None and after.get("clients") is not None:
-        t0, t1 = _teams(before), _teams(after)
+    if old.collected("listeners") and new.collected("listeners"):
+        by0 = {x.key: x for x in old.listeners or ()}
+        by1 = {x.key: x for x in new.listeners or ()}
+        for key in sorted(by1.keys() - by0.keys()):
+            add("listener", None, by1[key].text())
+        for key in sorted(by0.keys() - by1.keys()):
+            add("listener", by0[key].text(), None)
+    if old.collected("clients") and new.collected("clients"):
+        t0, t1 = old.client_teams or frozenset(), new.client_teams or frozenset()
         for team in sorted(t1 - t0):
             add("client_team", None, team)
         for team in sorted(t0 - t1):
             add("client_team", team, None)
-    if before.get("software") is not None and after.get("software") is not None:
-        s0, s1 = _software(before), _software(after)
+    if old.collected("software") and new.collected("software"):
+        s0, s1 = old.software or {}, new.software or {}
         for name in sorted(s0.keys() | s1.keys()):
             v0, v1 = s0.get(name), s1.get(name)
             if v0 != v1:

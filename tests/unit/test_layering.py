@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     })),
     ("judging and keeping", frozenset({
         "rules", "acceptance", "report", "history", "notify", "store", "metrics", "terminal",
+        "facts_view",
     })),
     ("drift", frozenset({"drift"})),
     ("orchestration", frozenset({"pipeline", "probing", "dryrun", "engine"})),
