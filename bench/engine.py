@@ -135,7 +135,19 @@ from auditor.pipeline import execute
 profiler = cProfile.Profile() if sys.argv[2] else None
 if profiler:
     profiler.enable()
-outcome = execute(load_config(Path(sys.argv[1])), prober=probe_via_engine)
+phases = {}
+
+def status_mb(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+
+def prober(*args, **kwargs):  # RSS when the probe is done: the engine's part of the peak
+    probe = probe_via_engine(*args, **kwargs)
+    phases["probe_rss_mb"], phases["probe_peak_rss_mb"] = status_mb("VmRSS"), status_mb("VmHWM")
+    return probe
+
+outcome = execute(load_config(Path(sys.argv[1])), prober=prober)
 if profiler:
     profiler.disable()
     profiler.dump_stats(sys.argv[2])
@@ -146,6 +158,7 @@ print(json.dumps({
     "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
     "hosts": len(outcome.run.hosts),
     "probed_ok": sum(1 for o in outcome.run.ssh.values() if o.state == "ok"),
+    **phases,
 }))
 """
 
@@ -332,7 +345,8 @@ def line(r: dict[str, Any]) -> str:
         f"{r['hosts_in_fleet']} hosts, {r['vantages']} vantages x {r['workers_per_vantage']} "
         f"workers: {r['hosts_per_minute']:.0f} hosts/min ({r['wall_s']} s), ok "
         f"{r['probed_ok']}/{r['hosts']}; controller {r['controller_ms_per_host']} ms CPU/host, "
-        f"peak RSS {r['peak_rss_mb']} MB; workers {r['workers_ms_per_host']} ms CPU/host; "
+        f"peak RSS {r['peak_rss_mb']} MB (after the probe {r.get('probe_rss_mb')} MB, "
+        f"peak {r.get('probe_peak_rss_mb')}); workers {r['workers_ms_per_host']} ms CPU/host; "
         f"broker peak {r['broker_peak_bytes'] / 1024:.0f} KB in {r['broker_peak_keys']} keys, "
         f"after {r['broker_left_bytes_per_host']} B/host ({r['broker_left_keys']} keys); "
         f"{r['store']} store {r['store_bytes_per_host']} B/host"

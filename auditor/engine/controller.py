@@ -165,6 +165,11 @@ class Inbox:
 
     def __init__(self, app: Celery) -> None:
         self._consumer = app.backend.result_consumer
+        # Celery keeps a ready message of a task nobody waits on (yet) for whoever asks
+        # later: up to 8,192 of them, each a whole batch's facts. Ours only get there when
+        # the result was read first (`check`, a redelivered batch's second result): `wait`
+        # drops them.
+        self._buffered = getattr(app.backend, "_pending_messages", None)
         self._consumer.on_message = self._on_message  # every state change (STARTED too)
         self._reading = threading.Lock()
         self._watched: set[str] = set()
@@ -203,6 +208,7 @@ class Inbox:
                     self._consumer.drain_events(timeout=left)
                 except TimeoutError:  # nothing within `left` (RabbitMQ says so this way)
                     break
+            self._drop_buffered()
         finally:
             self._reading.release()
 
@@ -220,6 +226,20 @@ class Inbox:
         self._started.discard(result.id)
         self._arrived.discard(result.id)
         result.forget()
+
+    def _drop_buffered(self) -> None:
+        """Drop Celery's buffered ready messages of tasks this inbox no longer watches
+        (by the reading thread: reading puts them there). Every task is watched from the
+        moment it is sent, before any message is read, so nobody will ask for these: left
+        there, each would hold a batch's decoded result until 8,192 of them push the oldest
+        out — memory growing with the fleet."""
+        buffered = self._buffered
+        if not buffered:
+            return
+        for task_id in [t for t in buffered if t not in self._watched]:
+            while buffered.take(task_id, None) is not None:
+                pass
+            buffered.pop(task_id, None)
 
 
 def _result_wait(engine: EngineSettings, deadline: float) -> float:

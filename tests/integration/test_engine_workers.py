@@ -395,3 +395,31 @@ def test_auditor_audit_with_an_engine_sweeps_and_probes_at_the_vantage(
     )
     assert report["run"]["vantages"] == {"lo": {"hosts": 1, "ok": 1}}
     assert "sweeping lo for vantage lo" in workers.log(0)
+
+
+def test_ready_messages_nobody_waits_for_are_not_kept(redis_broker: str) -> None:
+    """Celery buffers a ready message of a task nobody waits on (8,192 of them, each a
+    batch's result): the controller's inbox drops those of tasks it no longer watches, so
+    its memory does not grow with the fleet."""
+    from celery.result import AsyncResult
+
+    from auditor.config import EngineSettings
+    from auditor.engine.app import make_app
+    from auditor.engine.controller import Inbox
+
+    app = make_app(EngineSettings(broker=redis_broker, queue_prefix="tinbox"))
+    try:
+        inbox = Inbox(app)
+        inbox.watch(AsyncResult("still-running", app=app))
+        consumer, buffered = app.backend.result_consumer, app.backend._pending_messages
+        for task_id in ("read-before-its-message", "still-running"):
+            # as Celery takes a message off the wire (a redelivered batch's second result)
+            consumer.on_state_change({"task_id": task_id, "status": "STARTED"}, None)
+            consumer.on_state_change({"task_id": task_id, "status": "SUCCESS",
+                                      "result": {"results": ["facts"] * 8}}, None)  # fmt: skip
+        assert "read-before-its-message" in buffered
+        assert inbox.arrived(AsyncResult("still-running", app=app))  # delivered, not kept
+        inbox.wait(0.2)
+        assert "read-before-its-message" not in buffered and buffered.total == 0
+    finally:
+        app.close()
