@@ -146,3 +146,45 @@ def test_an_interrupted_run_is_stored_marked_and_never_the_baseline(
     assert report["changes"]["previous_run"] == runs[2]["id"]  # A, the last complete run
     assert [h["host"] for h in report["changes"]["new_hosts"]] == ["ip:127.0.0.1"]
     assert len(webhook.accepted) == 2  # 127.0.0.1 is new against A: alerted now
+
+
+def test_a_second_ctrl_c_leaves_the_stop_and_keeps_the_report(
+    tmp_path: Path, make_sshd: Callable[..., Sshd], user_key: Path
+) -> None:
+    """The host never runs the stop (it starts 60 s late): the first Ctrl-C waits for it, the
+    second leaves it at once, names the host, and the report is still written."""
+    wrapper = tmp_path / "hostile-shell"
+    hang = ["sleep", f"44{os.getpid()}"]
+    late = ["sleep", f"60.{os.getpid()}"]  # the host's 60 s before it runs the stop
+    wrapper.write_text(WRAPPER.format(step=STEP, action=" ".join(hang), stop_delay=late[1]))
+    wrapper.chmod(0o755)
+    server = make_sshd(extra=f"ForceCommand {wrapper}")
+    out = tmp_path / "reports"
+    config = _config(tmp_path, ["loopback-syn.xml"], server, user_key)
+    running = _auditor("audit", "-q", "-c", str(config), "-o", str(out))
+    try:
+        until = time.monotonic() + 60
+        while not _processes_with(hang) and time.monotonic() < until:
+            time.sleep(0.1)
+        assert _processes_with(hang), "the probe never reached the hanging step"
+        running.send_signal(signal.SIGINT)
+        time.sleep(1.0)  # the stop is on its way, and will not come
+        left_at = time.monotonic()
+        running.send_signal(signal.SIGINT)
+        _, said = running.communicate(timeout=60)
+        assert running.returncode == 130, said
+        assert time.monotonic() - left_at < 30  # not the stated wait (timeout 20 s + 3 s)
+        assert "Ctrl-C: stopping 1 probe on their hosts" in said
+        assert "probes left unstopped; these hosts may still run something: " in said
+        report = json.loads((out / "report.json").read_text())
+        assert report["interrupted"] is True
+        (host,) = [h for h in report["hosts"] if h["id"] == "ip:127.0.0.1"]
+        assert host["ssh"]["kind"] == "interrupted"
+        assert "something may still run on the host" in host["ssh"]["reason"]
+        assert _processes_with(hang)  # left, as the user asked
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+        for pid in _processes_with(hang) + _processes_with(late):  # what we left, ended here
+            os.kill(pid, signal.SIGKILL)
