@@ -37,6 +37,7 @@ from auditor.model import (
 )
 from auditor.remote.errors import FailureKind, JumpHostError, RemoteError, failure_kind
 from auditor.remote.session import CommandResult, Connector, RemoteSession, stop_wait
+from auditor.spool import FactsSpool, Staged
 from auditor.visible import visible
 
 if TYPE_CHECKING:
@@ -292,7 +293,7 @@ class _FanOut:
         self.notify = _Notifier(observer)
         self.results: CollectResults = {}
         self.attempts: dict[str, _Attempt] = {}  # host id -> its current attempt
-        self.futures: dict[Future[tuple[SshOutcome, Facts | None]], _Attempt] = {}
+        self.futures: dict[Future[tuple[SshOutcome, Facts | Staged | None]], _Attempt] = {}
         self.pool: ThreadPoolExecutor | None = None
         self.worker: _Worker | None = None
         self.streamed = False  # a host was offered before the final list
@@ -417,11 +418,24 @@ class _FanOut:
         for host in hosts:
             attempt = _Attempt(host, host.primary_address or "", self.settings.deadline, grace)
             self.attempts[host.id] = attempt
-            self.futures[self.pool.submit(self.worker.run, attempt)] = attempt
+            self.futures[self.pool.submit(self.attempt, attempt)] = attempt
 
-    def finish(self, attempt: _Attempt, outcome: SshOutcome, facts: Facts | None) -> None:
+    def attempt(self, attempt: _Attempt) -> tuple[SshOutcome, Facts | Staged | None]:
+        """On a worker thread: the probe, and its facts written to a spool there. A finished
+        host then waits for this thread's turn with a record number, not its parsed Facts:
+        workers can finish hosts faster than this loop takes them, and thousands of parsed
+        Facts waiting in futures made the peak grow with the fleet (issue 14)."""
+        outcome, facts = self.worker.run(attempt)  # type: ignore[union-attr]
+        if facts is not None and isinstance(self.facts_store, FactsSpool):
+            return outcome, self.facts_store.stage(facts)
+        return outcome, facts
+
+    def finish(self, attempt: _Attempt, outcome: SshOutcome, facts: Facts | Staged | None) -> None:
         attempt.final = True
-        if facts is not None and self.facts_store is not None:
+        if isinstance(facts, Staged):
+            self.facts_store.commit(attempt.host.id, facts)  # type: ignore[union-attr]
+            facts = None
+        elif facts is not None and self.facts_store is not None:
             self.facts_store[attempt.host.id] = facts
             facts = None
         self.results[attempt.host.id] = (outcome, facts)

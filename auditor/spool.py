@@ -21,6 +21,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any, overload
 
 from auditor.model import Facts
@@ -56,6 +57,13 @@ class _Records:
         return len(self._spans)
 
 
+@dataclass(frozen=True)
+class Staged:
+    """Facts written to a FactsSpool's file but not yet its host's (FactsSpool.stage)."""
+
+    record: int
+
+
 class FactsSpool(MutableMapping[str, Facts]):
     """host id -> Facts, kept on disk (see the module docstring). Thread-safe."""
 
@@ -65,7 +73,15 @@ class FactsSpool(MutableMapping[str, Facts]):
         self._rows: dict[str, SpooledRows] = {}
 
     def put(self, host_id: str, facts: Facts) -> None:
-        self._index[host_id] = self._records.append(pickle.dumps(facts, pickle.HIGHEST_PROTOCOL))
+        self.commit(host_id, self.stage(facts))
+
+    def stage(self, facts: Facts) -> Staged:
+        """Write `facts` to disk, from any thread, without entering them: `commit` does
+        (collect's workers stage a host's facts, its loop commits those of hosts it keeps)."""
+        return Staged(self._records.append(pickle.dumps(facts, pickle.HIGHEST_PROTOCOL)))
+
+    def commit(self, host_id: str, staged: Staged) -> None:
+        self._index[host_id] = staged.record
 
     def __setitem__(self, host_id: str, facts: Facts) -> None:
         self.put(host_id, facts)

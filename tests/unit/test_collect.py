@@ -38,7 +38,7 @@ from auditor.remote import (
     UnknownHostKeyError,
 )
 from auditor.remote.scripted import Behaviour
-from auditor.spool import FactsSpool
+from auditor.spool import FactsSpool, Staged
 from tests.builders import SSH_SETTINGS as SETTINGS
 from tests.builders import ctrl_c, hostname_probe
 
@@ -129,11 +129,14 @@ class _Watched(FactsSpool):
         self.alive_before: list[int] = []
         self.stored = threading.Semaphore(1)  # the next probe waits for the last store
 
-    def put(self, host_id: str, facts: Facts) -> None:
+    def stage(self, facts: Facts) -> Staged:
         gc.collect()
         self.alive_before.append(sum(1 for ref in self.refs if ref() is not None))
         self.refs.append(weakref.ref(facts))
-        super().put(host_id, facts)
+        return super().stage(facts)
+
+    def commit(self, host_id: str, staged: Staged) -> None:
+        super().commit(host_id, staged)
         self.stored.release()
 
 
@@ -151,6 +154,7 @@ def test_spooled_facts_are_not_held_while_the_rest_are_probed() -> None:
     assert len(spool) == len(hosts)
     # A finished future kept in collect's table would keep its host's Facts: 0, 1, 2 ...
     assert spool.alive_before == [0] * len(hosts)
+    assert {host_id: f.hostname for host_id, f in spool.items()} == {h.id: h.id for h in hosts}
 
 
 def test_concurrency_bound_is_respected() -> None:

@@ -31,6 +31,18 @@ def test_facts_come_back_equal_and_only_the_index_stays() -> None:
     assert spooled.facts.get("ip:10.99.99.99") is None
 
 
+def test_staged_facts_are_a_hosts_only_once_committed() -> None:
+    run = generated_run(3)
+    (first, one), (second, two), (third, three) = run.facts.items()
+    spool = FactsSpool()
+    staged = [spool.stage(facts) for facts in (one, two, three)]
+    assert len(spool) == 0 and first not in spool  # written, nobody's yet
+    spool.commit(third, staged[2])
+    spool.commit(first, staged[0])  # the second is dropped (collect discarded its probe)
+    assert list(spool) == [third, first]
+    assert spool[first] == one and spool[third] == three and second not in spool
+
+
 def test_a_spooled_run_renders_as_the_same_run_in_memory() -> None:
     run, spooled = _spooled(60)
     data = run_to_dict(spooled)
