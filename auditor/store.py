@@ -407,7 +407,9 @@ def _insert_host_rows(db: Database, run_id: str, report: Mapping[str, Any]) -> N
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, host_id) DO UPDATE SET "
         "label = excluded.label, status = excluded.status, alive = excluded.alive, "
         "facts = excluded.facts",
-        [
+        # A generator, not a list: each host's facts are encoded as its row is written
+        # (a list held every host's facts JSON at once, ~8 KB a host).
+        (
             (
                 run_id,
                 h["id"],
@@ -417,7 +419,7 @@ def _insert_host_rows(db: Database, run_id: str, report: Mapping[str, Any]) -> N
                 json.dumps(h["facts"]) if h.get("facts") is not None else None,
             )
             for h in report.get("hosts", ())
-        ],
+        ),
     )
 
 
@@ -632,7 +634,7 @@ class Store:
                 self.db.executemany(
                     "INSERT INTO findings (run_id, rule, severity, host, title, evidence, seq) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
+                    (  # made as written, like the host rows
                         (
                             info["id"],
                             f["rule"],
@@ -643,7 +645,7 @@ class Store:
                             seq,
                         )
                         for seq, f in enumerate(report.get("findings", ()))
-                    ],
+                    ),
                 )
                 # An interrupted run is no baseline: first/last seen and gone markers are
                 # the complete runs' (its hosts count as new until a complete run sees them).
@@ -657,8 +659,8 @@ class Store:
                     "last_seen = COALESCE(excluded.last_seen, sightings.last_seen), "
                     "gone_at = CASE WHEN excluded.last_seen IS NULL "
                     "THEN sightings.gone_at ELSE NULL END",
-                    [(h["id"], h.get("label") or h["id"], started, info["id"], started,
-                      info["id"], started if host_alive(h) else None) for h in hosts],
+                    ((h["id"], h.get("label") or h["id"], started, info["id"], started,
+                      info["id"], started if host_alive(h) else None) for h in hosts),
                 )  # fmt: skip
                 gone = (
                     ()

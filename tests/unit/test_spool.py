@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from auditor.report import render_all, run_to_dict, write_reports
 from auditor.report.json_report import validate_report
@@ -77,6 +78,26 @@ def test_reports_and_store_of_a_spooled_run(tmp_path: Path) -> None:
         assert stored.report == json.loads(json.dumps(run_to_dict(run)))
         host = run.hosts[3]
         assert store.facts_of(run.id, host.id) == on_disk["hosts"][3]["facts"]
+
+
+def test_the_store_writes_a_runs_rows_as_it_makes_them(tmp_path: Path) -> None:
+    """Hosts (each with its facts' JSON), findings and sightings go to the database one by
+    one, never as one list: memory flat in fleet size."""
+    _, spooled = _spooled(20)
+    seen: list[tuple[str, bool, int]] = []
+    with open_store(tmp_path / "history.sqlite") as store:
+        write = store.db.executemany
+
+        def executemany(sql: str, rows: Any) -> None:
+            items = list(rows)
+            seen.append((sql.split()[2], isinstance(rows, list | tuple), len(items)))
+            write(sql, items)
+
+        store.db.executemany = executemany  # type: ignore[method-assign]
+        store.save_run(spooled)
+        assert store.facts_of(spooled.id, spooled.hosts[3].id) is not None
+    assert ("host_runs", False, 20) in seen and ("sightings", False, 20) in seen
+    assert ("findings", False, len(spooled.findings)) in seen
 
 
 def test_history_snapshot_of_a_spooled_run_reads_facts_through() -> None:
