@@ -229,20 +229,26 @@ SELECT pg_advisory_xact_lock({_LOCK_CLASS}, h)
 FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(%(keys)s::text[]) AS k ORDER BY 1) AS s
 """
 
-# statement_timestamp(): one instant per statement, the server's clock (never the workers').
-_PG_COUNT = f"""
+# After the locks, one statement: drop the limits' expired leases, and take a lease in each
+# limit or in none (statement_timestamp(): one instant per statement, the server's clock,
+# never the workers'). Taken when it returns a row per limit.
+_PG_TAKE = f"""
 WITH gone AS (
     DELETE FROM {LEASES} WHERE limit_key = ANY(%(keys)s) AND ends <= statement_timestamp()
+), claims AS (
+    SELECT * FROM unnest(%(keys)s::text[], %(limits)s::int[]) AS c(limit_key, most)
+), full_limits AS (
+    SELECT 1 FROM claims AS c
+    WHERE NOT EXISTS (SELECT 1 FROM {LEASES} AS l WHERE l.limit_key = c.limit_key
+                      AND l.member = %(member)s AND l.ends > statement_timestamp())
+    AND (SELECT count(*) FROM {LEASES} AS l
+         WHERE l.limit_key = c.limit_key AND l.ends > statement_timestamp()) >= c.most
 )
-SELECT limit_key, count(*), bool_or(member = %(member)s) FROM {LEASES}
-WHERE limit_key = ANY(%(keys)s) AND ends > statement_timestamp() GROUP BY limit_key
-"""
-
-_PG_TAKE = f"""
 INSERT INTO {LEASES} (limit_key, member, ends)
-SELECT k, %(member)s, statement_timestamp() + %(lease)s * interval '1 second'
-FROM unnest(%(keys)s::text[]) AS k
+SELECT c.limit_key, %(member)s, statement_timestamp() + %(lease)s * interval '1 second'
+FROM claims AS c WHERE NOT EXISTS (SELECT 1 FROM full_limits)
 ON CONFLICT (limit_key, member) DO UPDATE SET ends = excluded.ends
+RETURNING limit_key
 """
 
 _PG_GIVE = f"DELETE FROM {LEASES} WHERE limit_key = ANY(%(keys)s) AND member = %(member)s"
@@ -326,18 +332,15 @@ class PostgresSlots(LeasedSlots):
         return self.conn
 
     def _take(self, keys: list[str], member: str, limits: list[int]) -> bool:
-        args = {"keys": keys, "member": member, "lease": self.engine.lease}
+        args = {"keys": keys, "limits": limits, "member": member, "lease": self.engine.lease}
         with self._db_lock:
             conn = self._db()
-            with conn.transaction():
+            # BEGIN, the locks, the take and COMMIT sent at once (one round trip): the
+            # limits stay locked for the server's work only, not for the network's.
+            with conn.pipeline(), conn.transaction():
                 conn.execute(_PG_LOCK, args)
-                held = {k: (n, mine) for k, n, mine in conn.execute(_PG_COUNT, args)}
-                for key, limit in zip(keys, limits, strict=True):
-                    count, mine = held.get(key, (0, False))
-                    if not mine and count >= limit:
-                        return False
-                conn.execute(_PG_TAKE, args)
-        return True
+                taken = conn.execute(_PG_TAKE, args)
+            return len(taken.fetchall()) == len(keys)
 
     def _give(self, keys: tuple[str, ...], member: str) -> None:
         with self._db_lock:
