@@ -432,3 +432,23 @@ def test_a_host_certificate_the_probe_cannot_check_is_its_own_finding() -> None:
     assert (f.rule, f.severity, f.title) == (
         "ssh-host-certificate", Severity.MEDIUM, "Host certificate: CA checking not supported"
     )
+
+
+def test_equal_finding_text_is_held_once_across_hosts() -> None:
+    """Titles never name the host: a fleet's same finding is one string, however many
+    hosts have it (memory flat in fleet size), and the values are what the rules made."""
+    from tests.unit.big_fleet import generated_run
+
+    run = generated_run(40)
+    by_text: dict[tuple[str, str], list[Finding]] = {}
+    for finding in run.findings:
+        by_text.setdefault((finding.rule, finding.title), []).append(finding)
+    repeated = [same for same in by_text.values() if len(same) > 1]
+    assert repeated
+    for same in repeated:
+        assert all(f.title is same[0].title for f in same)
+        for f in same:
+            for line in f.evidence:
+                twin = next((g for g in same if line in g.evidence and g is not f), None)
+                if twin is not None:
+                    assert twin.evidence[twin.evidence.index(line)] is line
