@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -46,6 +47,10 @@ TIMEOUT = 120  # seconds for one inventory, scripts and plugins included
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space for ansible-inventory
 MAX_OUTPUT = 256 * 1024**2  # bytes of JSON we are prepared to read back
 INVENTORY_POOL = 4  # inventories read at once
+# One child spawned at a time: with preexec_fn, Popen forks (no vfork), and until the exec the
+# child is a copy of the whole auditor; two forked at once count three auditors in RSS.
+# Popen returns once the child has exec'd, so the lock is held for milliseconds.
+_SPAWNING = threading.Lock()
 
 
 def _ansible_inventory() -> str:
@@ -98,7 +103,7 @@ def get_inventory(
         stdout_path, stderr_path = private / "inventory.json", private / "stderr"
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
             try:
-                process = subprocess.Popen(
+                process = _spawn(
                     command,
                     stdin=subprocess.DEVNULL,
                     stdout=stdout,
@@ -142,6 +147,11 @@ def get_inventory(
     if not isinstance(inventory, dict) or "_meta" not in inventory:
         raise SourceError(f"{path}: inventory could not be parsed: {_first_error_line(errors)}")
     return inventory
+
+
+def _spawn(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    with _SPAWNING:
+        return subprocess.Popen(command, **options)
 
 
 def _exited(process: subprocess.Popen[bytes], timeout: float) -> bool:
