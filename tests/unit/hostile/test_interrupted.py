@@ -23,7 +23,13 @@ from auditor.storedb import StoreLocation
 from tests.integration import test_remote_loopback as loopback
 from tests.integration.test_remote_loopback import SSHD, Sshd
 from tests.postgres import store_text
-from tests.unit.hostile.test_nothing_lost import STEP, WRAPPER, _eventually_none, _processes_with
+from tests.unit.hostile.test_nothing_lost import (
+    STEP,
+    WRAPPER,
+    _eventually_none,
+    _processes_with,
+    _sessions_left,
+)
 from tests.unit.hostile.test_webhook import WebhookServer
 
 user_key, make_sshd, known_hosts = loopback.user_key, loopback.make_sshd, loopback.known_hosts
@@ -112,7 +118,10 @@ def test_an_interrupted_run_is_stored_marked_and_never_the_baseline(
     # start the stop (4 s, longer than the fixed grace Ctrl-C once had): it is waited for.
     wrapper = tmp_path / "hostile-shell"
     hang = ["sleep", f"43{os.getpid()}"]  # a command line no other test has
-    wrapper.write_text(WRAPPER.format(step=STEP, action=" ".join(hang), stop_delay=4))
+    sessions = tmp_path / "sessions"
+    wrapper.write_text(
+        WRAPPER.format(step=STEP, action=" ".join(hang), stop_delay=4, sessions=sessions)
+    )
     wrapper.chmod(0o755)
     server = make_sshd(extra=f"ForceCommand {wrapper}")
     both = ["loopback-syn.xml", "loopback2-syn.xml"]
@@ -129,6 +138,7 @@ def test_an_interrupted_run_is_stored_marked_and_never_the_baseline(
     assert "left unstopped" not in said
     assert len(webhook.accepted) == 1  # an interrupted run alerts nobody
     assert _eventually_none(hang) == []  # and leaves nothing running on the host
+    assert _sessions_left(sessions) == []
     report = json.loads((out / "report.json").read_text())
     assert report["interrupted"] is True
     ssh = {(f["rule"], f["host"]) for f in report["findings"] if f["rule"].startswith("ssh-")}
@@ -156,7 +166,9 @@ def test_a_second_ctrl_c_leaves_the_stop_and_keeps_the_report(
     wrapper = tmp_path / "hostile-shell"
     hang = ["sleep", f"44{os.getpid()}"]
     late = ["sleep", f"60.{os.getpid()}"]  # the host's 60 s before it runs the stop
-    wrapper.write_text(WRAPPER.format(step=STEP, action=" ".join(hang), stop_delay=late[1]))
+    wrapper.write_text(WRAPPER.format(
+        step=STEP, action=" ".join(hang), stop_delay=late[1], sessions=tmp_path / "sessions"
+    ))  # fmt: skip
     wrapper.chmod(0o755)
     server = make_sshd(extra=f"ForceCommand {wrapper}")
     out = tmp_path / "reports"

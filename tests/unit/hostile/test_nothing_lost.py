@@ -48,6 +48,7 @@ case $SSH_ORIGINAL_COMMAND in
   *) sleep {stop_delay}; exec /bin/sh -c "$SSH_ORIGINAL_COMMAND" ;;
 esac
 SSHD_PID=$PPID WRAPPER_PID=$$; export SSHD_PID WRAPPER_PID
+read -r l </proc/$$/stat; set -- ${{l##*) }}; echo "$4" >>{sessions}
 sed 's/^_sf {step}$/_sf {step}; {action}/' | /bin/sh -s
 """
 
@@ -75,7 +76,9 @@ def probe_hostile(
 
     def probe(action: str, deadline: float = 30.0, stop_delay: float = 0) -> Probed:
         wrapper = tmp_path / "hostile-shell"
-        wrapper.write_text(WRAPPER.format(step=STEP, action=action, stop_delay=stop_delay))
+        wrapper.write_text(WRAPPER.format(
+            step=STEP, action=action, stop_delay=stop_delay, sessions=tmp_path / "sessions"
+        ))  # fmt: skip
         wrapper.chmod(0o755)
         server = make_sshd(extra=f"ForceCommand {wrapper}")
         known_hosts.write_text(server.known_hosts_line())
@@ -117,6 +120,31 @@ def _eventually_none(argv: list[str], within: float = 20.0) -> list[int]:
     return left
 
 
+def _sessions_left(sessions: Path, within: float = 20.0) -> list[int]:
+    """Pids still in the sessions the hostile host ran its probes in (the wrapper wrote
+    their ids to `sessions`): once the stop is through, none. Unlike a look for the hung
+    step's process, this cannot pass early because the script has not reached it yet."""
+    sids = sessions.read_text().split()
+    assert sids, "the probe never ran"
+    until = time.monotonic() + within
+    while (left := _in_sessions(set(sids))) and time.monotonic() < until:
+        time.sleep(0.1)
+    return left
+
+
+def _in_sessions(sids: set[str]) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[3] in sids:  # state, ppid, pgrp, session
+                found.append(int(entry.name))
+    return found
+
+
 def _kept_the_first_half(facts: Facts | None) -> Facts:
     """The unprivileged half (system, os, logins, software) arrived before the bad step."""
     assert facts is not None
@@ -131,7 +159,7 @@ DEADLINE = 8.0
 
 @pytest.mark.parametrize("stop_delay", [0, 4], ids=["quiet-host", "slow-stop"])
 def test_a_hung_step_keeps_what_arrived_names_the_step_and_is_killed(
-    probe_hostile: ProbeHostile, settings: SshSettings, stop_delay: float
+    probe_hostile: ProbeHostile, settings: SshSettings, stop_delay: float, tmp_path: Path
 ) -> None:
     # slow-stop: the stop command starts 4 s after it is asked for, longer than the fixed
     # grace the stop once had (the flake under load: the hung step outlived it).
@@ -144,6 +172,7 @@ def test_a_hung_step_keeps_what_arrived_names_the_step_and_is_killed(
     # Given up within its stated bound (`abort_grace` after the deadline), not run on.
     assert got.took < DEADLINE + abort_grace(settings)
     assert _eventually_none(HUNG) == []  # what we started is gone
+    assert _sessions_left(tmp_path / "sessions") == []  # all of it, the script too
 
 
 def test_a_step_that_ignores_term_is_killed_and_the_step_still_named(
@@ -159,9 +188,12 @@ def test_a_step_that_ignores_term_is_killed_and_the_step_still_named(
     assert f"output ended before the script finished, in {STEP}" in (got.outcome.reason or "")
     _kept_the_first_half(got.facts)
     assert _eventually_none(STUBBORN) == []
+    assert _sessions_left(tmp_path / "sessions") == []
 
 
-def test_endless_output_is_stopped_at_the_output_cap(probe_hostile: ProbeHostile) -> None:
+def test_endless_output_is_stopped_at_the_output_cap(
+    probe_hostile: ProbeHostile, tmp_path: Path
+) -> None:
     got = probe_hostile("yes flood-4323", deadline=60.0)
     assert got.outcome.state == "partial" and got.outcome.kind == "output-cap", got
     reason = got.outcome.reason or ""
@@ -171,6 +203,7 @@ def test_endless_output_is_stopped_at_the_output_cap(probe_hostile: ProbeHostile
     assert kept.errors.get("output", "").startswith("output cut at")
     assert got.took < 30  # stopped at the cap, not at the deadline
     assert _eventually_none(["yes", "flood-4323"]) == []
+    assert _sessions_left(tmp_path / "sessions") == []
 
 
 def test_a_connection_dropped_mid_probe_is_partial_not_ok(probe_hostile: ProbeHostile) -> None:
