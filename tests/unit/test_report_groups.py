@@ -151,3 +151,25 @@ def test_changes_panel_groups_new_and_resolved_findings_and_names_hosts() -> Non
     new = data["changes"]["new_findings"]
     assert new and panel.count('<span class="tag new">new</span>') == len(group_findings(new))
     assert 'href="#h' in panel  # a one-host group links its host; titles no longer name it
+
+
+def test_page_data_hosts_held_as_text_write_the_same_json() -> None:
+    """Each host's row and detail are kept as JSON text while the page is made (memory
+    flat in fleet size); the page's JSON block is byte for byte what encoding the lists
+    writes, hostile strings and all."""
+    from auditor.report.html_data import Encoded, page_data
+    from auditor.report.view import host_rows
+
+    data = run_to_dict(generated_run(30))
+    rows = host_rows(data)
+    page = page_data(rows, [g["hosts"] for g in data["finding_groups"]], None)
+    assert isinstance(page["rows"], Encoded) and isinstance(page["details"], Encoded)
+    plain = {k: [json.loads(i) for i in v.items] if isinstance(v, Encoded) else v
+             for k, v in page.items()}  # fmt: skip
+    assert len(plain["rows"]) == len(plain["details"]) == 30
+    text = json.dumps(plain, separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):  # fmt: skip
+        text = text.replace(char, escape)
+    assert script_json(page) == text
+    assert "\\u003c/script\\u003e" in text and "</script>" not in text
