@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTHON ?= python3
-DEBIAN_PACKAGES := nmap openssh-server openssh-client iproute2 sudo net-tools busybox procps strace socat libcap2-bin redis-server nftables postgresql
+DEBIAN_PACKAGES := nmap openssh-server openssh-client iproute2 sudo net-tools busybox procps strace socat libcap2-bin redis-server nftables postgresql rabbitmq-server
 STAMP := $(VENV)/.installed
 
 # Pythons the package claims (pyproject classifiers): test-pythons runs the unit tests on each.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the servers the tests use, when they are not already answering (`make services`,
 # .ci/run): PostgreSQL at 127.0.0.1:5432 (the PostgreSQL history store's tests) and Redis at
-# 127.0.0.1:6379 (the Celery engine's broker). Debian's packages (Makefile DEBIAN_PACKAGES).
+# 127.0.0.1:6379 (the Celery engine's broker) and RabbitMQ at 127.0.0.1:5672 (its other broker).
+# Debian's packages (Makefile DEBIAN_PACKAGES).
 # A server that answers is left exactly as it is: never restarted, never reconfigured.
 #
 # On a machine where PostgreSQL was just installed, the tests' login (user postgres over TCP
@@ -66,4 +67,18 @@ if command -v redis-server >/dev/null; then
   if [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; then say "Redis: 127.0.0.1:6379 answers"; else say "Redis: 127.0.0.1:6379 does NOT answer" >&2; fi
 else
   say "Redis is not installed (Debian package redis-server)" >&2
+fi
+
+# --------------------------------------------------------------------------- RabbitMQ
+# The engine's other broker (amqp://guest:guest@127.0.0.1:5672): its tests skip without it.
+rabbit_answers() { timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5672' 2>/dev/null; }
+if command -v rabbitmq-server >/dev/null; then
+  if ! rabbit_answers; then
+    say "starting RabbitMQ on 127.0.0.1:5672"
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    for _ in $(seq 1 120); do rabbit_answers && break; sleep 0.5; done
+  fi
+  if rabbit_answers; then say "RabbitMQ: 127.0.0.1:5672 answers"; else say "RabbitMQ: 127.0.0.1:5672 does NOT answer (its tests skip)" >&2; fi
+else
+  say "RabbitMQ is not installed (Debian package rabbitmq-server): its tests skip" >&2
 fi
