@@ -34,7 +34,7 @@ import errno
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from auditor import fileio
 from auditor.errors import OutputError
 from auditor.locking import ExclusiveLock
 from auditor.model import AuditRun
-from auditor.report.html_report import render_html, render_html_data
+from auditor.report.html_report import html_pieces, render_html
 from auditor.report.json_report import load_schema, render_json, run_to_dict, validate_report
 from auditor.spool import json_chunks
 
@@ -62,7 +62,7 @@ def write_atomic(path: Path, text: fileio.Data) -> None:
 
 def render_all(data: Mapping[str, Any]) -> dict[str, str]:
     """Every file format's text from report.json data: format -> text."""
-    return {kind: "".join(text) for kind, text in _render(data).items()}
+    return {kind: "".join(render()) for kind, render in _renderers(data).items()}
 
 
 class _JsonText:
@@ -76,15 +76,20 @@ class _JsonText:
         return json_chunks(self._data)
 
 
-def _render(data: Mapping[str, Any]) -> dict[str, str | _JsonText]:
+Renderer = Callable[[], str | Iterable[str]]
+
+
+def _renderers(data: Mapping[str, Any]) -> dict[str, Renderer]:
+    """format -> what renders it when called: one format is rendered (and written) at a
+    time, so no two formats' texts and working sets are alive at once (issue 14)."""
     from auditor.report.csv_report import render_csv
     from auditor.report.markdown_report import render_markdown
 
     return {
-        "json": _JsonText(data),
-        "html": render_html_data(data),
-        "csv": render_csv(data),
-        "md": render_markdown(data),
+        "json": lambda: _JsonText(data),
+        "html": lambda: html_pieces(data),
+        "csv": lambda: render_csv(data),
+        "md": lambda: render_markdown(data),
     }
 
 
@@ -135,19 +140,16 @@ def hold_report_folder(out_dir: Path) -> Iterator[None]:
 
 def write_report_data(data: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
     """Write every format from report.json data as one set (see the module docstring);
-    returns format -> path (`DIR/index.html` ...). Everything is rendered before anything
-    is written, so a rendering error leaves the old reports. A failed write raises
+    returns format -> path (`DIR/index.html` ...). Each format is rendered as it is written
+    into the new set, which is switched in only once all are: a rendering error (or a failed
+    write) removes the half-written set and leaves the old reports. A failed write raises
     OutputError naming the file."""
-    texts = _render(data)
+    renderers = _renderers(data)
     fileio.make_folder(out_dir)
     with report_folder_lock(out_dir):
         clean_stale(out_dir)
-        written = {kind: out_dir / REPORT_FILES[kind] for kind in texts}
-        try:
-            _write_set(out_dir, str(data.get("run", {}).get("id") or "run"), texts)
-        except _NoSymlinks:
-            for kind, text in texts.items():
-                write_atomic(written[kind], text)
+        written = {kind: out_dir / REPORT_FILES[kind] for kind in renderers}
+        _write_set(out_dir, str(data.get("run", {}).get("id") or "run"), renderers)
         return written
 
 
@@ -155,19 +157,22 @@ class _NoSymlinks(Exception):
     """The report folder's filesystem cannot hold symlinks (vfat, some SMB shares)."""
 
 
-def _write_set(out_dir: Path, run_id: str, texts: Mapping[str, fileio.Data]) -> None:
+def _write_set(out_dir: Path, run_id: str, renderers: Mapping[str, Renderer]) -> None:
     sets = out_dir / SETS
     fileio.make_folder(sets)
     name = _free_name(sets, _SAFE_NAME.sub("_", run_id)[:100] or "run")
     partial = sets / (name + _PARTIAL)
     fileio.make_folder(partial)
-    for kind, text in texts.items():
+    for kind, render in renderers.items():
         path = partial / REPORT_FILES[kind]
         try:
-            fileio.write_synced(path, text)
+            fileio.write_synced(path, render())
         except OSError as exc:
             shutil.rmtree(partial, ignore_errors=True)  # no half set outlives the run
             raise fileio.output_error(out_dir / REPORT_FILES[kind], exc) from exc
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)  # a rendering error: the old set stays
+            raise
     final = sets / name
     try:
         os.rename(partial, final)
@@ -179,11 +184,24 @@ def _write_set(out_dir: Path, run_id: str, texts: Mapping[str, fileio.Data]) -> 
                 _link(entry, target)  # once: a plain file from an older version goes
         fileio.sync_folder(out_dir)
     except _NoSymlinks:
-        shutil.rmtree(final, ignore_errors=True)
-        raise
+        _move_out(final, out_dir, [REPORT_FILES[kind] for kind in renderers])
+        return
     except OSError as exc:
         raise fileio.output_error(out_dir / CURRENT, exc, "switch the report set to") from exc
     _prune(sets, keep=name)
+
+
+def _move_out(final: Path, out_dir: Path, filenames: Sequence[str]) -> None:
+    """Where the folder cannot hold symlinks: each file of the finished set (written and
+    synced) replaces its namesake in the folder by one rename, atomically on its own."""
+    for filename in filenames:
+        try:
+            os.replace(final / filename, out_dir / filename)
+        except OSError as exc:
+            shutil.rmtree(final, ignore_errors=True)
+            raise fileio.output_error(out_dir / filename, exc) from exc
+    shutil.rmtree(final, ignore_errors=True)
+    fileio.sync_folder(out_dir)
 
 
 def _link(entry: Path, target: str) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from auditor.model import Changes
@@ -311,25 +311,42 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _page_text(data: Any) -> str:
-    """`json.dumps(data, separators=(",", ":"), ensure_ascii=False)`, byte for byte, where a
-    top-level value may be Encoded."""
+def _page_pieces(data: Any) -> Iterator[str]:
+    """`json.dumps(data, separators=(",", ":"), ensure_ascii=False)`, byte for byte, in
+    pieces, where a top-level value may be Encoded: a top-level list comes item by item (an
+    Encoded one as one host's row or detail), so the page's block is never one string (issue 14)."""
     if not isinstance(data, Mapping):
-        return _compact(data)
-    parts = [
-        _compact(str(key))
-        + ":"
-        + ("[" + ",".join(value.items) + "]" if isinstance(value, Encoded) else _compact(value))
-        for key, value in data.items()
-    ]
-    return "{" + ",".join(parts) + "}"
+        yield _compact(data)
+        return
+    yield "{"
+    for n, (key, value) in enumerate(data.items()):
+        yield ("," if n else "") + _compact(str(key)) + ":"
+        if isinstance(value, Encoded | list):  # item by item: `values` grows with the fleet
+            yield "["
+            for i, item in enumerate(value.items if isinstance(value, Encoded) else value):
+                text = item if isinstance(value, Encoded) else _compact(item)
+                yield "," + text if i else text
+            yield "]"
+        else:
+            yield _compact(value)
+    yield "}"
+
+
+_SCRIPT_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                   ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))  # fmt: skip
+
+
+def script_json_pieces(data: Any) -> Iterator[str]:
+    """JSON for a `<script type="application/json">` element, in pieces: nothing in it can
+    end the element or start markup (`<`, `>`, `&` escaped; U+2028/2029 too, for old
+    parsers). Each escape replaces one character, so escaping piece by piece writes what
+    escaping the whole text would."""
+    for piece in _page_pieces(data):
+        for char, escape in _SCRIPT_ESCAPES:
+            piece = piece.replace(char, escape)
+        yield piece
 
 
 def script_json(data: Any) -> str:
-    """JSON for a `<script type="application/json">` element: nothing in it can end the
-    element or start markup (`<`, `>`, `&` escaped; U+2028/2029 too, for old parsers)."""
-    text = _page_text(data)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):  # fmt: skip
-        text = text.replace(char, escape)
-    return text
+    """`script_json_pieces` as one string."""
+    return "".join(script_json_pieces(data))

@@ -13,7 +13,7 @@ import base64
 import functools
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from auditor.model import SEVERITIES, AuditRun
 from auditor.report.groups import group_findings, report_groups
-from auditor.report.html_data import page_data, script_json
+from auditor.report.html_data import page_data, script_json_pieces
 from auditor.report.json_report import finding_change_to_dict, run_to_dict
 from auditor.report.run_view import read_changes
 from auditor.report.view import (
@@ -198,7 +198,9 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
             finding_change_to_dict(f) for f in (changes.resolved_findings if changes else ())
         ),
         "groups_total": len(report_groups(report)),
-        "data_json": Markup(script_json(data)),  # escaped for a script element by script_json
+        # The page's JSON block, host by host (escaped for a script element piece by piece):
+        # written into the file as it is made, never one string (issue 14).
+        "data_json": _Pieces(data),
         "csp": CSP,
         "script": Markup(SCRIPT),  # our own file, hashed into the CSP
         "cards": _cards(report),
@@ -220,10 +222,28 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+class _Pieces:
+    """The page's data block as `Markup` pieces (`script_json_pieces`), made again on each
+    iteration."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+
+    def __iter__(self) -> Iterator[Markup]:
+        for piece in script_json_pieces(self._data):
+            yield Markup(piece)  # escaped for a script element by script_json_pieces
+
+
+def html_pieces(report: Mapping[str, Any]) -> Iterator[str]:
+    """index.html from report.json data, in the pieces jinja makes it in (`generate`): the
+    page is written into its file as made, never held whole (issue 14)."""
+    template = _environment().get_template("index.html.j2")
+    return template.generate(report=report, view=build_view(report))
+
+
 def render_html_data(report: Mapping[str, Any]) -> str:
     """index.html from report.json data (a fresh run or a stored one)."""
-    template = _environment().get_template("index.html.j2")
-    return template.render(report=report, view=build_view(report))
+    return "".join(html_pieces(report))
 
 
 def render_html(run: AuditRun, data: dict[str, Any] | None = None) -> str:

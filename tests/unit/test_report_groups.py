@@ -173,3 +173,39 @@ def test_page_data_hosts_held_as_text_write_the_same_json() -> None:
         text = text.replace(char, escape)
     assert script_json(page) == text
     assert "\\u003c/script\\u003e" in text and "</script>" not in text
+
+
+def test_the_page_streamed_host_by_host_is_the_page_rendered_whole() -> None:
+    """index.html is written in the pieces jinja makes (issue 14): its JSON block host by
+    host, never one string. The streamed page is byte for byte the page with the block
+    rendered as one `Markup` string (`json.dumps` of the lists, then escaped: the way it was
+    made before), hostile strings inert."""
+    from markupsafe import Markup
+
+    from auditor.report.html_data import Encoded
+    from auditor.report.html_report import _environment, html_pieces
+
+    data = run_to_dict(generated_run(40))
+    hostile = "<!-- x\u2028y\u2029 & </script><script>alert(2)</script> -->"
+    data["hosts"][3]["hostnames"] = [hostile]
+    data["hosts"][4]["status_reason"] = hostile
+    pieces = list(html_pieces(data))
+    streamed = "".join(pieces)
+    view = build_view(data)
+    plain = {k: [json.loads(i) for i in v.items] if isinstance(v, Encoded) else v
+             for k, v in view["data_json"]._data.items()}  # fmt: skip
+    whole = json.dumps(plain, separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):  # fmt: skip
+        whole = whole.replace(char, escape)
+    view["data_json"] = [Markup(whole)]
+    page = _environment().get_template("index.html.j2").render(report=data, view=view)
+    assert streamed == page == render_html_data(data)
+    start = next(n for n, p in enumerate(pieces) if p.endswith('id="report-data">')) + 1
+    end = next(n for n in range(start, len(pieces)) if pieces[n].startswith("</script>"))
+    block = pieces[start:end]
+    assert "".join(block) == whole and max(map(len, block)) < len(whole) / 20  # host by host
+    for text in ("<!--", "\u2028", "\u2029", "</script><script>alert(2)"):
+        assert text not in whole
+    assert any("<!-- x" in s and "alert(2)" in s for s in Page(streamed).data_strings())
+    assert streamed.count("</script>") == 2  # the data block's and the script's own

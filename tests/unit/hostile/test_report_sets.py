@@ -6,6 +6,7 @@ report folder at once; and a lock file never holds the command line's secrets.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,6 +124,64 @@ def test_an_old_plain_report_folder_is_taken_over(tmp_path: Path) -> None:
     assert written["html"] == out / "index.html" and (out / "index.html").is_symlink()
     assert json.loads(written["json"].read_text())["schema"] == "auditor/report@1"
     assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("failing", ["csv", "html"])
+def test_a_rendering_error_leaves_the_old_reports_and_no_half_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """Formats are rendered one at a time as they are written into the new set (issue 14):
+    one failing after others were written, or the page failing halfway through its data
+    block, removes the half set; the old reports stay current."""
+    from auditor.report import csv_report, html_report, run_to_dict
+    from tests.unit.test_report import sample_run
+
+    out = tmp_path / "reports"
+    data = run_to_dict(sample_run())
+    data["run"]["id"] = "run-old"
+    write_report_data(data, out)
+    before = {name: (out / name).read_bytes() for name in REPORT_FILES.values()}
+
+    def broken_pieces(page: object) -> Iterator[str]:
+        yield '{"v":1'
+        raise RuntimeError("rendering failed")
+
+    def broken_csv(report: object) -> str:
+        raise RuntimeError("rendering failed")
+
+    if failing == "html":
+        monkeypatch.setattr(html_report, "script_json_pieces", broken_pieces)
+    else:
+        monkeypatch.setattr(csv_report, "render_csv", broken_csv)
+    data["run"]["id"] = "run-new"
+    with pytest.raises(RuntimeError, match="rendering failed"):
+        write_report_data(data, out)
+    assert sorted(p.name for p in (out / SETS).iterdir()) == ["run-old"]
+    assert {name: (out / name).read_bytes() for name in REPORT_FILES.values()} == before
+
+
+def test_a_folder_without_symlinks_gets_each_file_replaced_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where symlinks cannot be made (vfat, some SMB shares), the finished set's files
+    replace the folder's one by one, each by a rename; no set is left behind."""
+    from auditor.report import render_all, run_to_dict
+    from tests.unit.test_report import sample_run
+
+    def no_symlinks(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "symlink", no_symlinks)
+    out = tmp_path / "reports"
+    data = run_to_dict(sample_run())
+    for run_id in ("run-1", "run-2"):
+        data["run"]["id"] = run_id
+        written = write_report_data(data, out)
+        texts = render_all(data)
+        for kind, path in written.items():
+            assert not path.is_symlink() and path.read_bytes() == texts[kind].encode()
+        assert json.loads(written["json"].read_text())["run"]["id"] == run_id
+        assert list((out / SETS).iterdir()) == [] and not (out / CURRENT).exists()
 
 
 def _config(tmp_path: Path, store: bool) -> Path:
