@@ -23,7 +23,7 @@ folder cannot hold symlinks, each file is replaced atomically on its own.
 |---|---|---|
 | report.json | `json_report.render_json` | tools; schema `auditor/report@1` |
 | index.html | `html_report.render_html_data` | people: one self-contained file |
-| hosts.csv | `csv_report.render_csv` | spreadsheets (formula-injection safe) |
+| hosts.csv | `csv_report.csv_pieces` | spreadsheets (formula-injection safe) |
 | summary.md | `markdown_report.render_markdown` | a ticket or a chat message |
 | (terminal) | `terminal.render_terminal_summary` | the console after a run |
 """
@@ -82,13 +82,13 @@ Renderer = Callable[[], str | Iterable[str]]
 def _renderers(data: Mapping[str, Any]) -> dict[str, Renderer]:
     """format -> what renders it when called: one format is rendered (and written) at a
     time, so no two formats' texts and working sets are alive at once (issue 14)."""
-    from auditor.report.csv_report import render_csv
+    from auditor.report.csv_report import csv_pieces
     from auditor.report.markdown_report import render_markdown
 
     return {
         "json": lambda: _JsonText(data),
         "html": lambda: html_pieces(data),
-        "csv": lambda: render_csv(data),
+        "csv": lambda: csv_pieces(data),
         "md": lambda: render_markdown(data),
     }
 

@@ -7,8 +7,7 @@ a formula in Excel or LibreOffice, so it gets a leading apostrophe. Host data is
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from auditor.report.view import HostRow, client_teams, host_rows
@@ -73,12 +72,34 @@ def _row(r: HostRow) -> dict[str, Any]:
     }
 
 
-def render_csv(report: Mapping[str, Any]) -> str:
+class _Lines:
+    """A file for csv.writer that keeps what was written until taken."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def take(self) -> str:
+        text, self.parts = "".join(self.parts), []
+        return text
+
+
+def csv_pieces(report: Mapping[str, Any]) -> Iterator[str]:
+    """hosts.csv one line at a time: written into its file as made, never one string
+    (issue 14: memory flat in fleet size)."""
     report = visible_data(report)  # host strings print as text, controls escaped
-    out = io.StringIO()
+    out = _Lines()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
+    yield out.take()
     for r in host_rows(report):
         row = _row(r)
         writer.writerow([safe_cell(row[c]) for c in COLUMNS])
-    return out.getvalue()
+        yield out.take()
+
+
+def render_csv(report: Mapping[str, Any]) -> str:
+    return "".join(csv_pieces(report))

@@ -64,9 +64,19 @@ class ValueTable:
     def __init__(self) -> None:
         self.values: list[Any] = []
         self._index: dict[tuple[str, Any], int] = {}
+        # Plain strings (most values) key by themselves, the very object kept in `values`:
+        # no (type, value) tuple per value (issue 14: ~70,000 values at 10,000 hosts).
+        self._strings: dict[str, int] = {}
 
     def index(self, value: Any) -> int:
-        # Scalars key by type and value (1, 1.0 and True stay apart); containers by their JSON.
+        if type(value) is str:
+            found = self._strings.get(value)
+            if found is None:
+                found = self._strings[value] = len(self.values)
+                self.values.append(value)
+            return found
+        # Other scalars key by type and value (1, 1.0 and True stay apart); containers by
+        # their JSON.
         if isinstance(value, dict | list):
             key: tuple[str, Any] = ("json", json.dumps(value, sort_keys=True, ensure_ascii=False))
         else:

@@ -209,3 +209,16 @@ def test_the_page_streamed_host_by_host_is_the_page_rendered_whole() -> None:
         assert text not in whole
     assert any("<!-- x" in s and "alert(2)" in s for s in Page(streamed).data_strings())
     assert streamed.count("</script>") == 2  # the data block's and the script's own
+
+
+def test_the_value_table_keeps_values_of_other_types_apart() -> None:
+    """Strings key by themselves (no tuple per value, issue 14); "1", 1, 1.0, True, [1] and
+    {"1": 1} stay distinct values, and each is stored once."""
+    from auditor.report.html_data import ValueTable
+
+    table = ValueTable()
+    values: list[object] = ["1", 1, 1.0, True, None, [1], {"1": 1}, "True", "None", ""]
+    first = [table.index(v) for v in values]
+    assert first == list(range(len(values))) and table.values == values
+    assert [table.index(v) for v in reversed(values)] == first[::-1]
+    assert table.index({"1": 1}) == 6 and table.index("") == 9 and len(table.values) == 10

@@ -131,8 +131,8 @@ def test_a_rendering_error_leaves_the_old_reports_and_no_half_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
     """Formats are rendered one at a time as they are written into the new set (issue 14):
-    one failing after others were written, or the page failing halfway through its data
-    block, removes the half set; the old reports stay current."""
+    hosts.csv failing after its first line (report.json and index.html written), or the page
+    failing halfway through its data block, removes the half set; the old reports stay."""
     from auditor.report import csv_report, html_report, run_to_dict
     from tests.unit.test_report import sample_run
 
@@ -146,13 +146,14 @@ def test_a_rendering_error_leaves_the_old_reports_and_no_half_set(
         yield '{"v":1'
         raise RuntimeError("rendering failed")
 
-    def broken_csv(report: object) -> str:
+    def broken_csv(report: object) -> Iterator[str]:
+        yield "id,label\r\n"
         raise RuntimeError("rendering failed")
 
     if failing == "html":
         monkeypatch.setattr(html_report, "script_json_pieces", broken_pieces)
     else:
-        monkeypatch.setattr(csv_report, "render_csv", broken_csv)
+        monkeypatch.setattr(csv_report, "csv_pieces", broken_csv)
     data["run"]["id"] = "run-new"
     with pytest.raises(RuntimeError, match="rendering failed"):
         write_report_data(data, out)
