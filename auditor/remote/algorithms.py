@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from hashlib import sha1
@@ -215,6 +217,7 @@ class AuditorTransport(paramiko.Transport):
     ) -> None:
         super().__init__(sock, disabled_algorithms=None if legacy else WEAK_ALGORITHMS)
         self.set_log_channel(PARAMIKO_LOGGER)
+        self._unlinked = threading.Condition()  # see `wait_closed_by_peer`
         self.legacy = legacy
         base = paramiko.Transport
         self._preferred_kex: tuple[str, ...] = tuple(base._preferred_kex)  # type: ignore[attr-defined]
@@ -253,6 +256,28 @@ class AuditorTransport(paramiko.Transport):
                 "ssh-rsa",
                 *(k for k in self._preferred_pubkeys if k != "ssh-rsa"),
             )
+
+    def wait_closed_by_peer(self, channel: paramiko.Channel, timeout: float) -> bool:
+        """After `channel.close()`: wait until the server has answered with its own
+        CHANNEL_CLOSE (True), or `timeout`, or this transport ends (False). One round trip.
+        Paramiko's `close()` only sends ours; the channel leaves this transport's table when
+        the answer arrives (or the transport ends). For a direct-tcpip channel, OpenSSH
+        closes its socket to the target before it answers, so after this the target has
+        seen the connection end."""
+        until = time.monotonic() + timeout
+        with self._unlinked:
+            while self._channels.get(channel.get_id()) is channel:  # type: ignore[attr-defined]
+                remaining = until - time.monotonic()
+                if remaining <= 0 or not self.is_active():
+                    return False
+                # Woken by `_unlink_channel`; the 0.1 s cap notices a transport that died.
+                self._unlinked.wait(min(remaining, 0.1))
+        return True
+
+    def _unlink_channel(self, chanid: int) -> None:
+        super()._unlink_channel(chanid)  # type: ignore[misc]
+        with self._unlinked:
+            self._unlinked.notify_all()
 
     def may_retry_rsa_with_sha1(self, key: paramiko.PKey) -> bool:
         return (

@@ -263,12 +263,7 @@ class ParamikoSession:
         self._closed.set()
         if channel is not None:
             channel.close()
-        self._transport.close()
-        # The transport's thread still reads the socket (a 0.1 s poll): the connection is
-        # really closed when it lets go. Wait for that, so that a session limit
-        # (auditor.remote.limits) is free again only once the host sees the session gone.
-        if self._transport.is_alive() and self._transport is not threading.current_thread():
-            self._transport.join(timeout=1.0)
+        _hang_up(self._transport, self._channel_timeout)
 
 
 class _Stop:
@@ -603,7 +598,7 @@ class ParamikoConnector:
             transport.adapt_user_auth_to_server()
             self._authenticate(transport, endpoint)
         except BaseException:
-            transport.close()
+            _hang_up(transport, timeout)
             raise
         return transport
 
@@ -721,6 +716,26 @@ class ParamikoConnector:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _hang_up(transport: paramiko.Transport, timeout: float) -> None:
+    """Close `transport` and return once the host has seen the connection end, so that a
+    session limit (auditor.remote.limits) is free again only then."""
+    transport.close()
+    # The transport's thread still reads the socket (a 0.1 s poll): the connection is
+    # really closed when it lets go.
+    if transport.is_alive() and transport is not threading.current_thread():
+        transport.join(timeout=1.0)
+    tunnel = transport.sock
+    if isinstance(tunnel, paramiko.Channel):
+        # Through a jump host, closing only sent CHANNEL_CLOSE on the tunnel; the bastion
+        # hangs up on the target when it reads it. Until it says so, another worker's
+        # session through another bastion connection could reach the target first: one
+        # over its limit (jump_host_concurrency, issue #15). One round trip, bounded.
+        tunnel.close()  # (already, unless the transport never started: then it is ours)
+        hop = tunnel.get_transport()
+        if isinstance(hop, AuditorTransport) and not hop.wait_closed_by_peer(tunnel, timeout):
+            log.debug("jump host did not confirm the tunnel closed within %s", _fmt_s(timeout))
 
 
 def _proxy_connect(argv: tuple[str, ...]) -> ProxyProcess:

@@ -13,16 +13,17 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from auditor.config import EngineSettings, load_config
+from auditor.config import EngineSettings, SshSettings, load_config
 from auditor.engine.controller import probe_via_engine
 from auditor.engine.limits import LEASES, LeasedSlots, PostgresSlots, RedisSlots, limit_key
 from auditor.model import ProbeResults
+from auditor.remote.paramiko_connector import ParamikoConnector
 from tests.integration.test_engine_workers import (  # noqa: F401 - fixtures
     Workers,
     amqp_broker,
@@ -35,9 +36,11 @@ from tests.integration.test_engine_workers import (  # noqa: F401 - fixtures
 )
 from tests.integration.test_remote_loopback import (  # noqa: F401 - fixtures
     Sshd,
+    connector,
     known_hosts,
     make_sshd,
     server,
+    settings,
     user_key,
 )
 from tests.postgres import database_url, fresh_database
@@ -62,6 +65,8 @@ class CountingRelay:
         self.active = self.peak = 0
         self.opened: list[float] = []  # time.time() of each connection
         self.peers: dict[socket.socket, socket.socket] = {}
+        self.clients: set[socket.socket] = set()  # the accepted side of each connection
+        self.lock = threading.Lock()  # held while a round changes the connections
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
@@ -69,31 +74,48 @@ class CountingRelay:
     def _loop(self) -> None:
         while not self.stop.is_set():
             ready, _, _ = select.select([self.listener, *self.peers], [], [], 0.2)
-            for sock in [r for r in ready if r is not self.listener and r in self.peers]:
-                try:
-                    data = sock.recv(65536)
-                    if data:
-                        self.peers[sock].sendall(data)
-                        continue
-                except OSError:
-                    pass
-                self._drop(sock)
-            if self.listener in ready:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
-                self.peers[client], self.peers[upstream] = upstream, client
-                self.active += 1
-                self.peak = max(self.peak, self.active)
-                self.opened.append(time.time())
+            with self.lock:
+                self._round(ready)
+
+    def _round(self, ready: list[socket.socket]) -> None:
+        for sock in [r for r in ready if r is not self.listener and r in self.peers]:
+            try:
+                data = sock.recv(65536)
+                if data:
+                    self.peers[sock].sendall(data)
+                    continue
+            except OSError:
+                pass
+            self._drop(sock)
+        if self.listener in ready:
+            client, _ = self.listener.accept()
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.peers[client], self.peers[upstream] = upstream, client
+            self.clients.add(client)
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.opened.append(time.time())
 
     def _drop(self, sock: socket.socket) -> None:
         peer = self.peers.pop(sock, None)
         if peer is None:
             return
         self.peers.pop(peer, None)
+        self.clients.difference_update((sock, peer))
         sock.close()
         peer.close()
         self.active -= 1
+
+    def still_open(self) -> int:
+        """Connections whose client has not hung up, as this machine's kernel knows it now
+        (its FIN arrived, even if the loop has not read it yet): what the target would
+        count at this instant, without racing the loop's thread."""
+        with self.lock:
+            poll = select.poll()
+            for client in self.clients:
+                poll.register(client, select.POLLRDHUP)
+            hung_up = {fd for fd, events in poll.poll(0) if events & select.POLLRDHUP}
+            return sum(1 for client in self.clients if client.fileno() not in hung_up)
 
     def close(self) -> None:
         self.stop.set()
@@ -208,6 +230,23 @@ def test_a_jump_host_limit_holds_across_workers(
     assert len(relay.opened) == 8  # every session came through the bastion to the relay
     assert relay.peak == 2
     assert "each jump host 2" in workers.log(1)
+
+
+def test_a_session_through_a_jump_host_has_ended_at_the_target_when_close_returns(
+    relay: CountingRelay, make_sshd: Any, settings: SshSettings,  # noqa: F811
+    connector: ParamikoConnector,  # noqa: F811
+) -> None:  # fmt: skip
+    """The slot a session holds is given back when its close() returns: by then the
+    bastion must have hung up on the target, or the next session through another bastion
+    connection could arrive while it still counts this one (issue #15)."""
+    bastion = make_sshd("bastion", trusted=True)
+    via = replace(settings, jump_host=f"root@127.0.0.1:{bastion.port}")
+    for n in range(1, 11):
+        session = connector.open_session("127.0.0.1", relay.port, via, "target")
+        assert session.run("true", timeout=10, max_output=64).exit_status == 0
+        session.close()
+        assert relay.still_open() == 0, f"session {n}"
+    assert len(relay.opened) == 10
 
 
 def test_a_killed_workers_slot_comes_back_when_its_lease_ends(
