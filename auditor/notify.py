@@ -33,10 +33,9 @@ from datetime import date
 from typing import Any, Protocol
 
 from auditor.history import diff_findings, finding_key
-from auditor.model import AuditRun, Finding
+from auditor.model import AuditRun, FindingLike
 from auditor.report.groups import group_findings, group_text
 from auditor.report.json_report import finding_brief
-from auditor.report.run_view import read_finding
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +87,30 @@ class NotifyResult:
     pending_left: int = 0  # alerts still waiting for a later run
 
 
-def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class NewFinding:
+    """A finding of this run that is news: new, worse than in the previous run, or (once)
+    its [[accept]] entry expired (`acceptance_expired`: the day it did)."""
+
+    finding: FindingLike
+    acceptance_expired: date | None = None
+
+    def brief(self) -> dict[str, Any]:
+        """As the webhook lists it: rule, severity, host, title (and acceptance_expired)."""
+        brief = finding_brief(self.finding)
+        if self.acceptance_expired is not None:
+            brief["acceptance_expired"] = str(self.acceptance_expired)
+        return brief
+
+
+def build_payload(run: AuditRun, new: Sequence[NewFinding]) -> dict[str, Any]:
     labels = {h.id: h.label for h in run.hosts}
     counting = [f for f in run.findings if f.counts]  # accepted findings stay quiet
     by_severity: dict[str, int] = {}
     for f in counting:
         by_severity[f.severity.value] = by_severity.get(f.severity.value, 0) + 1
-    groups = group_findings(new)  # 990 hosts on Debian 12: one line, not 990
+    briefs = [n.brief() for n in new]
+    groups = group_findings(briefs)  # 990 hosts on Debian 12: one line, not 990
     lines = [
         f"*auditor*: {len(new)} new finding{'s' if len(new) != 1 else ''} in run {run.id} "
         f"({len(run.hosts)} hosts, {len(counting)} findings in all)"
@@ -113,7 +129,8 @@ def build_payload(run: AuditRun, new: list[dict[str, Any]]) -> dict[str, Any]:
         "accepted": len(run.findings) - len(counting),
         "by_severity": by_severity,
         "new_findings": [
-            {**f, "label": labels.get(str(f.get("host")), f.get("host"))} for f in new
+            {**b, "label": labels.get(str(n.finding.host), n.finding.host)}
+            for n, b in zip(new, briefs, strict=True)
         ],
         "new_finding_groups": groups,
         "resolved": len(changes.resolved_findings) if changes is not None else 0,
@@ -129,19 +146,16 @@ def _plain(text: str) -> str:
 
 def new_findings(
     run: AuditRun,
-    previous_findings: Iterable[Finding | Mapping[str, Any]] | None,
+    previous_findings: Iterable[FindingLike] | None,
     previous_day: date | None = None,
-) -> list[dict[str, Any]]:
+) -> list[NewFinding]:
     """The findings of `run` that are news against `previous_findings` (see notify_if_new)."""
-    previous = None
-    if previous_findings is not None:  # a stored run's are report.json's
-        previous = [f if isinstance(f, Finding) else read_finding(f) for f in previous_findings]
-    changed, _ = diff_findings(previous, [f for f in run.findings if f.counts])
-    new = [finding_brief(f) for f in changed]
+    changed, _ = diff_findings(previous_findings, [f for f in run.findings if f.counts])
+    new = [NewFinding(f) for f in changed]
     # A finding whose acceptance ran out is news (once) even though the last run had it.
     known = {finding_key(f) for f in changed}
     new += [
-        {**finding_brief(f), "acceptance_expired": str(f.accepted.expires)}
+        NewFinding(f, f.accepted.expires)
         for f in run.findings
         if f.accepted is not None
         and f.accepted.expired
@@ -154,7 +168,7 @@ def new_findings(
 def notify_if_new(
     url: str | None,
     run: AuditRun,
-    previous_findings: Iterable[Finding | Mapping[str, Any]] | None,
+    previous_findings: Iterable[FindingLike] | None,
     timeout: float = 10.0,
     previous_day: date | None = None,
     *,

@@ -50,9 +50,9 @@ from auditor.history import (
     host_alive,
 )
 from auditor.locking import ExclusiveLock
-from auditor.model import AuditRun, Severity
+from auditor.model import AuditRun, FindingLike, Severity
 from auditor.notify import PendingAlert
-from auditor.report.run_view import read_changes
+from auditor.report.run_view import read_changes, read_report
 from auditor.storedb import (
     Database,
     PostgresDatabase,
@@ -208,10 +208,12 @@ class StoredRun:
     rows: RunRows | None = field(default=None, compare=False, repr=False)
 
     @property
-    def findings(self) -> Sequence[Mapping[str, Any]]:
+    def findings(self) -> Sequence[FindingLike]:
+        """Its findings as history and the webhook compare them (rule, severity, host,
+        title), in report order."""
         if self.rows is not None:
             return self.rows.findings()
-        return list(self.report.get("findings", ()))
+        return read_report(self.report).findings
 
     def snapshot(self) -> RunSnapshot:
         if self.rows is not None:
@@ -219,26 +221,15 @@ class StoredRun:
         return RunSnapshot.from_report(self.report)
 
 
-class _StoredFinding(Mapping[str, Any]):
-    """A stored finding as history compares it (rule, severity, host, title): a compact
-    record, as a previous run's 60,000 findings are all held while they are compared."""
+@dataclass(frozen=True, slots=True)
+class _StoredFinding:
+    """A stored finding as history compares it (a `FindingLike`): a compact record, as a
+    previous run's 60,000 findings are all held while they are compared."""
 
-    __slots__ = ("host", "rule", "severity", "title")
-    _KEYS = ("rule", "severity", "host", "title")
-
-    def __init__(self, rule: str, severity: Severity, host: str | None, title: str) -> None:
-        self.rule, self.severity, self.host, self.title = rule, severity, host, title
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._KEYS:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._KEYS)
-
-    def __len__(self) -> int:
-        return len(self._KEYS)
+    rule: str
+    severity: Severity
+    host: str | None
+    title: str
 
 
 class RunRows:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from rich.console import Console
 
-from auditor.model import AuditRun, SourceResult
+from auditor.config import Config
+from auditor.model import AuditRun, Host, ProbeResults, SourceResult
 from auditor.sources import Source
 from auditor.visible import visible
+
+
+class ConsoleProber(Protocol):
+    """A prober that draws its progress on a console (auditor.probing.probe_hosts,
+    auditor.engine.controller.probe_via_engine)."""
+
+    def __call__(
+        self, config: Config, hosts: tuple[Host, ...], *, console: Console | None = None
+    ) -> ProbeResults: ...
 
 
 class TerminalUI:
@@ -29,8 +39,12 @@ class TerminalUI:
         for problem in result.errors or ((result.error,) if result.error else ()):
             self.console.print(f"    [yellow]{_plain(problem)}[/]")
 
-    def wrap_prober(self, prober: Any) -> Any:
-        def run(config: Any, hosts: Any) -> Any:
+    def wrap_prober(
+        self, prober: ConsoleProber
+    ) -> Callable[[Config, tuple[Host, ...]], ProbeResults]:
+        """`prober` as pipeline.Prober, drawing on this console unless quiet."""
+
+        def run(config: Config, hosts: tuple[Host, ...]) -> ProbeResults:
             return prober(config, hosts, console=None if self.quiet else self.console)
 
         run.takes_feed = getattr(prober, "takes_feed", False)  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from auditor.config import AcceptRule, load_config
 from auditor.errors import ConfigError
 from auditor.exitcodes import fails
 from auditor.model import Finding, Severity
-from auditor.notify import build_payload, notify_if_new
+from auditor.notify import NewFinding, build_payload, notify_if_new
 from auditor.report.html_report import render_html_data
 from auditor.report.json_report import run_to_dict, validate_report
 from auditor.report.markdown_report import render_markdown
@@ -192,9 +192,8 @@ def test_the_webhook_stays_quiet_about_accepted_findings(monkeypatch: pytest.Mon
     _, run = accepted_run()
     payload = build_payload(run, [])  # type: ignore[arg-type]
     assert payload["accepted"] == 100 and payload["findings"] == len(run.findings) - 100  # type: ignore[attr-defined]
-    previous = [{"rule": f.rule, "severity": f.severity.value, "host": f.host, "title": f.title}
-                for f in run.findings]  # type: ignore[attr-defined]  # fmt: skip
-    sent: list[list[dict[str, object]]] = []
+    previous = list(run.findings)  # type: ignore[attr-defined]
+    sent: list[list[NewFinding]] = []
     monkeypatch.setattr("auditor.notify.build_payload", lambda r, new: sent.append(new) or {})
 
     class Answer:
@@ -209,11 +208,10 @@ def test_the_webhook_stays_quiet_about_accepted_findings(monkeypatch: pytest.Mon
     monkeypatch.setattr("auditor.notify.urllib.request.urlopen", lambda *a, **k: Answer())
     url = "http://127.0.0.1:9/hook"
     first = notify_if_new(url, run, None)  # type: ignore[arg-type]
-    assert first.sent and not any(f["rule"] == "eol-os" for f in sent[-1])  # accepted: quiet
+    assert first.sent and not any(n.finding.rule == "eol-os" for n in sent[-1])  # accepted: quiet
     # node-00015's uptime acceptance expired 3 days ago: news once, the run after it lapsed
     back = notify_if_new(url, run, previous, previous_day=TODAY - timedelta(days=7))  # type: ignore[arg-type]
-    assert back.sent and [f["acceptance_expired"] for f in sent[-1]] == [
-        str(TODAY - timedelta(days=3))]
+    assert back.sent and [n.acceptance_expired for n in sent[-1]] == [TODAY - timedelta(days=3)]
     again = notify_if_new(url, run, previous, previous_day=TODAY - timedelta(days=1))  # type: ignore[arg-type]
     assert not again.sent
 

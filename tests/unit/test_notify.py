@@ -14,6 +14,7 @@ import pytest
 
 from auditor.model import AuditRun, Finding, Host, HostStatus, Severity, SourceKind
 from auditor.notify import notify_if_new
+from auditor.report.run_view import read_finding
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -108,10 +109,10 @@ def test_worse_severity_counts_as_new(hook: Hook) -> None:
     assert len(hook.posts) == 1
 
 
-def test_first_run_notifies_and_accepts_stored_dicts(hook: Hook) -> None:
+def test_first_run_notifies_and_accepts_stored_findings(hook: Hook) -> None:
     f = finding("ip:10.0.0.1")
     assert notify_if_new(hook.url, run(f), None, timeout=5).sent
-    stored = [{"rule": f.rule, "severity": "high", "host": f.host, "title": f.title}]
+    stored = [read_finding({"rule": f.rule, "severity": "high", "host": f.host, "title": f.title})]
     assert not notify_if_new(hook.url, run(f), stored, timeout=5).sent
     assert len(hook.posts) == 1
 

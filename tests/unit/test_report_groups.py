@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from auditor.model import Finding, Severity
-from auditor.notify import build_payload
+from auditor.notify import NewFinding, build_payload
 from auditor.report import write_reports
 from auditor.report.groups import group_findings, group_key
 from auditor.report.html_data import address_key, script_json
@@ -88,9 +88,7 @@ def test_cards_count_end_of_life_and_extended_support_apart() -> None:
 
 def test_webhook_lists_groups_not_hosts() -> None:
     run = generated_run(200)
-    new = [{"rule": x.rule, "severity": x.severity.value, "host": x.host, "title": x.title}
-           for x in run.findings]  # fmt: skip
-    payload = build_payload(run, new)
+    payload = build_payload(run, [NewFinding(x) for x in run.findings])
     lines = payload["text"].splitlines()
     assert len(lines) == 1 + 7
     assert "• [MEDIUM] Debian GNU/Linux 12 is in extended support only — 180 hosts (" in (
@@ -98,7 +96,7 @@ def test_webhook_lists_groups_not_hosts() -> None:
     )
     assert "&lt;/script&gt;" in payload["text"] or HOSTILE_NAME not in payload["text"]
     assert [g["count"] for g in payload["new_finding_groups"]] == [2, 20, 2, 2, 200, 180, 20]
-    assert len(payload["new_findings"]) == len(new)
+    assert len(payload["new_findings"]) == len(run.findings)
 
 
 def test_the_data_block_cannot_end_its_element() -> None:
