@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from auditor.model import SEVERITIES, AuditRun
+from auditor.model import SEVERITIES, SEVERITY_RANK, AuditRun
 from auditor.report.groups import group_findings, report_groups
 from auditor.report.html_data import page_data, script_json_pieces
 from auditor.report.json_report import finding_change_to_dict, run_to_dict
@@ -66,7 +66,18 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-SCRIPT = resources.files("auditor.report").joinpath("templates/report.js").read_text("utf-8")
+def _script() -> str:
+    """templates/report.js with the severity ranks written in (auditor.model holds them)."""
+    text = resources.files("auditor.report").joinpath("templates/report.js").read_text("utf-8")
+    ranks = sorted(SEVERITY_RANK.items(), key=lambda item: -item[1])
+    literal = "{ " + ", ".join(f"{name}: {rank}" for name, rank in ranks) + ', "": 0 }'
+    marker = "/*SEVERITY_RANK*/ {};  // auditor.model.SEVERITY_RANK, written in by html_report"
+    if marker not in text:
+        raise RuntimeError("templates/report.js: the severity ranks' marker is missing")
+    return text.replace(marker, literal + ";")
+
+
+SCRIPT = _script()
 
 
 def _report_style() -> str:

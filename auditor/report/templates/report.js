@@ -4,7 +4,7 @@
 // with textContent (never as HTML): host strings stay inert.
 (function () {
   "use strict";
-  var RANK = { critical: 5, high: 4, medium: 3, low: 2, info: 1, "": 0 };
+  var RANK = /*SEVERITY_RANK*/ {};  // auditor.model.SEVERITY_RANK, written in by html_report
   var PAGE = 100;
   var block = document.getElementById("report-data");
   var D = block ? JSON.parse(block.textContent) : { rf: [], rows: [], df: [], details: [], groups: [], values: [] };
