@@ -14,7 +14,8 @@ with the same concurrency, each variant is one fresh process started the way a u
 Rounds interleave the variants in rotating order after discarded warm-up rounds; we print
 medians of wall time, hosts/minute, controller CPU (the child's rusage from wait4: it and
 everything it reaped: nmap, ansible-inventory, ansible's forks and their ssh), CPU per host,
-peak RSS of the process tree (polled from /proc) and the issue #14 targets.
+peak memory of the process tree (polled from /proc: the sum of PSS, and of RSS) and the
+issue #14 targets.
 
     python bench/audit.py [--hosts 50,1000] [--rounds 3] [--users root,unprivileged]
                           [--cache warm,cold] [--concurrency 16] [--quick] [--json FILE]
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import importlib.util
 import json
 import os
@@ -66,7 +68,13 @@ TITLES: Mapping[str, str] = {
 }
 AUDITS = (AUDIT_WARM, AUDIT_COLD)
 METRICS: tuple[str, ...] = (
-    "wall_s", "cpu_s", "peak_rss_mb", "max_rss_mb", "machine_cpu_s", "remote_cpu_s"
+    "wall_s",
+    "cpu_s",
+    "peak_pss_mb",
+    "peak_rss_mb",
+    "max_rss_mb",
+    "machine_cpu_s",
+    "remote_cpu_s",
 )
 RSS_TARGET_MB, RSS_TARGET_HOSTS = 250.0, 1000
 LARGE_LAB = 200  # beyond: --large-rounds, and the warm audit starts from the cold one's cache
@@ -105,6 +113,12 @@ class Sample:
     # The lab hosts' side: CPU of their sshd and all it ran (sessions, shells, sudo, probe
     # commands) during the run, which on this machine competes with the controller.
     remote_cpu_s: float = 0.0
+    # The largest sum of PSS over the tree, polled: what the tree holds (a page shared by k
+    # processes counts 1/k in each; a forked child not yet exec'd adds next to nothing).
+    peak_pss_mb: float = 0.0
+    # The tree at that poll, and at the largest RSS sum: `comm PSS/RSS` per process, MB.
+    peak_tree: str = ""
+    peak_rss_tree: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,13 +139,14 @@ def targets_for(audit: str) -> tuple[Target, ...]:
         Target("ansible/audit wall", ANSIBLE, audit, "wall_s", ">=", 4.0, "4x faster than ansible"),
         Target("ansible/audit CPU", ANSIBLE, audit, "cpu_s", ">=", 8.0, "8x less CPU than ansible"),
         Target(
-            "audit peak RSS",
+            "audit peak memory",
             audit,
             "",
-            "peak_rss_mb",
+            "peak_pss_mb",
             "<=",
             RSS_TARGET_MB,
-            f"peak RSS <= {RSS_TARGET_MB:g} MB (the target is at {RSS_TARGET_HOSTS:,} hosts)",
+            f"peak PSS of the tree <= {RSS_TARGET_MB:g} MB (the target is at "
+            f"{RSS_TARGET_HOSTS:,} hosts)",
         ),
     )
 
@@ -228,6 +243,28 @@ def statm_rss_pages(statm: str) -> int:
     return int(statm.split()[1])
 
 
+def rollup_pss_kib(smaps_rollup: str) -> int:
+    """Proportional set size (kB) from /proc/PID/smaps_rollup: each resident page divided by
+    the number of processes that map it."""
+    for line in smaps_rollup.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    raise ValueError("no Pss line")
+
+
+def tree_text(processes: Iterable[tuple[str, int, int]], shown: int = 8) -> str:
+    """`comm PSS/RSS` in MB per (comm, pss bytes, rss bytes), largest PSS first; past the
+    `shown` largest, how many more and their PSS."""
+    ranked = sorted(processes, key=lambda p: (-p[1], p[0]))
+    text = ", ".join(
+        f"{comm} {pss / 2**20:.0f}/{rss / 2**20:.0f}" for comm, pss, rss in ranked[:shown]
+    )
+    rest = ranked[shown:]
+    if rest:
+        text += f", {len(rest)} more {sum(p[1] for p in rest) / 2**20:.0f}"
+    return text
+
+
 def children_pids(text: str) -> list[int]:
     """PIDs from a /proc/PID/task/TID/children file."""
     return [int(p) for p in text.split()]
@@ -282,22 +319,58 @@ def bench_config(
 # --------------------------------------------------------------------------- measuring
 
 
-def tree_rss_bytes(root: int) -> int:
-    """The RSS of `root` and all its descendants now (0 for processes gone meanwhile)."""
+@dataclass(frozen=True)
+class TreeMemory:
+    """`root` and its descendants at one moment: sums in bytes, and (comm, pss, rss) each."""
+
+    rss: int  # a page shared by k processes counted k times
+    pss: int  # ... counted once in all
+    processes: tuple[tuple[str, int, int], ...] = ()
+
+
+_KCMP_VM = 1
+_SYS_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine())
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def same_memory(pid1: int, pid2: int) -> bool:
+    """Whether two processes share one address space (kcmp KCMP_VM): a vfork'd child before
+    its exec, whose statm and smaps show its parent's memory."""
+    if _SYS_KCMP is None:
+        return False
+    return _libc.syscall(_SYS_KCMP, pid1, pid2, _KCMP_VM, 0, 0) == 0
+
+
+def tree_memory(root: int) -> TreeMemory:
+    """RSS and PSS of `root` and all its descendants now (processes gone meanwhile count 0;
+    a child sharing its parent's address space, vfork'd and not yet exec'd, counts once)."""
     page = os.sysconf("SC_PAGE_SIZE")
-    total, todo, seen = 0, [root], set()
+    rss = pss = 0
+    processes: list[tuple[str, int, int]] = []
+    todo: list[tuple[int, int | None]] = [(root, None)]
+    seen: set[int] = set()
     while todo:
-        pid = todo.pop()
+        pid, parent = todo.pop()
         if pid in seen:
             continue
         seen.add(pid)
         try:
-            total += statm_rss_pages(Path(f"/proc/{pid}/statm").read_text()) * page
+            if parent is None or not same_memory(parent, pid):
+                own_rss = statm_rss_pages(Path(f"/proc/{pid}/statm").read_text()) * page
+                own_pss = rollup_pss_kib(Path(f"/proc/{pid}/smaps_rollup").read_text()) * 1024
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                rss, pss = rss + own_rss, pss + own_pss
+                processes.append((comm, own_pss, own_rss))
             for task in Path(f"/proc/{pid}/task").iterdir():
-                todo += children_pids((task / "children").read_text())
+                todo += [(c, pid) for c in children_pids((task / "children").read_text())]
         except (OSError, ValueError, IndexError):
             continue
-    return total
+    return TreeMemory(rss, pss, tuple(processes))
+
+
+def tree_rss_bytes(root: int) -> int:
+    """The RSS of `root` and all its descendants now (0 for processes gone meanwhile)."""
+    return tree_memory(root).rss
 
 
 def machine_busy_ticks() -> int:
@@ -345,10 +418,14 @@ class Measured:
     max_rss_mb: float
     machine_cpu_s: float
     remote_cpu_s: float
+    peak_pss_mb: float = 0.0
+    peak_tree: str = ""
+    peak_rss_tree: str = ""
 
 
 def measure(cmd: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) -> Measured:
-    """Run `cmd` to its end: wall, the rusage wait4 hands back, the tree's peak RSS."""
+    """Run `cmd` to its end: wall, the rusage wait4 hands back, the tree's peak PSS and RSS
+    sums (and what the tree was at the PSS peak)."""
     tick = os.sysconf("SC_CLK_TCK")
     m0, r0 = machine_busy_ticks(), lab_sshd_ticks()
     t0 = time.perf_counter()
@@ -356,13 +433,15 @@ def measure(cmd: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) ->
         proc = subprocess.Popen(
             list(cmd), env=dict(env), cwd=cwd, stdout=out, stderr=out, start_new_session=True
         )
-    peak = 0
+    peak_rss = peak_pss = TreeMemory(0, 0)
     try:
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            peak = max(peak, tree_rss_bytes(proc.pid))
+            now = tree_memory(proc.pid)
+            peak_rss = now if now.rss > peak_rss.rss else peak_rss
+            peak_pss = now if now.pss > peak_pss.pss else peak_pss
             time.sleep(0.05)
     except BaseException:  # interrupted: the run goes too, and its process group
         with contextlib.suppress(ProcessLookupError):
@@ -375,10 +454,13 @@ def measure(cmd: Sequence[str], env: Mapping[str, str], cwd: Path, log: Path) ->
         exit_code=proc.returncode,
         wall_s=wall,
         cpu_s=rusage_cpu_s(usage.ru_utime, usage.ru_stime),
-        peak_rss_mb=tree_peak_mb(peak, usage.ru_maxrss),
+        peak_rss_mb=tree_peak_mb(peak_rss.rss, usage.ru_maxrss),
         max_rss_mb=maxrss_mb(usage.ru_maxrss),
         machine_cpu_s=(machine_busy_ticks() - m0) / tick,
         remote_cpu_s=(lab_sshd_ticks() - r0) / tick,
+        peak_pss_mb=peak_pss.pss / 2**20,
+        peak_tree=tree_text(peak_pss.processes),
+        peak_rss_tree=tree_text(peak_rss.processes),
     )
 
 
@@ -602,7 +684,8 @@ class Bench:
             variant=variant, round=round_index, wall_s=m.wall_s, cpu_s=m.cpu_s,
             peak_rss_mb=m.peak_rss_mb, max_rss_mb=m.max_rss_mb, machine_cpu_s=m.machine_cpu_s,
             hosts=len(self.hosts), ok=ok, exit_code=m.exit_code, findings=findings, note=note,
-            remote_cpu_s=m.remote_cpu_s,
+            remote_cpu_s=m.remote_cpu_s, peak_pss_mb=m.peak_pss_mb, peak_tree=m.peak_tree,
+            peak_rss_tree=m.peak_rss_tree,
         )  # fmt: skip
 
     def _outcome(self, variant: str, code: int, output: str) -> tuple[int, int | None]:
@@ -647,8 +730,11 @@ def run_settings(
             say(
                 f"{setting.hosts} hosts, {user}, {label}: {v:<10} "
                 f"wall {s.wall_s:7.2f}s cpu {s.cpu_s:7.2f}s "
-                f"peak RSS {s.peak_rss_mb:6.0f} MB ok {s.ok}/{s.hosts}"
+                f"peak PSS {s.peak_pss_mb:4.0f} MB (RSS sum {s.peak_rss_mb:4.0f}) "
+                f"ok {s.ok}/{s.hosts}"
             )
+            say(f"  tree at the PSS peak (MB PSS/RSS): {s.peak_tree}")
+            say(f"  tree at the RSS-sum peak: {s.peak_rss_tree}")
             if measured:
                 samples[user].append(s)
     finally:
@@ -673,7 +759,8 @@ def print_setting(setting: Setting, samples: Sequence[Sample]) -> dict[str, Any]
     )
     print(
         f"{'variant':<40} {'wall':>8} {'hosts/min':>9} {'CPU':>8} {'CPU/host':>8} "
-        f"{'peak RSS':>9} {'maxrss':>7} {'busy':>5} {'remote/host':>11}  ok   wall per round"
+        f"{'peak PSS':>9} {'RSS sum':>8} {'maxrss':>7} {'busy':>5} {'remote/host':>11}  ok   "
+        "wall per round"
     )
     for v in VARIANTS:
         if v not in meds:
@@ -684,16 +771,18 @@ def print_setting(setting: Setting, samples: Sequence[Sample]) -> dict[str, Any]
         oks = "/".join(sorted({str(s.ok) for s in mine}))
         print(
             f"{TITLES[v]:<40} {m['wall_s']:>7.2f}s {hosts_per_minute(hosts, m['wall_s']):>9.0f} "
-            f"{m['cpu_s']:>7.2f}s {1000 * m['cpu_s'] / hosts:>6.1f}ms {m['peak_rss_mb']:>6.0f} MB "
+            f"{m['cpu_s']:>7.2f}s {1000 * m['cpu_s'] / hosts:>6.1f}ms {m['peak_pss_mb']:>6.0f} MB "
+            f"{m['peak_rss_mb']:>5.0f} MB "
             f"{m['max_rss_mb']:>4.0f} MB {'-' if busy is None else f'{busy:.0%}':>5} "
             f"{1000 * m.get('remote_cpu_s', 0.0) / hosts:>9.1f}ms  "
             f"{oks:<4} {walls}"
         )
     print(
-        "CPU: user+sys of the process and all it waited for (wait4 rusage). peak RSS: the largest"
-        " sum of RSS over the\nprocess tree (polled every 50 ms; shared pages counted per process;"
-        " at least maxrss)."
-        " maxrss: the largest single process.\nremote/host: CPU of the lab hosts' sshd and all"
+        "CPU: user+sys of the process and all it waited for (wait4 rusage). peak PSS: the largest"
+        " sum of PSS over the\nprocess tree (polled every 50 ms: a shared page counts once in all,"
+        " a forked child not yet exec'd adds\nnearly nothing). RSS sum: the largest sum of RSS"
+        " (shared pages and forked copies counted per process;\nat least maxrss). maxrss: the"
+        " largest single process.\nremote/host: CPU of the lab hosts' sshd and all"
         " it ran (sessions, shells, commands) per host: on this machine it shares the 2 CPUs."
     )
     for r in results:
