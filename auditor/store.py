@@ -33,7 +33,7 @@ import contextlib
 import json
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,12 +47,11 @@ from auditor.history import (
     Sighting,
     compute_changes,
     gone_host_ids,
-    host_alive,
 )
 from auditor.locking import ExclusiveLock
 from auditor.model import AuditRun, FindingLike, Severity
 from auditor.notify import PendingAlert
-from auditor.report.run_view import read_changes, read_report
+from auditor.report.run_view import HostView, read_report
 from auditor.storedb import (
     Database,
     PostgresDatabase,
@@ -135,7 +134,7 @@ def _v2(db: Database) -> None:
         """
     )
     for run_id, blob in db.execute("SELECT id, report FROM runs").fetchall():
-        _insert_host_rows(db, run_id, _decode(blob))
+        _insert_host_rows(db, run_id, read_report(_decode(blob)).hosts)
 
 
 def _v3(db: Database) -> None:
@@ -392,7 +391,7 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _insert_host_rows(db: Database, run_id: str, report: Mapping[str, Any]) -> None:
+def _insert_host_rows(db: Database, run_id: str, hosts: Iterable[HostView]) -> None:
     db.executemany(
         "INSERT INTO host_runs (run_id, host_id, label, status, alive, facts) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, host_id) DO UPDATE SET "
@@ -403,13 +402,13 @@ def _insert_host_rows(db: Database, run_id: str, report: Mapping[str, Any]) -> N
         (
             (
                 run_id,
-                h["id"],
-                h.get("label") or h["id"],
-                h["status"],
-                int(host_alive(h)),
-                json.dumps(h["facts"]) if h.get("facts") is not None else None,
+                h.id,
+                h.label,
+                h.status.value,
+                int(h.alive),
+                json.dumps(dict(h.facts)) if h.facts is not None else None,
             )
-            for h in report.get("hosts", ())
+            for h in hosts
         ),
     )
 
@@ -600,47 +599,42 @@ class Store:
         self.save_report(run_to_dict(run))
 
     def save_report(self, report: Mapping[str, Any]) -> None:
-        """Store one run given as report.json data (what `save_run` does after converting)."""
+        """Store one run given as report.json data (what `save_run` does after converting):
+        the data as written, and its hosts, findings and sightings read through its typed
+        view (`read_report`: a spooled host is read when its row is written)."""
         if self._lock is None:
             raise StoreError(f"the store at {self.location} was opened read-only")
-        info = report["run"]
-        started = info["started_at"]
+        view = read_report(report)
+        info, started = view.run, view.run.started_at
         try:
             with self.db.transaction():
                 self.db.execute(
                     "INSERT INTO runs (id, started_at, finished_at, config, hosts, findings, "
                     "report, complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        info["id"],
+                        info.id,
                         started,
-                        info["finished_at"],
-                        info.get("config"),
-                        len(report.get("hosts", ())),
-                        len(report.get("findings", ())),
+                        info.finished_at,
+                        info.config,
+                        len(view.hosts),
+                        len(view.findings),
                         _encode(report),
-                        0 if report.get("interrupted") else 1,
+                        0 if view.interrupted else 1,
                     ),
                 )
-                _insert_host_rows(self.db, info["id"], report)
+                _insert_host_rows(self.db, info.id, view.hosts)
                 self.db.executemany(
                     "INSERT INTO findings (run_id, rule, severity, host, title, evidence, seq) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (  # made as written, like the host rows
-                        (
-                            info["id"],
-                            f["rule"],
-                            f["severity"],
-                            f.get("host"),
-                            f["title"],
-                            json.dumps(list(f.get("evidence", ()))),
-                            seq,
-                        )
-                        for seq, f in enumerate(report.get("findings", ()))
+                        (info.id, f.rule, f.severity.value, f.host, f.title,
+                         json.dumps(list(f.evidence)), seq)
+                        for seq, f in enumerate(view.findings)
                     ),
-                )
+                )  # fmt: skip
                 # An interrupted run is no baseline: first/last seen and gone markers are
                 # the complete runs' (its hosts count as new until a complete run sees them).
-                hosts = () if report.get("interrupted") else report.get("hosts", ())
+                hosts = () if view.interrupted else view.hosts
                 self.db.executemany(
                     "INSERT INTO sightings (host_id, label, first_seen, first_run, "
                     "last_present, last_run, last_seen, gone_at) "
@@ -650,21 +644,17 @@ class Store:
                     "last_seen = COALESCE(excluded.last_seen, sightings.last_seen), "
                     "gone_at = CASE WHEN excluded.last_seen IS NULL "
                     "THEN sightings.gone_at ELSE NULL END",
-                    ((h["id"], h.get("label") or h["id"], started, info["id"], started,
-                      info["id"], started if host_alive(h) else None) for h in hosts),
+                    ((h.id, h.label, started, info.id, started, info.id,
+                      started if h.alive else None) for h in hosts),
                 )  # fmt: skip
-                gone = (
-                    ()
-                    if report.get("interrupted")
-                    else gone_host_ids(read_changes(report.get("changes")))
-                )
+                gone = () if view.interrupted else gone_host_ids(view.changes)
                 self.db.executemany(
                     "UPDATE sightings SET gone_at = ? WHERE host_id = ?",
                     [(started, host_id) for host_id in gone],
                 )
         except self.db.integrity_error as exc:
             raise StoreError(
-                f"run {info['id']} is already in {self.location}: {self._why(exc)}"
+                f"run {info.id} is already in {self.location}: {self._why(exc)}"
             ) from None
         except self.db.error as exc:
             raise StoreError(
