@@ -30,6 +30,8 @@ from auditor.spool import FactsSpool
 from auditor.visible import visible
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from auditor.remote.paramiko_connector import ParamikoConnector
 
 # What one host may send back. The script summarises logs on the host, so real output is
@@ -235,7 +237,7 @@ def connector_from_environment() -> ParamikoConnector:
 class _Progress:
     """A rich progress bar as collect's observer (only on a terminal)."""
 
-    def __init__(self, console: Any, total: int | None) -> None:
+    def __init__(self, console: Console, total: int | None) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.progress = Progress(
@@ -258,7 +260,7 @@ def probe_hosts(
     config: Config,
     hosts: Sequence[Host] | HostFeed,
     *,
-    console: Any = None,
+    console: Console | None = None,
     connector: Connector | None = None,
     gate: HostGate | None = None,
 ) -> ProbeResults:
@@ -286,9 +288,8 @@ def probe_hosts(
 
         gate = SessionGate(LocalSlots(), config.ssh)
     spool = FactsSpool()  # each host's facts on disk as it finishes, not in memory
-    on_terminal = console is not None and console.is_terminal
     total = None if isinstance(hosts, HostFeed) else len(hosts)  # a feed's grows
-    progress = _Progress(console, total) if on_terminal else None
+    progress = _Progress(console, total) if console is not None and console.is_terminal else None
     try:
         if progress:
             with progress.progress:

@@ -59,6 +59,7 @@ from auditor.spool import FactsSpool
 if TYPE_CHECKING:
     from celery import Celery
     from celery.result import AsyncResult
+    from rich.console import Console
 
     from auditor.sources import Source
 
@@ -369,7 +370,7 @@ class _Vantage:
 
 
 def probe_via_engine(
-    config: Config, hosts: tuple[Host, ...], *, console: Any = None
+    config: Config, hosts: tuple[Host, ...], *, console: Console | None = None
 ) -> ProbeResults:
     """The engine's prober (pipeline.Prober): every host gets an SshOutcome, probed by a
     worker of its vantage, or not-attempted with the reason. The run's engine (the one
