@@ -10,6 +10,7 @@ import csv
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from auditor.report.run_view import read_host
 from auditor.report.view import HostRow, client_teams, host_rows
 from auditor.visible import visible_data
 
@@ -32,28 +33,26 @@ def safe_cell(value: Any) -> str:
 
 
 def _row(r: HostRow) -> dict[str, Any]:
-    h, facts = r.data, r.facts or {}
-    ssh = h.get("ssh") or {}
+    host, facts = read_host(r.data, r.index), r.facts or {}
+    owner, days = host.owner, r.uptime_days
     eol = r.eol or {}
-    days = r.uptime_days
-    owner = r.owner or {}
     log = facts.get("log_activity") or {}
     listeners = sorted(
         {f"{x.get('proto')}/{x.get('port')}" for x in facts.get("listeners") or ()},
         key=lambda t: (t.split("/")[0], int(t.split("/")[1]) if t.split("/")[1].isdigit() else 0),
     )
     return {
-        "id": h["id"],
-        "label": r.label,
-        "status": h["status"],
-        "status_reason": h.get("status_reason"),
-        "addresses": " ".join(h.get("addresses", ())),
-        "hostnames": " ".join(h.get("hostnames", ())),
-        "sources": " ".join(h.get("sources", ())),
-        "owner": owner.get("team"),
-        "open_ports": " ".join(str(p) for p in h.get("open_ports", ())),
-        "ssh_state": ssh.get("state"),
-        "ssh_reason": ssh.get("reason"),
+        "id": host.id,
+        "label": host.label,
+        "status": host.status.value,
+        "status_reason": host.status_reason,
+        "addresses": " ".join(host.addresses),
+        "hostnames": " ".join(host.hostnames),
+        "sources": " ".join(host.sources),
+        "owner": owner.team if owner else None,
+        "open_ports": " ".join(str(p) for p in host.open_ports),
+        "ssh_state": host.ssh.state.value,
+        "ssh_reason": host.ssh.reason,
         "os": r.os,
         "os_eol_status": eol.get("status"),
         "os_eol_date": eol.get("date"),
@@ -67,8 +66,8 @@ def _row(r: HostRow) -> dict[str, Any]:
         "worst_severity": r.worst,
         "first_seen": r.first_seen,
         "changes": " ".join(r.changes),
-        "owner_source": owner.get("source"),
-        "owner_detail": owner.get("detail"),
+        "owner_source": owner.source if owner else None,
+        "owner_detail": owner.detail if owner else None,
     }
 
 
