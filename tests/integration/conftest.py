@@ -21,6 +21,7 @@ import pytest
 
 from auditor.errors import LabError
 from auditor.lab import LabState, demo_spec, lab_down, lab_up, load_state
+from tests.integration.moto_server import lab_aws_env
 
 LAB_DOWN_MARK = "lab_down"
 LAB_FIRST_MARK = "lab_first"
@@ -103,3 +104,11 @@ def lab(lab_session: _LabSession) -> LabState:
     """The running demo lab (see auditor/lab/spec.py DEMO_HOSTS)."""
     assert lab_session.state is not None
     return lab_session.state
+
+
+@pytest.fixture(scope="module")
+def aws_env() -> Iterator[None]:
+    """The lab's AWS environment (moto_server.LAB_AWS_ENV) for a test module that reads the
+    lab's moto server: set from the first test that asks until the module's end."""
+    with lab_aws_env():
+        yield

@@ -47,6 +47,16 @@ TEST_ENV = {
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     "AWS_ENDPOINT_URL": DEAD_ENDPOINT,
 }
+# The lab's AWS environment: its moto server takes any key (the lab config names its
+# endpoint), and nothing of the developer's own AWS setup is read: no instance metadata, no
+# config or credentials file.
+LAB_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
 # Variables from the developer's shell that would route or authenticate elsewhere.
 CLEARED_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE")
 
@@ -185,3 +195,15 @@ def aws_test_env() -> Iterator[None]:
 def moto_endpoint(moto_server: MotoServer, aws_test_env: None) -> str:
     moto_server.reset()
     return moto_server.endpoint
+
+
+@contextmanager
+def lab_aws_env() -> Iterator[None]:
+    """LAB_AWS_ENV set in os.environ (CLI subprocesses inherit it), undone after."""
+    patch = pytest.MonkeyPatch()
+    for key, value in LAB_AWS_ENV.items():
+        patch.setenv(key, value)
+    try:
+        yield
+    finally:
+        patch.undo()

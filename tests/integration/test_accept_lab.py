@@ -23,8 +23,6 @@ from auditor.probing import probe_hosts
 
 pytestmark = pytest.mark.lab
 CONFIG = Path(__file__).parents[2] / "inventories" / "lab" / "audit.toml"
-LAB_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
 
 
 def accept(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +33,7 @@ def accept(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_accepted_and_expired_findings_on_the_lab(
-    lab: LabState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lab: LabState, aws_env: None, tmp_path: Path
 ) -> None:
     baseline = tmp_path / "accepted.toml"
     small = tmp_path / "audit.toml"  # names the baseline `auditor accept` appends to
@@ -48,8 +46,6 @@ def test_accepted_and_expired_findings_on_the_lab(
     assert refused.returncode == 2  # a date already past: nothing written
     assert len(load_baseline(baseline)) == 1
 
-    for key, value in LAB_AWS.items():
-        monkeypatch.setenv(key, value)
     config = load_config(CONFIG)
     accepted = load_baseline(baseline)
     expired = replace(accepted[0], rule="eol-software", expires=date.today() - timedelta(days=1),

@@ -22,6 +22,7 @@ from auditor.pipeline import execute
 from auditor.probing import probe_hosts
 from auditor.report.json_report import validate_report
 from tests.builders import Page
+from tests.integration.moto_server import lab_aws_env
 
 pytestmark = pytest.mark.lab
 CONFIG = Path(__file__).parents[2] / "inventories" / "lab" / "audit.toml"
@@ -29,11 +30,9 @@ DAY = 86400
 
 
 @pytest.fixture(scope="module")
-def report(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    mp = pytest.MonkeyPatch()
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        mp.setenv(key, value)
+def report(
+    lab: LabState, aws_env: None, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     # A visit from the auditor's own side (as `inspect`'s front-page fetch makes): it must
     # not count as somebody using the orphan.
     import urllib.request
@@ -48,10 +47,7 @@ def report(lab: LabState, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         audit=replace(config.audit, store=out / "history.sqlite"),
         ignore=(IgnoreRule("analytics-02", "the data team's sandbox", date(2099, 1, 1)),),
     )
-    try:
-        outcome = execute(config, out_dir=out, prober=probe_hosts)
-    finally:
-        mp.undo()
+    outcome = execute(config, out_dir=out, prober=probe_hosts)
     data: dict[str, Any] = json.loads(outcome.written["json"].read_text())
     data["_out"] = str(out)
     return data
@@ -260,15 +256,12 @@ def test_drift_story_in_the_audit(report: dict[str, Any]) -> None:
     assert {"no-ssh-from-anywhere", "prod-dynamodb-capacity"} <= rules
 
 
-def test_drift_command_on_the_lab(lab: LabState, tmp_path: Path) -> None:
-    import os
+def test_drift_command_on_the_lab(lab: LabState, aws_env: None, tmp_path: Path) -> None:
     import subprocess
 
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_EC2_METADATA_DISABLED="true")
     result = subprocess.run(
         [".venv/bin/auditor", "drift", "-c", str(CONFIG), "-o", str(tmp_path)],
-        capture_output=True, text=True, env=env, cwd=CONFIG.parents[2], timeout=300,
+        capture_output=True, text=True, cwd=CONFIG.parents[2], timeout=300,
     )
     assert result.returncode == 1, result.stderr  # findings at or above [audit] fail_on
     assert "hidden by ignore_changes" in result.stdout
@@ -316,14 +309,8 @@ def test_an_ignored_host_is_never_connected_to(lab: LabState) -> None:
 
     config = load_config(CONFIG)
     config = replace(config, ignore=(IgnoreRule("web02", "change freeze on the web tier"),))
-    mp = pytest.MonkeyPatch()
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        mp.setenv(key, value)
-    try:
+    with lab_aws_env():
         discovery = discover(config)
-    finally:
-        mp.undo()
     hosts = {h.label: h for h in discovery.hosts}
     assert hosts["web02"].status.value == "ignored" and hosts["web02"].alive
     web02_log = Path(lab.host("web02").host_dir) / "sshd.log"

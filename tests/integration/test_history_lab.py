@@ -31,13 +31,6 @@ def ip(*args: str) -> None:
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        monkeypatch.setenv(key, value)
-
-
-@pytest.fixture
 def changed_lab(lab: LabState) -> Iterator[LabState]:
     legacy, web02 = lab.host("legacy-billing01"), lab.host("web02")
     yield lab

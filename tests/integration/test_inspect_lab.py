@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,6 @@ pytestmark = pytest.mark.lab
 CONFIG = Path(__file__).parents[2] / "inventories" / "lab" / "audit.toml"
 LAB_KEY = "/run/auditor-lab/id_ed25519"
 LAB_KNOWN_HOSTS = "/run/auditor-lab/known_hosts"
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-}
 
 # An IaC checkout that knows web01 (by name and address) and other lab hosts, and holds
 # near-misses of the orphan's address and name, but never the orphan itself.
@@ -62,15 +54,6 @@ def iac_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "lab inventory"], check=True)
     return repo
-
-
-@pytest.fixture(scope="module")
-def aws_env() -> Iterator[None]:
-    patch = pytest.MonkeyPatch()
-    for key, value in AWS_ENV.items():
-        patch.setenv(key, value)
-    yield
-    patch.undo()
 
 
 def run_inspect(*args: str) -> tuple[int, str]:

@@ -10,7 +10,6 @@ own addresses (10.250.77.0/24 namespaces) and moto on 127.0.0.1.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +22,7 @@ from auditor.report.json_report import validate_report
 
 pytestmark = pytest.mark.lab
 CONFIG = Path(__file__).parents[2] / "inventories" / "lab" / "audit.toml"
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-}
 PLANNED = ("web01", "web02", "db01", "cache01", "app01")
-
-
-@pytest.fixture(scope="module")
-def aws_env() -> Iterator[None]:
-    patch = pytest.MonkeyPatch()
-    for key, value in AWS_ENV.items():
-        patch.setenv(key, value)
-    yield
-    patch.undo()
 
 
 def run(out: Path, *args: str) -> tuple[int, str, dict[str, Any]]:

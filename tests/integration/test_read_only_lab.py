@@ -37,13 +37,6 @@ from auditor.probing import probe_hosts
 pytestmark = [pytest.mark.lab, pytest.mark.hostile]
 CONFIG = Path(__file__).parents[2] / "inventories" / "lab" / "audit.toml"
 OUR_ADDRESS = "10.250.77.1"  # the lab bridge: where our SSH and HTTP come from
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-}
 HOST_DIRS = ("etc.upper", "var.upper", "usr.upper", "home/root", "varlog")
 PRIVATE_MOUNTS = ("tmp", "run", "dev/shm")
 SUDO_RECORDS = ("run/sudo/", "var/lib/sudo/", "varlog/sudo/")
@@ -113,10 +106,8 @@ def _is_sudo_record(path: str) -> bool:
 
 
 def test_a_full_audit_and_an_inspect_change_nothing_on_any_host(
-    lab: LabState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lab: LabState, aws_env: None, tmp_path: Path
 ) -> None:
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
     before = snapshot(lab)
     assert sum(len(s) for s in before.values()) > 100  # it does look at the hosts' files
 

@@ -60,11 +60,8 @@ class SweepWithoutHost:
 
 
 def test_a_host_the_sweep_missed_is_found_by_the_direct_check(
-    lab: LabState, monkeypatch: pytest.MonkeyPatch
+    lab: LabState, aws_env: None
 ) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        monkeypatch.setenv(key, value)
     config = load_config(CONFIG)
     web02 = lab.host("web02")
     sources = [

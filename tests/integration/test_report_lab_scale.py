@@ -34,6 +34,7 @@ from auditor.pipeline import execute
 from auditor.probing import probe_hosts
 from auditor.report.json_report import validate_report
 from tests.integration.conftest import lab_skip_reason
+from tests.integration.moto_server import lab_aws_env
 from tests.integration.test_html_chromium import CHROMIUM, chromium
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_first]
@@ -151,18 +152,12 @@ def sweep_the_lab(config: Config, spec: LabSpec) -> Config:
 
 
 def _audit(spec: LabSpec, out: Path, up_seconds: float) -> dict[str, Any]:
-    mp = pytest.MonkeyPatch()
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
-        mp.setenv(key, value)
     config = sweep_the_lab(load_config(CONFIG), spec)
     config = replace(config, audit=replace(config.audit, store=None),
                      ssh=replace(config.ssh, concurrency=32))  # fmt: skip
     started = time.monotonic()
-    try:
+    with lab_aws_env():
         outcome = execute(config, out_dir=out, prober=probe_hosts)
-    finally:
-        mp.undo()
     data: dict[str, Any] = json.loads(outcome.written["json"].read_text())
     data["_html"] = str(outcome.written["html"])
     data["_times"] = (up_seconds, time.monotonic() - started)

@@ -28,10 +28,7 @@ CONFIG = Path(__file__).parents[2] / "inventories" / "lab" / "audit.toml"
 
 
 @pytest.fixture
-def config(lab: LabState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Config]:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
+def config(lab: LabState, aws_env: None, tmp_path: Path) -> Iterator[Config]:
     loaded = load_config(CONFIG)
     yield replace(loaded, audit=replace(loaded.audit, store=None, reports=tmp_path))
 
