@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import click
 
-from auditor.commands.options import SshFlags, build_config, ssh_options
+from auditor.commands.options import SshFlags, build_config, quiet_option, ssh_options
 from auditor.exitcodes import EXIT_FAILED, EXIT_OK, run_guarded
 from auditor.visible import visible
 
@@ -57,7 +57,7 @@ from auditor.visible import visible
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the dossier as Markdown.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 def inspect(
     hosts: tuple[str, ...],
     ssh: SshFlags,

@@ -57,9 +57,7 @@ def fail_on_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def quiet_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (for cron).")(
-        func
-    )
+    return click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")(func)
 
 
 def notify_option(func: Callable[..., Any]) -> Callable[..., Any]:

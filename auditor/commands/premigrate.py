@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import click
 
-from auditor.commands.options import SshFlags, ssh_options
+from auditor.commands.options import SshFlags, quiet_option, ssh_options
 from auditor.exitcodes import outcome_code, run_guarded
 from auditor.model import SEVERITY_NAMES
 
@@ -76,7 +76,7 @@ from auditor.model import SEVERITY_NAMES
     show_default=True,
     help="Exit 1 when a finding has this severity or worse.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 @click.option(
     "--dry-run",
     is_flag=True,

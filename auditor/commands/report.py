@@ -11,7 +11,7 @@ import click
 from rich.text import Text
 
 from auditor.commands.console import table_console
-from auditor.commands.options import open_history, store_options
+from auditor.commands.options import open_history, quiet_option, store_options
 from auditor.exitcodes import run_guarded
 
 
@@ -31,7 +31,7 @@ from auditor.exitcodes import run_guarded
     help="Folder for the reports (default: [audit] reports, else ./reports/RUN).",
 )
 @store_options
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@quiet_option
 def report(
     run_ref: str,
     out_dir: Path | None,
