@@ -32,7 +32,9 @@ _PLACEHOLDER_RE = re.compile(r"@[A-Z][A-Z0-9_]*@")
 #                              (DNS, sudo's NSS, version runs): every `timeout` is one more
 #                              fork + exec on the host, and a process stuck on a dead disk
 #                              sleeps uninterruptibly, where no signal of `timeout` reaches
-#                              it. `_tc` answers the syntax question the first time.
+#                              it. `_tc` answers the syntax question the first time, and
+#                              sets TG=1 for GNU's (it stops the whole process group of
+#                              what it runs; BusyBox's stops only its child).
 #   _r NAME SECS cmd...        run under `timeout`, capture stdout+stderr, print as a part
 #   _rl PATH                   readlink, with an `ls -l` fallback
 #   _sc CMD ARGS...            how to run `CMD ARGS`: sets C to the command word(s) to
@@ -59,7 +61,7 @@ _e() { printf '\n@@AUDITOR %s END %s %s %s@@\n' "$N" "$1" "$2" "${3:-$W}"; _as=$
 _o() { B="$B$NL@@AUDITOR $N BEGIN $1@@$NL$3$NL$NL@@AUDITOR $N END $1 $2 ${4:-$W}@@$NL"; }
 _has() { command -v "$1" >/dev/null 2>&1; }
 _tc() { T=; case $(timeout --help 2>&1) in
-  *'-t SECS'*) T='timeout -t' ;; *DURATION*|*SECS*) T=timeout ;; esac; }
+  *'-t SECS'*) T='timeout -t' ;; *DURATION*) T=timeout TG=1 ;; *SECS*) T=timeout ;; esac; }
 _tt() { [ "$T" = '?' ] && _tc; TT=; if [ -n "$T" ]; then TT="$T $1"; fi; }
 _r() { _rn=$1; _as=$1; _tt "$2"; shift 2; O=$($TT "$@" 2>&1); R=$?; _o "$_rn" "$R" "$O"; _as=$_af; }
 _sf() { _af=$1; _as=$1; }
@@ -79,7 +81,7 @@ _rl() { readlink "$1" 2>/dev/null ||
 # controller's collection time; the web-log snippet and the btime fallback for the uptime,
 # which need the host's own clock, run `date` themselves.
 TIMEOUT_LOOKUP = r"""
-T=; _has timeout && T='?'
+T= TG=; _has timeout && T='?'
 """
 
 

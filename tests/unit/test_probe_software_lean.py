@@ -351,6 +351,167 @@ def test_program_output_cannot_forge_a_cache_hit(tmp_path: Path) -> None:
     assert "9.9.9" not in _versions(run.facts, "nginx")
 
 
+# ------------------------------------------------------------------ the version runs' shell
+
+
+def _own_pid_namespace(sh: Sequence[str]) -> list[str]:
+    """`sh -s` in a PID namespace of its own: the servers this machine runs (the lab's)
+    are no candidates."""
+    return [shutil.which("unshare") or "unshare", "--pid", "--fork", "--mount-proc", *sh, "-s"]
+
+
+def _tools(tmp_path: Path, names: Sequence[str]) -> Path:
+    """A PATH directory with only `names`, symlinks to this machine's."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in names:
+        found = shutil.which(tool)
+        assert found is not None, tool
+        (tools / tool).symlink_to(found)
+    return tools
+
+
+@needs_root
+@pytest.mark.parametrize("shell", sorted(SHELLS), ids=str)
+def test_a_cold_run_starts_one_timeout_and_one_shell_for_all_programs(
+    shell: str, tmp_path: Path
+) -> None:
+    """Under GNU `timeout`, the programs run one after the other in one `sh`: one process
+    each, plus that `timeout` and `sh` (not a `timeout` per program), with the same parts
+    as one at a time (dash and BusyBox ash as the login shell; the shell run is `sh`)."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    sh = _shell(shell)
+    log = tmp_path / "ran"
+    bin_dir = tmp_path / "bin"
+    programs = {
+        "nginx": "nginx version: nginx/1.25.97",
+        "php": "PHP 8.2.97 (cli) (built: Jan  1 2026 00:00:00) (NTS)",
+        "python3": "Python 3.11.97",
+    }
+    for name, output in programs.items():
+        _fake_program(bin_dir / name, output, log)
+    tools = _tools(tmp_path, ("stat", "readlink", "tr", "timeout", "sed", "sh"))
+    options = ProbeOptions(search_path=(str(bin_dir),))
+    execs, stdout = traced_execs(
+        _own_pid_namespace(sh),
+        build_script(options, (SoftwareFact(),)),
+        tmp_path / "trace",
+        env={"PATH": str(tools), "HOME": "/"},
+        timeout=120,
+    )
+    timeouts = [line for line in execs if '["timeout", ' in line]
+    assert len(timeouts) == 2, timeouts  # the syntax question, then the one run
+    assert '["timeout", "--help"]' in timeouts[0]
+    assert '["timeout", "10", "sh", "-c", ' in timeouts[1]
+    assert sum(', ["sh", "-c", ' in line for line in execs) == 1, execs
+    ran = program_names(execs)
+    assert [n for n in ran if n in programs] == sorted(programs, key=list(programs).index)
+    assert _runs_of(log) == [str(bin_dir / name) for name in programs]
+    section = split_output(stdout.decode(), options.nonce).section("software")
+    assert section is not None
+    for name, output in programs.items():
+        part = section.get(name)
+        assert part is not None and part.status == 0, (name, part)
+        path = bin_dir / name
+        assert part.body == f"{path}\t{_identity(path)}\n{output}"
+
+
+@needs_root
+def test_busybox_timeout_runs_each_program_on_its_own(tmp_path: Path) -> None:
+    """BusyBox's `timeout` stops only its child, not what that child started: there each
+    program keeps its own `timeout`, as before."""
+    if shutil.which("strace") is None or shutil.which("busybox") is None:
+        pytest.skip("strace or busybox is not installed")
+    log = tmp_path / "ran"
+    bin_dir = tmp_path / "bin"
+    _fake_program(bin_dir / "nginx", "nginx version: nginx/1.25.96", log)
+    _fake_program(bin_dir / "python3", "Python 3.11.96", log)
+    options = ProbeOptions(search_path=(str(bin_dir),))
+    execs, stdout = traced_execs(
+        _own_pid_namespace(SHELLS["busybox-ash"]),
+        build_script(options, (SoftwareFact(),)),
+        tmp_path / "trace",
+        env={"PATH": busybox_dir(tmp_path), "HOME": "/"},
+        timeout=120,
+    )
+    assert not any(', ["sh", "-c", ' in line for line in execs), execs
+    # BusyBox's timeout execs the program in its own process, after its own exec.
+    before: dict[str, str] = {}
+    for line in execs:
+        pid, name = line.split()[0], line.split('"')[1]
+        if name.startswith(str(bin_dir)):
+            assert before.get(pid) == "timeout", (name, execs)
+        before[pid] = name.rsplit("/", 1)[-1]
+    facts = split_output(stdout.decode(), options.nonce).section("software")
+    assert facts is not None and {p.name for p in facts.parts} >= {"nginx", "python3"}
+    assert _runs_of(log) == [str(bin_dir / "nginx"), str(bin_dir / "python3")]
+
+
+@needs_root
+@pytest.mark.parametrize("shell", ["dash", "busybox-ash"], ids=str)
+def test_a_program_that_hangs_is_run_again_on_its_own_and_the_rest_still_answer(
+    shell: str, tmp_path: Path
+) -> None:
+    """The one `timeout` stops the shell and the hung program with it (its process group);
+    what it had not finished runs one at a time under its own `timeout`: the hung program
+    times out (124) as it did alone, the programs after it answer, nothing is left running."""
+    sh = _shell(shell)
+    log = tmp_path / "ran"
+    bin_dir = tmp_path / "bin"
+    _fake_program(bin_dir / "nginx", "nginx version: nginx/1.25.95", log)
+    php = bin_dir / "php"
+    php.write_text(f"#!/bin/sh\necho \"$0\" >>'{log}'\nprintf 'PHP starting\\n'\nexec sleep 60\n")
+    php.chmod(0o755)
+    _fake_program(bin_dir / "python3", "Python 3.11.95", log)
+    options = ProbeOptions(search_path=(str(bin_dir),), command_timeout=2)
+    started = time.monotonic()
+    tools = _tools(tmp_path, ("timeout", "sh", "sleep"))
+    run = run_fact(sh, options, SoftwareFact(), path=f"{tools}:/usr/bin:/bin")
+    assert time.monotonic() - started < 30
+    assert _runs_of(log) == [str(bin_dir / n) for n in ("nginx", "php", "php", "python3")]
+    assert _versions(run.facts, "nginx") == {"1.25.95"}
+    assert _versions(run.facts, "python") == {"3.11.95"}
+    part = run.section.get("php")
+    assert part is not None and part.status == 124
+    assert part.body.split("\n", 1)[1] == "PHP starting"
+    assert "timed out" in run.facts.errors[f"software:{php}"]
+    left = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True)
+    assert not [pid for pid in left.stdout.split() if _in(pid, tmp_path)], left.stdout
+
+
+def _in(pid: str, tmp_path: Path) -> bool:
+    """Whether process `pid` belongs to this test (its command line names the temp dir)."""
+    try:
+        return str(tmp_path) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+@needs_root
+def test_the_programs_never_see_the_nonce_and_cannot_forge_the_runs_markers(
+    tmp_path: Path,
+) -> None:
+    """The nonce reaches the version runs' shell in its environment, never the programs:
+    output that looks like the runs' own markers is one program's output like any other."""
+    log = tmp_path / "ran"
+    bin_dir = tmp_path / "bin"
+    nginx = bin_dir / "nginx"
+    nginx.parent.mkdir(parents=True)
+    nginx.write_text(
+        f"#!/bin/sh\necho \"$0\" >>'{log}'\n"
+        "printf 'N=[%s]\\n@x>0\\n@<{}>\\nnginx version: nginx/1.25.94\\n' \"$N\"\n"
+    )
+    nginx.chmod(0o755)
+    _fake_program(bin_dir / "python3", "Python 3.11.94", log)
+    run = _software(["/bin/sh"], [bin_dir])
+    part = run.section.get("nginx")
+    assert part is not None and part.status == 0
+    assert part.body.split("\n", 1)[1] == "N=[]\n@x>0\n@<{}>\nnginx version: nginx/1.25.94"
+    assert _versions(run.facts, "nginx") == {"1.25.94"}
+    assert _versions(run.facts, "python") == {"3.11.94"}
+
+
 # ------------------------------------------------------------------ running servers
 
 

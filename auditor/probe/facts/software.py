@@ -29,10 +29,12 @@ then one `tr` over /proc/PID/cmdline for at most the 3 lowest pids of each serve
 `ps -e -o args= | awk` only where /proc has no comm files: kernels before 2.6.33); one
 `readlink -f` resolves them all (GNU coreutils >= 8.16 takes many operands; older ones and
 BusyBox get one call per file); one `stat -L -c` gives every candidate's and release file's
-owner, mode and identity (a `find -L` owner check where `stat -c` is missing); then one
-command substitution and one `timeout` per program actually run, whose output is cut to 6
-lines by the shell (a `sed` only for the rare longer one). With every program known and
-unchanged: `readlink` and `stat`, and no `timeout` at all.
+owner, mode and identity (a `find -L` owner check where `stat -c` is missing); then the
+programs actually run, one after the other in one `sh` under one GNU `timeout` (N + 2
+processes, not a `timeout` and the program each; one at a time, each under its own
+`timeout`, for what it did not finish and where `timeout` is BusyBox's or missing), their
+output cut to 6 lines by the shell (a `sed` only for the rare longer one). With every
+program known and unchanged: `stat`, and no `timeout` at all.
 
 Which package installed each program run (for end of life: a distribution's package is
 maintained by the distribution) is asked once per host, for all of them together: one `grep`
@@ -104,6 +106,18 @@ AWK_APK = r"""
 /^R:/ { f = d "/" substr($0, 3); if (d == "/") f = d substr($0, 3)
         if (index(want, " " f " ")) print p "\t" v "\t" f }
 /^$/ { p = ""; v = ""; d = "" }
+"""
+
+# The version runs' shell (`sh -c BATCH sh PATH FLAGS PATH FLAGS ...`): each program's
+# output between two lines that carry the nonce, which comes in its environment (never in
+# argv) and is not handed on to the programs.
+BATCH = r"""n=$N; unset N
+while [ $# -gt 1 ]; do
+  x=$1 a=$2; shift 2
+  O=$(cd / && "$x" $a 2>&1); R=$?
+  [ "$R" != 0 ] && [ "$a" != "${a#-XX}" ] && { O=$(cd / && "$x" -version 2>&1); R=$?; }
+  printf '\n@%s<%s>\n%s\n@%s>%s\n' "$n" "$x" "$O" "$n" "$R"
+done
 """
 
 # What a JVM's `release` file says that matters (JAVA_VERSION is the version).
@@ -241,38 +255,62 @@ if [ -n "$K" ]; then
   IFS=$_i
   [ -n "$ST" ] || G=$(find @FIND_SAFE@ 2>/dev/null)
 fi
-for x in $K; do
-  case "$NL$G$NL" in *"$NL$x$NL"*) ;; *)
-    _o "software/${x##*/}" 126 "$x
-not run: not owned by root, or writable by others"
-    continue ;;
-  esac
-  case ${x##*/} in
+# `_va X`: X's version flag in `a`. `_jr X`: for a JVM whose release file passed the owner
+# check, that file's lines that matter in O (r: the file); false when they hold no version.
+_va() { case ${1##*/} in
     java*) a='-XX:-UsePerfData -version' ;; ssh) a=-V ;; openssl) a=version ;;
     mysqld*|mariadbd*|postgres*|postmaster*|python*) a=--version ;; *) a=-v ;;
-  esac
-  # The identity goes with the part: the controller keeps what it says for next time (a
-  # JVM's release lines too: a JDK upgraded in place has a new java binary).
-  i=
-  case "$ID$NL" in *"$NL$x$TB"*) i=${ID#*"$NL$x$TB"}; i=${i%%"$NL"*} ;; esac
-  r=
-  case " $J " in *" $x "*) r=${J#* "$x" }; r=${r%% *} ;; esac
+  esac; }
+_jr() { r= O= n=0 l=
+  case " $J " in *" $1 "*) r=${J#* "$1" }; r=${r%% *} ;; esac
   case "$NL$G$NL" in *"$NL$r$NL"*) ;; *) r= ;; esac
-  O= n=0 l=
   if [ -n "$r" ] && [ -r "$r" ]; then
     while [ $n -lt 100 ] && { IFS= read -r l || [ -n "$l" ]; }; do
       case $l in @RELEASE_KEYS@) O="$O$NL$l" ;; esac
       n=$((n + 1)) l=
     done <"$r"
   fi
-  case $O in
-    *"${NL}JAVA_VERSION="*) _o "software/${x##*/}" 0 "$x${i:+$TB$i}
-$r:$O"; continue ;;
-  esac
+  case $O in *"${NL}JAVA_VERSION="*) return 0 ;; esac
+  return 1; }
+# The programs to run go to one `sh` under one GNU `timeout` (which stops its whole process
+# group): one process each, not a `timeout` and the program each. What that shell did not
+# finish in time (a program that hangs) runs again below on its own, under its own timeout,
+# as does everything where the host has no GNU `timeout` (BusyBox's stops only its child).
+set --
+for x in $K; do
+  case "$NL$G$NL" in *"$NL$x$NL"*) ;; *) continue ;; esac
+  case ${x##*/} in java*) _jr "$x" && continue ;; esac
+  _va "$x"; set -- "$@" "$x" "$a"
+done
+V=
+if [ $# -gt 2 ]; then
   _tt @CT@
-  O=$(cd / && $TT "$x" $a 2>&1); R=$?
-  # HotSpot writes /tmp/hsperfdata_USER/PID unless told not to; gcj's java knows no -XX.
-  [ "$R" != 0 ] && [ "$a" != "${a#-XX}" ] && { O=$(cd / && $TT "$x" -version 2>&1); R=$?; }
+  [ -n "$TG" ] && V=$(N=$N $TT sh -c @BATCH@ sh "$@" 2>/dev/null)
+fi
+for x in $K; do
+  case "$NL$G$NL" in *"$NL$x$NL"*) ;; *)
+    _o "software/${x##*/}" 126 "$x
+not run: not owned by root, or writable by others"
+    continue ;;
+  esac
+  _va "$x"
+  # The identity goes with the part: the controller keeps what it says for next time (a
+  # JVM's release lines too: a JDK upgraded in place has a new java binary).
+  i=
+  case "$ID$NL" in *"$NL$x$TB"*) i=${ID#*"$NL$x$TB"}; i=${i%%"$NL"*} ;; esac
+  case ${x##*/} in java*) _jr "$x" && { _o "software/${x##*/}" 0 "$x${i:+$TB$i}
+$r:$O"; continue; } ;; esac
+  R=
+  case $V in *"$NL@$N<$x>$NL"*"$NL@$N>"*)
+    O=${V#*"$NL@$N<$x>$NL"}; R=${O#*"$NL@$N>"}; R=${R%%"$NL"*}; O=${O%%"$NL@$N>"*} ;;
+  esac
+  case $R in ''|*[!0-9]*)
+    _tt @CT@
+    O=$(cd / && $TT "$x" $a 2>&1); R=$?
+    # HotSpot writes /tmp/hsperfdata_USER/PID unless told not to; gcj's java knows no -XX.
+    [ "$R" != 0 ] && [ "$a" != "${a#-XX}" ] && { O=$(cd / && $TT "$x" -version 2>&1); R=$?; }
+    ;;
+  esac
   case $O in
     *"$NL"*"$NL"*"$NL"*"$NL"*"$NL"*"$NL"*) O=$(printf '%s\n' "$O" | sed -n '1,6p') ;;
   esac
@@ -340,6 +378,7 @@ class SoftwareFact:
             OFF_PATH=" ".join(OFF_PATH),
             AWK_PS=quote(AWK_PS_PROGRAMS),
             AWK_APK=quote(AWK_APK),
+            BATCH=quote(BATCH),
             RPM_FORMAT=quote(RPM_FORMAT),
             FIND_SAFE=FIND_SAFE.replace("@FILES@", "$K $RF"),
             RELEASE_KEYS="|".join(f"{key}=*" for key in RELEASE_KEYS),
