@@ -22,7 +22,7 @@ import pytest
 from auditor.model import Package, UnknownPackage
 from auditor.probe import ProbeOptions, build_script, parse_probe_output, split_output
 from auditor.probe.facts import SoftwareFact
-from auditor.probe.facts.software import version_runs
+from auditor.probe.facts.software import AWK_DPKG, version_runs
 from auditor.probe.parsers.packages import (
     NO_PACKAGE_MANAGER,
     PackageAnswer,
@@ -31,7 +31,14 @@ from auditor.probe.parsers.packages import (
     usrmerge_alias,
 )
 from auditor.probe.sections import Part, Section
-from tests.unit.probe_run import SHELLS, run_script
+from tests.unit.probe_run import (
+    AWKS,
+    SHELLS,
+    awk_id,
+    program_names,
+    run_script,
+    traced_execs,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "probe" / "packages"
 IS_ROOT = os.geteuid() == 0
@@ -325,3 +332,65 @@ def test_a_dpkg_database_that_does_not_list_dpkg_is_not_the_system_s(hand_instal
     # ... while this machine's own dpkg is asked.
     _, section = _probe(SHELLS["dash"], search)
     assert "package/dpkg" in {p.name for p in section.parts}
+
+
+@pytest.mark.skipif(not HAS_DPKG, reason="needs dpkg")
+@pytest.mark.parametrize("awk", AWKS, ids=awk_id)
+def test_the_status_file_awk_says_what_dpkg_query_says(awk: list[str]) -> None:
+    """For every package this machine's dpkg lists files of (names as the .list files spell
+    them, `libssl3:amd64` too), the awk over /var/lib/dpkg/status prints the lines of
+    `dpkg-query -W -f '${Package} ${Version} ${Architecture}\\n'`, in the same order."""
+    names = sorted(p.name[: -len(".list")] for p in Path("/var/lib/dpkg/info").glob("*.list"))
+    assert len(names) > 50
+    fmt = "${Package} ${Version} ${Architecture}\\n"
+    expected = subprocess.run(
+        ["dpkg-query", "-W", "-f", fmt, *names], capture_output=True, text=True, check=True
+    ).stdout
+    got = subprocess.run(
+        [*awk, "-v", f"want= {' '.join(names)} ", AWK_DPKG, "/var/lib/dpkg/status"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert got == expected
+    # A few names only: just their lines.
+    few = [n for n in names if n.startswith(("dpkg", "libc6", "openssl"))]
+    got = subprocess.run(
+        [*awk, "-v", f"want= {' '.join(few)} ", AWK_DPKG, "/var/lib/dpkg/status"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert (
+        got
+        == subprocess.run(
+            ["dpkg-query", "-W", "-f", fmt, *few], capture_output=True, text=True, check=True
+        ).stdout
+    )
+
+
+@pytest.mark.skipif(not IS_ROOT or not HAS_DPKG, reason="needs root (programs run) and dpkg")
+def test_with_dpkg_journal_entries_pending_dpkg_query_answers(
+    hand_installed: Path, tmp_path: Path
+) -> None:
+    """Entries in /var/lib/dpkg/updates are not in the status file yet (dpkg was stopped):
+    then dpkg-query, which reads them, gives the versions (the same answers here); without
+    any, the awk alone does."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    journal = tmp_path / "updates"
+    journal.mkdir()
+    (journal / "0001").write_text("")
+    options = ProbeOptions(search_path=("/usr/bin", str(hand_installed.parent)))
+    script = build_script(options, (SoftwareFact(),))
+    pending = script.replace("/var/lib/dpkg/updates/[0-9]*", f"{journal}/[0-9]*")
+    assert pending != script
+    bodies = []
+    for text, asked in ((script, "awk"), (pending, "dpkg-query")):
+        execs, stdout = traced_execs(
+            ["/bin/sh", "-s"], text, tmp_path / "trace", env={"PATH": "/usr/bin:/bin", "HOME": "/"}
+        )
+        names = program_names(execs)
+        assert asked in names and ({"awk", "dpkg-query"} - {asked}).isdisjoint(names), names
+        section = split_output(stdout.decode(), options.nonce).section("software")
+        assert section is not None
+        part = section.get("package/dpkg-query")
+        assert part is not None and part.status == 0 and part.body
+        bodies.append(part.body)
+    assert bodies[0] == bodies[1]

@@ -38,7 +38,8 @@ program known and unchanged: `stat`, and no `timeout` at all.
 
 Which package installed each program run (for end of life: a distribution's package is
 maintained by the distribution) is asked once per host, for all of them together: one `grep`
-over dpkg's file lists plus one `dpkg-query -W`, or one `rpm -qf`, or one `awk` over Alpine's
+over dpkg's file lists plus one `awk` over its status file (`dpkg-query -W` where dpkg left
+journal entries), or one `rpm -qf`, or one `awk` over Alpine's
 apk database (auditor.probe.parsers.packages; docs/probe.md "Package owners"). The answer is
 kept in the version cache with the output, so a warm run asks nothing.
 """
@@ -95,6 +96,22 @@ CACHE_HIT = "cache/hit"
 # `rpm -qf` answers one line per package owning each file asked, in order (or "file X is not
 # owned by any package"): auditor.probe.parsers.packages lines them up.
 RPM_FORMAT = r"%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n"
+
+# dpkg's status file, a stanza per package and architecture: `dpkg-query -W -f '${Package}
+# ${Version} ${Architecture}\n' NAME...`'s lines for the packages in `want` (" NAME
+# NAME:ARCH ... ", as dpkg's .list files name them), in the file's order (dpkg's: by name).
+AWK_DPKG = r"""
+function out() {
+  if (p != "" && (index(want, " " p " ") || index(want, " " p ":" a " ")))
+    print p " " v " " a
+  p = ""; v = ""; a = ""
+}
+/^Package:/ { p = $2 }
+/^Version:/ { v = $2 }
+/^Architecture:/ { a = $2 }
+/^$/ { out() }
+END { out() }
+"""
 
 # Alpine's package database, /lib/apk/db/installed: a record per package (P: name,
 # V: version), each file an `R:` line under its folder's `F:` line. Prints
@@ -347,7 +364,17 @@ if [ -n "$PY" ]; then
       l=${l%%.list:/*}; case " $P " in *" $l "*) ;; *) P="$P $l" ;; esac
     done
     if [ -n "$P" ]; then
-      O=$(dpkg-query -W -f='${Package} ${Version} ${Architecture}\n' $P 2>/dev/null); R=$?
+      # Their versions from dpkg's status file, read by one awk: a quarter of the CPU of
+      # `dpkg-query -W`, which loads the whole database. dpkg-query where dpkg left journal
+      # entries not yet folded into that file (updates/), or where the awk failed.
+      set +f; set -- /var/lib/dpkg/updates/[0-9]*; set -f
+      R=1
+      if [ ! -e "$1" ] && [ -r /var/lib/dpkg/status ]; then
+        O=$(awk -v want=" $P " @AWK_DPKG@ /var/lib/dpkg/status 2>/dev/null); R=$?
+      fi
+      if [ "$R" != 0 ]; then
+        O=$(dpkg-query -W -f='${Package} ${Version} ${Architecture}\n' $P 2>/dev/null); R=$?
+      fi
       _o software/package/dpkg-query "$R" "$O"
     fi
   elif [ -d /var/lib/rpm ] && _has rpm; then
@@ -378,6 +405,7 @@ class SoftwareFact:
             OFF_PATH=" ".join(OFF_PATH),
             AWK_PS=quote(AWK_PS_PROGRAMS),
             AWK_APK=quote(AWK_APK),
+            AWK_DPKG=quote(AWK_DPKG),
             BATCH=quote(BATCH),
             RPM_FORMAT=quote(RPM_FORMAT),
             FIND_SAFE=FIND_SAFE.replace("@FILES@", "$K $RF"),
