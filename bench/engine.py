@@ -8,9 +8,10 @@ For each fleet size and worker count W: W `auditor worker`-like processes per va
 same Celery app and tasks; their prober is `probe_hosts` with bench/memory.py's scripted
 connector, which answers every host with a real probe output — no socket to any host is
 opened), and a controller child running `pipeline.execute` with the engine on a config
-whose hosts come from a generated nmap import (addresses in 10.250.96.0/18, split into one
-/20 per vantage, never contacted). Prints hosts/minute, the controller's CPU per host and
-peak RSS, the workers' CPU per host, what the broker's database held at its peak and after
+whose hosts come from a generated nmap import (vantage v's hosts in 10.(250+v).0.0/16, at
+most 4 vantages: never contacted, the scripted connector opens no socket). Prints
+hosts/minute, the controller's CPU per host and peak RSS (and its RSS every 5 s in --json),
+the workers' CPU per host, what the broker's database held at its peak and after
 the run (per host), and the history store's size per host (SQLite; with --postgres also a
 PostgreSQL store, in a database of its own created and dropped here). The broker database
 must be empty (it is flushed after each run).
@@ -38,14 +39,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from memory import CANNED, HEAD, OUTPUTS, TAIL, UP, write_fleet  # noqa: E402
 
-# Simulated hosts, never contacted: the lab's 10.250.0.0/16, one /18 per vantage (up to 4
-# vantages of 16,256 hosts: 65,024 in all), host n at vantage n % V.
-PER_VANTAGE = 64 * 254
+# Simulated hosts, never contacted (the workers' scripted connector opens no socket): one
+# lab-style /16 per vantage, 10.250.0.0/16 to 10.253.0.0/16 (up to 4 vantages of 65,024
+# hosts: 260,096 in all), host n at vantage n % V.
+PER_VANTAGE = 256 * 254
 
 
 def address(n: int, vantages: int) -> str:
     v, i = n % vantages, n // vantages
-    return f"10.250.{64 * v + i // 254}.{i % 254 + 1}"
+    return f"10.{250 + v}.{i // 254}.{i % 254 + 1}"
 
 
 def engine_config(
@@ -53,7 +55,7 @@ def engine_config(
     limit: int,
 ) -> Path:  # fmt: skip
     if vantages > 4 or hosts > vantages * PER_VANTAGE:
-        sys.exit(f"at most 4 vantages of {PER_VANTAGE:,} simulated hosts (10.250.0.0/16)")
+        sys.exit(f"at most 4 vantages of {PER_VANTAGE:,} simulated hosts (10.250-253.0.0/16)")
     config = write_fleet(folder, 0, concurrency=limit)
     with (folder / "sweep.xml").open("w") as out:  # the fleet spread over the vantages
         out.write(HEAD)
@@ -61,7 +63,7 @@ def engine_config(
             out.write(UP.format(ip=address(n, vantages)))
         out.write(TAIL.format(n=hosts))
     sections = [
-        f'[[vantage]]\nname = "v{i}"\nnetworks = ["10.250.{64 * i}.0/18"]\n'
+        f'[[vantage]]\nname = "v{i}"\nnetworks = ["10.{250 + i}.0.0/16"]\n'
         f"concurrency = {limit}\n"
         for i in range(vantages)
     ]
@@ -97,7 +99,7 @@ class Answers(dict):
     def get(self, key, default=None):
         ip = key.split(":")[0]
         a, b, c, d = map(int, ip.split("."))
-        k = c * 254 + d - 1
+        k = (b - 250) * 65024 + c * 254 + d - 1  # unique across the vantages' /16s
         text, nonce, host = canned[k % len(canned)]
         def answer(script):
             new = NONCE.search(script).group(1)
@@ -145,6 +147,7 @@ def status_mb(field):
 def prober(*args, **kwargs):  # RSS when the probe is done: the engine's part of the peak
     probe = probe_via_engine(*args, **kwargs)
     phases["probe_rss_mb"], phases["probe_peak_rss_mb"] = status_mb("VmRSS"), status_mb("VmHWM")
+    phases["probe_done_s"] = round(time.perf_counter() - start, 2)
     return probe
 
 outcome = execute(load_config(Path(sys.argv[1])), prober=prober)
@@ -192,6 +195,22 @@ class BrokerWatch:
     def __exit__(self, *_: object) -> None:
         self.stop.set()
         self.thread.join()
+
+
+class RssTimeline:
+    """The controller's RSS (MB) every 5 s while it runs: which phase grows with the fleet."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.samples = pid, list[float]()
+        self.stop = threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self.stop.wait(5.0):
+            with contextlib.suppress(OSError):
+                for field in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                    if field.startswith("VmRSS:"):
+                        self.samples.append(round(int(field.split()[1]) / 1024, 1))
 
 
 @contextlib.contextmanager
@@ -252,10 +271,13 @@ def run(hosts: int, workers: int, args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(5)  # the workers connect
             idle = sum(cpu_seconds(p.pid) for p in procs)
             with BrokerWatch(broker) as watch:
-                child = subprocess.run(
+                child = subprocess.Popen(
                     [sys.executable, "-c", CONTROLLER, str(config), args.profile],
-                    capture_output=True, text=True, env=env, cwd=ROOT,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
                 )  # fmt: skip
+                timeline = RssTimeline(child.pid)
+                stdout, stderr = child.communicate()
+                timeline.stop.set()
                 left_keys, left = watch.held()
             worker_cpu = sum(cpu_seconds(p.pid) for p in procs) - idle
         finally:
@@ -268,9 +290,9 @@ def run(hosts: int, workers: int, args: argparse.Namespace) -> dict[str, Any]:
                     os.kill(p.pid, signal.SIGKILL)
                     p.wait()
             redis.Redis.from_url(broker).flushdb()
-        if not child.stdout.strip():
-            sys.exit(f"the engine audit failed:\n{child.stderr[-3000:]}")
-        result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+        if not stdout.strip():
+            sys.exit(f"the engine audit failed:\n{stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
         sqlite = folder / "history.sqlite"
         stored = store_size() if store_size else sqlite.stat().st_size
     return {
@@ -284,6 +306,7 @@ def run(hosts: int, workers: int, args: argparse.Namespace) -> dict[str, Any]:
         "broker_left_bytes_per_host": round(left / hosts, 1), "broker_left_keys": left_keys,
         "store": "postgresql" if store_size else "sqlite",
         "store_bytes_per_host": round(stored / hosts),
+        "controller_rss_mb_every_5s": timeline.samples,
     }  # fmt: skip
 
 
