@@ -3,6 +3,7 @@
     python bench/engine.py [--hosts 2000[,10000]] [--vantages 4] [--workers 1,2,4]
                            [--batch-size 16] [--broker redis://127.0.0.1:6379/N]
                            [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+                           [--limiter redis://127.0.0.1:6379/N]
 
 For each fleet size and worker count W: W `auditor worker`-like processes per vantage (the
 same Celery app and tasks; their prober is `probe_hosts` with bench/memory.py's scripted
@@ -13,8 +14,10 @@ most 4 vantages: never contacted, the scripted connector opens no socket). Print
 hosts/minute, the controller's CPU per host and peak RSS (and its RSS every 5 s in --json),
 the workers' CPU per host, what the broker's database held at its peak and after
 the run (per host), and the history store's size per host (SQLite; with --postgres also a
-PostgreSQL store, in a database of its own created and dropped here). The broker database
-must be empty (it is flushed after each run).
+PostgreSQL store, in a database of its own created and dropped here). A Redis broker's
+database must be empty (it is flushed after each run); with RabbitMQ
+(`--broker amqp://guest:guest@127.0.0.1:5672 --limiter redis://...`) each run has a vhost
+of its own, deleted after.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def address(n: int, vantages: int) -> str:
 
 def engine_config(
     folder: Path, hosts: int, vantages: int, broker: str, batch: int, store: str | None,
-    limit: int,
+    limit: int, limiter: str | None,
 ) -> Path:  # fmt: skip
     if vantages > 4 or hosts > vantages * PER_VANTAGE:
         sys.exit(f"at most 4 vantages of {PER_VANTAGE:,} simulated hosts (10.250-253.0.0/16)")
@@ -73,6 +76,7 @@ def engine_config(
     config.write_text(
         text
         + f'[engine]\nbroker = "{broker}"\nbatch_size = {batch}\nqueue_prefix = "bench"\n'
+        + (f'limiter = "{limiter}"\n' if limiter else "")
         + "".join(sections)
     )
     return config
@@ -167,23 +171,32 @@ print(json.dumps({
 
 
 class BrokerWatch:
-    """The bytes the broker's database holds (every key's MEMORY USAGE), sampled each
-    second while the audit runs: its peak (what is in flight) and what is left after."""
+    """The bytes the broker holds, sampled while the audit runs: its peak (what is in
+    flight) and what is left after. Redis: every key's MEMORY USAGE in the broker's
+    database, each second. RabbitMQ: every queue's memory in the run's own vhost
+    (`rabbitmqctl list_queues`, every 5 s: each call starts an Erlang VM)."""
 
     def __init__(self, broker: str) -> None:
         import redis
 
-        self.client = redis.Redis.from_url(broker)
+        self.vhost = broker.rpartition("/")[2] if broker.startswith("amqp") else None
+        self.client = None if self.vhost else redis.Redis.from_url(broker)
         self.peak = self.peak_keys = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
 
     def held(self) -> tuple[int, int]:
+        if self.client is None:
+            out = subprocess.run(
+                ["rabbitmqctl", "list_queues", "-q", "--no-table-headers", "-p", str(self.vhost),
+                 "name", "memory"], capture_output=True, text=True, check=True,
+            ).stdout.split()  # fmt: skip
+            return len(out) // 2, sum(int(m) for m in out[1::2])
         keys = list(self.client.scan_iter(count=1000))
         return len(keys), sum(self.client.memory_usage(k) or 0 for k in keys)
 
     def _sample(self) -> None:
-        while not self.stop.wait(1.0):
+        while not self.stop.wait(5.0 if self.client is None else 1.0):
             keys, size = self.held()
             if size > self.peak:
                 self.peak, self.peak_keys = size, keys
@@ -213,10 +226,20 @@ class RssTimeline:
                         self.samples.append(round(int(field.split()[1]) / 1024, 1))
 
 
+# Each table of the store with its indexes and TOAST (pg_total_relation_size): the store's
+# own bytes, without the ~7.5 MB of catalog every PostgreSQL database starts with.
+TABLE_SIZES = """
+SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY 2 DESC
+"""
+
+
 @contextlib.contextmanager
 def postgres_store(admin: str | None) -> Iterator[tuple[str | None, Any]]:
     """A PostgreSQL store URL in a new database (dropped after) and a function giving its
-    size; (None, None) without `admin`."""
+    tables' sizes ({table: bytes}); (None, None) without `admin`."""
     if admin is None:
         yield None, None
         return
@@ -228,9 +251,10 @@ def postgres_store(admin: str | None) -> Iterator[tuple[str | None, Any]]:
         try:
             url = f"{admin.rpartition('/')[0]}/{name}"
 
-            def size() -> int:
-                row = conn.execute("SELECT pg_database_size(%s)", (name,)).fetchone()
-                return int(row[0]) if row else 0
+            def size() -> dict[str, int]:
+                with psycopg.connect(url, autocommit=True) as store:
+                    store.execute("VACUUM ANALYZE")  # the visibility map and statistics
+                    return {str(t): int(b) for t, b in store.execute(TABLE_SIZES).fetchall()}
 
             yield url, size
         finally:
@@ -243,19 +267,45 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@contextlib.contextmanager
+def broker_of_run(broker: str) -> Iterator[str]:
+    """The broker URL of one run: a Redis database that must be empty (flushed after), or
+    for RabbitMQ (amqp://user:password@host:port) a vhost of its own (deleted after)."""
+    if not broker.startswith("amqp"):
+        import redis
+
+        client = redis.Redis.from_url(broker)
+        if client.dbsize():
+            sys.exit(f"the broker database {broker} is not empty: take another")
+        try:
+            yield broker
+        finally:
+            client.flushdb()
+        return
+    vhost = f"auditor-bench-{uuid.uuid4().hex[:12]}"
+    user = broker.partition("://")[2].partition(":")[0] or "guest"
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", vhost], check=True)
+    try:
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+            check=True,
+        )
+        yield f"{broker.rstrip('/')}/{vhost}"
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], check=True)
+
+
 def run(hosts: int, workers: int, args: argparse.Namespace) -> dict[str, Any]:
-    import redis
-
-    vantages, broker, batch = args.vantages, args.broker, args.batch_size
-
-    if redis.Redis.from_url(broker).dbsize():
-        sys.exit(f"the broker database {broker} is not empty: take another")
+    vantages, batch = args.vantages, args.batch_size
     with (
         tempfile.TemporaryDirectory(prefix="auditor-bench-engine-") as tmp,
         postgres_store(args.postgres) as (store, store_size),
+        broker_of_run(args.broker) as broker,
     ):
         folder = Path(tmp)
-        config = engine_config(folder, hosts, vantages, broker, batch, store, args.limit)
+        config = engine_config(
+            folder, hosts, vantages, broker, batch, store, args.limit, args.limiter
+        )
         env = {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
         procs = []
         try:
@@ -289,12 +339,12 @@ def run(hosts: int, workers: int, args: argparse.Namespace) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     os.kill(p.pid, signal.SIGKILL)
                     p.wait()
-            redis.Redis.from_url(broker).flushdb()
         if not stdout.strip():
             sys.exit(f"the engine audit failed:\n{stderr[-3000:]}")
         result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
         sqlite = folder / "history.sqlite"
-        stored = store_size() if store_size else sqlite.stat().st_size
+        tables = store_size() if store_size else {}
+        stored = sum(tables.values()) if store_size else sqlite.stat().st_size
     return {
         "hosts_in_fleet": hosts, "vantages": vantages, "workers_per_vantage": workers,
         "worker_threads": args.threads, "batch_size": batch, "probe_time_s": args.probe_time,
@@ -302,10 +352,12 @@ def run(hosts: int, workers: int, args: argparse.Namespace) -> dict[str, Any]:
         "hosts_per_minute": round(60 * hosts / result["wall_s"]),
         "controller_ms_per_host": round(1000 * result["cpu_s"] / hosts, 2),
         "workers_ms_per_host": round(1000 * worker_cpu / hosts, 2),
+        "broker": "rabbitmq" if args.broker.startswith("amqp") else "redis",
         "broker_peak_bytes": watch.peak, "broker_peak_keys": watch.peak_keys,
         "broker_left_bytes_per_host": round(left / hosts, 1), "broker_left_keys": left_keys,
         "store": "postgresql" if store_size else "sqlite",
         "store_bytes_per_host": round(stored / hosts),
+        "store_tables_bytes_per_host": {t: round(b / hosts) for t, b in tables.items()},
         "controller_rss_mb_every_5s": timeline.samples,
     }  # fmt: skip
 
@@ -322,6 +374,8 @@ def main() -> None:
                         help="seconds a simulated host's probe waits on the network")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (medians)")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--limiter", help="[engine] limiter (with an amqp:// broker and no "
+                        "--postgres: a redis:// URL)")  # fmt: skip
     parser.add_argument("--postgres", help="a PostgreSQL maintenance database URL: the history "
                         "store goes to a new database there (dropped after)")  # fmt: skip
     parser.add_argument("--profile", default="", help="write a cProfile of the controller here")
@@ -370,9 +424,11 @@ def line(r: dict[str, Any]) -> str:
         f"{r['probed_ok']}/{r['hosts']}; controller {r['controller_ms_per_host']} ms CPU/host, "
         f"peak RSS {r['peak_rss_mb']} MB (after the probe {r.get('probe_rss_mb')} MB, "
         f"peak {r.get('probe_peak_rss_mb')}); workers {r['workers_ms_per_host']} ms CPU/host; "
-        f"broker peak {r['broker_peak_bytes'] / 1024:.0f} KB in {r['broker_peak_keys']} keys, "
+        f"{r['broker']} peak {r['broker_peak_bytes'] / 1024:.0f} KB in "
+        f"{r['broker_peak_keys']} keys, "
         f"after {r['broker_left_bytes_per_host']} B/host ({r['broker_left_keys']} keys); "
         f"{r['store']} store {r['store_bytes_per_host']} B/host"
+        + "".join(f", {t} {b}" for t, b in list(r["store_tables_bytes_per_host"].items())[:4])
     )
 
 
