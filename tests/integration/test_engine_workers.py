@@ -215,6 +215,9 @@ def test_same_verdicts_as_a_single_machine_audit(
     # The controller holds what a single-machine run holds (facts in the disk spool), and
     # the broker keeps no result it has read.
     assert isinstance(remote.facts, FactsSpool) and len(remote.facts) == len(fleet)
+    # Each host's outcome holds the strings the run has already (not copies from the JSON).
+    assert all(remote.ssh[h.id].address is h.primary_address for h in fleet)
+    assert len({id(o.vantage) for o in remote.ssh.values()}) == 1
     if broker.startswith("redis://"):
         assert redis.Redis.from_url(broker).keys("celery-task-meta-*") == []
 
