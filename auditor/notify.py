@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from auditor.history import diff_findings, finding_key
 from auditor.model import AuditRun, FindingLike
-from auditor.report.groups import group_findings, group_text
+from auditor.report.groups import group_findings, group_text, group_views
 from auditor.report.json_report import finding_brief
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ def build_payload(run: AuditRun, new: Sequence[NewFinding]) -> dict[str, Any]:
         f"*auditor*: {len(new)} new finding{'s' if len(new) != 1 else ''} in run {run.id} "
         f"({len(run.hosts)} hosts, {len(counting)} findings in all)"
     ]
-    for group in groups[:MAX_LISTED]:
-        lines.append(f"• [{str(group['severity']).upper()}] {group_text(group, labels, _plain)}")
+    for group in group_views(groups[:MAX_LISTED]):
+        lines.append(f"• [{group.severity.value.upper()}] {group_text(group, labels, _plain)}")
     if len(groups) > MAX_LISTED:
         lines.append(f"• … and {len(groups) - MAX_LISTED} more")
     changes = run.changes

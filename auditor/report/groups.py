@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from auditor.model import SEVERITY_RANK
+from auditor.report.run_view import GroupView, read_group
 from auditor.report.view import holds
 
 # unmanaged-host is critical exactly when the host serves traffic (auditor.rules.status).
@@ -86,7 +87,9 @@ def report_groups(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     return group_findings(report.get("findings", ()))
 
 
-def hosts_phrase(count: int, hosts: list[str], labels: Mapping[str, str], shown: int = 3) -> str:
+def hosts_phrase(
+    count: int, hosts: Sequence[str], labels: Mapping[str, str], shown: int = 3
+) -> str:
     """'web01' for one host, '990 hosts (web-0001, web-0002, web-0003, …)' for many."""
     names = [labels.get(h, h) for h in hosts[:shown]]
     if count <= 1:
@@ -95,31 +98,32 @@ def hosts_phrase(count: int, hosts: list[str], labels: Mapping[str, str], shown:
     return f"{count} hosts ({', '.join(names)}{more})" if names else f"{count} times"
 
 
-def group_text(
-    group: Mapping[str, Any], labels: Mapping[str, str], escape: Callable[[str], str]
-) -> str:
+def group_views(groups: Iterable[Mapping[str, Any]]) -> list[GroupView]:
+    """Groups as `group_findings` makes them (report.json `finding_groups`), typed."""
+    return [read_group(g) for g in groups]
+
+
+def group_text(group: GroupView, labels: Mapping[str, str], escape: Callable[[str], str]) -> str:
     """'<title> — 990 hosts (a, b, c, …)', each part escaped for the medium (Markdown, Slack)."""
-    where = hosts_phrase(int(group["count"]), list(group["hosts"]), labels)
-    return escape(str(group["title"])) + (f" — {escape(where)}" if where else "")
+    where = hosts_phrase(group.count, group.hosts, labels)
+    return escape(group.title) + (f" — {escape(where)}" if where else "")
 
 
-def acceptance_note(group: Mapping[str, Any]) -> str:
+def acceptance_note(group: GroupView) -> str:
     """'accepted until 2027-01-31: <reason>', 'acceptance expired on 2026-11-30: <reason>'
     or '' for a group no [[accept]] entry covers."""
-    accepted = group.get("accepted")
-    if not isinstance(accepted, Mapping):
+    accepted = group.accepted
+    if accepted is None:
         return ""
-    if accepted.get("expired"):
-        return f"acceptance expired on {accepted['expires']}: {accepted['reason']}"
-    return f"accepted until {accepted['expires']}: {accepted['reason']}"
+    if accepted.expired:
+        return f"acceptance expired on {accepted.expires}: {accepted.reason}"
+    return f"accepted until {accepted.expires}: {accepted.reason}"
 
 
-def split_accepted(
-    groups: Iterable[Mapping[str, Any]],
-) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+def split_accepted(groups: Iterable[GroupView]) -> tuple[list[GroupView], list[GroupView]]:
     """(groups that count, groups an unexpired acceptance covers)."""
-    counting: list[Mapping[str, Any]] = []
-    accepted: list[Mapping[str, Any]] = []
+    counting: list[GroupView] = []
+    accepted: list[GroupView] = []
     for group in groups:
-        (accepted if holds(group.get("accepted")) else counting).append(group)
+        (counting if group.counts else accepted).append(group)
     return counting, accepted

@@ -15,6 +15,7 @@ from auditor.report.groups import (
     acceptance_note,
     group_findings,
     group_text,
+    group_views,
     report_groups,
     split_accepted,
 )
@@ -75,19 +76,19 @@ def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> st
             "Sources failed: "
             + ", ".join(f"{md_escape(s.kind)} '{md_escape(s.name)}'" for s in failed)
         )
-    groups, accepted = split_accepted(report_groups(report))
+    groups, accepted = split_accepted(group_views(report_groups(report)))
     if groups:
         lines += ["", "**Top findings**"]
         for g in groups[:TOP_FINDINGS]:
             note = acceptance_note(g)  # only an expired acceptance is left among these
             lines.append(
-                f"- **{g['severity'].upper()}** {group_text(g, names, md_escape)}"
+                f"- **{g.severity.value.upper()}** {group_text(g, names, md_escape)}"
                 + (f" ({md_escape(note)})" if note else "")
             )
         if len(groups) > TOP_FINDINGS:
             lines.append(f"- … and {len(groups) - TOP_FINDINGS} more in index.html")
     if accepted:
-        n = sum(int(g["count"]) for g in accepted)
+        n = sum(g.count for g in accepted)
         lines += ["", f"Accepted (`[[accept]]`, not counted): {_plural(n, 'finding')} in "
                       f"{_plural(len(accepted), 'group')}"]  # fmt: skip
     changes = view.changes
@@ -109,8 +110,10 @@ def render_markdown(report: Mapping[str, Any], max_chars: int = MAX_CHARS) -> st
             for c in changes.status_changed
         ]
         items += [
-            f"- new finding: **{g['severity'].upper()}** {group_text(g, names, md_escape)}"
-            for g in group_findings(finding_change_to_dict(f) for f in changes.new_findings)
+            f"- new finding: **{g.severity.value.upper()}** {group_text(g, names, md_escape)}"
+            for g in group_views(
+                group_findings(finding_change_to_dict(f) for f in changes.new_findings)
+            )
         ]
         lines += items[:TOP_CHANGES]
         if len(items) > TOP_CHANGES:

@@ -196,6 +196,25 @@ class FindingView:
 
 
 @dataclass(frozen=True)
+class GroupView:
+    """Findings identical but for the host (report.json `finding_groups[]`, made by
+    auditor.report.groups): `count` findings, on `hosts` (ids, in the order they came)."""
+
+    key: str
+    rule: str
+    severity: Severity
+    title: str
+    count: int
+    hosts: tuple[str, ...] = ()
+    accepted: AcceptedView | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Counts for the severity cards and --fail-on (no acceptance holds for it)."""
+        return self.accepted is None or not self.accepted.holds
+
+
+@dataclass(frozen=True)
 class HostView:
     """One host entry of report.json. `facts` is report.json's facts object (None: not
     probed); for a spooled run it reads the host's row from disk when used."""
@@ -344,6 +363,21 @@ def _accepted(data: Mapping[str, Any]) -> AcceptedView | None:
 def read_finding(data: Mapping[str, Any]) -> FindingView:
     return FindingView(
         **_finding_fields(data), evidence=strings(data, "evidence"), accepted=_accepted(data)
+    )
+
+
+def read_group(data: Mapping[str, Any]) -> GroupView:
+    count = data.get("count")
+    if not isinstance(count, int):
+        raise ValueError("report.json: a finding group's 'count' is not a number")
+    return GroupView(
+        key=text(data, "key"),
+        rule=text(data, "rule"),
+        severity=Severity(text(data, "severity")),
+        title=text(data, "title"),
+        count=count,
+        hosts=strings(data, "hosts"),
+        accepted=_accepted(data),
     )
 
 

@@ -13,8 +13,14 @@ from rich.table import Table
 from rich.text import Text
 
 from auditor.model import AuditRun
-from auditor.report.groups import acceptance_note, hosts_phrase, report_groups, split_accepted
-from auditor.report.run_view import read_report
+from auditor.report.groups import (
+    acceptance_note,
+    group_views,
+    hosts_phrase,
+    report_groups,
+    split_accepted,
+)
+from auditor.report.run_view import GroupView, read_report
 from auditor.report.view import labels, severity_counts, status_counts
 from auditor.visible import visible_data
 
@@ -28,7 +34,7 @@ SEVERITY_STYLE = {
 }  # fmt: skip
 
 
-def _note(group: Mapping[str, Any]) -> str:
+def _note(group: GroupView) -> str:
     note = acceptance_note(group)
     return f" ({note})" if note else ""
 
@@ -45,7 +51,7 @@ def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: in
     report = visible_data(report)  # host strings print as text, controls escaped
     view = read_report(report)
     run, summary = view.run, view.summary
-    groups, accepted = split_accepted(report_groups(report))
+    groups, accepted = split_accepted(group_views(report_groups(report)))
     head = Text.assemble(
         ("auditor ", "bold"), (run.id, "bold cyan"),
         f"  {summary.get('hosts', 0)} hosts, {len(view.findings)} findings"
@@ -82,15 +88,15 @@ def render_terminal_data(report: Mapping[str, Any], console: Console, *, top: in
         table.add_column("hosts", overflow="fold", max_width=60)
         for group in groups[:top]:
             table.add_row(
-                Text(group["severity"], style=SEVERITY_STYLE.get(group["severity"], "")),
-                Text.assemble(group["title"], (_note(group), "yellow")),
-                Text(hosts_phrase(group["count"], group["hosts"], names) or "-"),
+                Text(group.severity.value, style=SEVERITY_STYLE.get(group.severity, "")),
+                Text.assemble(group.title, (_note(group), "yellow")),
+                Text(hosts_phrase(group.count, group.hosts, names) or "-"),
             )
         console.print(table)
         if len(groups) > top:
             console.print(Text(f"... and {len(groups) - top} more finding groups", style="dim"))
     if accepted:
-        n = sum(int(g["count"]) for g in accepted)
+        n = sum(g.count for g in accepted)
         console.print(
             Text(
                 f"{n} accepted finding{'' if n == 1 else 's'} in {len(accepted)} group"

@@ -20,7 +20,7 @@ from auditor.model import (
     SshOutcome,
 )
 from auditor.report.json_report import SCHEMA_ID, changes_to_dict, run_to_dict
-from auditor.report.run_view import read_changes, read_host, read_report
+from auditor.report.run_view import read_changes, read_group, read_host, read_report
 from auditor.spool import FactsSpool, SpooledRows
 from tests.unit.big_fleet import generated_run
 from tests.unit.test_report_fleet import HOSTILE, fleet_with_changes
@@ -147,3 +147,20 @@ def test_a_host_from_before_alive_and_owner_sources() -> None:
     assert host.owner == HostOwner("team-a", "config", "[owners]")
     with pytest.raises(ValueError, match="open_ports"):
         read_host({**old, "open_ports": ["22"]})  # a port that is a string is not guessed
+
+
+def test_finding_groups_read_as_written_and_an_acceptance_that_holds_does_not_count() -> None:
+    from tests.unit.test_accept import accepted_run
+
+    _, run = accepted_run()
+    data = written(run_to_dict(run))  # type: ignore[arg-type]
+    groups = [read_group(g) for g in data["finding_groups"]]
+    assert [(g.key, g.rule, g.severity.value, g.title, g.count, list(g.hosts)) for g in groups] == [
+        (g["key"], g["rule"], g["severity"], g["title"], g["count"], g["hosts"])
+        for g in data["finding_groups"]
+    ]
+    held = [g for g in groups if not g.counts]
+    assert held and all(g.accepted is not None and not g.accepted.expired for g in held)
+    assert any(g.accepted is not None and g.accepted.expired and g.counts for g in groups)
+    with pytest.raises(ValueError, match="'count' is not a number"):
+        read_group({**data["finding_groups"][0], "count": "many"})
