@@ -208,7 +208,7 @@ class ParamikoSession:
                 # The TERM went out (opening the stop's channel, and the stop itself, may
                 # take seconds on a loaded host): read the trap's last words until the
                 # script ends, for STOP_GRACE at least (a loaded host prints them slowly),
-                # within the stop's own bound otherwise (what ignores TERM is KILLed 2 s on).
+                # within the stop's own bound otherwise (what ignores TERM is KILLed STOP_GRACE on).
                 stop.heard = True
                 stopping_until = max(stopping_until or now, now + STOP_GRACE)
             if stopping_until is not None and now >= stopping_until:

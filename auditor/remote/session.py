@@ -37,8 +37,11 @@ SUDO_COMMAND = (
 DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024
 
 # How long a session keeps reading after it asked the host to stop the script (deadline):
-# the probe's TERM trap prints the parts it still held and the step it was in.
-STOP_GRACE = 2.0
+# the probe's TERM trap prints the parts it still held and the step it was in. The host
+# KILLs what is still running this long after the TERM; a stop that ends sooner (the usual
+# case: the trap takes milliseconds) ends the wait with it. Two seconds were too few on a
+# host loaded 30 times over: the KILL landed before the trap had printed its step.
+STOP_GRACE = 5.0
 
 
 def stop_wait(timeout: float) -> float:
@@ -60,7 +63,10 @@ def stop_wait(timeout: float) -> float:
 # that started after this one (the next script on the connection, while this command's
 # login shell was still in its rc files), nor an earlier stop channel (a KILL in its rc
 # files can leave the host's own lock files behind, as pyenv's rehash lock). TERM first
-# (the probe's trap reports where it was), KILL two seconds later for what ignored it;
+# (the probe's trap reports where it was), KILL for what is still there once STOP_GRACE is
+# over (by the host's clock, looked for each second: on a host loaded many times over a trap
+# takes seconds, and so does each look through /proc). Deaf to the client hanging up once
+# its TERM went out: a client that gave up waiting must not leave the KILL unsent;
 # processes running as root through `sudo -n` when the run used sudo. Reads /proc only
 # (Linux): nothing is written on the host.
 # The sessions are found among the sshd process's children (/proc/P/task/P/children, Linux
@@ -68,6 +74,7 @@ def stop_wait(timeout: float) -> float:
 # /proc: on a host with thousands of processes under load a scan takes seconds, and the
 # stop must have found them before the client hangs up (their parent is that sshd).
 _STOP_SCRIPT = r""": auditor-stop-channel
+trap '' HUP PIPE
 { read -r l </proc/$$/stat; } 2>/dev/null || exit 0
 set -- ${l##*) }; M=$4
 { read -r l </proc/$M/stat; } 2>/dev/null || exit 0
@@ -87,17 +94,24 @@ else
   for f in /proc/[0-9]*/stat; do _s "$f"; done
 fi
 [ -n "$S" ] || { echo @STOPSENT@; exit 0; }
-_k() {
-  g=$1 K=
+_f() {
+  K=
   for f in /proc/[0-9]*/stat; do
     { read -r l <"$f"; } 2>/dev/null || continue
     p=${f#/proc/}; p=${p%/stat}; set -- ${l##*) }
+    [ "$1" = Z ] && continue
     for s in $S; do [ "$4" = "$s" ] && K="$K $p"; done
   done
-  [ -n "$K" ] || return 0
-  kill -$g $K 2>/dev/null || { [ @SUDO@ = 1 ] && sudo -n kill -$g $K 2>/dev/null; }
+  [ -n "$K" ]
 }
-_k TERM; echo @STOPSENT@; sleep 2; _k KILL
+_k() {
+  _f || return 0
+  kill -$1 $K 2>/dev/null || { [ @SUDO@ = 1 ] && sudo -n kill -$1 $K 2>/dev/null; }
+}
+_k TERM; echo @STOPSENT@; exec >/dev/null 2>&1
+read -r u _ </proc/uptime; e=$((${u%.*} + @GRACE@))
+while _f; do read -r u _ </proc/uptime; [ "${u%.*}" -lt $e ] || break; sleep 1; done
+_k KILL
 """
 
 
@@ -107,6 +121,7 @@ STOP_SENT = b"auditor-stop-sent"  # the stop command's word that its TERM went o
 def stop_command(sudo: bool) -> str:
     """The command a second channel runs to stop a script we gave up on (see above)."""
     script = _STOP_SCRIPT.replace("@SUDO@", "1" if sudo else "0")
+    script = script.replace("@GRACE@", str(int(STOP_GRACE)))
     return "/bin/sh -c " + shlex.quote(script.replace("@STOPSENT@", STOP_SENT.decode()))
 
 

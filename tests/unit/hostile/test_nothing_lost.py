@@ -110,6 +110,7 @@ def _processes_with(argv: list[str]) -> list[int]:
 # since the checks look machine-wide and another run's leftovers must not count against us.
 HUNG = ["sleep", f"4321{os.getpid()}"]
 STUBBORN = ["sleep", f"4322{os.getpid()}"]
+SLOW_TO_DIE = ["sleep", f"4324{os.getpid()}"]
 
 
 # On a machine loaded many times over, the host's cleanup after a stop can take seconds.
@@ -175,20 +176,39 @@ def test_a_hung_step_keeps_what_arrived_names_the_step_and_is_killed(
     assert _sessions_left(tmp_path / "sessions") == []  # all of it, the script too
 
 
-def test_a_step_that_ignores_term_is_killed_and_the_step_still_named(
-    probe_hostile: ProbeHostile, tmp_path: Path
+# The stuck step after its TERM. ignores-term: it shrugs TERM off (as one in a signal-blind
+# loop would): no trap can speak for it, so the step is the first fact that did not arrive;
+# KILL ends it. slow-to-die: it takes 3 s to go (as one flushing to a slow disk would, or any
+# step on a host loaded many times over): the script's trap speaks only once it has gone, and
+# the host's KILL must not come first (it came 2 s after the TERM once, and cut it short).
+@pytest.mark.parametrize(
+    ("body", "argv", "said"),
+    [
+        (f"trap '' TERM\nexec {' '.join(STUBBORN)}", STUBBORN,
+         f"output ended before the script finished, in {STEP}"),
+        (f"trap 'sleep 3; exit 143' TERM\n{' '.join(SLOW_TO_DIE)} &\nwait", SLOW_TO_DIE,
+         f"the script was stopped in {STEP}"),
+    ],
+    ids=["ignores-term", "slow-to-die"],
+)  # fmt: skip
+def test_a_step_that_outlives_its_term_is_killed_and_the_step_still_named(
+    probe_hostile: ProbeHostile, tmp_path: Path, body: str, argv: list[str], said: str
 ) -> None:
-    # The stuck process shrugs off TERM (as one in a signal-blind loop would): no trap can
-    # speak for it, so the step is the first fact that did not arrive; KILL ends it.
-    stubborn = tmp_path / "stubborn"
-    stubborn.write_text(f"#!/bin/sh\ntrap '' TERM\nexec {' '.join(STUBBORN)}\n")
-    stubborn.chmod(0o755)
-    got = probe_hostile(str(stubborn).replace("/", "\\/"), deadline=DEADLINE)
+    got = probe_hostile(_step_program(tmp_path, body), deadline=DEADLINE)
     assert got.outcome.state == "partial" and got.outcome.kind == "deadline", got
-    assert f"output ended before the script finished, in {STEP}" in (got.outcome.reason or "")
+    assert said in (got.outcome.reason or "")
     _kept_the_first_half(got.facts)
-    assert _eventually_none(STUBBORN) == []
+    assert _eventually_none(argv) == []
     assert _sessions_left(tmp_path / "sessions") == []
+
+
+def _step_program(tmp_path: Path, body: str) -> str:
+    """A shell program the hostile step runs, written to a file; its path as the sed
+    replacement of the wrapper wants it (slashes escaped)."""
+    program = tmp_path / "step-program"
+    program.write_text(f"#!/bin/sh\n{body}\n")
+    program.chmod(0o755)
+    return str(program).replace("/", "\\/")
 
 
 def test_endless_output_is_stopped_at_the_output_cap(
