@@ -232,15 +232,19 @@ def test_a_jump_host_limit_holds_across_workers(
     assert "each jump host 2" in workers.log(1)
 
 
+@pytest.mark.parametrize("hops", [1, 2])
 def test_a_session_through_a_jump_host_has_ended_at_the_target_when_close_returns(
     relay: CountingRelay, make_sshd: Any, settings: SshSettings,  # noqa: F811
-    connector: ParamikoConnector,  # noqa: F811
+    connector: ParamikoConnector, hops: int,  # noqa: F811
 ) -> None:  # fmt: skip
     """The slot a session holds is given back when its close() returns: by then the
     bastion must have hung up on the target, or the next session through another bastion
-    connection could arrive while it still counts this one (issue #15)."""
-    bastion = make_sshd("bastion", trusted=True)
-    via = replace(settings, jump_host=f"root@127.0.0.1:{bastion.port}")
+    connection could arrive while it still counts this one (issue #15). Through a chain,
+    the session's only own part is the last hop's tunnel to the target (the hops'
+    connections are shared by all sessions): its CLOSE comes back through the outer hop."""
+    bastions = [make_sshd(f"bastion{n}", trusted=True) for n in range(hops)]
+    chain = ",".join(f"root@127.0.0.1:{b.port}" for b in bastions)
+    via = replace(settings, jump_host=chain)
     for n in range(1, 11):
         session = connector.open_session("127.0.0.1", relay.port, via, "target")
         assert session.run("true", timeout=10, max_output=64).exit_status == 0
