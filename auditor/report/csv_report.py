@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from auditor.report.run_view import read_host
-from auditor.report.view import HostRow, client_teams, host_rows
+from auditor.report.view import HostRow, client_teams, iter_host_rows
 from auditor.visible import visible_data
 
 COLUMNS: tuple[str, ...] = (
@@ -94,7 +94,7 @@ def csv_pieces(report: Mapping[str, Any]) -> Iterator[str]:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     yield out.take()
-    for r in host_rows(report):
+    for r in iter_host_rows(report):
         row = _row(r)
         writer.writerow([safe_cell(row[c]) for c in COLUMNS])
         yield out.take()

@@ -22,9 +22,10 @@ every value with textContent.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from auditor.model import Changes
@@ -78,7 +79,10 @@ class ValueTable:
         # Other scalars key by type and value (1, 1.0 and True stay apart); containers by
         # their JSON.
         if isinstance(value, dict | list):
-            key: tuple[str, Any] = ("json", json.dumps(value, sort_keys=True, ensure_ascii=False))
+            # Keyed by a digest of their sorted JSON, not the text itself (issue 14).
+            text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+            digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+            key: tuple[str, Any] = ("json", digest)
         else:
             key = (type(value).__name__, value)
         found = self._index.get(key)
@@ -280,40 +284,70 @@ def _who_uses_it(facts: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def page_data(
-    rows: Sequence[HostRow],
+    rows: Iterable[HostRow],
     group_hosts: Sequence[Sequence[str]],
     changes: Changes | None,
 ) -> dict[str, Any]:
     """The page's data block (see the module docstring). `group_hosts` are the host ids of
-    each finding group the findings table shows, in its order."""
+    each finding group the findings table shows, in its order.
+
+    `rows` is read three times and no host's row or detail is held (issue 14: memory flat
+    in fleet size): once to enter every value of the details, then of the rows, in the
+    table (details first: the order the values were always numbered in), and again host
+    by host as the block is written (`Encoded`), made anew from the rows."""
     table = ValueTable()
-    row_number = {row.id: n for n, row in enumerate(rows)}
-    details = []
     for row in rows:
-        detail = _detail(row, changes)
-        details.append(_compact([
-            [table.index(item) for item in detail[name]] if name in LIST_FIELDS
-            else table.index(detail[name])
-            for name in DETAIL_FIELDS
-        ]))  # fmt: skip
+        _detail_indices(row, changes, table)
+    wanted = {h for hosts in group_hosts for h in hosts}
+    row_number: dict[str, int] = {}
+    for n, row in enumerate(rows):
+        _row_indices(row, table)
+        if row.id in wanted:
+            row_number[row.id] = n
     return {
         "v": PAGE_DATA_VERSION,
         "rf": list(ROW_FIELDS),
-        "rows": Encoded([_compact([table.index(value) for value in _row(row)]) for row in rows]),
+        "rows": Encoded(_Made(lambda: (_compact(_row_indices(row, table)) for row in rows))),
         "df": list(DETAIL_FIELDS),
-        "details": Encoded(details),
+        "details": Encoded(
+            _Made(lambda: (_compact(_detail_indices(row, changes, table)) for row in rows))
+        ),
         "groups": [[row_number[h] for h in hosts if h in row_number] for hosts in group_hosts],
         "values": visible_data(table.values),  # control characters show as \x1b, never act
     }
 
 
-class Encoded:
-    """A JSON list held as its items' JSON texts: a host's row or detail is a list of
-    value indices, ~1.7 KB a host as Python lists against ~0.2 KB as text (issue 14: memory
-    flat in fleet size). `script_json` writes it as the list it encodes; `json.dumps` refuses
-    it, so it cannot be written as anything else by mistake."""
+def _row_indices(row: HostRow, table: ValueTable) -> list[int]:
+    return [table.index(value) for value in _row(row)]
 
-    def __init__(self, items: list[str]) -> None:
+
+def _detail_indices(row: HostRow, changes: Changes | None, table: ValueTable) -> list[Any]:
+    detail = _detail(row, changes)
+    return [
+        [table.index(item) for item in detail[name]] if name in LIST_FIELDS
+        else table.index(detail[name])
+        for name in DETAIL_FIELDS
+    ]  # fmt: skip
+
+
+class _Made(Iterable[str]):
+    """Texts made anew by `make` on each iteration, never held."""
+
+    def __init__(self, make: Callable[[], Iterator[str]]) -> None:
+        self._make = make
+
+    def __iter__(self) -> Iterator[str]:
+        return self._make()
+
+
+class Encoded:
+    """A JSON list held as its items' JSON texts, or made as they are read (`_Made`): a
+    host's row or detail is a list of value indices, ~1.7 KB a host as Python lists against
+    ~0.2 KB as text, and nothing when made as written (issue 14: memory flat in fleet size).
+    `script_json` writes it as the list it encodes; `json.dumps` refuses it, so it cannot be
+    written as anything else by mistake."""
+
+    def __init__(self, items: Iterable[str]) -> None:
         self.items = items
 
 

@@ -13,13 +13,13 @@ import base64
 import functools
 import hashlib
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from auditor.model import SEVERITIES, SEVERITY_RANK, AuditRun
+from auditor.model import SEVERITIES, SEVERITY_RANK, AuditRun, Changes
 from auditor.report.groups import group_findings, report_groups
 from auditor.report.html_data import page_data, script_json_pieces
 from auditor.report.json_report import finding_change_to_dict, run_to_dict
@@ -27,12 +27,12 @@ from auditor.report.run_view import read_changes
 from auditor.report.view import (
     EOL_STATUSES,
     STATUSES,
+    HostRow,
+    HostRows,
     change_counts,
     eol_by_os,
     eol_host_count,
-    host_rows,
     human_duration,
-    labels,
     listener_text,
     severity_counts,
     short_time,
@@ -195,19 +195,22 @@ def _group_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
 def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
     changes = read_changes(report.get("changes"))
     eol_rows = eol_by_os(report)[:8]
-    rows = host_rows(report)
+    rows = HostRows(report)
     statuses = status_counts(report)
     groups = _group_rows(report)
     data = page_data(rows, [g["hosts"] for g in groups], changes)
+    # New and resolved findings since the last run, grouped like the findings table.
+    new_groups = group_findings(
+        finding_change_to_dict(f) for f in (changes.new_findings if changes else ())
+    )
+    resolved_groups = group_findings(
+        finding_change_to_dict(f) for f in (changes.resolved_findings if changes else ())
+    )
+    anchors, names = _links(rows, [*groups, *new_groups, *resolved_groups], changes)
     return {
         "groups": groups,
-        # New and resolved findings since the last run, grouped like the findings table.
-        "new_groups": group_findings(
-            finding_change_to_dict(f) for f in (changes.new_findings if changes else ())
-        ),
-        "resolved_groups": group_findings(
-            finding_change_to_dict(f) for f in (changes.resolved_findings if changes else ())
-        ),
+        "new_groups": new_groups,
+        "resolved_groups": resolved_groups,
         "groups_total": len(report_groups(report)),
         # The page's JSON block, host by host (escaped for a script element piece by piece):
         # written into the file as it is made, never one string (issue 14).
@@ -224,13 +227,33 @@ def build_view(report: Mapping[str, Any]) -> dict[str, Any]:
         "eol_bars": stacked_bars(eol_rows, EOL_STATUSES),
         "eol_height": 22 * len(eol_rows) + 8,
         "uptime": histogram(uptime_histogram(report)),
-        "host_count": len(rows),
-        "anchors": {r.id: r.anchor for r in rows},
-        "labels": labels(report),
+        "host_count": len(report.get("hosts", ())),
+        "anchors": anchors,
+        "labels": names,
         "changes": changes,
         "change_counts": change_counts(changes),
         "sqrt": math.sqrt,
     }
+
+
+def _links(
+    rows: Iterable[HostRow], groups: Sequence[Mapping[str, Any]], changes: Changes | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(id -> anchor, id -> label) of the hosts the page may link to by name: each group's
+    first host and every host the changes name, not a pair of entries per host of the fleet
+    (issue 14)."""
+    wanted = {str(g["hosts"][0]) for g in groups if g["hosts"]}
+    if changes is not None:
+        for named in (changes.new_hosts, changes.returned_hosts, changes.status_changed,
+                      changes.fact_changes):  # fmt: skip
+            wanted.update(x.host for x in named)
+    anchors: dict[str, str] = {}
+    names: dict[str, str] = {}
+    if wanted:
+        for row in rows:
+            if row.id in wanted:
+                anchors[row.id], names[row.id] = row.anchor, row.label
+    return anchors, names
 
 
 class _Pieces:

@@ -4,8 +4,9 @@ stored in the history renders exactly like a fresh one."""
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -190,7 +191,7 @@ class _Picked(Sequence[Mapping[str, Any]]):
     """Some of the report's findings, by their place in it: a host's findings read from the
     report's own (a large run's are made when read), never a second copy of them."""
 
-    def __init__(self, findings: Sequence[Mapping[str, Any]], places: list[int]) -> None:
+    def __init__(self, findings: Sequence[Mapping[str, Any]], places: Sequence[int]) -> None:
         self._findings, self._places = findings, places
 
     def __getitem__(self, index: Any) -> Any:
@@ -203,13 +204,34 @@ class _Picked(Sequence[Mapping[str, Any]]):
 
 
 def host_rows(report: Mapping[str, Any]) -> list[HostRow]:
+    return list(iter_host_rows(report))
+
+
+class HostRows(Iterable[HostRow]):
+    """The report's host rows, made anew (`iter_host_rows`) on each iteration: a renderer
+    that reads them more than once holds none of them (issue 14)."""
+
+    def __init__(self, report: Mapping[str, Any]) -> None:
+        self._report = report
+
+    def __iter__(self) -> Iterator[HostRow]:
+        return iter_host_rows(self._report)
+
+
+def iter_host_rows(report: Mapping[str, Any]) -> Iterator[HostRow]:
+    """The hosts' rows one at a time, made as read (issue 14: a table of 10,000 hosts is
+    written without a row object per host held at once)."""
     findings = report.get("findings", ())
     if not isinstance(findings, Sequence):
         findings = list(findings)
-    places: dict[str, list[int]] = {}
+    # Each host's findings by their place in the report, 4 bytes a place (issue 14).
+    places: dict[str, array[int]] = {}
     for n, finding in enumerate(findings):
-        places.setdefault(str(finding.get("host")), []).append(n)
-    by_host = {host: _Picked(findings, numbers) for host, numbers in places.items()}
+        host = str(finding.get("host"))
+        found = places.get(host)
+        if found is None:
+            found = places[host] = array("I")
+        found.append(n)
     changes = read_changes(report.get("changes"))
     first_seen = changes.first_seen if changes is not None else {}
     notes: dict[str, list[str]] = {}
@@ -223,17 +245,16 @@ def host_rows(report: Mapping[str, Any]) -> list[HostRow]:
         for fact in changes.fact_changes:
             notes.setdefault(fact.host, []).append(fact.fact)
     hosts = report.get("hosts", ())
-    return [
-        HostRow(
+    for i, h in enumerate(hosts, start=1):
+        numbers = places.get(h["id"])
+        yield HostRow(
             index=i,
             # Spooled hosts (a large run) are read through, not held: memory flat in fleet size.
             data=hosts.row(i - 1) if isinstance(hosts, SpooledRows) else h,
-            findings=by_host.get(h["id"], []),
+            findings=_Picked(findings, numbers) if numbers is not None else [],
             first_seen=first_seen.get(h["id"]),
             changes=tuple(dict.fromkeys(notes.get(h["id"], []))),
         )
-        for i, h in enumerate(hosts, start=1)
-    ]
 
 
 def status_counts(report: Mapping[str, Any]) -> list[tuple[str, int]]:

@@ -152,9 +152,9 @@ def test_changes_panel_groups_new_and_resolved_findings_and_names_hosts() -> Non
 
 
 def test_page_data_hosts_held_as_text_write_the_same_json() -> None:
-    """Each host's row and detail are kept as JSON text while the page is made (memory
-    flat in fleet size); the page's JSON block is byte for byte what encoding the lists
-    writes, hostile strings and all."""
+    """Each host's row and detail are made as the block is written, never held (memory
+    flat in fleet size): made again on each reading, the same texts; the page's JSON block
+    is byte for byte what encoding the lists writes, hostile strings and all."""
     from auditor.report.html_data import Encoded, page_data
     from auditor.report.view import host_rows
 
@@ -162,6 +162,8 @@ def test_page_data_hosts_held_as_text_write_the_same_json() -> None:
     rows = host_rows(data)
     page = page_data(rows, [g["hosts"] for g in data["finding_groups"]], None)
     assert isinstance(page["rows"], Encoded) and isinstance(page["details"], Encoded)
+    for made in (page["rows"].items, page["details"].items):
+        assert not isinstance(made, list | tuple) and list(made) == list(made)
     plain = {k: [json.loads(i) for i in v.items] if isinstance(v, Encoded) else v
              for k, v in page.items()}  # fmt: skip
     assert len(plain["rows"]) == len(plain["details"]) == 30
