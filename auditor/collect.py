@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, ExitStack
@@ -294,6 +295,11 @@ class _FanOut:
         self.results: CollectResults = {}
         self.attempts: dict[str, _Attempt] = {}  # host id -> its current attempt
         self.futures: dict[Future[tuple[SshOutcome, Facts | Staged | None]], _Attempt] = {}
+        # Attempts not yet handed to the pool: it gets a bounded window of them (`fill`),
+        # not the whole fleet at once (issue 14: a queued future per host, and this loop's
+        # wait over all of them each turn, grew with the fleet).
+        self.queued: deque[_Attempt] = deque()
+        self.window = 2 * max(1, settings.concurrency)
         self.pool: ThreadPoolExecutor | None = None
         self.worker: _Worker | None = None
         self.streamed = False  # a host was offered before the final list
@@ -314,8 +320,9 @@ class _FanOut:
                 if final is None and closing is not None:
                     final = closing
                     self.close(final)
+                self.fill()
                 running = {f for f, a in self.futures.items() if not a.final}
-                if final is not None and not running:
+                if final is not None and not running and not self.queued:
                     self.await_closing()
                     return _in_order(final, self.results)
                 waiting: set[Future[Any]] = set(running) | ({news} if final is None else set())
@@ -418,7 +425,17 @@ class _FanOut:
         for host in hosts:
             attempt = _Attempt(host, host.primary_address or "", self.settings.deadline, grace)
             self.attempts[host.id] = attempt
-            self.futures[self.pool.submit(self.attempt, attempt)] = attempt
+            self.queued.append(attempt)
+        self.fill()
+
+    def fill(self) -> None:
+        """Hand queued attempts to the pool, in order, up to `window` in it at once (twice
+        its workers: a worker that frees never waits for this loop). A discarded attempt
+        (final before it was handed over) is dropped here."""
+        while self.queued and len(self.futures) < self.window and self.pool is not None:
+            attempt = self.queued.popleft()
+            if not attempt.final:
+                self.futures[self.pool.submit(self.attempt, attempt)] = attempt
 
     def attempt(self, attempt: _Attempt) -> tuple[SshOutcome, Facts | Staged | None]:
         """On a worker thread: the probe, and its facts written to a spool there. A finished
@@ -450,14 +467,16 @@ class _FanOut:
             if self.facts_store is not None and attempt.host.id in self.facts_store:
                 del self.facts_store[attempt.host.id]
             return
-        future = next(f for f, a in self.futures.items() if a is attempt)
-        del self.futures[future]
+        future = next((f for f, a in self.futures.items() if a is attempt), None)
         attempt.final = True
+        if future is None:  # still queued: `fill` drops it
+            return
+        del self.futures[future]
         if not future.cancel():
             self.close_session(attempt)
 
     def next_wakeup(self) -> float:
-        return _next_wakeup(list(self.attempts.values()))
+        return _next_wakeup(list(self.futures.values()))  # the started are in the pool
 
     def close_session(self, attempt: _Attempt) -> None:
         """Close an attempt's session in a thread of its own (its session stops what the

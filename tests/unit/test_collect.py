@@ -180,6 +180,40 @@ def test_concurrency_bound_is_respected() -> None:
     assert connector.max_active == 3
 
 
+def test_the_pool_is_handed_a_bounded_window_of_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hosts go to the pool a window at a time (twice the concurrency), not all at once: a
+    queued future per host, and the loop's wait over all of them, grew with the fleet
+    (issue 14). Every host is still probed, in order."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    lock = threading.Lock()
+    outstanding = most = 0
+
+    def done(_: Future[object]) -> None:
+        nonlocal outstanding
+        with lock:
+            outstanding -= 1
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal outstanding, most
+            with lock:
+                outstanding += 1
+                most = max(most, outstanding)
+            future = super().submit(fn, *args, **kwargs)
+            future.add_done_callback(done)
+            return future
+
+    monkeypatch.setattr("auditor.collect.ThreadPoolExecutor", Counting)
+    hosts = [make_host(f"h{i}", f"10.0.2.{i}") for i in range(1, 61)]
+    connector = ScriptedConnector({h.addresses[0]: Reply(stdout=f"{h.id}\n") for h in hosts})
+    settings = replace(SETTINGS, concurrency=3)
+    results = collect(hosts, settings, hostname_probe, connector=connector)
+    assert list(results) == [h.id for h in hosts]
+    assert all(outcome.state == "ok" for outcome, _ in results.values())
+    assert 3 <= most <= 6
+
+
 def test_a_slow_host_is_skipped_at_its_deadline_and_the_rest_go_on() -> None:
     hosts = [make_host("slow", "10.0.0.1"), make_host("fast", "10.0.0.2")]
     connector = ScriptedConnector(
