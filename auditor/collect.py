@@ -293,7 +293,8 @@ class _FanOut:
         self.facts_store = facts_store
         self.notify = _Notifier(observer)
         self.results: CollectResults = {}
-        self.attempts: dict[str, _Attempt] = {}  # host id -> its current attempt
+        # host id -> its current attempt; once decided, only its host (`_Decided`)
+        self.attempts: dict[str, _Attempt | _Decided] = {}
         self.futures: dict[Future[tuple[SshOutcome, Facts | Staged | None]], _Attempt] = {}
         # Attempts not yet handed to the pool: it gets a bounded window of them (`fill`),
         # not the whole fleet at once (issue 14: a queued future per host, and this loop's
@@ -348,18 +349,18 @@ class _FanOut:
             left = {a.host.id for a in self.stop("Ctrl-C")}
             if final is None:
                 raise
-            for attempt in self.attempts.values():
-                if not attempt.final:
-                    state = SKIPPED if attempt.started is not None else NOT_ATTEMPTED
+            for current in self.attempts.values():
+                if isinstance(current, _Attempt) and not current.final:
+                    state = SKIPPED if current.started is not None else NOT_ATTEMPTED
                     outcome = SshOutcome(
                         state=state,
-                        reason=_LEFT if attempt.host.id in left else "interrupted",
-                        address=attempt.address,
+                        reason=_LEFT if current.host.id in left else "interrupted",
+                        address=current.address,
                         kind=FailureKind.INTERRUPTED.value,
                         interrupted=True,
                     )
-                    self.results[attempt.host.id] = (outcome, None)
-                    attempt.final = True
+                    self.results[current.host.id] = (outcome, None)
+                    current.final = True
             raise CollectInterrupted(_in_order(final, self.results)) from interrupt
 
     def offer(self, hosts: Sequence[Host]) -> None:
@@ -449,6 +450,10 @@ class _FanOut:
 
     def finish(self, attempt: _Attempt, outcome: SshOutcome, facts: Facts | Staged | None) -> None:
         attempt.final = True
+        if self.attempts.get(attempt.host.id) is attempt:
+            # What a later offer compares with is the host: the attempt's state (its lock,
+            # timings, session) goes (issue 14: ~0.5 KB a host, held to the end).
+            self.attempts[attempt.host.id] = _Decided(attempt.host)
         if isinstance(facts, Staged):
             self.facts_store.commit(attempt.host.id, facts)  # type: ignore[union-attr]
             facts = None
@@ -458,11 +463,11 @@ class _FanOut:
         self.results[attempt.host.id] = (outcome, facts)
         self.notify.done(attempt.host, outcome)
 
-    def discard(self, attempt: _Attempt) -> None:
+    def discard(self, attempt: _Attempt | _Decided) -> None:
         """An early probe whose host is not in the final list as it was probed: stopped if
         it runs, and what it left is dropped (the final host, if any, is probed again)."""
         del self.attempts[attempt.host.id]
-        if attempt.final:  # its future has left the table (run)
+        if isinstance(attempt, _Decided) or attempt.final:  # its future has left the table
             self.results.pop(attempt.host.id, None)
             if self.facts_store is not None and attempt.host.id in self.facts_store:
                 del self.facts_store[attempt.host.id]
@@ -499,7 +504,9 @@ class _FanOut:
         seen through, whose host may still run what the probe started (also said)."""
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
-        for attempt in [a for a in self.attempts.values() if not a.final]:
+        for attempt in [
+            a for a in self.attempts.values() if isinstance(a, _Attempt) and not a.final
+        ]:
             if attempt.started is None:
                 attempt.abort()  # queued or waiting for a slot: no session yet, nothing to stop
             else:
@@ -637,6 +644,16 @@ class _Notifier:
                 "probe: %d/%s hosts done (%s) after %.1fs",
                 done, self.total or "?", states, time.monotonic() - self._started,
             )  # fmt: skip
+
+
+class _Decided:
+    """A host whose attempt is over (its outcome is in the results)."""
+
+    __slots__ = ("host",)
+    final = True
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
 
 
 class _Attempt:
