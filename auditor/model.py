@@ -78,7 +78,7 @@ def split_ident(identifier: str) -> tuple[str, str]:
     return kind, value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per host or finding (issue 14)
 class Observation:
     """One source's sighting of one machine.
 
@@ -129,7 +129,7 @@ class HostOwner:
     detail: str  # "[owners] '10.20.0.0/16' matches its address", "inferred from clients, 80% ..."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per host or finding (issue 14)
 class Host:
     """A reconciled machine: every identifier and observation of it, and its verdict."""
 
@@ -355,7 +355,7 @@ class SshState(enum.StrEnum):
     NOT_ATTEMPTED = "not-attempted"  # never connected to: ignored, out of scope, not run
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per host or finding (issue 14)
 class SshOutcome:
     """How the probe went for one host (`state`; a plain string is taken as its SshState).
     `kind` classifies a skip for rules and reports (auditor.remote.errors.FailureKind values:
@@ -402,7 +402,7 @@ class Acceptance:
     expired: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per host or finding (issue 14)
 class Finding:
     rule: str
     severity: Severity
