@@ -49,9 +49,9 @@ from auditor.history import (
     gone_host_ids,
 )
 from auditor.locking import ExclusiveLock
-from auditor.model import AuditRun, FindingLike, Severity
+from auditor.model import AuditRun, Changes, FindingLike, Severity
 from auditor.notify import PendingAlert
-from auditor.report.run_view import HostView, read_report
+from auditor.report.run_view import HostView, read_changes, read_report
 from auditor.storedb import (
     Database,
     PostgresDatabase,
@@ -177,12 +177,49 @@ def _v5(db: Database) -> None:
     )
 
 
+def _v6(db: Database) -> None:
+    """`runs.digest`: what `auditor history` lists of a run beyond its host and finding
+    counts (findings by severity, how many of each kind of change), written as the run is
+    saved, so listing runs decodes no report (issue 14: at 10,000 hosts each report is ~90
+    MB of JSON). Runs stored before have none (NULL) and are read from their report, as
+    before: no back-fill, which would decode every stored report once here."""
+    db.execute("ALTER TABLE runs ADD COLUMN digest TEXT")
+
+
 Migration = Callable[[Database], None]
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class RunDigest:
+    """What `auditor history` lists of a run beside its counts: report.json's
+    `summary.findings_by_severity` and how many of each change (`Changes.counts`)."""
+
+    findings_by_severity: Mapping[str, int]
+    changes: Mapping[str, int]
+
+    @classmethod
+    def of_report(cls, report: Mapping[str, Any]) -> RunDigest:
+        by_sev = (report.get("summary") or {}).get("findings_by_severity") or {}
+        return cls.of(by_sev, read_changes(report.get("changes")))
+
+    @classmethod
+    def of(cls, findings_by_severity: Mapping[str, int], changes: Changes | None) -> RunDigest:
+        return cls(dict(findings_by_severity), (changes or Changes(None, None)).counts())
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"findings_by_severity": self.findings_by_severity, "changes": self.changes}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> RunDigest:
+        data = json.loads(text)
+        return cls(data["findings_by_severity"], data["changes"])
 
 
 @dataclass(frozen=True)
@@ -194,6 +231,8 @@ class RunSummary:
     hosts: int
     findings: int
     complete: bool = True  # False: interrupted (never a baseline)
+    # Stored as the run was saved; None: a run stored before (Store.digest reads its report).
+    digest: RunDigest | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -445,17 +484,23 @@ class Store:
     def runs(self, limit: int | None = None) -> list[RunSummary]:
         """Runs, newest first."""
         sql = (
-            "SELECT id, started_at, finished_at, config, hosts, findings, complete FROM runs "
-            "ORDER BY started_at DESC, id DESC"
+            "SELECT id, started_at, finished_at, config, hosts, findings, complete, digest "
+            "FROM runs ORDER BY started_at DESC, id DESC"
         )
         rows = self.db.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
         return [
             RunSummary(
                 r[0], datetime.fromisoformat(r[1]), datetime.fromisoformat(r[2]), r[3], r[4],
-                r[5], complete=bool(r[6]),
+                r[5], complete=bool(r[6]), digest=RunDigest.from_json(r[7]) if r[7] else None,
             )
             for r in rows
         ]  # fmt: skip
+
+    def digest(self, summary: RunSummary) -> RunDigest:
+        """The run's digest: as stored, or (a run stored before digests) from its report."""
+        if summary.digest is not None:
+            return summary.digest
+        return RunDigest.of_report(self.get_run(summary.id).report)
 
     def latest_run(self, *, complete: bool = True) -> StoredRun | None:
         """The newest run; by default the newest complete one (an interrupted run is never a
@@ -608,9 +653,10 @@ class Store:
         info, started = view.run, view.run.started_at
         try:
             with self.db.transaction():
+                by_sev = (report.get("summary") or {}).get("findings_by_severity") or {}
                 self.db.execute(
                     "INSERT INTO runs (id, started_at, finished_at, config, hosts, findings, "
-                    "report, complete) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "report, complete, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         info.id,
                         started,
@@ -620,6 +666,7 @@ class Store:
                         len(view.findings),
                         _encode(report),
                         0 if view.interrupted else 1,
+                        RunDigest.of(by_sev, view.changes).to_json(),
                     ),
                 )
                 _insert_host_rows(self.db, info.id, view.hosts)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from rich.table import Table
@@ -16,8 +16,6 @@ from rich.text import Text
 from auditor.commands.console import table_console
 from auditor.commands.options import json_format_options, open_history, store_options
 from auditor.exitcodes import run_guarded
-from auditor.report.run_view import read_changes
-from auditor.report.view import change_counts
 from auditor.store import Store, UnknownRunError
 from auditor.visible import visible
 
@@ -56,11 +54,10 @@ def history(
 
 
 def _runs(store: Store, limit: int, as_json: bool) -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for summary in store.runs(limit):
-        report = store.get_run(summary.id).report
-        counts = change_counts(read_changes(report.get("changes")))
-        by_sev = (report.get("summary") or {}).get("findings_by_severity") or {}
+        digest = store.digest(summary)  # stored at save time: no report decoded (issue 14)
+        counts, by_sev = digest.changes, digest.findings_by_severity
         rows.append(
             {
                 "id": summary.id,

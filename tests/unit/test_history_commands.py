@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from auditor.commands.diff import diff
 from auditor.commands.history import history
 from auditor.commands.report import report
+from auditor.errors import StoreError
 from auditor.report import run_to_dict
 from auditor.report.json_report import validate_report
 from auditor.store import open_store, record_run
@@ -45,6 +46,33 @@ def test_history_lists_runs_newest_first(store_path: str) -> None:
     assert code == 0 and "bbbbbb" in out and "aaaaaa" in out
     code, out, _ = invoke(history, "--store", str(store_path), "-n", "1", "--json")
     assert len(json.loads(out)) == 1  # the older flag still works
+
+
+def test_history_lists_from_stored_digests_and_older_runs_from_their_report(
+    store_path: str, store_at: StoreLocation
+) -> None:
+    """Listing runs decodes no stored report (issue 14: ~90 MB of JSON each at 10,000
+    hosts): it reads each run's digest, written as the run was saved. A run stored before
+    digests (NULL) is listed from its report: the same output, byte for byte."""
+
+    def listed() -> list[str]:
+        return [invoke(history, "--store", store_path, *args)[1]
+                for args in ((), ("--format", "json"), ("-n", "1"))]  # fmt: skip
+
+    before = listed()
+    assert '"new_hosts": 2' in before[1] and '"critical": ' in before[1]
+    with open_store(store_at) as store:
+        reports = store.db.execute("SELECT id, report FROM runs").fetchall()
+        with store.db.transaction():  # damaged reports: listing must not read them
+            store.db.execute("UPDATE runs SET report = ?", (b"not zlib",))
+    assert listed() == before
+    with open_store(store_at, readonly=True) as store, pytest.raises(StoreError, match="damaged"):
+        store.get_run("latest")  # the damage is real
+    with open_store(store_at) as store, store.db.transaction():
+        for run_id, blob in reports:  # as an auditor before digests stored them
+            store.db.execute("UPDATE runs SET report = ?, digest = NULL WHERE id = ?",
+                             (bytes(blob), run_id))  # fmt: skip
+    assert listed() == before
 
 
 def test_history_of_one_host(store_path: str) -> None:

@@ -23,6 +23,7 @@ from auditor.report.run_view import read_report
 from auditor.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    RunDigest,
     UnknownRunError,
     migrate,
     open_store,
@@ -236,7 +237,7 @@ def test_a_killed_holder_does_not_leave_the_lock_held(store_at: StoreLocation) -
 def test_new_store_has_the_current_schema(store_at: StoreLocation) -> None:
     open_store(store_at).close()
     db = connect(store_at)
-    assert schema_version(db) == SCHEMA_VERSION == len(MIGRATIONS) == 5
+    assert schema_version(db) == SCHEMA_VERSION == len(MIGRATIONS) == 6
     db.close()
     assert {"runs", "sightings", "findings", "host_runs", "meta", "pending_alerts"} <= tables(
         store_at
@@ -281,7 +282,11 @@ def test_migration_from_version_1_backfills_host_rows(store_at: StoreLocation) -
         assert store.host_history("ip:10.0.0.2") == [(report["run"]["id"], "unmanaged", False)]
         assert store.sightings()["ip:10.0.0.1"].gone_at is None
         record_run(store, mkrun(T0 + DAY, [mkhost(1)]), grace=GRACE)
-        assert len(store.runs()) == 2
+        newer, older = store.runs()
+        # Digests (v6) are written as runs are saved; an older run's is read from its report.
+        assert older.digest is None and newer.digest is not None
+        assert store.digest(older) == RunDigest.of_report(report)
+        assert store.digest(newer) == RunDigest.of_report(store.get_run(newer.id).report)
 
 
 def test_readonly_open_migrates_an_older_store_under_the_lock(store_at: StoreLocation) -> None:
