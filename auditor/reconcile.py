@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -248,6 +249,7 @@ def _build_host(
     status, reason = _verdict(
         group, by_source, addresses, config, coverage, today, identifiers, recheck
     )
+    reason = sys.intern(reason)  # most hosts share theirs word for word (issue 14)
     return Host(
         id=host_id,
         addresses=addresses,

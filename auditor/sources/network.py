@@ -392,8 +392,10 @@ def _is_ip(text: str, kind: str) -> bool:
 def to_observations(
     scan: ParsedScan, *, source_name: str, now: datetime, scan_type: str | None
 ) -> tuple[Observation, ...]:
-    """Pure: one Observation per host nmap reported up."""
+    """Pure: one Observation per host nmap reported up. Equal port entries are one dict,
+    shared by the hosts that have them (issue 14: a fleet answers on the same few ports)."""
     out = []
+    entries: dict[tuple[Any, ...], _Entry] = {}
     for host in scan.hosts:
         if host["state"] != "up" or not host["addresses"]:
             continue  # (the parser keeps only hosts up; a ParsedScan built by hand may not)
@@ -402,13 +404,27 @@ def to_observations(
             ids.append(ident(ID_MAC, host["mac"]))
         ids += [ident(ID_DNS, n.lower()) for n in host["hostnames"]]
         attributes = {
-            "open_ports": sorted(host["ports"], key=lambda p: (p["proto"] or "", p["port"])),
+            "open_ports": sorted(
+                (_shared(entries, p) for p in host["ports"]),
+                key=lambda p: (p["proto"] or "", p["port"]),
+            ),
             "reason": host["reason"],
             "scan_type": scan_type,
             "vendor": host["vendor"],
         }
         out.append(Observation(SourceKind.NETWORK, source_name, tuple(ids), now, True, attributes))
     return tuple(sorted(out, key=lambda o: o.identifiers))
+
+
+_Entry = dict[str, Any]
+
+
+def _shared(entries: dict[tuple[Any, ...], _Entry], entry: _Entry) -> _Entry:
+    """`entry`, or the equal one seen before (a port entry of scalars)."""
+    try:
+        return entries.setdefault(tuple(entry.items()), entry)
+    except TypeError:  # a value that is not hashable (a ParsedScan built by hand)
+        return entry
 
 
 class NmapSource:
