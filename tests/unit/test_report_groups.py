@@ -219,6 +219,6 @@ def test_the_value_table_keeps_values_of_other_types_apart() -> None:
     table = ValueTable()
     values: list[object] = ["1", 1, 1.0, True, None, [1], {"1": 1}, "True", "None", ""]
     first = [table.index(v) for v in values]
-    assert first == list(range(len(values))) and table.values == values
+    assert first == list(range(len(values))) and table.decoded() == values
     assert [table.index(v) for v in reversed(values)] == first[::-1]
     assert table.index({"1": 1}) == 6 and table.index("") == 9 and len(table.values) == 10
