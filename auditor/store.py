@@ -516,11 +516,23 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        run_id = row[0]
+        return self._read_through(row[0], row[1], row[2])
+
+    def open_run(self, ref: str) -> StoredRun:
+        """`get_run`, read while the store is open: its report decoded only when read, its
+        findings and snapshot from the tables (`RunRows`), as `latest_run`'s (`diff`
+        compares two runs without decoding either report)."""
+        run_id = self.resolve(ref)
+        row = self.db.execute(
+            "SELECT started_at, finished_at FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        return self._read_through(run_id, row[0], row[1])
+
+    def _read_through(self, run_id: str, started_at: str, finished_at: str) -> StoredRun:
         return StoredRun(
             run_id,
-            datetime.fromisoformat(row[1]),
-            datetime.fromisoformat(row[2]),
+            datetime.fromisoformat(started_at),
+            datetime.fromisoformat(finished_at),
             _StoredReport(self.db, run_id),
             RunRows(self.db, run_id) if RunRows.readable(self.db, run_id) else None,
         )

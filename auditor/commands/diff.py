@@ -43,11 +43,13 @@ def diff(
         from auditor.history import compute_changes
 
         with open_history(store_path, config_path) as store:
-            a = store.get_run(run_a or "latest~1")
-            b = store.get_run(run_b or "latest")
+            # Both runs read from the store's tables, host by host, not their reports
+            # (issue 14: ~90 MB of JSON each at 10,000 hosts).
+            a = store.open_run(run_a or "latest~1")
+            b = store.open_run(run_b or "latest")
+            changes = compute_changes(a.snapshot(), b.snapshot(), grace=timedelta(0))
         from auditor.report.json_report import changes_to_dict
 
-        changes = compute_changes(a.snapshot(), b.snapshot(), grace=timedelta(0))
         if as_json:
             data = changes_to_dict(changes)
             data.pop("first_seen", None)

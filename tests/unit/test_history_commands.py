@@ -48,18 +48,23 @@ def test_history_lists_runs_newest_first(store_path: str) -> None:
     assert len(json.loads(out)) == 1  # the older flag still works
 
 
-def test_history_lists_from_stored_digests_and_older_runs_from_their_report(
+def test_history_and_diff_read_no_report_and_older_runs_from_their_report(
     store_path: str, store_at: StoreLocation
 ) -> None:
     """Listing runs decodes no stored report (issue 14: ~90 MB of JSON each at 10,000
-    hosts): it reads each run's digest, written as the run was saved. A run stored before
-    digests (NULL) is listed from its report: the same output, byte for byte."""
+    hosts): it reads each run's digest, written as the run was saved; `diff` reads both runs
+    from the tables. A run stored before digests (NULL) is listed from its report: the same
+    output, byte for byte."""
 
     def listed() -> list[str]:
         return [invoke(history, "--store", store_path, *args)[1]
                 for args in ((), ("--format", "json"), ("-n", "1"))]  # fmt: skip
 
-    before = listed()
+    def diffs() -> list[str]:
+        return [invoke(diff, "--store", store_path, *args)[1] for args in ((), ("--json",))]
+
+    before, diffs_before = listed(), diffs()
+    assert '"new_hosts": [' in diffs_before[1] and "new host" in diffs_before[0]
     assert '"new_hosts": 2' in before[1] and '"critical": ' in before[1]
     with open_store(store_at) as store:
         reports = store.db.execute("SELECT id, report FROM runs").fetchall()
@@ -68,6 +73,8 @@ def test_history_lists_from_stored_digests_and_older_runs_from_their_report(
     assert listed() == before
     with open_store(store_at, readonly=True) as store, pytest.raises(StoreError, match="damaged"):
         store.get_run("latest")  # the damage is real
+    # `diff` compares the two runs from the tables, host by host: no report decoded either.
+    assert diffs() == diffs_before
     with open_store(store_at) as store, store.db.transaction():
         for run_id, blob in reports:  # as an auditor before digests stored them
             store.db.execute("UPDATE runs SET report = ?, digest = NULL WHERE id = ?",
