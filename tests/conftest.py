@@ -9,6 +9,7 @@ start inherit it too; a test that needs its own cache dir sets XDG_CACHE_HOME it
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,18 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if config.args_source is not pytest.Config.ArgsSource.TESTPATHS or config.option.markexpr:
         return None
     return collection_path == INTEGRATION or INTEGRATION in collection_path.parents or None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C is Ctrl-C, however the test run was started.
+
+    A run started in the background by a script (`pytest &`, `nohup`, a CI runner's
+    non-interactive shell) inherits SIGINT ignored: Python then installs no KeyboardInterrupt
+    handler, and the CLI subprocesses the tests start ignore it too (an ignored signal
+    survives exec). The Ctrl-C tests, which press it with os.kill, would wait forever.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
