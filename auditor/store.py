@@ -426,6 +426,67 @@ def _decode(blob: bytes | memoryview) -> dict[str, Any]:
     return bounded_fields(data, limit=STORED_LIMIT)  # runs stored before strings were bounded
 
 
+def _decode_spooled(blob: bytes | memoryview) -> dict[str, Any]:
+    """`_decode`, but its hosts read one at a time into a `SpooledRows` (compact JSON lines
+    in a temp file) as the blob is decompressed, so a stored run is rendered again without
+    holding its every host decoded (issue 14). Reads the layout `_encode` writes
+    (`json_chunks`: the top level's keys one a line, a list's items one a line); a blob of
+    another layout (stored before) is decoded whole."""
+    from auditor.spool import SpooledRows
+
+    lines = _blob_lines(blob)
+    try:
+        if next(lines, None) != "{":
+            return _decode(blob)
+        data: dict[str, Any] = {}
+        for line in lines:
+            if line == "}":
+                return data
+            key, end = _KEY.raw_decode(line)
+            rest = _unlisted(line[end + 2 :])
+            if not isinstance(key, str) or line[end : end + 2] != ": ":
+                return _decode(blob)
+            if rest != "[":
+                data[key] = bounded_fields(json.loads(rest), limit=STORED_LIMIT)
+                continue
+            items = _list_items(lines)
+            data[key] = SpooledRows(items) if key == "hosts" else list(items)
+        return _decode(blob)  # no closing brace: damaged
+    except (zlib.error, ValueError) as exc:
+        raise StoreError(f"a stored report is damaged: {exc}") from exc
+
+
+_KEY = json.JSONDecoder()
+
+
+def _unlisted(text: str) -> str:
+    """A line's JSON without the comma that ends it."""
+    return text[:-1] if text.endswith(",") else text
+
+
+def _list_items(lines: Iterator[str]) -> Iterator[Any]:
+    for line in lines:
+        if line in ("]", "],"):
+            return
+        yield bounded_fields(json.loads(_unlisted(line)), limit=STORED_LIMIT)
+    raise ValueError("a list is not closed")
+
+
+def _blob_lines(blob: bytes | memoryview, chunk: int = 1 << 20) -> Iterator[str]:
+    """A compressed report's lines, decompressed a piece at a time."""
+    unpack = zlib.decompressobj()
+    view = memoryview(blob)
+    pending = b""
+    for start in range(0, len(view), chunk):
+        pending += unpack.decompress(view[start : start + chunk])
+        *done, pending = pending.split(b"\n")
+        yield from (line.decode("utf-8") for line in done)
+    pending += unpack.flush()
+    if not unpack.eof:
+        raise zlib.error("the compressed report ends early")
+    yield from (line.decode("utf-8") for line in pending.split(b"\n") if line)
+
+
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
@@ -537,14 +598,17 @@ class Store:
             RunRows(self.db, run_id) if RunRows.readable(self.db, run_id) else None,
         )
 
-    def get_run(self, ref: str) -> StoredRun:
-        """A run by id, unique id prefix, `latest`, or `latest~N` (N runs before latest)."""
+    def get_run(self, ref: str, *, spooled: bool = False) -> StoredRun:
+        """A run by id, unique id prefix, `latest`, or `latest~N` (N runs before latest).
+        `spooled`: its report's hosts a `SpooledRows`, read host by host (`_decode_spooled`:
+        for rendering the run again)."""
         run_id = self.resolve(ref)
         row = self.db.execute(
             "SELECT id, started_at, finished_at, report FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
+        decode = _decode_spooled if spooled else _decode
         return StoredRun(
-            row[0], datetime.fromisoformat(row[1]), datetime.fromisoformat(row[2]), _decode(row[3])
+            row[0], datetime.fromisoformat(row[1]), datetime.fromisoformat(row[2]), decode(row[3])
         )
 
     def resolve(self, ref: str) -> str:

@@ -46,7 +46,7 @@ def report(
         from auditor.report.terminal import render_terminal_data
 
         with open_history(store_path, config_path) as store:
-            stored = store.get_run(run_ref)
+            stored = store.get_run(run_ref, spooled=True)  # hosts read one at a time
         target = out_dir
         if target is None and config_path is not None:
             from auditor.config import load_config

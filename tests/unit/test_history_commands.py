@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -80,6 +81,36 @@ def test_history_and_diff_read_no_report_and_older_runs_from_their_report(
             store.db.execute("UPDATE runs SET report = ?, digest = NULL WHERE id = ?",
                              (bytes(blob), run_id))  # fmt: skip
     assert listed() == before
+
+
+def test_report_run_reads_the_stored_hosts_one_at_a_time(
+    store_path: str, store_at: StoreLocation, tmp_path: Path
+) -> None:
+    """`report --run` renders a stored run with its hosts read one at a time from the
+    decompressed blob (a SpooledRows), not its whole report decoded (issue 14): every file
+    byte for byte what the whole decoded report gives, and a blob of another layout (stored
+    by an older auditor as one JSON text) is decoded whole."""
+    from auditor.report import write_report_data
+    from auditor.spool import SpooledRows, plain
+
+    code, _, err = invoke(report, "--run", "latest", "--store", store_path,
+                          "--out", str(tmp_path / "spooled"), "-q")  # fmt: skip
+    assert code == 0, err
+    with open_store(store_at, readonly=True) as store:
+        whole = store.get_run("latest").report
+        spooled = store.get_run("latest", spooled=True).report
+    assert isinstance(spooled["hosts"], SpooledRows) and len(spooled["hosts"]) > 2
+    assert plain(spooled) == plain(whole)
+    write_report_data(whole, tmp_path / "whole")
+    for name in ("report.json", "index.html", "hosts.csv", "summary.md"):
+        made = (tmp_path / "spooled" / name).read_bytes()
+        assert made == (tmp_path / "whole" / name).read_bytes(), name
+    with open_store(store_at) as store, store.db.transaction():
+        store.db.execute("UPDATE runs SET report = ?",
+                         (zlib.compress(json.dumps(plain(whole)).encode()),))  # fmt: skip
+    with open_store(store_at, readonly=True) as store:
+        older = store.get_run("latest", spooled=True).report
+    assert isinstance(older["hosts"], list) and older == plain(whole)
 
 
 def test_history_of_one_host(store_path: str) -> None:
