@@ -181,8 +181,9 @@ def _v6(db: Database) -> None:
     """`runs.digest`: what `auditor history` lists of a run beyond its host and finding
     counts (findings by severity, how many of each kind of change), written as the run is
     saved, so listing runs decodes no report (issue 14: at 10,000 hosts each report is ~90
-    MB of JSON). Runs stored before have none (NULL) and are read from their report, as
-    before: no back-fill, which would decode every stored report once here."""
+    MB of JSON). Runs stored before have none (NULL): their report's summary and changes are
+    read (`_decode_parts`), the rest of it skipped; no back-fill, which would read every
+    stored report once here."""
     db.execute("ALTER TABLE runs ADD COLUMN digest TEXT")
 
 
@@ -432,12 +433,29 @@ def _decode_spooled(blob: bytes | memoryview) -> dict[str, Any]:
     holding its every host decoded (issue 14). Reads the layout `_encode` writes
     (`json_chunks`: the top level's keys one a line, a list's items one a line); a blob of
     another layout (stored before) is decoded whole."""
+    return _read_blob(blob, spool="hosts")
+
+
+def _decode_parts(blob: bytes | memoryview, keys: Sequence[str]) -> dict[str, Any]:
+    """Only the top-level `keys` of a stored report (those it has), the lines of the others
+    skipped undecoded (`auditor history` of a run stored before digests: its summary and
+    changes, not its hosts and findings)."""
+    return _read_blob(blob, keys=keys)
+
+
+def _read_blob(
+    blob: bytes | memoryview, *, spool: str | None = None, keys: Sequence[str] | None = None
+) -> dict[str, Any]:
     from auditor.spool import SpooledRows
+
+    def whole() -> dict[str, Any]:
+        data = _decode(blob)
+        return data if keys is None else {k: data[k] for k in keys if k in data}
 
     lines = _blob_lines(blob)
     try:
         if next(lines, None) != "{":
-            return _decode(blob)
+            return whole()
         data: dict[str, Any] = {}
         for line in lines:
             if line == "}":
@@ -445,15 +463,21 @@ def _decode_spooled(blob: bytes | memoryview) -> dict[str, Any]:
             key, end = _KEY.raw_decode(line)
             rest = _unlisted(line[end + 2 :])
             if not isinstance(key, str) or line[end : end + 2] != ": ":
-                return _decode(blob)
+                return whole()
+            wanted = keys is None or key in keys
             if rest != "[":
-                data[key] = bounded_fields(json.loads(rest), limit=STORED_LIMIT)
+                if wanted:
+                    data[key] = bounded_fields(json.loads(rest), limit=STORED_LIMIT)
                 continue
-            items = _list_items(lines)
-            data[key] = SpooledRows(items) if key == "hosts" else list(items)
-        return _decode(blob)  # no closing brace: damaged
-    except (zlib.error, ValueError) as exc:
-        raise StoreError(f"a stored report is damaged: {exc}") from exc
+            items = _list_items(lines, decoded=wanted)
+            if not wanted:
+                for _ in items:  # skipped: its lines read, not decoded
+                    pass
+            else:
+                data[key] = SpooledRows(items) if key == spool else list(items)
+        return whole()  # no closing brace: damaged
+    except (zlib.error, ValueError):  # another layout, or damaged: `_decode` tells which
+        return whole()
 
 
 _KEY = json.JSONDecoder()
@@ -464,15 +488,15 @@ def _unlisted(text: str) -> str:
     return text[:-1] if text.endswith(",") else text
 
 
-def _list_items(lines: Iterator[str]) -> Iterator[Any]:
+def _list_items(lines: Iterator[str], *, decoded: bool = True) -> Iterator[Any]:
     for line in lines:
         if line in ("]", "],"):
             return
-        yield bounded_fields(json.loads(_unlisted(line)), limit=STORED_LIMIT)
+        yield bounded_fields(json.loads(_unlisted(line)), limit=STORED_LIMIT) if decoded else None
     raise ValueError("a list is not closed")
 
 
-def _blob_lines(blob: bytes | memoryview, chunk: int = 1 << 20) -> Iterator[str]:
+def _blob_lines(blob: bytes | memoryview, chunk: int = 1 << 16) -> Iterator[str]:
     """A compressed report's lines, decompressed a piece at a time."""
     unpack = zlib.decompressobj()
     view = memoryview(blob)
@@ -561,7 +585,8 @@ class Store:
         """The run's digest: as stored, or (a run stored before digests) from its report."""
         if summary.digest is not None:
             return summary.digest
-        return RunDigest.of_report(self.get_run(summary.id).report)
+        row = self.db.execute("SELECT report FROM runs WHERE id = ?", (summary.id,)).fetchone()
+        return RunDigest.of_report(_decode_parts(row[0], ("summary", "changes")))
 
     def latest_run(self, *, complete: bool = True) -> StoredRun | None:
         """The newest run; by default the newest complete one (an interrupted run is never a

@@ -81,6 +81,12 @@ def test_history_and_diff_read_no_report_and_older_runs_from_their_report(
             store.db.execute("UPDATE runs SET report = ?, digest = NULL WHERE id = ?",
                              (bytes(blob), run_id))  # fmt: skip
     assert listed() == before
+    with open_store(store_at) as store, store.db.transaction():
+        for run_id, blob in reports:  # and with reports stored as one JSON text
+            text = json.dumps(json.loads(zlib.decompress(bytes(blob))), indent=2)
+            store.db.execute("UPDATE runs SET report = ? WHERE id = ?",
+                             (zlib.compress(text.encode()), run_id))  # fmt: skip
+    assert listed() == before
 
 
 def test_report_run_reads_the_stored_hosts_one_at_a_time(
