@@ -10,7 +10,6 @@ import csv
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from auditor.report.run_view import read_host
 from auditor.report.view import HostRow, client_teams, iter_host_rows
 from auditor.visible import visible_data
 
@@ -33,7 +32,7 @@ def safe_cell(value: Any) -> str:
 
 
 def _row(r: HostRow) -> dict[str, Any]:
-    host, facts = read_host(r.data, r.index), r.facts or {}
+    host, facts = r.host, r.facts or {}
     owner, days = host.owner, r.uptime_days
     eol = r.eol or {}
     log = facts.get("log_activity") or {}

@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from auditor.model import Changes
+from auditor.model import Changes, HostOwner
 from auditor.report.view import (
     HostRow,
     counted,
@@ -124,14 +124,14 @@ def address_key(addresses: Sequence[str]) -> str:
 
 
 def _row(row: HostRow) -> list[Any]:
-    h = row.data
+    h = row.host
     eol = row.eol or {}
     days = row.uptime_days
     return [
         row.label,
-        ", ".join(h.get("addresses", ())),
-        h.get("status"),
-        owner_text(h.get("owner")),
+        ", ".join(h.addresses),
+        h.status.value,
+        owner_text(row.data.get("owner")),  # as written: a report's bare team name stays bare
         row.os,
         eol.get("status") or "",
         eol.get("days_past"),
@@ -141,7 +141,7 @@ def _row(row: HostRow) -> list[Any]:
         row.worst or "",
         len(counted(row.findings)),
         short_time(row.first_seen),
-        address_key(h.get("addresses", ())),
+        address_key(h.addresses),
         list(row.changes),
     ]
 
@@ -198,19 +198,19 @@ def _package(software: Mapping[str, Any]) -> str | None:
 
 
 def _detail(row: HostRow, changes: Changes | None) -> dict[str, Any]:
-    h, facts = row.data, row.facts or {}
+    h, host, facts = row.data, row.host, row.facts or {}
     ssh = h.get("ssh") or {}
     logins = [{"user": x.get("user"), "from": x.get("from"), "at": short_time(x.get("at")),
                "now": True} for x in facts.get("sessions") or ()]  # fmt: skip
     logins += [{"user": x.get("user"), "from": x.get("from"), "at": short_time(x.get("at")),
                 "now": False} for x in (facts.get("logins") or ())[:MAX_LOGINS]]  # fmt: skip
     return {
-        "id": h["id"],
+        "id": host.id,
         "status_reason": h.get("status_reason"),
-        "hostnames": ", ".join(h.get("hostnames", ())),
-        "identifiers": ", ".join(h.get("identifiers", ())),
-        "sources": ", ".join(h.get("sources", ())),
-        "open_ports": ", ".join(str(p) for p in h.get("open_ports", ())),
+        "hostnames": ", ".join(host.hostnames),
+        "identifiers": ", ".join(host.identifiers),
+        "sources": ", ".join(host.sources),
+        "open_ports": ", ".join(str(p) for p in host.open_ports),
         "ssh_state": ssh.get("state"),
         "ssh_where": f"{ssh['address']}:{ssh.get('port') or 22}" if ssh.get("address") else None,
         "ssh_reason": ssh.get("reason"),
@@ -277,11 +277,11 @@ def _detail(row: HostRow, changes: Changes | None) -> dict[str, Any]:
     }
 
 
-def _owner_detail(owner: Mapping[str, Any] | None) -> str | None:
+def _owner_detail(owner: HostOwner | None) -> str | None:
     """How the owner is known: "clients: inferred from clients, 80% of requests ..."."""
-    if not owner or not owner.get("detail"):
+    if owner is None or not owner.detail:
         return None
-    return f"{owner.get('source')}: {owner['detail']}"
+    return f"{owner.source}: {owner.detail}"
 
 
 def _who_uses_it(facts: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from auditor.model import SEVERITIES, SEVERITY_RANK, Changes, HostStatus
-from auditor.report.run_view import read_changes
-from auditor.spool import SpooledRows
+from auditor.model import SEVERITIES, SEVERITY_RANK, Changes, HostOwner, HostStatus
+from auditor.report.run_view import HostView, read_changes, read_host
 
 STATUSES = tuple(s.value for s in HostStatus)
 EOL_STATUSES = ("eol", "extended-support", "security-only", "supported", "unknown")
@@ -120,37 +119,30 @@ def client_teams(facts: Mapping[str, Any] | None) -> list[str]:
     return sorted({str(c["owner"]) for c in clients if c.get("owner")})
 
 
-def owner_of_host(host: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The host's `owner` as {team, source, detail}; a report from before owners had a
-    source held the team alone, from [owners]."""
-    owner = host.get("owner")
-    if isinstance(owner, str) and owner:
-        return {"team": owner, "source": "config", "detail": "[owners]"}
-    return owner if isinstance(owner, Mapping) else None
-
-
 @dataclass(frozen=True)
 class HostRow:
-    """One host, flattened for tables (HTML, CSV, terminal)."""
+    """One host, flattened for tables (HTML, CSV, terminal). `host` is its entry read once
+    (`read_host`, made by `iter_host_rows`): every property below reads that, never the
+    report's dict again (a spooled row is decoded once per pass, not once per property)."""
 
     index: int
-    data: Mapping[str, Any]
+    data: Mapping[str, Any]  # the entry as written: the few cells that show it verbatim
+    host: HostView
     findings: Sequence[Mapping[str, Any]]
     first_seen: str | None
     changes: Sequence[str] = field(default_factory=tuple)
 
     @property
     def facts(self) -> Mapping[str, Any] | None:
-        facts = self.data.get("facts")
-        return facts if isinstance(facts, Mapping) else None
+        return self.host.facts
 
     @property
     def id(self) -> str:
-        return str(self.data["id"])
+        return self.host.id
 
     @property
     def label(self) -> str:
-        return str(self.data.get("label") or self.data["id"])
+        return self.host.label
 
     @property
     def anchor(self) -> str:
@@ -171,8 +163,8 @@ class HostRow:
         return os_text(self.facts)
 
     @property
-    def owner(self) -> Mapping[str, Any] | None:
-        return owner_of_host(self.data)
+    def owner(self) -> HostOwner | None:
+        return self.host.owner
 
     @property
     def eol(self) -> Mapping[str, Any] | None:
@@ -184,7 +176,7 @@ class HostRow:
 
     @property
     def ssh_state(self) -> str:
-        return str((self.data.get("ssh") or {}).get("state") or "not-attempted")
+        return self.host.ssh.state.value
 
 
 class _Picked(Sequence[Mapping[str, Any]]):
@@ -245,12 +237,15 @@ def iter_host_rows(report: Mapping[str, Any]) -> Iterator[HostRow]:
         for fact in changes.fact_changes:
             notes.setdefault(fact.host, []).append(fact.fact)
     hosts = report.get("hosts", ())
+    # Spooled hosts (a large run) are decoded one at a time as iterated, and each once a
+    # pass: the row holds its decoded entry only until the next is made (memory flat in
+    # fleet size), and every reader of the row reads that, not the spool again.
     for i, h in enumerate(hosts, start=1):
         numbers = places.get(h["id"])
         yield HostRow(
             index=i,
-            # Spooled hosts (a large run) are read through, not held: memory flat in fleet size.
-            data=hosts.row(i - 1) if isinstance(hosts, SpooledRows) else h,
+            data=h,
+            host=read_host(h, i - 1),  # once a row and pass, whatever reads it
             findings=_Picked(findings, numbers) if numbers is not None else [],
             first_seen=first_seen.get(h["id"]),
             changes=tuple(dict.fromkeys(notes.get(h["id"], []))),
