@@ -77,6 +77,9 @@ def expand_proxy_command(
     return tuple(_TOKEN.sub(fill, word) for word in words)
 
 
+EXIT_WAIT = 1.0  # seconds a proxy may take to exit once its input ended, before TERM
+
+
 class ProxyProcess(paramiko.ProxyCommand):
     """paramiko's ProxyCommand with an argv (no re-split), its own process group, an error
     instead of a busy loop when the program exits, and a reaped process on close."""
@@ -138,6 +141,15 @@ class ProxyProcess(paramiko.ProxyCommand):
         return f"it exited with status {code}" + (f": {said}" if said else "")
 
     def close(self) -> None:
+        if self.process.poll() is None and self.process.stdin is not None:
+            # Its input ends first: a proxy that tunnels (`ssh -W`) passes the end on and
+            # exits once the far side has hung up on the target, so a session limit is
+            # free again only when the target has seen the session end (issue #15). One
+            # that does not exit on its own is stopped after EXIT_WAIT.
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=EXIT_WAIT)
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)

@@ -232,6 +232,18 @@ def test_a_jump_host_limit_holds_across_workers(
     assert "each jump host 2" in workers.log(1)
 
 
+def assert_each_session_ended_at_the_target(
+    connector: ParamikoConnector, relay: CountingRelay, via: SshSettings  # noqa: F811
+) -> None:
+    """10 sessions one after the other: none still open at the target after its close()."""
+    for n in range(1, 11):
+        session = connector.open_session("127.0.0.1", relay.port, via, "target")
+        assert session.run("true", timeout=10, max_output=64).exit_status == 0
+        session.close()
+        assert relay.still_open() == 0, f"session {n}"
+    assert len(relay.opened) == 10
+
+
 @pytest.mark.parametrize("hops", [1, 2])
 def test_a_session_through_a_jump_host_has_ended_at_the_target_when_close_returns(
     relay: CountingRelay, make_sshd: Any, settings: SshSettings,  # noqa: F811
@@ -245,12 +257,22 @@ def test_a_session_through_a_jump_host_has_ended_at_the_target_when_close_return
     bastions = [make_sshd(f"bastion{n}", trusted=True) for n in range(hops)]
     chain = ",".join(f"root@127.0.0.1:{b.port}" for b in bastions)
     via = replace(settings, jump_host=chain)
-    for n in range(1, 11):
-        session = connector.open_session("127.0.0.1", relay.port, via, "target")
-        assert session.run("true", timeout=10, max_output=64).exit_status == 0
-        session.close()
-        assert relay.still_open() == 0, f"session {n}"
-    assert len(relay.opened) == 10
+    assert_each_session_ended_at_the_target(connector, relay, via)
+
+
+def test_a_session_through_a_proxy_command_has_ended_at_the_target_when_close_returns(
+    relay: CountingRelay, make_sshd: Any, settings: SshSettings,  # noqa: F811
+    connector: ParamikoConnector, user_key: Path, known_hosts: Path,  # noqa: F811
+) -> None:  # fmt: skip
+    """`ssh -W` through a bastion as the ProxyCommand: when close() returns, the target
+    has seen the connection end (the proxy is reaped by then; issue #15)."""
+    bastion = make_sshd("bastion", trusted=True)
+    proxy = (
+        f"ssh -F none -i {user_key} -o BatchMode=yes -o StrictHostKeyChecking=yes "
+        f"-o UserKnownHostsFile={known_hosts} -p {bastion.port} -W %h:%p root@127.0.0.1"
+    )
+    via = replace(settings, proxy_command=proxy)
+    assert_each_session_ended_at_the_target(connector, relay, via)
 
 
 def test_a_killed_workers_slot_comes_back_when_its_lease_ends(
