@@ -19,6 +19,7 @@ import os
 import pickle
 import tempfile
 import threading
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -27,34 +28,37 @@ from typing import Any, overload
 from auditor.model import Facts
 
 
-class _Records:
+class Records:
     """Append-only records in an unlinked temp file, read back by number (pread/pwrite:
     no shared file position, so readers need no lock and nothing is flushed on a seek)."""
 
     def __init__(self) -> None:
         # Lives as long as the run's data, closed (and so freed) when it is collected.
         self._file = tempfile.TemporaryFile(prefix="auditor-spool-", buffering=0)  # noqa: SIM115
-        self._spans: list[tuple[int, int]] = []
-        self._end = 0
+        # Record n ends at _ends[n] and starts where n-1 ends: 8 bytes a record, not a
+        # (offset, size) tuple's ~120 (issue 14: the page's value table has ~70,000).
+        self._ends = array("q")
         self._lock = threading.Lock()
 
     def append(self, blob: bytes) -> int:
         with self._lock:
-            offset = self._end
-            self._end += len(blob)
-            self._spans.append((offset, len(blob)))
-            number = len(self._spans) - 1
+            offset = self._ends[-1] if self._ends else 0
+            self._ends.append(offset + len(blob))
+            number = len(self._ends) - 1
         written = 0
         while written < len(blob):
             written += os.pwrite(self._file.fileno(), blob[written:], offset + written)
         return number
 
     def read(self, number: int) -> bytes:
-        offset, size = self._spans[number]
-        return os.pread(self._file.fileno(), size, offset)
+        if number < 0:
+            raise IndexError(number)
+        end = self._ends[number]
+        offset = self._ends[number - 1] if number else 0
+        return os.pread(self._file.fileno(), end - offset, offset)
 
     def __len__(self) -> int:
-        return len(self._spans)
+        return len(self._ends)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class FactsSpool(MutableMapping[str, Facts]):
     """host id -> Facts, kept on disk (see the module docstring). Thread-safe."""
 
     def __init__(self) -> None:
-        self._records = _Records()
+        self._records = Records()
         self._index: dict[str, int] = {}
         self._rows: dict[str, SpooledRows] = {}
 
@@ -119,7 +123,7 @@ class SpooledRows(Sequence[dict[str, Any]]):
     _RECENT = 32  # rows kept decoded: a pass over the rows reads each one once
 
     def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
-        self._records = _Records()
+        self._records = Records()
         self._recent: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._transform: Transform | None = None
         for row in rows:

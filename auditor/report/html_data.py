@@ -22,9 +22,9 @@ every value with textContent.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -38,6 +38,7 @@ from auditor.report.view import (
     owner_text,
     short_time,
 )
+from auditor.spool import Records
 from auditor.visible import visible_data
 
 PAGE_DATA_VERSION = 1
@@ -59,52 +60,90 @@ MAX_CRON = 30
 MAX_CLIENTS = 50
 
 
-class _Json(str):
-    """A container value of the table, held as its compact JSON text, made visible."""
-
-    __slots__ = ()
-
-
 class ValueTable:
-    """Distinct JSON values, each stored once; `index` returns a value's position. A
-    container (a listener, a finding ...) is held as the JSON text the page writes for it,
-    not as a dict: ~0.2 KB against ~0.8 KB, one a host at least (issue 14)."""
+    """Distinct JSON values, each stored once; `index` returns a value's position.
+
+    The values live in an unlinked temp file (`auditor.spool.Records`), each as its key (a
+    type tag and the value: a string's text, a container's sorted JSON, a scalar's repr)
+    and the JSON text the page writes for it. In memory stay only each value's 64-bit
+    hash (`_hashes`) and an open-addressing table of value numbers (`_slots`, at most half
+    full): ~30 bytes a value against ~130 for a string kept as a value and as a dict key
+    (issue 14: ~70,000 values at 10,000 hosts, most of them one host's id, name, address).
+    A hash that matches is checked against the stored key, so a collision never merges
+    two values. The first values found again (`_HOT`: in practice the ones many hosts share,
+    the OS, the listeners, the findings, met from the first hosts on) are also kept in a
+    dict, so most look-ups read nothing from the file."""
+
+    _HOT = 4096
 
     def __init__(self) -> None:
-        self.values: list[Any] = []
-        self._index: dict[tuple[str, Any], int] = {}
-        # Plain strings (most values) key by themselves, the very object kept in `values`:
-        # no (type, value) tuple per value (issue 14: ~70,000 values at 10,000 hosts).
-        self._strings: dict[str, int] = {}
+        self._hot: dict[str | bytes, int] = {}
+        self._records = Records()
+        self._hashes = array("q")
+        self._slots = array("i", [-1]) * 64
+        self._mask = 63
+
+    def __len__(self) -> int:
+        return len(self._hashes)
 
     def index(self, value: Any) -> int:
         if type(value) is str:
-            found = self._strings.get(value)
-            if found is None:
-                found = self._strings[value] = len(self.values)
-                self.values.append(value)
-            return found
-        # Other scalars key by type and value (1, 1.0 and True stay apart); containers by
-        # their JSON.
-        if isinstance(value, dict | list):
-            # Keyed by a digest of their sorted JSON, not the text itself (issue 14).
-            text = json.dumps(value, sort_keys=True, ensure_ascii=False)
-            digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
-            key: tuple[str, Any] = ("json", digest)
+            hot = self._hot.get(value)
+            if hot is not None:
+                return hot
+            key = b"s" + value.encode("utf-8", "surrogatepass")
+            digest = hash(value)  # cached on the string
         else:
-            key = (type(value).__name__, value)
-        found = self._index.get(key)
-        if found is None:
-            found = self._index[key] = len(self.values)
-            container = isinstance(value, dict | list)
-            self.values.append(_Json(_compact(visible_data(value))) if container else value)
+            # Other scalars key by type and value (1, 1.0 and True stay apart); containers by
+            # their sorted JSON.
+            if isinstance(value, dict | list):
+                text = "j" + json.dumps(value, sort_keys=True, ensure_ascii=False)
+            else:
+                text = f"v{type(value).__name__}:{value!r}"
+            key = text.encode("utf-8", "surrogatepass")
+            digest = hash(key)
+            hot = self._hot.get(key)
+            if hot is not None:
+                return hot
+        slots, mask, hashes = self._slots, self._mask, self._hashes
+        slot = digest & mask
+        while (found := slots[slot]) >= 0:
+            if hashes[found] == digest and self._key(found) == key:
+                if len(self._hot) < self._HOT:
+                    self._hot[value if type(value) is str else key] = found
+                return found
+            slot = (slot + 1) & mask
+        found = len(hashes)
+        page = _compact(visible_data(value)).encode("utf-8", "surrogatepass")
+        self._records.append(len(key).to_bytes(4, "little") + key + page)
+        hashes.append(digest)
+        slots[slot] = found
+        if 2 * len(hashes) > len(slots):
+            self._grow()
         return found
+
+    def _key(self, number: int) -> bytes:
+        record = self._records.read(number)
+        return record[4 : 4 + int.from_bytes(record[:4], "little")]
+
+    def _grow(self) -> None:
+        slots = array("i", [-1]) * (2 * len(self._slots))
+        mask = len(slots) - 1
+        for number, digest in enumerate(self._hashes):
+            slot = digest & mask
+            while slots[slot] >= 0:
+                slot = (slot + 1) & mask
+            slots[slot] = number
+        self._slots, self._mask = slots, mask
 
     def texts(self) -> Iterator[str]:
         """Each value's JSON text, made visible (control characters show as \\x1b, never
         act), in order: the page's `values`, written one at a time."""
-        for value in self.values:
-            yield str(value) if type(value) is _Json else _compact(visible_data(value))
+        for number in range(len(self._hashes)):
+            record = self._records.read(number)
+            yield record[4 + int.from_bytes(record[:4], "little") :].decode(
+                "utf-8", "surrogatepass"
+            )
 
     def decoded(self) -> list[Any]:
         """The values as JSON values (as the page reads them)."""

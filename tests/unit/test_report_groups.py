@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from auditor.model import Finding, Severity
@@ -221,4 +222,39 @@ def test_the_value_table_keeps_values_of_other_types_apart() -> None:
     first = [table.index(v) for v in values]
     assert first == list(range(len(values))) and table.decoded() == values
     assert [table.index(v) for v in reversed(values)] == first[::-1]
-    assert table.index({"1": 1}) == 6 and table.index("") == 9 and len(table.values) == 10
+    assert table.index({"1": 1}) == 6 and table.index("") == 9 and len(table) == 10
+
+
+def test_the_value_table_tells_values_apart_when_their_hashes_collide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The table keys by a 64-bit hash and checks the stored value on a hit: with every
+    hash equal, each value still gets its own index, the same one each time."""
+    from auditor.report import html_data
+
+    monkeypatch.setattr(html_data, "hash", lambda value: 7, raising=False)
+    table = html_data.ValueTable()
+    values: list[object] = [f"host-{n}" for n in range(300)] + ["1", 1, 1.0, True, None, [1]]
+    first = [table.index(v) for v in values]
+    assert first == list(range(len(values))) and table.decoded() == values
+    assert [table.index(v) for v in reversed(values)] == first[::-1] and len(table) == len(values)
+
+
+def test_the_value_table_keeps_its_values_out_of_memory() -> None:
+    """Issue 14: each distinct value costs a hash and a slot or two in memory (the value is
+    in a temp file), not the string and a dict entry (~130 bytes)."""
+    import tracemalloc
+
+    from auditor.report.html_data import ValueTable
+
+    table = ValueTable()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(20_000):
+            table.index(f"web-{n:05d}.prod.example.internal")
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert table.index("web-00042.prod.example.internal") == 42
+    assert held / 20_000 < 40, held
